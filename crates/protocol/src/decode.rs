@@ -1,0 +1,95 @@
+//! From a request's JSON tree (sent as JSON, or rebuilt from Query parameters) to a typed `Request`.
+
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::action::Action;
+use crate::error::{ApiError, ErrorCode};
+use crate::types::Request;
+
+fn typed<T: DeserializeOwned>(value: Value) -> Result<T, ApiError> {
+    serde_json::from_value(value).map_err(|e| serde_error(&e.to_string()))
+}
+
+/// serde names a missing member as "missing field `Name`"; AWS answers MissingParameter.
+fn serde_error(text: &str) -> ApiError {
+    if let Some(rest) = text.strip_prefix("missing field `") {
+        if let Some(name) = rest.split('`').next() {
+            return ApiError::missing_parameter(name);
+        }
+    }
+    ApiError::new(ErrorCode::SerializationException, text.to_string())
+}
+
+/// Decode the JSON tree of one action's input. A body that is not an object is a
+/// serialization error; `null` (no body at all) counts as `{}`.
+pub fn decode(action: Action, value: Value) -> Result<Request, ApiError> {
+    let value = match value {
+        Value::Null => Value::Object(Default::default()),
+        v @ Value::Object(_) => v,
+        other => {
+            return Err(ApiError::new(
+                ErrorCode::SerializationException,
+                format!("Start of structure or map found where not expected: {other}"),
+            ))
+        }
+    };
+    use Action as A;
+    use Request as R;
+    Ok(match action {
+        A::AddPermission => R::AddPermission(typed(value)?),
+        A::CancelMessageMoveTask => R::CancelMessageMoveTask(typed(value)?),
+        A::ChangeMessageVisibility => R::ChangeMessageVisibility(typed(value)?),
+        A::ChangeMessageVisibilityBatch => R::ChangeMessageVisibilityBatch(typed(value)?),
+        A::CreateQueue => R::CreateQueue(typed(value)?),
+        A::DeleteMessage => R::DeleteMessage(typed(value)?),
+        A::DeleteMessageBatch => R::DeleteMessageBatch(typed(value)?),
+        A::DeleteQueue => R::DeleteQueue(typed(value)?),
+        A::GetQueueAttributes => R::GetQueueAttributes(typed(value)?),
+        A::GetQueueUrl => R::GetQueueUrl(typed(value)?),
+        A::ListDeadLetterSourceQueues => R::ListDeadLetterSourceQueues(typed(value)?),
+        A::ListMessageMoveTasks => R::ListMessageMoveTasks(typed(value)?),
+        A::ListQueueTags => R::ListQueueTags(typed(value)?),
+        A::ListQueues => R::ListQueues(typed(value)?),
+        A::PurgeQueue => R::PurgeQueue(typed(value)?),
+        A::ReceiveMessage => R::ReceiveMessage(typed(value)?),
+        A::RemovePermission => R::RemovePermission(typed(value)?),
+        A::SendMessage => R::SendMessage(typed(value)?),
+        A::SendMessageBatch => R::SendMessageBatch(typed(value)?),
+        A::SetQueueAttributes => R::SetQueueAttributes(typed(value)?),
+        A::StartMessageMoveTask => R::StartMessageMoveTask(typed(value)?),
+        A::TagQueue => R::TagQueue(typed(value)?),
+        A::UntagQueue => R::UntagQueue(typed(value)?),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_missing_required_member_is_missing_parameter() {
+        let err = decode(Action::SendMessage, json!({"QueueUrl": "u"})).unwrap_err();
+        assert_eq!(err.code, ErrorCode::MissingParameter);
+        assert_eq!(err.message, "The request must contain the parameter MessageBody.");
+    }
+
+    #[test]
+    fn a_wrong_type_is_a_serialization_error() {
+        let err = decode(
+            Action::ReceiveMessage,
+            json!({"QueueUrl": "u", "MaxNumberOfMessages": "ten"}),
+        )
+        .unwrap_err();
+        assert_eq!(err.code, ErrorCode::SerializationException);
+    }
+
+    #[test]
+    fn no_body_decodes_like_an_empty_object() {
+        assert_eq!(
+            decode(Action::ListQueues, Value::Null).unwrap(),
+            Request::ListQueues(Default::default())
+        );
+    }
+}
