@@ -1,1 +1,15 @@
+//! Everything SQS means: queues and their attributes, messages, visibility, delays,
+//! retention, long polling and the clock. Knows nothing of HTTP or wire formats.
 
+pub mod attributes;
+pub mod clock;
+pub mod engine;
+pub mod error;
+pub mod message;
+pub mod policy;
+pub mod queue;
+pub mod receipt;
+
+pub use clock::{Clock, ManualClock, Millis, SystemClock};
+pub use engine::{Engine, EngineConfig, ReceiveOptions, Sent};
+pub use error::{Error, Result};

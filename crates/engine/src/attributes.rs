@@ -1,0 +1,248 @@
+//! Queue attributes: AWS's names, defaults, ranges and errors.
+
+use std::collections::BTreeMap;
+
+use crate::error::{Error, Result};
+
+pub const MAX_MESSAGE_SIZE: u32 = 1_048_576;
+
+/// The settable attributes of one queue. Computed attributes (counts, timestamps,
+/// QueueArn) live with the queue's state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueAttributes {
+    pub delay_seconds: u32,
+    pub maximum_message_size: u32,
+    pub message_retention_period: u32,
+    pub receive_message_wait_time_seconds: u32,
+    pub visibility_timeout: u32,
+    pub policy: Option<String>,
+    pub redrive_policy: Option<String>,
+    pub redrive_allow_policy: Option<String>,
+    pub kms_master_key_id: Option<String>,
+    pub kms_data_key_reuse_period_seconds: u32,
+    pub sqs_managed_sse_enabled: bool,
+    pub fifo_queue: bool,
+    pub content_based_deduplication: bool,
+    pub deduplication_scope: String,
+    pub fifo_throughput_limit: String,
+}
+
+impl QueueAttributes {
+    pub fn defaults(fifo: bool) -> Self {
+        QueueAttributes {
+            delay_seconds: 0,
+            maximum_message_size: MAX_MESSAGE_SIZE,
+            message_retention_period: 345_600,
+            receive_message_wait_time_seconds: 0,
+            visibility_timeout: 30,
+            policy: None,
+            redrive_policy: None,
+            redrive_allow_policy: None,
+            kms_master_key_id: None,
+            kms_data_key_reuse_period_seconds: 300,
+            // SSE-SQS is on by default for queues created since 2022.
+            sqs_managed_sse_enabled: true,
+            fifo_queue: fifo,
+            content_based_deduplication: false,
+            deduplication_scope: "queue".into(),
+            fifo_throughput_limit: "perQueue".into(),
+        }
+    }
+
+    /// Apply one attribute, checking AWS's range for it. `creating` allows FifoQueue.
+    pub fn set(&mut self, name: &str, value: &str, creating: bool) -> Result<()> {
+        let invalid = || Error::InvalidAttributeValue(format!("Invalid value for the parameter {name}."));
+        let int = |lo: u32, hi: u32| -> Result<u32> {
+            value.trim().parse::<u32>().ok().filter(|v| (lo..=hi).contains(v)).ok_or_else(invalid)
+        };
+        let boolean = || -> Result<bool> {
+            match value.to_ascii_lowercase().as_str() {
+                "true" => Ok(true),
+                "false" => Ok(false),
+                _ => Err(invalid()),
+            }
+        };
+        let fifo_only = |this: &Self| -> Result<()> {
+            if this.fifo_queue {
+                Ok(())
+            } else {
+                Err(Error::InvalidAttributeName(format!("Unknown Attribute {name}.")))
+            }
+        };
+        match name {
+            "DelaySeconds" => self.delay_seconds = int(0, 900)?,
+            "MaximumMessageSize" => self.maximum_message_size = int(1024, MAX_MESSAGE_SIZE)?,
+            "MessageRetentionPeriod" => self.message_retention_period = int(60, 1_209_600)?,
+            "ReceiveMessageWaitTimeSeconds" => self.receive_message_wait_time_seconds = int(0, 20)?,
+            "VisibilityTimeout" => self.visibility_timeout = int(0, 43_200)?,
+            "KmsDataKeyReusePeriodSeconds" => self.kms_data_key_reuse_period_seconds = int(60, 86_400)?,
+            "SqsManagedSseEnabled" => {
+                self.sqs_managed_sse_enabled = boolean()?;
+                if self.sqs_managed_sse_enabled {
+                    self.kms_master_key_id = None;
+                }
+            }
+            "KmsMasterKeyId" => {
+                self.kms_master_key_id = non_empty(value);
+                if self.kms_master_key_id.is_some() {
+                    self.sqs_managed_sse_enabled = false;
+                }
+            }
+            "Policy" => {
+                if !value.is_empty() && serde_json::from_str::<serde_json::Value>(value).map(|v| !v.is_object()).unwrap_or(true) {
+                    return Err(Error::InvalidAttributeValue(format!("Invalid value for the parameter Policy.")));
+                }
+                self.policy = non_empty(value);
+            }
+            "RedrivePolicy" => self.redrive_policy = non_empty(value),
+            "RedriveAllowPolicy" => self.redrive_allow_policy = non_empty(value),
+            "FifoQueue" => {
+                let fifo = boolean()?;
+                if !creating || fifo != self.fifo_queue {
+                    return Err(if creating { invalid() } else {
+                        Error::InvalidAttributeName(format!("Unknown Attribute {name}."))
+                    });
+                }
+            }
+            "ContentBasedDeduplication" => {
+                fifo_only(self)?;
+                self.content_based_deduplication = boolean()?;
+            }
+            "DeduplicationScope" => {
+                fifo_only(self)?;
+                if !matches!(value, "queue" | "messageGroup") {
+                    return Err(invalid());
+                }
+                self.deduplication_scope = value.into();
+            }
+            "FifoThroughputLimit" => {
+                fifo_only(self)?;
+                if !matches!(value, "perQueue" | "perMessageGroupId") {
+                    return Err(invalid());
+                }
+                self.fifo_throughput_limit = value.into();
+            }
+            _ => return Err(Error::InvalidAttributeName(format!("Unknown Attribute {name}."))),
+        }
+        Ok(())
+    }
+
+    /// Apply several attributes at once: all or nothing.
+    pub fn apply(&self, attrs: &BTreeMap<String, String>, creating: bool) -> Result<QueueAttributes> {
+        let mut next = self.clone();
+        for (name, value) in attrs {
+            next.set(name, value, creating)?;
+        }
+        if next.fifo_throughput_limit == "perMessageGroupId" && next.deduplication_scope == "queue" {
+            return Err(Error::InvalidAttributeValue(
+                "Invalid value for the parameter FifoThroughputLimit. Reason: You can specify perMessageGroupId only when DeduplicationScope is messageGroup.".into(),
+            ));
+        }
+        Ok(next)
+    }
+
+    /// The current value of a settable attribute, as GetQueueAttributes shows it;
+    /// `None` when AWS omits it (unset policies, FIFO attributes of a standard queue).
+    pub fn get(&self, name: &str) -> Option<String> {
+        let fifo = |v: String| if self.fifo_queue { Some(v) } else { None };
+        match name {
+            "DelaySeconds" => Some(self.delay_seconds.to_string()),
+            "MaximumMessageSize" => Some(self.maximum_message_size.to_string()),
+            "MessageRetentionPeriod" => Some(self.message_retention_period.to_string()),
+            "ReceiveMessageWaitTimeSeconds" => Some(self.receive_message_wait_time_seconds.to_string()),
+            "VisibilityTimeout" => Some(self.visibility_timeout.to_string()),
+            "Policy" => self.policy.clone(),
+            "RedrivePolicy" => self.redrive_policy.clone(),
+            "RedriveAllowPolicy" => self.redrive_allow_policy.clone(),
+            "KmsMasterKeyId" => self.kms_master_key_id.clone(),
+            "KmsDataKeyReusePeriodSeconds" => {
+                self.kms_master_key_id.as_ref().map(|_| self.kms_data_key_reuse_period_seconds.to_string())
+            }
+            "SqsManagedSseEnabled" => Some(self.sqs_managed_sse_enabled.to_string()),
+            "FifoQueue" => fifo("true".into()),
+            "ContentBasedDeduplication" => fifo(self.content_based_deduplication.to_string()),
+            "DeduplicationScope" => fifo(self.deduplication_scope.clone()),
+            "FifoThroughputLimit" => fifo(self.fifo_throughput_limit.clone()),
+            _ => None,
+        }
+    }
+}
+
+fn non_empty(v: &str) -> Option<String> {
+    if v.is_empty() {
+        None
+    } else {
+        Some(v.to_string())
+    }
+}
+
+/// Every name GetQueueAttributes accepts, in the order `All` lists them.
+pub const READABLE_NAMES: &[&str] = &[
+    "QueueArn",
+    "ApproximateNumberOfMessages",
+    "ApproximateNumberOfMessagesNotVisible",
+    "ApproximateNumberOfMessagesDelayed",
+    "CreatedTimestamp",
+    "LastModifiedTimestamp",
+    "VisibilityTimeout",
+    "MaximumMessageSize",
+    "MessageRetentionPeriod",
+    "DelaySeconds",
+    "ReceiveMessageWaitTimeSeconds",
+    "Policy",
+    "RedrivePolicy",
+    "RedriveAllowPolicy",
+    "KmsMasterKeyId",
+    "KmsDataKeyReusePeriodSeconds",
+    "SqsManagedSseEnabled",
+    "FifoQueue",
+    "ContentBasedDeduplication",
+    "DeduplicationScope",
+    "FifoThroughputLimit",
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn values_outside_aws_ranges_are_refused_and_nothing_changes() {
+        let a = QueueAttributes::defaults(false);
+        for (name, bad) in [
+            ("DelaySeconds", "901"),
+            ("MaximumMessageSize", "1023"),
+            ("MaximumMessageSize", "1048577"),
+            ("MessageRetentionPeriod", "59"),
+            ("MessageRetentionPeriod", "1209601"),
+            ("ReceiveMessageWaitTimeSeconds", "21"),
+            ("VisibilityTimeout", "43201"),
+            ("VisibilityTimeout", "-1"),
+            ("VisibilityTimeout", "x"),
+            ("KmsDataKeyReusePeriodSeconds", "59"),
+            ("SqsManagedSseEnabled", "yes"),
+        ] {
+            let err = a.apply(&map(&[("DelaySeconds", "5"), (name, bad)]), false).unwrap_err();
+            assert_eq!(err, Error::InvalidAttributeValue(format!("Invalid value for the parameter {name}.")), "{name}={bad}");
+        }
+        assert_eq!(a, QueueAttributes::defaults(false));
+    }
+
+    #[test]
+    fn unknown_and_fifo_only_names_are_invalid_on_a_standard_queue() {
+        let a = QueueAttributes::defaults(false);
+        for name in ["Nope", "ContentBasedDeduplication", "QueueArn"] {
+            assert!(matches!(a.apply(&map(&[(name, "true")]), false), Err(Error::InvalidAttributeName(_))), "{name}");
+        }
+    }
+
+    #[test]
+    fn a_kms_key_turns_off_managed_sse() {
+        let a = QueueAttributes::defaults(false).apply(&map(&[("KmsMasterKeyId", "alias/aws/sqs")]), false).unwrap();
+        assert_eq!(a.get("SqsManagedSseEnabled").as_deref(), Some("false"));
+        assert_eq!(a.get("KmsDataKeyReusePeriodSeconds").as_deref(), Some("300"));
+    }
+}

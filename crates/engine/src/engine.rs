@@ -1,0 +1,578 @@
+//! The SQS operations. Each reads the clock once and changes one queue under its lock.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use parking_lot::{Mutex, RwLock};
+
+use crate::attributes::{QueueAttributes, READABLE_NAMES};
+use crate::clock::{Clock, Millis};
+use crate::error::{Error, Result};
+use crate::message::{self, Attributes, Content, NewMessage};
+use crate::policy;
+use crate::queue::{Counts, Queue, Received};
+use crate::receipt::ReceiptHandle;
+
+const DELETE_COOLDOWN_MS: u64 = 60_000;
+const PURGE_COOLDOWN_MS: u64 = 60_000;
+const MAX_BATCH_ENTRIES: usize = 10;
+const MAX_BATCH_BYTES: usize = 1_048_576;
+const MAX_TAGS: usize = 50;
+
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    pub region: String,
+    pub account_id: String,
+}
+
+pub struct Engine {
+    clock: Arc<dyn Clock>,
+    config: EngineConfig,
+    queues: RwLock<BTreeMap<String, Arc<Queue>>>,
+    recently_deleted: Mutex<HashMap<String, Millis>>,
+}
+
+/// What SendMessage reports for one stored message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sent {
+    pub message_id: String,
+    pub md5_of_body: String,
+    pub md5_of_attributes: Option<String>,
+    pub md5_of_system_attributes: Option<String>,
+    pub sequence_number: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ReceiveOptions {
+    pub max_messages: Option<i64>,
+    pub visibility_timeout: Option<i64>,
+    pub wait_time_seconds: Option<i64>,
+}
+
+impl Engine {
+    pub fn new(config: EngineConfig, clock: Arc<dyn Clock>) -> Engine {
+        Engine { clock, config, queues: RwLock::new(BTreeMap::new()), recently_deleted: Mutex::new(HashMap::new()) }
+    }
+
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    pub fn arn_of(&self, name: &str) -> String {
+        format!("arn:aws:sqs:{}:{}:{}", self.config.region, self.config.account_id, name)
+    }
+
+    pub fn queue(&self, name: &str) -> Result<Arc<Queue>> {
+        self.queues.read().get(name).cloned().ok_or(Error::QueueDoesNotExist)
+    }
+
+    // ---- queues ----
+
+    pub fn create_queue(&self, name: &str, attributes: &BTreeMap<String, String>, tags: &BTreeMap<String, String>) -> Result<Arc<Queue>> {
+        let now = self.clock.now();
+        let fifo_attr = attributes.get("FifoQueue").map(|v| v.eq_ignore_ascii_case("true"));
+        validate_queue_name(name, fifo_attr == Some(true))?;
+        let fifo = name.ends_with(".fifo");
+        if fifo {
+            return Err(Error::UnsupportedOperation("FIFO queues are not supported yet.".into()));
+        }
+        let mut queues = self.queues.write();
+        if let Some(existing) = queues.get(name) {
+            let state = existing.state.lock();
+            let proposed = state.attrs.apply(attributes, true)?;
+            if let Some(differs) = attributes.keys().find(|k| proposed.get(k) != state.attrs.get(k)) {
+                return Err(Error::QueueAlreadyExists(format!(
+                    "A queue already exists with the same name and a different value for attribute {differs}"
+                )));
+            }
+            return Ok(existing.clone());
+        }
+        if let Some(&deleted_at) = self.recently_deleted.lock().get(name) {
+            if now < deleted_at + DELETE_COOLDOWN_MS {
+                return Err(Error::QueueDeletedRecently);
+            }
+        }
+        let attrs = QueueAttributes::defaults(fifo).apply(attributes, true)?;
+        validate_tags(tags)?;
+        let queue = Queue::new(name.to_string(), self.arn_of(name), rand::random(), attrs, tags.clone(), now);
+        queues.insert(name.to_string(), queue.clone());
+        Ok(queue)
+    }
+
+    pub fn delete_queue(&self, name: &str) -> Result<()> {
+        let queue = self.queues.write().remove(name).ok_or(Error::QueueDoesNotExist)?;
+        queue.state.lock().deleted = true;
+        self.recently_deleted.lock().insert(name.to_string(), self.clock.now());
+        queue.arrivals.notify_waiters();
+        Ok(())
+    }
+
+    /// Names of queues starting with `prefix`, in name order, `max` at a time.
+    pub fn list_queues(&self, prefix: Option<&str>, max_results: Option<i64>, next_token: Option<&str>) -> Result<(Vec<String>, Option<String>)> {
+        let limit = match max_results {
+            Some(n) if !(1..=1000).contains(&n) => {
+                return Err(Error::invalid_parameter(n, "MaxResults", "MaxResults must be an integer between 1 and 1000."))
+            }
+            Some(n) => n as usize,
+            None => 1000,
+        };
+        let after = match next_token.filter(|t| !t.is_empty()) {
+            Some(t) => Some(decode_token(t)?),
+            None => None,
+        };
+        let prefix = prefix.unwrap_or("");
+        let queues = self.queues.read();
+        let mut names = queues
+            .keys()
+            .filter(|n| n.starts_with(prefix))
+            .filter(|n| after.as_deref().is_none_or(|a| n.as_str() > a))
+            .take(limit + 1)
+            .cloned()
+            .collect::<Vec<_>>();
+        let more = names.len() > limit;
+        names.truncate(limit);
+        let token = match (more && max_results.is_some(), names.last()) {
+            (true, Some(last)) => Some(URL_SAFE_NO_PAD.encode(last)),
+            _ => None,
+        };
+        Ok((names, token))
+    }
+
+    pub fn purge_queue(&self, name: &str) -> Result<usize> {
+        let queue = self.queue(name)?;
+        let now = self.clock.now();
+        let mut state = queue.state.lock();
+        if state.last_purge.is_some_and(|t| now < t + PURGE_COOLDOWN_MS) {
+            return Err(Error::PurgeQueueInProgress(queue.arn.clone()));
+        }
+        state.last_purge = Some(now);
+        Ok(state.purge())
+    }
+
+    pub fn counts(&self, name: &str) -> Result<Counts> {
+        let queue = self.queue(name)?;
+        let mut state = queue.state.lock();
+        state.advance(self.clock.now());
+        Ok(state.counts())
+    }
+
+    /// GetQueueAttributes: `All` or named attributes, in AWS's order.
+    pub fn get_queue_attributes(&self, name: &str, names: &[String]) -> Result<Vec<(String, String)>> {
+        for n in names {
+            if n != "All" && !READABLE_NAMES.contains(&n.as_str()) {
+                return Err(Error::InvalidAttributeName(format!("Unknown Attribute {n}.")));
+            }
+        }
+        let queue = self.queue(name)?;
+        let all = names.iter().any(|n| n == "All");
+        let mut state = queue.state.lock();
+        state.advance(self.clock.now());
+        let counts = state.counts();
+        let mut out = Vec::new();
+        for &attr in READABLE_NAMES {
+            if !all && !names.iter().any(|n| n == attr) {
+                continue;
+            }
+            let value = match attr {
+                "QueueArn" => Some(queue.arn.clone()),
+                "ApproximateNumberOfMessages" => Some(counts.visible.to_string()),
+                "ApproximateNumberOfMessagesNotVisible" => Some(counts.in_flight.to_string()),
+                "ApproximateNumberOfMessagesDelayed" => Some(counts.delayed.to_string()),
+                "CreatedTimestamp" => Some((queue.created_at / 1000).to_string()),
+                "LastModifiedTimestamp" => Some((state.last_modified / 1000).to_string()),
+                other => state.attrs.get(other),
+            };
+            if let Some(v) = value {
+                out.push((attr.to_string(), v));
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn set_queue_attributes(&self, name: &str, attributes: &BTreeMap<String, String>) -> Result<()> {
+        let queue = self.queue(name)?;
+        let now = self.clock.now();
+        let mut state = queue.state.lock();
+        state.attrs = state.attrs.apply(attributes, false)?;
+        state.last_modified = now;
+        drop(state);
+        // A shorter retention or a new delay can change what is receivable.
+        queue.arrivals.notify_waiters();
+        Ok(())
+    }
+
+    pub fn tag_queue(&self, name: &str, tags: &BTreeMap<String, String>) -> Result<()> {
+        let queue = self.queue(name)?;
+        validate_tags(tags)?;
+        let mut state = queue.state.lock();
+        let mut merged = state.tags.clone();
+        merged.extend(tags.iter().map(|(k, v)| (k.clone(), v.clone())));
+        if merged.len() > MAX_TAGS {
+            return Err(Error::InvalidParameterValue(format!("Too many tags added for queue {name}.")));
+        }
+        state.tags = merged;
+        Ok(())
+    }
+
+    pub fn untag_queue(&self, name: &str, keys: &[String]) -> Result<()> {
+        let queue = self.queue(name)?;
+        if keys.is_empty() {
+            return Err(Error::MissingParameter("TagKeys".into()));
+        }
+        let mut state = queue.state.lock();
+        for k in keys {
+            state.tags.remove(k);
+        }
+        Ok(())
+    }
+
+    pub fn list_queue_tags(&self, name: &str) -> Result<BTreeMap<String, String>> {
+        Ok(self.queue(name)?.state.lock().tags.clone())
+    }
+
+    pub fn add_permission(&self, name: &str, label: &str, accounts: &[String], actions: &[String]) -> Result<()> {
+        let queue = self.queue(name)?;
+        let mut state = queue.state.lock();
+        let policy = policy::add_statement(state.attrs.policy.as_deref(), &queue.arn, label, accounts, actions)?;
+        state.attrs.policy = Some(policy);
+        Ok(())
+    }
+
+    pub fn remove_permission(&self, name: &str, label: &str) -> Result<()> {
+        let queue = self.queue(name)?;
+        let mut state = queue.state.lock();
+        let policy = policy::remove_statement(state.attrs.policy.as_deref(), label)?;
+        state.attrs.policy = policy;
+        Ok(())
+    }
+
+    // ---- messages ----
+
+    pub fn send_message(&self, name: &str, message: NewMessage, sender_id: &str) -> Result<Sent> {
+        let queue = self.queue(name)?;
+        let now = self.clock.now();
+        let sent = {
+            let mut state = queue.state.lock();
+            let (content, delay_ms) = prepare(&state.attrs, message, sender_id, now)?;
+            let sent = sent_of(&content);
+            state.insert(Arc::new(content), now, delay_ms, now);
+            sent
+        };
+        queue.arrivals.notify_waiters();
+        Ok(sent)
+    }
+
+    /// SendMessageBatch: batch-level rules first, then each entry on its own.
+    pub fn send_message_batch(&self, name: &str, entries: Vec<(String, NewMessage)>, sender_id: &str) -> Result<Vec<(String, Result<Sent>)>> {
+        check_batch(entries.iter().map(|(id, _)| id.as_str()), "SendMessageBatchRequestEntry")?;
+        let queue = self.queue(name)?;
+        let total: usize = entries.iter().map(|(_, m)| message::message_size(&m.body, &m.attributes)).sum();
+        if total > MAX_BATCH_BYTES {
+            return Err(Error::BatchRequestTooLong { limit: MAX_BATCH_BYTES, sent: total });
+        }
+        let now = self.clock.now();
+        let mut results = Vec::with_capacity(entries.len());
+        {
+            let mut state = queue.state.lock();
+            for (id, message) in entries {
+                let result = prepare(&state.attrs, message, sender_id, now).map(|(content, delay_ms)| {
+                    let sent = sent_of(&content);
+                    state.insert(Arc::new(content), now, delay_ms, now);
+                    sent
+                });
+                results.push((id, result));
+            }
+        }
+        queue.arrivals.notify_waiters();
+        Ok(results)
+    }
+
+    /// ReceiveMessage, long-polling for up to the wait time. Returns as soon as a
+    /// message is receivable: on send, on a visibility or delay expiry, or at the deadline.
+    pub async fn receive_message(&self, name: &str, options: ReceiveOptions) -> Result<Vec<Received>> {
+        let max = match options.max_messages {
+            None => 1,
+            Some(n @ 1..=10) => n as usize,
+            Some(n) => return Err(Error::invalid_parameter(n, "MaxNumberOfMessages", "Must be between 1 and 10, if provided.")),
+        };
+        if let Some(v) = options.visibility_timeout.filter(|v| !(0..=43_200).contains(v)) {
+            return Err(Error::invalid_parameter(v, "VisibilityTimeout", "Must be between 0 and 43200, if provided."));
+        }
+        if let Some(w) = options.wait_time_seconds.filter(|w| !(0..=20).contains(w)) {
+            return Err(Error::invalid_parameter(w, "WaitTimeSeconds", "Must be >= 0 and <= 20, if provided."));
+        }
+        let queue = self.queue(name)?;
+        let start = self.clock.now();
+        let (visibility_ms, wait_ms) = {
+            let state = queue.state.lock();
+            let vt = options.visibility_timeout.map_or(u64::from(state.attrs.visibility_timeout), |v| v as u64);
+            let wait = options.wait_time_seconds.map_or(u64::from(state.attrs.receive_message_wait_time_seconds), |w| w as u64);
+            (vt * 1000, wait * 1000)
+        };
+        let deadline = start + wait_ms;
+        loop {
+            // Register for wake-ups before looking, so a send in between is not missed.
+            let arrivals = queue.arrivals.notified();
+            tokio::pin!(arrivals);
+            arrivals.as_mut().enable();
+            let now = self.clock.now();
+            let next_visible = {
+                let mut state = queue.state.lock();
+                if state.deleted {
+                    return Err(Error::QueueDoesNotExist);
+                }
+                state.advance(now);
+                let got = state.receive(queue.uid, max, visibility_ms, now)?;
+                if !got.is_empty() || now >= deadline {
+                    return Ok(got);
+                }
+                state.next_visible_at()
+            };
+            let wake_at = next_visible.map_or(deadline, |t| t.min(deadline));
+            tokio::select! {
+                _ = &mut arrivals => {}
+                _ = self.clock.sleep_until(wake_at) => {}
+            }
+        }
+    }
+
+    fn handle_for(&self, queue: &Queue, text: &str) -> Result<ReceiptHandle> {
+        ReceiptHandle::decode(text)
+            .filter(|h| h.queue_uid == queue.uid)
+            .ok_or_else(|| Error::ReceiptHandleIsInvalid(text.to_string()))
+    }
+
+    pub fn delete_message(&self, name: &str, receipt_handle: &str) -> Result<()> {
+        let queue = self.queue(name)?;
+        let handle = self.handle_for(&queue, receipt_handle)?;
+        let result = queue.state.lock().delete(&handle);
+        result
+    }
+
+    pub fn delete_message_batch(&self, name: &str, entries: &[(String, String)]) -> Result<Vec<(String, Result<()>)>> {
+        check_batch(entries.iter().map(|(id, _)| id.as_str()), "DeleteMessageBatchRequestEntry")?;
+        let queue = self.queue(name)?;
+        let mut state = queue.state.lock();
+        Ok(entries
+            .iter()
+            .map(|(id, text)| (id.clone(), self.handle_for(&queue, text).and_then(|h| state.delete(&h))))
+            .collect())
+    }
+
+    pub fn change_message_visibility(&self, name: &str, receipt_handle: &str, timeout: i64) -> Result<()> {
+        let queue = self.queue(name)?;
+        let result = self.change_one(&queue, receipt_handle, timeout);
+        if result == Ok(true) {
+            queue.arrivals.notify_waiters();
+        }
+        result.map(|_| ())
+    }
+
+    pub fn change_message_visibility_batch(&self, name: &str, entries: &[(String, String, Option<i64>)]) -> Result<Vec<(String, Result<()>)>> {
+        check_batch(entries.iter().map(|(id, _, _)| id.as_str()), "ChangeMessageVisibilityBatchRequestEntry")?;
+        let queue = self.queue(name)?;
+        let mut woke = false;
+        let results = entries
+            .iter()
+            .map(|(id, text, timeout)| {
+                let r = match timeout {
+                    Some(t) => self.change_one(&queue, text, *t),
+                    None => Err(Error::MissingParameter("VisibilityTimeout".into())),
+                };
+                woke |= r == Ok(true);
+                (id.clone(), r.map(|_| ()))
+            })
+            .collect();
+        if woke {
+            queue.arrivals.notify_waiters();
+        }
+        Ok(results)
+    }
+
+    /// Ok(true) when the message became visible at once.
+    fn change_one(&self, queue: &Queue, text: &str, timeout: i64) -> Result<bool> {
+        if !(0..=43_200).contains(&timeout) {
+            return Err(Error::invalid_parameter(timeout, "VisibilityTimeout", "Must be between 0 and 43200, if provided."));
+        }
+        let handle = self.handle_for(queue, text)?;
+        let now = self.clock.now();
+        let mut state = queue.state.lock();
+        state.advance(now);
+        state.change_visibility(&handle, text, timeout as u64 * 1000, now)
+    }
+}
+
+/// Validate one message against the queue's rules and build its stored content.
+fn prepare(attrs: &QueueAttributes, m: NewMessage, sender_id: &str, now: Millis) -> Result<(Content, u64)> {
+    if m.body.is_empty() {
+        return Err(Error::MissingParameter("MessageBody".into()));
+    }
+    message::check_characters(&m.body)?;
+    message::validate_attributes(&m.attributes)?;
+    message::validate_system_attributes(&m.system_attributes)?;
+    let limit = attrs.maximum_message_size as usize;
+    if message::message_size(&m.body, &m.attributes) > limit {
+        return Err(Error::InvalidParameterValue(format!(
+            "One or more parameters are invalid. Reason: Message must be shorter than {limit} bytes."
+        )));
+    }
+    let delay = match m.delay_seconds {
+        Some(d) if !(0..=900).contains(&d) => {
+            return Err(Error::invalid_parameter(d, "DelaySeconds", "DelaySeconds must be >= 0 and <= 900."))
+        }
+        Some(d) => d as u64,
+        None => u64::from(attrs.delay_seconds),
+    };
+    let content = Content {
+        id: uuid::Uuid::new_v4().to_string(),
+        md5_of_body: message::md5_hex(m.body.as_bytes()),
+        md5_of_attributes: message::md5_of_attributes(&m.attributes),
+        md5_of_system_attributes: message::md5_of_attributes(&m.system_attributes),
+        body: m.body,
+        attributes: m.attributes,
+        system_attributes: m.system_attributes,
+        sender_id: sender_id.to_string(),
+        sent_at: now,
+        dead_letter_source_arn: None,
+        group_id: m.group_id,
+        deduplication_id: m.deduplication_id,
+    };
+    Ok((content, delay * 1000))
+}
+
+fn sent_of(c: &Content) -> Sent {
+    Sent {
+        message_id: c.id.clone(),
+        md5_of_body: c.md5_of_body.clone(),
+        md5_of_attributes: c.md5_of_attributes.clone(),
+        md5_of_system_attributes: c.md5_of_system_attributes.clone(),
+        sequence_number: None,
+    }
+}
+
+/// Queue names: 1–80 characters of `[A-Za-z0-9_-]`, FIFO queues ending in `.fifo`.
+fn validate_queue_name(name: &str, fifo_attr: bool) -> Result<()> {
+    let fifo = name.ends_with(".fifo");
+    let base = name.strip_suffix(".fifo").unwrap_or(name);
+    let chars_ok = !base.is_empty() && base.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if fifo_attr && !fifo || fifo && !fifo_attr {
+        return Err(Error::InvalidParameterValue(
+            "The name of a FIFO queue can only include alphanumeric characters, hyphens, or underscores, must end with .fifo suffix and be 1 to 80 in length.".into(),
+        ));
+    }
+    if !chars_ok || name.len() > 80 {
+        return Err(Error::InvalidParameterValue(if fifo {
+            "The name of a FIFO queue can only include alphanumeric characters, hyphens, or underscores, must end with .fifo suffix and be 1 to 80 in length.".into()
+        } else {
+            "Can only include alphanumeric characters, hyphens, or underscores. 1 to 80 in length".into()
+        }));
+    }
+    Ok(())
+}
+
+fn validate_tags(tags: &BTreeMap<String, String>) -> Result<()> {
+    if tags.len() > MAX_TAGS {
+        return Err(Error::InvalidParameterValue("Too many tags added.".into()));
+    }
+    for (k, v) in tags {
+        if k.is_empty() || k.chars().count() > 128 {
+            return Err(Error::InvalidParameterValue(format!("Tag key '{k}' is invalid: a tag key must be 1 to 128 characters.")));
+        }
+        if v.chars().count() > 256 {
+            return Err(Error::InvalidParameterValue(format!("Tag value for key '{k}' is invalid: a tag value can be at most 256 characters.")));
+        }
+    }
+    Ok(())
+}
+
+/// Batch rules shared by the three batch actions: 1–10 entries with distinct, well-formed ids.
+pub fn check_batch<'a>(ids: impl Iterator<Item = &'a str> + Clone, entry_name: &'static str) -> Result<()> {
+    let n = ids.clone().count();
+    if n == 0 {
+        return Err(Error::EmptyBatchRequest(entry_name));
+    }
+    if n > MAX_BATCH_ENTRIES {
+        return Err(Error::TooManyEntriesInBatchRequest(n));
+    }
+    let mut seen = HashSet::new();
+    for id in ids {
+        if id.is_empty() || id.len() > 80 || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+            return Err(Error::InvalidBatchEntryId);
+        }
+        if !seen.insert(id) {
+            return Err(Error::BatchEntryIdsNotDistinct(id.to_string()));
+        }
+    }
+    Ok(())
+}
+
+fn decode_token(token: &str) -> Result<String> {
+    URL_SAFE_NO_PAD
+        .decode(token)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .ok_or_else(|| Error::InvalidParameterValue("Invalid NextToken value.".into()))
+}
+
+/// The system attributes of a received message, as named by AttributeNames /
+/// MessageSystemAttributeNames (`All` or individual names).
+pub fn message_system_attributes(r: &Received, names: &[String]) -> Result<BTreeMap<String, String>> {
+    const KNOWN: &[&str] = &[
+        "All",
+        "SenderId",
+        "SentTimestamp",
+        "ApproximateReceiveCount",
+        "ApproximateFirstReceiveTimestamp",
+        "AWSTraceHeader",
+        "DeadLetterQueueSourceArn",
+        "MessageDeduplicationId",
+        "MessageGroupId",
+        "SequenceNumber",
+        "SqsManagedSseEnabled",
+    ];
+    for n in names {
+        if !KNOWN.contains(&n.as_str()) {
+            return Err(Error::InvalidAttributeName(format!("Unknown Attribute {n}.")));
+        }
+    }
+    let all = names.iter().any(|n| n == "All");
+    let wants = |n: &str| all || names.iter().any(|x| x == n);
+    let c = &r.content;
+    let mut out = BTreeMap::new();
+    let mut put = |n: &str, v: Option<String>| {
+        if let Some(v) = v.filter(|_| wants(n)) {
+            out.insert(n.to_string(), v);
+        }
+    };
+    put("SenderId", Some(c.sender_id.clone()));
+    put("SentTimestamp", Some(c.sent_at.to_string()));
+    put("ApproximateReceiveCount", Some(r.receive_count.to_string()));
+    put("ApproximateFirstReceiveTimestamp", Some(r.first_receive_at.to_string()));
+    put("AWSTraceHeader", c.system_attributes.get("AWSTraceHeader").and_then(|v| match &v.value {
+        message::AttributeData::String(s) => Some(s.clone()),
+        message::AttributeData::Binary(_) => None,
+    }));
+    put("DeadLetterQueueSourceArn", c.dead_letter_source_arn.clone());
+    put("MessageGroupId", c.group_id.clone());
+    put("MessageDeduplicationId", c.deduplication_id.clone());
+    Ok(out)
+}
+
+/// The user attributes selected by MessageAttributeNames: `All`, `.*`, `prefix.*` or exact names.
+pub fn select_message_attributes(attributes: &Attributes, names: &[String]) -> Attributes {
+    attributes
+        .iter()
+        .filter(|(name, _)| {
+            names.iter().any(|n| {
+                n == "All" || n == ".*" || n == *name || n.strip_suffix(".*").is_some_and(|p| name.starts_with(&format!("{p}.")))
+            })
+        })
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}

@@ -1,0 +1,57 @@
+//! What can go wrong, in SQS's terms. `Display` is the message AWS sends; the server
+//! maps each variant to its AWS error code in one place (server/src/errors.rs).
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    #[error("The specified queue does not exist.")]
+    QueueDoesNotExist,
+    #[error("{0}")]
+    QueueAlreadyExists(String),
+    #[error("You must wait 60 seconds after deleting a queue before you can create another with the same name.")]
+    QueueDeletedRecently,
+    #[error("{0}")]
+    InvalidAttributeName(String),
+    #[error("{0}")]
+    InvalidAttributeValue(String),
+    #[error("{0}")]
+    InvalidParameterValue(String),
+    #[error("{0}")]
+    InvalidParameterCombination(String),
+    #[error("The request must contain the parameter {0}.")]
+    MissingParameter(String),
+    #[error("The input receipt handle \"{0}\" is not a valid receipt handle.")]
+    ReceiptHandleIsInvalid(String),
+    #[error("Message does not exist or is not available for visibility timeout change.")]
+    MessageNotInflight,
+    #[error("Only one PurgeQueue operation on {0} is allowed every 60 seconds.")]
+    PurgeQueueInProgress(String),
+    #[error("Invalid characters found. Valid unicode characters are #x9 | #xA | #xD | #x20 to #xD7FF | #xE000 to #xFFFD | #x10000 to #x10FFFF")]
+    InvalidMessageContents,
+    #[error("There should be at least one {0} in the request.")]
+    EmptyBatchRequest(&'static str),
+    #[error("Maximum number of entries per request are 10. You have sent {0}.")]
+    TooManyEntriesInBatchRequest(usize),
+    #[error("Id {0} repeated.")]
+    BatchEntryIdsNotDistinct(String),
+    #[error("A batch entry id can only contain alphanumeric characters, hyphens and underscores. It can be at most 80 letters long.")]
+    InvalidBatchEntryId,
+    #[error("Batch requests cannot be longer than {limit} bytes. You have sent {sent} bytes.")]
+    BatchRequestTooLong { limit: usize, sent: usize },
+    #[error("{0}")]
+    OverLimit(String),
+    #[error("{0}")]
+    UnsupportedOperation(String),
+    #[error("{0}")]
+    ResourceNotFound(String),
+    #[error("{0}")]
+    Internal(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// AWS's wording for a request parameter outside its range.
+    pub fn invalid_parameter(value: impl std::fmt::Display, name: &str, reason: &str) -> Error {
+        Error::InvalidParameterValue(format!("Value {value} for parameter {name} is invalid. Reason: {reason}"))
+    }
+}
