@@ -51,9 +51,15 @@ impl QueueAttributes {
 
     /// Apply one attribute, checking AWS's range for it. `creating` allows FifoQueue.
     pub fn set(&mut self, name: &str, value: &str, creating: bool) -> Result<()> {
-        let invalid = || Error::InvalidAttributeValue(format!("Invalid value for the parameter {name}."));
+        let invalid =
+            || Error::InvalidAttributeValue(format!("Invalid value for the parameter {name}."));
         let int = |lo: u32, hi: u32| -> Result<u32> {
-            value.trim().parse::<u32>().ok().filter(|v| (lo..=hi).contains(v)).ok_or_else(invalid)
+            value
+                .trim()
+                .parse::<u32>()
+                .ok()
+                .filter(|v| (lo..=hi).contains(v))
+                .ok_or_else(invalid)
         };
         let boolean = || -> Result<bool> {
             match value.to_ascii_lowercase().as_str() {
@@ -66,7 +72,9 @@ impl QueueAttributes {
             if this.fifo_queue {
                 Ok(())
             } else {
-                Err(Error::InvalidAttributeName(format!("Unknown Attribute {name}.")))
+                Err(Error::InvalidAttributeName(format!(
+                    "Unknown Attribute {name}."
+                )))
             }
         };
         match name {
@@ -75,7 +83,9 @@ impl QueueAttributes {
             "MessageRetentionPeriod" => self.message_retention_period = int(60, 1_209_600)?,
             "ReceiveMessageWaitTimeSeconds" => self.receive_message_wait_time_seconds = int(0, 20)?,
             "VisibilityTimeout" => self.visibility_timeout = int(0, 43_200)?,
-            "KmsDataKeyReusePeriodSeconds" => self.kms_data_key_reuse_period_seconds = int(60, 86_400)?,
+            "KmsDataKeyReusePeriodSeconds" => {
+                self.kms_data_key_reuse_period_seconds = int(60, 86_400)?
+            }
             "SqsManagedSseEnabled" => {
                 self.sqs_managed_sse_enabled = boolean()?;
                 if self.sqs_managed_sse_enabled {
@@ -89,8 +99,14 @@ impl QueueAttributes {
                 }
             }
             "Policy" => {
-                if !value.is_empty() && serde_json::from_str::<serde_json::Value>(value).map(|v| !v.is_object()).unwrap_or(true) {
-                    return Err(Error::InvalidAttributeValue(format!("Invalid value for the parameter Policy.")));
+                if !value.is_empty()
+                    && serde_json::from_str::<serde_json::Value>(value)
+                        .map(|v| !v.is_object())
+                        .unwrap_or(true)
+                {
+                    return Err(Error::InvalidAttributeValue(format!(
+                        "Invalid value for the parameter Policy."
+                    )));
                 }
                 self.policy = non_empty(value);
             }
@@ -99,7 +115,9 @@ impl QueueAttributes {
             "FifoQueue" => {
                 let fifo = boolean()?;
                 if !creating || fifo != self.fifo_queue {
-                    return Err(if creating { invalid() } else {
+                    return Err(if creating {
+                        invalid()
+                    } else {
                         Error::InvalidAttributeName(format!("Unknown Attribute {name}."))
                     });
                 }
@@ -122,18 +140,27 @@ impl QueueAttributes {
                 }
                 self.fifo_throughput_limit = value.into();
             }
-            _ => return Err(Error::InvalidAttributeName(format!("Unknown Attribute {name}."))),
+            _ => {
+                return Err(Error::InvalidAttributeName(format!(
+                    "Unknown Attribute {name}."
+                )))
+            }
         }
         Ok(())
     }
 
     /// Apply several attributes at once: all or nothing.
-    pub fn apply(&self, attrs: &BTreeMap<String, String>, creating: bool) -> Result<QueueAttributes> {
+    pub fn apply(
+        &self,
+        attrs: &BTreeMap<String, String>,
+        creating: bool,
+    ) -> Result<QueueAttributes> {
         let mut next = self.clone();
         for (name, value) in attrs {
             next.set(name, value, creating)?;
         }
-        if next.fifo_throughput_limit == "perMessageGroupId" && next.deduplication_scope == "queue" {
+        if next.fifo_throughput_limit == "perMessageGroupId" && next.deduplication_scope == "queue"
+        {
             return Err(Error::InvalidAttributeValue(
                 "Invalid value for the parameter FifoThroughputLimit. Reason: You can specify perMessageGroupId only when DeduplicationScope is messageGroup.".into(),
             ));
@@ -149,15 +176,18 @@ impl QueueAttributes {
             "DelaySeconds" => Some(self.delay_seconds.to_string()),
             "MaximumMessageSize" => Some(self.maximum_message_size.to_string()),
             "MessageRetentionPeriod" => Some(self.message_retention_period.to_string()),
-            "ReceiveMessageWaitTimeSeconds" => Some(self.receive_message_wait_time_seconds.to_string()),
+            "ReceiveMessageWaitTimeSeconds" => {
+                Some(self.receive_message_wait_time_seconds.to_string())
+            }
             "VisibilityTimeout" => Some(self.visibility_timeout.to_string()),
             "Policy" => self.policy.clone(),
             "RedrivePolicy" => self.redrive_policy.clone(),
             "RedriveAllowPolicy" => self.redrive_allow_policy.clone(),
             "KmsMasterKeyId" => self.kms_master_key_id.clone(),
-            "KmsDataKeyReusePeriodSeconds" => {
-                self.kms_master_key_id.as_ref().map(|_| self.kms_data_key_reuse_period_seconds.to_string())
-            }
+            "KmsDataKeyReusePeriodSeconds" => self
+                .kms_master_key_id
+                .as_ref()
+                .map(|_| self.kms_data_key_reuse_period_seconds.to_string()),
             "SqsManagedSseEnabled" => Some(self.sqs_managed_sse_enabled.to_string()),
             "FifoQueue" => fifo("true".into()),
             "ContentBasedDeduplication" => fifo(self.content_based_deduplication.to_string()),
@@ -206,7 +236,10 @@ mod tests {
     use super::*;
 
     fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -225,8 +258,14 @@ mod tests {
             ("KmsDataKeyReusePeriodSeconds", "59"),
             ("SqsManagedSseEnabled", "yes"),
         ] {
-            let err = a.apply(&map(&[("DelaySeconds", "5"), (name, bad)]), false).unwrap_err();
-            assert_eq!(err, Error::InvalidAttributeValue(format!("Invalid value for the parameter {name}.")), "{name}={bad}");
+            let err = a
+                .apply(&map(&[("DelaySeconds", "5"), (name, bad)]), false)
+                .unwrap_err();
+            assert_eq!(
+                err,
+                Error::InvalidAttributeValue(format!("Invalid value for the parameter {name}.")),
+                "{name}={bad}"
+            );
         }
         assert_eq!(a, QueueAttributes::defaults(false));
     }
@@ -235,14 +274,25 @@ mod tests {
     fn unknown_and_fifo_only_names_are_invalid_on_a_standard_queue() {
         let a = QueueAttributes::defaults(false);
         for name in ["Nope", "ContentBasedDeduplication", "QueueArn"] {
-            assert!(matches!(a.apply(&map(&[(name, "true")]), false), Err(Error::InvalidAttributeName(_))), "{name}");
+            assert!(
+                matches!(
+                    a.apply(&map(&[(name, "true")]), false),
+                    Err(Error::InvalidAttributeName(_))
+                ),
+                "{name}"
+            );
         }
     }
 
     #[test]
     fn a_kms_key_turns_off_managed_sse() {
-        let a = QueueAttributes::defaults(false).apply(&map(&[("KmsMasterKeyId", "alias/aws/sqs")]), false).unwrap();
+        let a = QueueAttributes::defaults(false)
+            .apply(&map(&[("KmsMasterKeyId", "alias/aws/sqs")]), false)
+            .unwrap();
         assert_eq!(a.get("SqsManagedSseEnabled").as_deref(), Some("false"));
-        assert_eq!(a.get("KmsDataKeyReusePeriodSeconds").as_deref(), Some("300"));
+        assert_eq!(
+            a.get("KmsDataKeyReusePeriodSeconds").as_deref(),
+            Some("300")
+        );
     }
 }

@@ -50,7 +50,10 @@ pub struct ManualClock {
 impl ManualClock {
     pub fn new(start: Millis) -> Self {
         let (tx, _) = watch::channel(start);
-        ManualClock { now: Arc::new(AtomicU64::new(start)), tick: Arc::new(tx) }
+        ManualClock {
+            now: Arc::new(AtomicU64::new(start)),
+            tick: Arc::new(tx),
+        }
     }
 
     /// A manual clock starting at the current wall-clock time, so timestamps look real.
@@ -105,13 +108,18 @@ mod tests {
         tokio::task::yield_now().await;
         assert!(!handle.is_finished());
         clock.advance(Duration::from_millis(300));
-        tokio::time::timeout(Duration::from_secs(5), handle).await.unwrap().unwrap();
+        tokio::time::timeout(Duration::from_secs(5), handle)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(clock.now(), 1_500);
     }
 
     #[tokio::test]
     async fn a_deadline_in_the_past_completes_at_once() {
         let clock = ManualClock::new(1_000);
-        tokio::time::timeout(Duration::from_secs(5), clock.sleep_until(10)).await.unwrap();
+        tokio::time::timeout(Duration::from_secs(5), clock.sleep_until(10))
+            .await
+            .unwrap();
     }
 }

@@ -1,6 +1,7 @@
 //! The SQS operations. Each reads the clock once and changes one queue under its lock.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -32,6 +33,7 @@ pub struct Engine {
     config: EngineConfig,
     queues: RwLock<BTreeMap<String, Arc<Queue>>>,
     recently_deleted: Mutex<HashMap<String, Millis>>,
+    stopping: AtomicBool,
 }
 
 /// What SendMessage reports for one stored message.
@@ -53,7 +55,21 @@ pub struct ReceiveOptions {
 
 impl Engine {
     pub fn new(config: EngineConfig, clock: Arc<dyn Clock>) -> Engine {
-        Engine { clock, config, queues: RwLock::new(BTreeMap::new()), recently_deleted: Mutex::new(HashMap::new()) }
+        Engine {
+            clock,
+            config,
+            queues: RwLock::new(BTreeMap::new()),
+            recently_deleted: Mutex::new(HashMap::new()),
+            stopping: AtomicBool::new(false),
+        }
+    }
+
+    /// End every long poll now (they answer with what they have) and refuse to start more waits.
+    pub fn shutdown(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
+        for q in self.queues.read().values() {
+            q.arrivals.notify_waiters();
+        }
     }
 
     pub fn clock(&self) -> &Arc<dyn Clock> {
@@ -65,28 +81,47 @@ impl Engine {
     }
 
     pub fn arn_of(&self, name: &str) -> String {
-        format!("arn:aws:sqs:{}:{}:{}", self.config.region, self.config.account_id, name)
+        format!(
+            "arn:aws:sqs:{}:{}:{}",
+            self.config.region, self.config.account_id, name
+        )
     }
 
     pub fn queue(&self, name: &str) -> Result<Arc<Queue>> {
-        self.queues.read().get(name).cloned().ok_or(Error::QueueDoesNotExist)
+        self.queues
+            .read()
+            .get(name)
+            .cloned()
+            .ok_or(Error::QueueDoesNotExist)
     }
 
     // ---- queues ----
 
-    pub fn create_queue(&self, name: &str, attributes: &BTreeMap<String, String>, tags: &BTreeMap<String, String>) -> Result<Arc<Queue>> {
+    pub fn create_queue(
+        &self,
+        name: &str,
+        attributes: &BTreeMap<String, String>,
+        tags: &BTreeMap<String, String>,
+    ) -> Result<Arc<Queue>> {
         let now = self.clock.now();
-        let fifo_attr = attributes.get("FifoQueue").map(|v| v.eq_ignore_ascii_case("true"));
+        let fifo_attr = attributes
+            .get("FifoQueue")
+            .map(|v| v.eq_ignore_ascii_case("true"));
         validate_queue_name(name, fifo_attr == Some(true))?;
         let fifo = name.ends_with(".fifo");
         if fifo {
-            return Err(Error::UnsupportedOperation("FIFO queues are not supported yet.".into()));
+            return Err(Error::UnsupportedOperation(
+                "FIFO queues are not supported yet.".into(),
+            ));
         }
         let mut queues = self.queues.write();
         if let Some(existing) = queues.get(name) {
             let state = existing.state.lock();
             let proposed = state.attrs.apply(attributes, true)?;
-            if let Some(differs) = attributes.keys().find(|k| proposed.get(k) != state.attrs.get(k)) {
+            if let Some(differs) = attributes
+                .keys()
+                .find(|k| proposed.get(k) != state.attrs.get(k))
+            {
                 return Err(Error::QueueAlreadyExists(format!(
                     "A queue already exists with the same name and a different value for attribute {differs}"
                 )));
@@ -100,24 +135,46 @@ impl Engine {
         }
         let attrs = QueueAttributes::defaults(fifo).apply(attributes, true)?;
         validate_tags(tags)?;
-        let queue = Queue::new(name.to_string(), self.arn_of(name), rand::random(), attrs, tags.clone(), now);
+        let queue = Queue::new(
+            name.to_string(),
+            self.arn_of(name),
+            rand::random(),
+            attrs,
+            tags.clone(),
+            now,
+        );
         queues.insert(name.to_string(), queue.clone());
         Ok(queue)
     }
 
     pub fn delete_queue(&self, name: &str) -> Result<()> {
-        let queue = self.queues.write().remove(name).ok_or(Error::QueueDoesNotExist)?;
+        let queue = self
+            .queues
+            .write()
+            .remove(name)
+            .ok_or(Error::QueueDoesNotExist)?;
         queue.state.lock().deleted = true;
-        self.recently_deleted.lock().insert(name.to_string(), self.clock.now());
+        self.recently_deleted
+            .lock()
+            .insert(name.to_string(), self.clock.now());
         queue.arrivals.notify_waiters();
         Ok(())
     }
 
     /// Names of queues starting with `prefix`, in name order, `max` at a time.
-    pub fn list_queues(&self, prefix: Option<&str>, max_results: Option<i64>, next_token: Option<&str>) -> Result<(Vec<String>, Option<String>)> {
+    pub fn list_queues(
+        &self,
+        prefix: Option<&str>,
+        max_results: Option<i64>,
+        next_token: Option<&str>,
+    ) -> Result<(Vec<String>, Option<String>)> {
         let limit = match max_results {
             Some(n) if !(1..=1000).contains(&n) => {
-                return Err(Error::invalid_parameter(n, "MaxResults", "MaxResults must be an integer between 1 and 1000."))
+                return Err(Error::invalid_parameter(
+                    n,
+                    "MaxResults",
+                    "MaxResults must be an integer between 1 and 1000.",
+                ))
             }
             Some(n) => n as usize,
             None => 1000,
@@ -148,7 +205,10 @@ impl Engine {
         let queue = self.queue(name)?;
         let now = self.clock.now();
         let mut state = queue.state.lock();
-        if state.last_purge.is_some_and(|t| now < t + PURGE_COOLDOWN_MS) {
+        if state
+            .last_purge
+            .is_some_and(|t| now < t + PURGE_COOLDOWN_MS)
+        {
             return Err(Error::PurgeQueueInProgress(queue.arn.clone()));
         }
         state.last_purge = Some(now);
@@ -163,10 +223,16 @@ impl Engine {
     }
 
     /// GetQueueAttributes: `All` or named attributes, in AWS's order.
-    pub fn get_queue_attributes(&self, name: &str, names: &[String]) -> Result<Vec<(String, String)>> {
+    pub fn get_queue_attributes(
+        &self,
+        name: &str,
+        names: &[String],
+    ) -> Result<Vec<(String, String)>> {
         for n in names {
             if n != "All" && !READABLE_NAMES.contains(&n.as_str()) {
-                return Err(Error::InvalidAttributeName(format!("Unknown Attribute {n}.")));
+                return Err(Error::InvalidAttributeName(format!(
+                    "Unknown Attribute {n}."
+                )));
             }
         }
         let queue = self.queue(name)?;
@@ -195,7 +261,11 @@ impl Engine {
         Ok(out)
     }
 
-    pub fn set_queue_attributes(&self, name: &str, attributes: &BTreeMap<String, String>) -> Result<()> {
+    pub fn set_queue_attributes(
+        &self,
+        name: &str,
+        attributes: &BTreeMap<String, String>,
+    ) -> Result<()> {
         let queue = self.queue(name)?;
         let now = self.clock.now();
         let mut state = queue.state.lock();
@@ -214,7 +284,9 @@ impl Engine {
         let mut merged = state.tags.clone();
         merged.extend(tags.iter().map(|(k, v)| (k.clone(), v.clone())));
         if merged.len() > MAX_TAGS {
-            return Err(Error::InvalidParameterValue(format!("Too many tags added for queue {name}.")));
+            return Err(Error::InvalidParameterValue(format!(
+                "Too many tags added for queue {name}."
+            )));
         }
         state.tags = merged;
         Ok(())
@@ -236,10 +308,22 @@ impl Engine {
         Ok(self.queue(name)?.state.lock().tags.clone())
     }
 
-    pub fn add_permission(&self, name: &str, label: &str, accounts: &[String], actions: &[String]) -> Result<()> {
+    pub fn add_permission(
+        &self,
+        name: &str,
+        label: &str,
+        accounts: &[String],
+        actions: &[String],
+    ) -> Result<()> {
         let queue = self.queue(name)?;
         let mut state = queue.state.lock();
-        let policy = policy::add_statement(state.attrs.policy.as_deref(), &queue.arn, label, accounts, actions)?;
+        let policy = policy::add_statement(
+            state.attrs.policy.as_deref(),
+            &queue.arn,
+            label,
+            accounts,
+            actions,
+        )?;
         state.attrs.policy = Some(policy);
         Ok(())
     }
@@ -269,23 +353,38 @@ impl Engine {
     }
 
     /// SendMessageBatch: batch-level rules first, then each entry on its own.
-    pub fn send_message_batch(&self, name: &str, entries: Vec<(String, NewMessage)>, sender_id: &str) -> Result<Vec<(String, Result<Sent>)>> {
-        check_batch(entries.iter().map(|(id, _)| id.as_str()), "SendMessageBatchRequestEntry")?;
+    pub fn send_message_batch(
+        &self,
+        name: &str,
+        entries: Vec<(String, NewMessage)>,
+        sender_id: &str,
+    ) -> Result<Vec<(String, Result<Sent>)>> {
+        check_batch(
+            entries.iter().map(|(id, _)| id.as_str()),
+            "SendMessageBatchRequestEntry",
+        )?;
         let queue = self.queue(name)?;
-        let total: usize = entries.iter().map(|(_, m)| message::message_size(&m.body, &m.attributes)).sum();
+        let total: usize = entries
+            .iter()
+            .map(|(_, m)| message::message_size(&m.body, &m.attributes))
+            .sum();
         if total > MAX_BATCH_BYTES {
-            return Err(Error::BatchRequestTooLong { limit: MAX_BATCH_BYTES, sent: total });
+            return Err(Error::BatchRequestTooLong {
+                limit: MAX_BATCH_BYTES,
+                sent: total,
+            });
         }
         let now = self.clock.now();
         let mut results = Vec::with_capacity(entries.len());
         {
             let mut state = queue.state.lock();
             for (id, message) in entries {
-                let result = prepare(&state.attrs, message, sender_id, now).map(|(content, delay_ms)| {
-                    let sent = sent_of(&content);
-                    state.insert(Arc::new(content), now, delay_ms, now);
-                    sent
-                });
+                let result =
+                    prepare(&state.attrs, message, sender_id, now).map(|(content, delay_ms)| {
+                        let sent = sent_of(&content);
+                        state.insert(Arc::new(content), now, delay_ms, now);
+                        sent
+                    });
                 results.push((id, result));
             }
         }
@@ -295,24 +394,50 @@ impl Engine {
 
     /// ReceiveMessage, long-polling for up to the wait time. Returns as soon as a
     /// message is receivable: on send, on a visibility or delay expiry, or at the deadline.
-    pub async fn receive_message(&self, name: &str, options: ReceiveOptions) -> Result<Vec<Received>> {
+    pub async fn receive_message(
+        &self,
+        name: &str,
+        options: ReceiveOptions,
+    ) -> Result<Vec<Received>> {
         let max = match options.max_messages {
             None => 1,
             Some(n @ 1..=10) => n as usize,
-            Some(n) => return Err(Error::invalid_parameter(n, "MaxNumberOfMessages", "Must be between 1 and 10, if provided.")),
+            Some(n) => {
+                return Err(Error::invalid_parameter(
+                    n,
+                    "MaxNumberOfMessages",
+                    "Must be between 1 and 10, if provided.",
+                ))
+            }
         };
-        if let Some(v) = options.visibility_timeout.filter(|v| !(0..=43_200).contains(v)) {
-            return Err(Error::invalid_parameter(v, "VisibilityTimeout", "Must be between 0 and 43200, if provided."));
+        if let Some(v) = options
+            .visibility_timeout
+            .filter(|v| !(0..=43_200).contains(v))
+        {
+            return Err(Error::invalid_parameter(
+                v,
+                "VisibilityTimeout",
+                "Must be between 0 and 43200, if provided.",
+            ));
         }
         if let Some(w) = options.wait_time_seconds.filter(|w| !(0..=20).contains(w)) {
-            return Err(Error::invalid_parameter(w, "WaitTimeSeconds", "Must be >= 0 and <= 20, if provided."));
+            return Err(Error::invalid_parameter(
+                w,
+                "WaitTimeSeconds",
+                "Must be >= 0 and <= 20, if provided.",
+            ));
         }
         let queue = self.queue(name)?;
         let start = self.clock.now();
         let (visibility_ms, wait_ms) = {
             let state = queue.state.lock();
-            let vt = options.visibility_timeout.map_or(u64::from(state.attrs.visibility_timeout), |v| v as u64);
-            let wait = options.wait_time_seconds.map_or(u64::from(state.attrs.receive_message_wait_time_seconds), |w| w as u64);
+            let vt = options
+                .visibility_timeout
+                .map_or(u64::from(state.attrs.visibility_timeout), |v| v as u64);
+            let wait = options.wait_time_seconds.map_or(
+                u64::from(state.attrs.receive_message_wait_time_seconds),
+                |w| w as u64,
+            );
             (vt * 1000, wait * 1000)
         };
         let deadline = start + wait_ms;
@@ -329,7 +454,7 @@ impl Engine {
                 }
                 state.advance(now);
                 let got = state.receive(queue.uid, max, visibility_ms, now)?;
-                if !got.is_empty() || now >= deadline {
+                if !got.is_empty() || now >= deadline || self.stopping.load(Ordering::SeqCst) {
                     return Ok(got);
                 }
                 state.next_visible_at()
@@ -355,17 +480,34 @@ impl Engine {
         result
     }
 
-    pub fn delete_message_batch(&self, name: &str, entries: &[(String, String)]) -> Result<Vec<(String, Result<()>)>> {
-        check_batch(entries.iter().map(|(id, _)| id.as_str()), "DeleteMessageBatchRequestEntry")?;
+    pub fn delete_message_batch(
+        &self,
+        name: &str,
+        entries: &[(String, String)],
+    ) -> Result<Vec<(String, Result<()>)>> {
+        check_batch(
+            entries.iter().map(|(id, _)| id.as_str()),
+            "DeleteMessageBatchRequestEntry",
+        )?;
         let queue = self.queue(name)?;
         let mut state = queue.state.lock();
         Ok(entries
             .iter()
-            .map(|(id, text)| (id.clone(), self.handle_for(&queue, text).and_then(|h| state.delete(&h))))
+            .map(|(id, text)| {
+                (
+                    id.clone(),
+                    self.handle_for(&queue, text).and_then(|h| state.delete(&h)),
+                )
+            })
             .collect())
     }
 
-    pub fn change_message_visibility(&self, name: &str, receipt_handle: &str, timeout: i64) -> Result<()> {
+    pub fn change_message_visibility(
+        &self,
+        name: &str,
+        receipt_handle: &str,
+        timeout: i64,
+    ) -> Result<()> {
         let queue = self.queue(name)?;
         let result = self.change_one(&queue, receipt_handle, timeout);
         if result == Ok(true) {
@@ -374,8 +516,15 @@ impl Engine {
         result.map(|_| ())
     }
 
-    pub fn change_message_visibility_batch(&self, name: &str, entries: &[(String, String, Option<i64>)]) -> Result<Vec<(String, Result<()>)>> {
-        check_batch(entries.iter().map(|(id, _, _)| id.as_str()), "ChangeMessageVisibilityBatchRequestEntry")?;
+    pub fn change_message_visibility_batch(
+        &self,
+        name: &str,
+        entries: &[(String, String, Option<i64>)],
+    ) -> Result<Vec<(String, Result<()>)>> {
+        check_batch(
+            entries.iter().map(|(id, _, _)| id.as_str()),
+            "ChangeMessageVisibilityBatchRequestEntry",
+        )?;
         let queue = self.queue(name)?;
         let mut woke = false;
         let results = entries
@@ -398,7 +547,11 @@ impl Engine {
     /// Ok(true) when the message became visible at once.
     fn change_one(&self, queue: &Queue, text: &str, timeout: i64) -> Result<bool> {
         if !(0..=43_200).contains(&timeout) {
-            return Err(Error::invalid_parameter(timeout, "VisibilityTimeout", "Must be between 0 and 43200, if provided."));
+            return Err(Error::invalid_parameter(
+                timeout,
+                "VisibilityTimeout",
+                "Must be between 0 and 43200, if provided.",
+            ));
         }
         let handle = self.handle_for(queue, text)?;
         let now = self.clock.now();
@@ -409,7 +562,12 @@ impl Engine {
 }
 
 /// Validate one message against the queue's rules and build its stored content.
-fn prepare(attrs: &QueueAttributes, m: NewMessage, sender_id: &str, now: Millis) -> Result<(Content, u64)> {
+fn prepare(
+    attrs: &QueueAttributes,
+    m: NewMessage,
+    sender_id: &str,
+    now: Millis,
+) -> Result<(Content, u64)> {
     if m.body.is_empty() {
         return Err(Error::MissingParameter("MessageBody".into()));
     }
@@ -424,7 +582,11 @@ fn prepare(attrs: &QueueAttributes, m: NewMessage, sender_id: &str, now: Millis)
     }
     let delay = match m.delay_seconds {
         Some(d) if !(0..=900).contains(&d) => {
-            return Err(Error::invalid_parameter(d, "DelaySeconds", "DelaySeconds must be >= 0 and <= 900."))
+            return Err(Error::invalid_parameter(
+                d,
+                "DelaySeconds",
+                "DelaySeconds must be >= 0 and <= 900.",
+            ))
         }
         Some(d) => d as u64,
         None => u64::from(attrs.delay_seconds),
@@ -460,7 +622,10 @@ fn sent_of(c: &Content) -> Sent {
 fn validate_queue_name(name: &str, fifo_attr: bool) -> Result<()> {
     let fifo = name.ends_with(".fifo");
     let base = name.strip_suffix(".fifo").unwrap_or(name);
-    let chars_ok = !base.is_empty() && base.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    let chars_ok = !base.is_empty()
+        && base
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
     if fifo_attr && !fifo || fifo && !fifo_attr {
         return Err(Error::InvalidParameterValue(
             "The name of a FIFO queue can only include alphanumeric characters, hyphens, or underscores, must end with .fifo suffix and be 1 to 80 in length.".into(),
@@ -470,7 +635,8 @@ fn validate_queue_name(name: &str, fifo_attr: bool) -> Result<()> {
         return Err(Error::InvalidParameterValue(if fifo {
             "The name of a FIFO queue can only include alphanumeric characters, hyphens, or underscores, must end with .fifo suffix and be 1 to 80 in length.".into()
         } else {
-            "Can only include alphanumeric characters, hyphens, or underscores. 1 to 80 in length".into()
+            "Can only include alphanumeric characters, hyphens, or underscores. 1 to 80 in length"
+                .into()
         }));
     }
     Ok(())
@@ -482,17 +648,24 @@ fn validate_tags(tags: &BTreeMap<String, String>) -> Result<()> {
     }
     for (k, v) in tags {
         if k.is_empty() || k.chars().count() > 128 {
-            return Err(Error::InvalidParameterValue(format!("Tag key '{k}' is invalid: a tag key must be 1 to 128 characters.")));
+            return Err(Error::InvalidParameterValue(format!(
+                "Tag key '{k}' is invalid: a tag key must be 1 to 128 characters."
+            )));
         }
         if v.chars().count() > 256 {
-            return Err(Error::InvalidParameterValue(format!("Tag value for key '{k}' is invalid: a tag value can be at most 256 characters.")));
+            return Err(Error::InvalidParameterValue(format!(
+                "Tag value for key '{k}' is invalid: a tag value can be at most 256 characters."
+            )));
         }
     }
     Ok(())
 }
 
 /// Batch rules shared by the three batch actions: 1–10 entries with distinct, well-formed ids.
-pub fn check_batch<'a>(ids: impl Iterator<Item = &'a str> + Clone, entry_name: &'static str) -> Result<()> {
+pub fn check_batch<'a>(
+    ids: impl Iterator<Item = &'a str> + Clone,
+    entry_name: &'static str,
+) -> Result<()> {
     let n = ids.clone().count();
     if n == 0 {
         return Err(Error::EmptyBatchRequest(entry_name));
@@ -502,7 +675,12 @@ pub fn check_batch<'a>(ids: impl Iterator<Item = &'a str> + Clone, entry_name: &
     }
     let mut seen = HashSet::new();
     for id in ids {
-        if id.is_empty() || id.len() > 80 || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+        if id.is_empty()
+            || id.len() > 80
+            || !id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
             return Err(Error::InvalidBatchEntryId);
         }
         if !seen.insert(id) {
@@ -520,9 +698,8 @@ fn decode_token(token: &str) -> Result<String> {
         .ok_or_else(|| Error::InvalidParameterValue("Invalid NextToken value.".into()))
 }
 
-/// The system attributes of a received message, as named by AttributeNames /
-/// MessageSystemAttributeNames (`All` or individual names).
-pub fn message_system_attributes(r: &Received, names: &[String]) -> Result<BTreeMap<String, String>> {
+/// Refuse unknown names in AttributeNames / MessageSystemAttributeNames.
+pub fn check_system_attribute_names(names: &[String]) -> Result<()> {
     const KNOWN: &[&str] = &[
         "All",
         "SenderId",
@@ -536,11 +713,17 @@ pub fn message_system_attributes(r: &Received, names: &[String]) -> Result<BTree
         "SequenceNumber",
         "SqsManagedSseEnabled",
     ];
-    for n in names {
-        if !KNOWN.contains(&n.as_str()) {
-            return Err(Error::InvalidAttributeName(format!("Unknown Attribute {n}.")));
-        }
+    match names.iter().find(|n| !KNOWN.contains(&n.as_str())) {
+        Some(n) => Err(Error::InvalidAttributeName(format!(
+            "Unknown Attribute {n}."
+        ))),
+        None => Ok(()),
     }
+}
+
+/// The system attributes of a received message, as named by AttributeNames /
+/// MessageSystemAttributeNames (`All` or individual names; check them first).
+pub fn message_system_attributes(r: &Received, names: &[String]) -> BTreeMap<String, String> {
     let all = names.iter().any(|n| n == "All");
     let wants = |n: &str| all || names.iter().any(|x| x == n);
     let c = &r.content;
@@ -553,15 +736,23 @@ pub fn message_system_attributes(r: &Received, names: &[String]) -> Result<BTree
     put("SenderId", Some(c.sender_id.clone()));
     put("SentTimestamp", Some(c.sent_at.to_string()));
     put("ApproximateReceiveCount", Some(r.receive_count.to_string()));
-    put("ApproximateFirstReceiveTimestamp", Some(r.first_receive_at.to_string()));
-    put("AWSTraceHeader", c.system_attributes.get("AWSTraceHeader").and_then(|v| match &v.value {
-        message::AttributeData::String(s) => Some(s.clone()),
-        message::AttributeData::Binary(_) => None,
-    }));
+    put(
+        "ApproximateFirstReceiveTimestamp",
+        Some(r.first_receive_at.to_string()),
+    );
+    put(
+        "AWSTraceHeader",
+        c.system_attributes
+            .get("AWSTraceHeader")
+            .and_then(|v| match &v.value {
+                message::AttributeData::String(s) => Some(s.clone()),
+                message::AttributeData::Binary(_) => None,
+            }),
+    );
     put("DeadLetterQueueSourceArn", c.dead_letter_source_arn.clone());
     put("MessageGroupId", c.group_id.clone());
     put("MessageDeduplicationId", c.deduplication_id.clone());
-    Ok(out)
+    out
 }
 
 /// The user attributes selected by MessageAttributeNames: `All`, `.*`, `prefix.*` or exact names.
@@ -570,7 +761,11 @@ pub fn select_message_attributes(attributes: &Attributes, names: &[String]) -> A
         .iter()
         .filter(|(name, _)| {
             names.iter().any(|n| {
-                n == "All" || n == ".*" || n == *name || n.strip_suffix(".*").is_some_and(|p| name.starts_with(&format!("{p}.")))
+                n == "All"
+                    || n == ".*"
+                    || n == *name
+                    || n.strip_suffix(".*")
+                        .is_some_and(|p| name.starts_with(&format!("{p}.")))
             })
         })
         .map(|(k, v)| (k.clone(), v.clone()))

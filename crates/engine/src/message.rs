@@ -135,7 +135,9 @@ fn validate_attribute_name(name: &str) -> Result<()> {
     let lower = name.to_ascii_lowercase();
     let ok = !name.is_empty()
         && name.len() <= MAX_ATTRIBUTE_NAME
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
         && !name.starts_with('.')
         && !name.ends_with('.')
         && !name.contains("..")
@@ -192,7 +194,9 @@ pub fn validate_attribute_value(name: &str, value: &AttributeValue, kind: &str) 
 /// SQS numbers: up to 38 significant digits, magnitude between 10^-128 and 10^+126.
 fn is_sqs_number(s: &str) -> bool {
     let t = s.trim();
-    let Ok(v) = t.parse::<f64>() else { return false };
+    let Ok(v) = t.parse::<f64>() else {
+        return false;
+    };
     if !v.is_finite() {
         return false;
     }
@@ -249,7 +253,10 @@ mod tests {
     use super::*;
 
     fn s(data_type: &str, v: &str) -> AttributeValue {
-        AttributeValue { data_type: data_type.into(), value: AttributeData::String(v.into()) }
+        AttributeValue {
+            data_type: data_type.into(),
+            value: AttributeData::String(v.into()),
+        }
     }
 
     #[test]
@@ -261,10 +268,19 @@ mod tests {
     #[test]
     fn attribute_md5_hashes_length_prefixed_fields_in_name_order() {
         let mut attrs = Attributes::new();
-        attrs.insert("b".into(), AttributeValue { data_type: "Binary".into(), value: AttributeData::Binary(vec![1, 2]) });
+        attrs.insert(
+            "b".into(),
+            AttributeValue {
+                data_type: "Binary".into(),
+                value: AttributeData::Binary(vec![1, 2]),
+            },
+        );
         attrs.insert("a".into(), s("String", "x"));
         let mut expected = Vec::new();
-        for (name, ty, transport, val) in [("a", "String", 1u8, &b"x"[..]), ("b", "Binary", 2u8, &[1u8, 2][..])] {
+        for (name, ty, transport, val) in [
+            ("a", "String", 1u8, &b"x"[..]),
+            ("b", "Binary", 2u8, &[1u8, 2][..]),
+        ] {
             for field in [name.as_bytes(), ty.as_bytes()] {
                 expected.extend_from_slice(&(field.len() as u32).to_be_bytes());
                 expected.extend_from_slice(field);
@@ -280,8 +296,14 @@ mod tests {
     #[test]
     fn only_the_documented_characters_are_allowed() {
         assert!(check_characters("tab\tnl\ncr\r ok \u{10FFFF}").is_ok());
-        assert_eq!(check_characters("\u{1}"), Err(Error::InvalidMessageContents));
-        assert_eq!(check_characters("\u{FFFE}"), Err(Error::InvalidMessageContents));
+        assert_eq!(
+            check_characters("\u{1}"),
+            Err(Error::InvalidMessageContents)
+        );
+        assert_eq!(
+            check_characters("\u{FFFE}"),
+            Err(Error::InvalidMessageContents)
+        );
     }
 
     #[test]
@@ -289,7 +311,16 @@ mod tests {
         for good in ["a", "a.b", "A-_9", "awsx"] {
             assert!(validate_attribute_name(good).is_ok(), "{good}");
         }
-        for bad in ["", ".a", "a.", "a..b", "AWS.x", "amazon.y", "a b", &"x".repeat(257)] {
+        for bad in [
+            "",
+            ".a",
+            "a.",
+            "a..b",
+            "AWS.x",
+            "amazon.y",
+            "a b",
+            &"x".repeat(257),
+        ] {
             assert!(validate_attribute_name(bad).is_err(), "{bad}");
         }
     }
@@ -306,7 +337,9 @@ mod tests {
 
     #[test]
     fn eleven_attributes_are_too_many() {
-        let attrs: Attributes = (0..11).map(|i| (format!("a{i}"), s("String", "v"))).collect();
+        let attrs: Attributes = (0..11)
+            .map(|i| (format!("a{i}"), s("String", "v")))
+            .collect();
         assert!(validate_attributes(&attrs).is_err());
     }
 }

@@ -36,16 +36,33 @@ fn parse(policy: Option<&str>, arn: &str) -> Value {
 
 fn statements(doc: &mut Value) -> Option<&mut Vec<Value>> {
     let obj = doc.as_object_mut()?;
-    let st = obj.entry("Statement").or_insert_with(|| Value::Array(Vec::new()));
+    let st = obj
+        .entry("Statement")
+        .or_insert_with(|| Value::Array(Vec::new()));
     if st.is_object() {
         *st = Value::Array(vec![st.take()]);
     }
     st.as_array_mut()
 }
 
-pub fn add_statement(policy: Option<&str>, arn: &str, label: &str, accounts: &[String], actions: &[String]) -> Result<String> {
-    if label.is_empty() || label.len() > 80 || !label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
-        return Err(Error::invalid_parameter(label, "Label", "Can only include alphanumeric characters, hyphens, or underscores. 1 to 80 in length"));
+pub fn add_statement(
+    policy: Option<&str>,
+    arn: &str,
+    label: &str,
+    accounts: &[String],
+    actions: &[String],
+) -> Result<String> {
+    if label.is_empty()
+        || label.len() > 80
+        || !label
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        return Err(Error::invalid_parameter(
+            label,
+            "Label",
+            "Can only include alphanumeric characters, hyphens, or underscores. 1 to 80 in length",
+        ));
     }
     if accounts.is_empty() {
         return Err(Error::MissingParameter("AWSAccountIds".into()));
@@ -54,16 +71,27 @@ pub fn add_statement(policy: Option<&str>, arn: &str, label: &str, accounts: &[S
         return Err(Error::MissingParameter("Actions".into()));
     }
     if actions.len() > 7 {
-        return Err(Error::OverLimit(format!("{} Actions were found, maximum allowed is 7.", actions.len())));
+        return Err(Error::OverLimit(format!(
+            "{} Actions were found, maximum allowed is 7.",
+            actions.len()
+        )));
     }
     for a in actions {
         if !ACTIONS.contains(&a.as_str()) {
-            return Err(Error::invalid_parameter(format!("SQS:{a}"), "ActionName", "Only the queue owner is allowed to invoke this action."));
+            return Err(Error::invalid_parameter(
+                format!("SQS:{a}"),
+                "ActionName",
+                "Only the queue owner is allowed to invoke this action.",
+            ));
         }
     }
     let mut doc = parse(policy, arn);
-    let list = statements(&mut doc).ok_or_else(|| Error::Internal("policy document is not an object".into()))?;
-    if list.iter().any(|s| s.get("Sid").and_then(Value::as_str) == Some(label)) {
+    let list = statements(&mut doc)
+        .ok_or_else(|| Error::Internal("policy document is not an object".into()))?;
+    if list
+        .iter()
+        .any(|s| s.get("Sid").and_then(Value::as_str) == Some(label))
+    {
         return Err(Error::invalid_parameter(label, "Label", "Already exists."));
     }
     list.push(json!({
@@ -78,7 +106,8 @@ pub fn add_statement(policy: Option<&str>, arn: &str, label: &str, accounts: &[S
 
 /// The policy without the statement `label`; `None` once no statement is left.
 pub fn remove_statement(policy: Option<&str>, label: &str) -> Result<Option<String>> {
-    let missing = || Error::invalid_parameter(label, "Label", "can't find label on existing policy.");
+    let missing =
+        || Error::invalid_parameter(label, "Label", "can't find label on existing policy.");
     let mut doc = parse(Some(policy.ok_or_else(missing)?), "");
     let list = statements(&mut doc).ok_or_else(missing)?;
     let before = list.len();
@@ -86,7 +115,11 @@ pub fn remove_statement(policy: Option<&str>, label: &str) -> Result<Option<Stri
     if list.len() == before {
         return Err(missing());
     }
-    Ok(if list.is_empty() { None } else { Some(doc.to_string()) })
+    Ok(if list.is_empty() {
+        None
+    } else {
+        Some(doc.to_string())
+    })
 }
 
 #[cfg(test)]
@@ -96,12 +129,24 @@ mod tests {
     #[test]
     fn add_then_remove_round_trips_to_no_policy() {
         let arn = "arn:aws:sqs:us-east-1:000000000000:q";
-        let p = add_statement(None, arn, "l1", &["111122223333".into()], &["SendMessage".into()]).unwrap();
+        let p = add_statement(
+            None,
+            arn,
+            "l1",
+            &["111122223333".into()],
+            &["SendMessage".into()],
+        )
+        .unwrap();
         let v: Value = serde_json::from_str(&p).unwrap();
-        assert_eq!(v["Statement"][0]["Principal"]["AWS"], "arn:aws:iam::111122223333:root");
+        assert_eq!(
+            v["Statement"][0]["Principal"]["AWS"],
+            "arn:aws:iam::111122223333:root"
+        );
         assert_eq!(v["Statement"][0]["Action"], "SQS:SendMessage");
         assert_eq!(v["Statement"][0]["Resource"], arn);
-        assert!(add_statement(Some(&p), arn, "l1", &["1".into()], &["SendMessage".into()]).is_err());
+        assert!(
+            add_statement(Some(&p), arn, "l1", &["1".into()], &["SendMessage".into()]).is_err()
+        );
         assert_eq!(remove_statement(Some(&p), "l1").unwrap(), None);
         assert!(remove_statement(Some(&p), "nope").is_err());
     }

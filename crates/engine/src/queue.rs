@@ -86,7 +86,14 @@ pub(crate) struct QueueState {
 }
 
 impl Queue {
-    pub(crate) fn new(name: String, arn: String, uid: u64, attrs: QueueAttributes, tags: BTreeMap<String, String>, now: Millis) -> Arc<Queue> {
+    pub(crate) fn new(
+        name: String,
+        arn: String,
+        uid: u64,
+        attrs: QueueAttributes,
+        tags: BTreeMap<String, String>,
+        now: Millis,
+    ) -> Arc<Queue> {
         Arc::new(Queue {
             name,
             arn,
@@ -148,14 +155,28 @@ impl QueueState {
     }
 
     pub fn counts(&self) -> Counts {
-        Counts { visible: self.ready.len(), in_flight: self.in_flight, delayed: self.delayed }
+        Counts {
+            visible: self.ready.len(),
+            in_flight: self.in_flight,
+            delayed: self.delayed,
+        }
     }
 
-    pub fn insert(&mut self, content: SharedContent, enqueued_at: Millis, delay_ms: u64, now: Millis) {
+    pub fn insert(
+        &mut self,
+        content: SharedContent,
+        enqueued_at: Millis,
+        delay_ms: u64,
+        now: Millis,
+    ) {
         let seq = self.next_seq;
         self.next_seq += 1;
         let visible_at = now + delay_ms;
-        let state = if delay_ms > 0 { State::Delayed } else { State::Visible };
+        let state = if delay_ms > 0 {
+            State::Delayed
+        } else {
+            State::Visible
+        };
         match state {
             State::Delayed => {
                 self.delayed += 1;
@@ -168,12 +189,27 @@ impl QueueState {
         self.by_age.insert((enqueued_at, seq));
         self.messages.insert(
             seq,
-            Slot { content, state, visible_at, enqueued_at, receive_count: 0, first_receive_at: None, received_at: 0, nonce: 0 },
+            Slot {
+                content,
+                state,
+                visible_at,
+                enqueued_at,
+                receive_count: 0,
+                first_receive_at: None,
+                received_at: 0,
+                nonce: 0,
+            },
         );
     }
 
     /// Hide up to `max` visible messages for `visibility_ms` and hand them out, oldest first.
-    pub fn receive(&mut self, uid: u64, max: usize, visibility_ms: u64, now: Millis) -> Result<Vec<Received>> {
+    pub fn receive(
+        &mut self,
+        uid: u64,
+        max: usize,
+        visibility_ms: u64,
+        now: Millis,
+    ) -> Result<Vec<Received>> {
         if self.ready.is_empty() {
             return Ok(Vec::new());
         }
@@ -184,8 +220,12 @@ impl QueueState {
         }
         let mut out = Vec::with_capacity(max.min(self.ready.len()));
         while out.len() < max {
-            let Some(seq) = self.ready.pop_first() else { break };
-            let Some(slot) = self.messages.get_mut(&seq) else { continue };
+            let Some(seq) = self.ready.pop_first() else {
+                break;
+            };
+            let Some(slot) = self.messages.get_mut(&seq) else {
+                continue;
+            };
             slot.receive_count += 1;
             slot.nonce += 1;
             slot.received_at = now;
@@ -196,7 +236,12 @@ impl QueueState {
             self.in_flight += 1;
             out.push(Received {
                 content: slot.content.clone(),
-                receipt_handle: ReceiptHandle { queue_uid: uid, seq, nonce: slot.nonce }.encode(),
+                receipt_handle: ReceiptHandle {
+                    queue_uid: uid,
+                    seq,
+                    nonce: slot.nonce,
+                }
+                .encode(),
                 receive_count: slot.receive_count,
                 first_receive_at: first,
             });
@@ -214,15 +259,29 @@ impl QueueState {
     }
 
     /// Change the visibility of a message in flight. `handle_text` is for error messages.
-    pub fn change_visibility(&mut self, handle: &ReceiptHandle, handle_text: &str, timeout_ms: u64, now: Millis) -> Result<bool> {
+    pub fn change_visibility(
+        &mut self,
+        handle: &ReceiptHandle,
+        handle_text: &str,
+        timeout_ms: u64,
+        now: Millis,
+    ) -> Result<bool> {
         let Some(slot) = self.messages.get_mut(&handle.seq) else {
-            return Err(Error::invalid_parameter(handle_text, "ReceiptHandle", "The receipt handle has expired."));
+            return Err(Error::invalid_parameter(
+                handle_text,
+                "ReceiptHandle",
+                "The receipt handle has expired.",
+            ));
         };
         if slot.state != State::InFlight || slot.visible_at <= now {
             return Err(Error::MessageNotInflight);
         }
         if slot.nonce != handle.nonce {
-            return Err(Error::invalid_parameter(handle_text, "ReceiptHandle", "The receipt handle has expired."));
+            return Err(Error::invalid_parameter(
+                handle_text,
+                "ReceiptHandle",
+                "The receipt handle has expired.",
+            ));
         }
         if now + timeout_ms > slot.received_at + MAX_VISIBILITY_MS {
             return Err(Error::invalid_parameter(
@@ -256,7 +315,9 @@ impl QueueState {
     }
 
     fn remove(&mut self, seq: u64) {
-        let Some(slot) = self.messages.remove(&seq) else { return };
+        let Some(slot) = self.messages.remove(&seq) else {
+            return;
+        };
         self.by_age.remove(&(slot.enqueued_at, seq));
         match slot.state {
             State::Visible => {

@@ -1,1 +1,143 @@
+//! The `redrive` server: configuration, the listener, the HTTP wrapper and the SQS
+//! handlers on top of the engine.
 
+pub mod api;
+pub mod config;
+pub mod dispatch;
+pub mod errors;
+pub mod http;
+pub mod sqs;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use engine::{Clock, Engine, EngineConfig, ManualClock, SystemClock};
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+pub use config::Config;
+
+/// A running server.
+pub struct Server {
+    addr: SocketAddr,
+    app: Arc<http::App>,
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Server {
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn engine(&self) -> &Arc<Engine> {
+        &self.app.engine
+    }
+
+    /// Move the manual clock forward (panics if the server runs on the system clock:
+    /// tests only).
+    pub fn advance_clock(&self, by: Duration) {
+        match &self.app.manual_clock {
+            Some(c) => {
+                c.advance(by);
+            }
+            None => panic!("advance_clock needs Config::manual_clock"),
+        }
+    }
+
+    /// Stop accepting, let in-flight requests finish (up to 30 s), then return.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+    }
+
+    /// Resolves when the server has stopped.
+    pub async fn wait(self) {
+        let _ = self.task.await;
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot listen on {0}: {1}")]
+    Bind(String, std::io::Error),
+}
+
+pub async fn start(config: Config) -> Result<Server, StartError> {
+    let listener = TcpListener::bind(&config.bind)
+        .await
+        .map_err(|e| StartError::Bind(config.bind.clone(), e))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| StartError::Bind(config.bind.clone(), e))?;
+    let manual_clock = config.manual_clock.then(ManualClock::starting_now);
+    let clock: Arc<dyn Clock> = match &manual_clock {
+        Some(c) => Arc::new(c.clone()),
+        None => Arc::new(SystemClock),
+    };
+    let engine = Arc::new(Engine::new(
+        EngineConfig {
+            region: config.region.clone(),
+            account_id: config.account_id.clone(),
+        },
+        clock,
+    ));
+    let app = Arc::new(http::App {
+        engine,
+        config,
+        manual_clock,
+        local_addr: addr,
+    });
+    let (stop, stopped) = watch::channel(false);
+    let task = tokio::spawn(accept_loop(listener, app.clone(), stopped));
+    Ok(Server {
+        addr,
+        app,
+        stop,
+        task,
+    })
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    app: Arc<http::App>,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let graceful = GracefulShutdown::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let Ok((stream, _)) = accepted else { continue };
+                let _ = stream.set_nodelay(true);
+                let app = app.clone();
+                let service = service_fn(move |req| http::serve(app.clone(), req));
+                let conn = hyper::server::conn::http1::Builder::new()
+                    .timer(TokioTimer::new())
+                    .max_buf_size(http::MAX_HEAD)
+                    .serve_connection(TokioIo::new(stream), service);
+                let conn = graceful.watch(conn);
+                tokio::spawn(async move {
+                    let _ = conn.await;
+                });
+            }
+            _ = stopped.changed() => break,
+        }
+    }
+    drop(listener);
+    // Long polls end early so shutdown does not wait out their 20 s.
+    app.engine.shutdown();
+    tokio::select! {
+        _ = graceful.shutdown() => {}
+        _ = app.engine.clock().sleep_until(app.engine.clock().now() + 30_000) => {
+            tracing::warn!("connections still open after 30 s; stopping anyway");
+        }
+    }
+}

@@ -1,0 +1,237 @@
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use engine::engine::{
+    check_system_attribute_names, message_system_attributes, select_message_attributes,
+};
+use engine::message::{self, AttributeData, AttributeValue, Attributes, NewMessage};
+use engine::ReceiveOptions;
+use protocol::types::*;
+use protocol::{ApiError, Response};
+
+use super::batch_failure;
+use crate::dispatch::{Ctx, Failure, Outcome};
+use crate::errors::to_api;
+
+fn invalid(message: String) -> Failure {
+    Failure(ApiError::invalid_parameter_value(message))
+}
+
+/// Wire attributes to domain attributes: the data type picks the value member; blobs arrive base64.
+fn attributes_in(map: Option<MessageAttributeMap>, kind: &str) -> Result<Attributes, Failure> {
+    let mut out = Attributes::new();
+    for (name, v) in map.unwrap_or_default() {
+        if !v.string_list_values.is_empty() || !v.binary_list_values.is_empty() {
+            return Err(invalid(format!(
+                "Message ({kind}) attribute '{name}': list values are not supported."
+            )));
+        }
+        let data_type = v.data_type.unwrap_or_default();
+        if data_type.is_empty() {
+            return Err(invalid(format!("The message ({kind}) attribute '{name}' must contain a non-empty message attribute type.")));
+        }
+        let value = if data_type.starts_with("Binary") {
+            let text = v.binary_value.unwrap_or_default();
+            AttributeData::Binary(STANDARD.decode(text.as_bytes()).map_err(|_| {
+                invalid(format!(
+                    "The message ({kind}) attribute '{name}' has an invalid base64 binary value."
+                ))
+            })?)
+        } else {
+            AttributeData::String(v.string_value.unwrap_or_default())
+        };
+        out.insert(name, AttributeValue { data_type, value });
+    }
+    Ok(out)
+}
+
+fn attributes_out(attrs: &Attributes) -> MessageAttributeMap {
+    attrs
+        .iter()
+        .map(|(name, v)| {
+            let mut w = MessageAttributeValue {
+                data_type: Some(v.data_type.clone()),
+                ..Default::default()
+            };
+            match &v.value {
+                AttributeData::String(s) => w.string_value = Some(s.clone()),
+                AttributeData::Binary(b) => w.binary_value = Some(STANDARD.encode(b)),
+            }
+            (name.clone(), w)
+        })
+        .collect()
+}
+
+#[allow(clippy::too_many_arguments)]
+fn new_message(
+    body: String,
+    delay_seconds: Option<i64>,
+    attributes: Option<MessageAttributeMap>,
+    system_attributes: Option<MessageAttributeMap>,
+    deduplication_id: Option<String>,
+    group_id: Option<String>,
+) -> Result<NewMessage, Failure> {
+    Ok(NewMessage {
+        body,
+        delay_seconds,
+        attributes: attributes_in(attributes, "user")?,
+        system_attributes: attributes_in(system_attributes, "system")?,
+        group_id,
+        deduplication_id,
+    })
+}
+
+pub fn send_message(ctx: &Ctx, i: SendMessageInput) -> Outcome {
+    let name = ctx.queue_name(&i.queue_url)?;
+    let m = new_message(
+        i.message_body,
+        i.delay_seconds,
+        i.message_attributes,
+        i.message_system_attributes,
+        i.message_deduplication_id,
+        i.message_group_id,
+    )?;
+    let sent = ctx.engine.send_message(&name, m, &ctx.sender_id)?;
+    Ok(Response::SendMessage(SendMessageOutput {
+        md5_of_message_body: sent.md5_of_body,
+        md5_of_message_attributes: sent.md5_of_attributes,
+        md5_of_message_system_attributes: sent.md5_of_system_attributes,
+        message_id: sent.message_id,
+        sequence_number: sent.sequence_number,
+    }))
+}
+
+pub fn send_message_batch(ctx: &Ctx, i: SendMessageBatchInput) -> Outcome {
+    let name = ctx.queue_name(&i.queue_url)?;
+    let mut out = SendMessageBatchOutput::default();
+    let mut entries = Vec::with_capacity(i.entries.len());
+    let mut early_failures = Vec::new();
+    for e in i.entries {
+        match new_message(
+            e.message_body,
+            e.delay_seconds,
+            e.message_attributes,
+            e.message_system_attributes,
+            e.message_deduplication_id,
+            e.message_group_id,
+        ) {
+            Ok(m) => entries.push((e.id, m)),
+            // Still counted for the batch-level id checks below.
+            Err(f) => {
+                early_failures.push((e.id.clone(), f.0));
+                entries.push((e.id, NewMessage::default()));
+            }
+        }
+    }
+    engine::engine::check_batch(
+        entries.iter().map(|(id, _)| id.as_str()),
+        "SendMessageBatchRequestEntry",
+    )?;
+    let entries: Vec<_> = entries
+        .into_iter()
+        .filter(|(id, _)| !early_failures.iter().any(|(f, _)| f == id))
+        .collect();
+    for (id, e) in early_failures {
+        out.failed.push(batch_failure(id, &e));
+    }
+    if entries.is_empty() {
+        return Ok(Response::SendMessageBatch(out));
+    }
+    for (id, result) in ctx
+        .engine
+        .send_message_batch(&name, entries, &ctx.sender_id)?
+    {
+        match result {
+            Ok(sent) => out.successful.push(SendMessageBatchResultEntry {
+                id,
+                message_id: sent.message_id,
+                md5_of_message_body: sent.md5_of_body,
+                md5_of_message_attributes: sent.md5_of_attributes,
+                md5_of_message_system_attributes: sent.md5_of_system_attributes,
+                sequence_number: sent.sequence_number,
+            }),
+            Err(e) => out.failed.push(batch_failure(id, &to_api(&e))),
+        }
+    }
+    Ok(Response::SendMessageBatch(out))
+}
+
+pub async fn receive_message(ctx: &Ctx<'_>, i: ReceiveMessageInput) -> Outcome {
+    let name = ctx.queue_name(&i.queue_url)?;
+    let mut names = i.attribute_names;
+    names.extend(i.message_system_attribute_names);
+    check_system_attribute_names(&names)?;
+    let options = ReceiveOptions {
+        max_messages: i.max_number_of_messages,
+        visibility_timeout: i.visibility_timeout,
+        wait_time_seconds: i.wait_time_seconds,
+    };
+    let received = ctx.engine.receive_message(&name, options).await?;
+    let messages = received
+        .iter()
+        .map(|r| {
+            let selected =
+                select_message_attributes(&r.content.attributes, &i.message_attribute_names);
+            Message {
+                message_id: r.content.id.clone(),
+                receipt_handle: r.receipt_handle.clone(),
+                md5_of_body: r.content.md5_of_body.clone(),
+                body: r.content.body.clone(),
+                attributes: message_system_attributes(r, &names),
+                md5_of_message_attributes: message::md5_of_attributes(&selected),
+                message_attributes: attributes_out(&selected),
+            }
+        })
+        .collect();
+    Ok(Response::ReceiveMessage(ReceiveMessageOutput { messages }))
+}
+
+pub fn delete_message(ctx: &Ctx, i: DeleteMessageInput) -> Outcome {
+    ctx.engine
+        .delete_message(&ctx.queue_name(&i.queue_url)?, &i.receipt_handle)?;
+    Ok(Response::Empty)
+}
+
+pub fn delete_message_batch(ctx: &Ctx, i: DeleteMessageBatchInput) -> Outcome {
+    let name = ctx.queue_name(&i.queue_url)?;
+    let entries: Vec<(String, String)> = i
+        .entries
+        .into_iter()
+        .map(|e| (e.id, e.receipt_handle))
+        .collect();
+    Ok(Response::IdBatch(id_batch(
+        ctx.engine.delete_message_batch(&name, &entries)?,
+    )))
+}
+
+pub fn change_message_visibility(ctx: &Ctx, i: ChangeMessageVisibilityInput) -> Outcome {
+    ctx.engine.change_message_visibility(
+        &ctx.queue_name(&i.queue_url)?,
+        &i.receipt_handle,
+        i.visibility_timeout,
+    )?;
+    Ok(Response::Empty)
+}
+
+pub fn change_message_visibility_batch(ctx: &Ctx, i: ChangeMessageVisibilityBatchInput) -> Outcome {
+    let name = ctx.queue_name(&i.queue_url)?;
+    let entries: Vec<_> = i
+        .entries
+        .into_iter()
+        .map(|e| (e.id, e.receipt_handle, e.visibility_timeout))
+        .collect();
+    Ok(Response::IdBatch(id_batch(
+        ctx.engine
+            .change_message_visibility_batch(&name, &entries)?,
+    )))
+}
+
+fn id_batch(results: Vec<(String, engine::Result<()>)>) -> IdBatchOutput {
+    let mut out = IdBatchOutput::default();
+    for (id, r) in results {
+        match r {
+            Ok(()) => out.successful.push(BatchResultIdEntry { id }),
+            Err(e) => out.failed.push(batch_failure(id, &to_api(&e))),
+        }
+    }
+    out
+}

@@ -1,0 +1,96 @@
+//! One `match` over the 23 actions: each decoded request goes to its handler in `api`.
+
+use engine::Engine;
+use protocol::{ApiError, ErrorCode, Request, Response};
+
+use crate::api;
+
+/// What every handler can fail with: an AWS error, from the engine or from conversion.
+#[derive(Debug)]
+pub struct Failure(pub ApiError);
+
+impl From<ApiError> for Failure {
+    fn from(e: ApiError) -> Self {
+        Failure(e)
+    }
+}
+
+pub type Outcome = Result<Response, Failure>;
+
+/// What a handler knows of the request beyond its input.
+pub struct Ctx<'a> {
+    pub engine: &'a Engine,
+    /// `scheme://host[:port]` queue URLs start with.
+    pub base_url: String,
+    /// SenderId of sent messages: the caller's access key id, else the account.
+    pub sender_id: String,
+}
+
+impl Ctx<'_> {
+    pub fn account(&self) -> &str {
+        &self.engine.config().account_id
+    }
+
+    pub fn queue_url(&self, name: &str) -> String {
+        format!("{}/{}/{}", self.base_url, self.account(), name)
+    }
+
+    /// The queue a QueueUrl names. Accepts `{base}/{account}/{name}`, the legacy
+    /// `{base}/queue/{name}` and a bare path; another account's queue does not exist here.
+    pub fn queue_name(&self, url: &str) -> Result<String, Failure> {
+        let path = match url.split_once("://") {
+            Some((_, rest)) => rest.split_once('/').map_or("", |(_, p)| p),
+            None => url,
+        };
+        let path = path.split(['?', '#']).next().unwrap_or("");
+        let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+        let name = match segments.as_slice() {
+            [owner, name] if *owner == self.account() || *owner == "queue" => *name,
+            [name] => *name,
+            [] => {
+                return Err(Failure(ApiError::new(
+                    ErrorCode::InvalidAddress,
+                    format!("The address {url} is not valid for this endpoint."),
+                )))
+            }
+            _ => {
+                return Err(Failure(ApiError::new(
+                    ErrorCode::QueueDoesNotExist,
+                    "The specified queue does not exist.",
+                )))
+            }
+        };
+        Ok(name.to_string())
+    }
+}
+
+pub async fn dispatch(ctx: &Ctx<'_>, request: Request) -> Outcome {
+    use Request as R;
+    match request {
+        R::CreateQueue(i) => api::queues::create_queue(ctx, i),
+        R::GetQueueUrl(i) => api::queues::get_queue_url(ctx, i),
+        R::ListQueues(i) => api::queues::list_queues(ctx, i),
+        R::DeleteQueue(i) => api::queues::delete_queue(ctx, i),
+        R::PurgeQueue(i) => api::queues::purge_queue(ctx, i),
+        R::GetQueueAttributes(i) => api::queues::get_queue_attributes(ctx, i),
+        R::SetQueueAttributes(i) => api::queues::set_queue_attributes(ctx, i),
+        R::TagQueue(i) => api::tags::tag_queue(ctx, i),
+        R::UntagQueue(i) => api::tags::untag_queue(ctx, i),
+        R::ListQueueTags(i) => api::tags::list_queue_tags(ctx, i),
+        R::AddPermission(i) => api::permissions::add_permission(ctx, i),
+        R::RemovePermission(i) => api::permissions::remove_permission(ctx, i),
+        R::SendMessage(i) => api::messages::send_message(ctx, i),
+        R::SendMessageBatch(i) => api::messages::send_message_batch(ctx, i),
+        R::ReceiveMessage(i) => api::messages::receive_message(ctx, i).await,
+        R::DeleteMessage(i) => api::messages::delete_message(ctx, i),
+        R::DeleteMessageBatch(i) => api::messages::delete_message_batch(ctx, i),
+        R::ChangeMessageVisibility(i) => api::messages::change_message_visibility(ctx, i),
+        R::ChangeMessageVisibilityBatch(i) => {
+            api::messages::change_message_visibility_batch(ctx, i)
+        }
+        R::ListDeadLetterSourceQueues(i) => api::redrive::list_dead_letter_source_queues(ctx, i),
+        R::StartMessageMoveTask(i) => api::redrive::start_message_move_task(ctx, i),
+        R::ListMessageMoveTasks(i) => api::redrive::list_message_move_tasks(ctx, i),
+        R::CancelMessageMoveTask(i) => api::redrive::cancel_message_move_task(ctx, i),
+    }
+}

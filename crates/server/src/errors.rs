@@ -1,0 +1,38 @@
+//! The one mapping from engine errors to AWS error codes.
+
+use engine::Error;
+use protocol::{ApiError, ErrorCode};
+
+pub fn to_api(e: &Error) -> ApiError {
+    use ErrorCode as C;
+    let code = match e {
+        Error::QueueDoesNotExist => C::QueueDoesNotExist,
+        Error::QueueAlreadyExists(_) => C::QueueNameExists,
+        Error::QueueDeletedRecently => C::QueueDeletedRecently,
+        Error::InvalidAttributeName(_) => C::InvalidAttributeName,
+        Error::InvalidAttributeValue(_) => C::InvalidAttributeValue,
+        Error::InvalidParameterValue(_) => C::InvalidParameterValue,
+        Error::InvalidParameterCombination(_) => C::InvalidParameterCombination,
+        Error::MissingParameter(_) => C::MissingParameter,
+        Error::ReceiptHandleIsInvalid(_) => C::ReceiptHandleIsInvalid,
+        Error::MessageNotInflight => C::MessageNotInflight,
+        Error::PurgeQueueInProgress(_) => C::PurgeQueueInProgress,
+        Error::InvalidMessageContents => C::InvalidMessageContents,
+        Error::EmptyBatchRequest(_) => C::EmptyBatchRequest,
+        Error::TooManyEntriesInBatchRequest(_) => C::TooManyEntriesInBatchRequest,
+        Error::BatchEntryIdsNotDistinct(_) => C::BatchEntryIdsNotDistinct,
+        Error::InvalidBatchEntryId => C::InvalidBatchEntryId,
+        Error::BatchRequestTooLong { .. } => C::BatchRequestTooLong,
+        Error::OverLimit(_) => C::OverLimit,
+        Error::UnsupportedOperation(_) => C::UnsupportedOperation,
+        Error::ResourceNotFound(_) => C::ResourceNotFound,
+        Error::Internal(_) => C::InternalError,
+    };
+    ApiError::new(code, e.to_string())
+}
+
+impl From<Error> for crate::dispatch::Failure {
+    fn from(e: Error) -> Self {
+        crate::dispatch::Failure(to_api(&e))
+    }
+}

@@ -1,0 +1,159 @@
+//! The HTTP wrapper every request goes through: size limits, request id, logging,
+//! the service endpoints (/health, /ready, the test clock) and the SQS handler.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use engine::{Engine, ManualClock};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::header::{CONTENT_LENGTH, HOST};
+use hyper::{Method, Request, Response, StatusCode};
+use protocol::{ApiError, ErrorCode};
+
+use crate::config::Config;
+use crate::dispatch::Ctx;
+use crate::sqs;
+
+/// Largest request body accepted. A 1 MiB batch can triple in size when form-encoded.
+pub const MAX_BODY: usize = 5 * 1024 * 1024;
+/// Largest request head (request line and headers) hyper will buffer.
+pub const MAX_HEAD: usize = 64 * 1024;
+
+pub struct App {
+    pub engine: Arc<Engine>,
+    pub config: Config,
+    pub manual_clock: Option<ManualClock>,
+    pub local_addr: SocketAddr,
+}
+
+pub async fn serve(
+    app: Arc<App>,
+    req: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let started = app.engine.clock().now();
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let response = match (&method, path.as_str()) {
+        (&Method::GET, "/health") | (&Method::GET, "/ready") => plain(StatusCode::OK, "OK"),
+        (_, "/_redrive/clock/advance") => advance_clock(&app, req.uri().query()),
+        _ => {
+            let (action, response) = sqs_call(&app, req, &request_id).await;
+            tracing::debug!(
+                request_id = %request_id,
+                action = action.map(|a| a.name()).unwrap_or("-"),
+                status = response.status().as_u16(),
+                ms = app.engine.clock().now().saturating_sub(started),
+                "request"
+            );
+            response
+        }
+    };
+    Ok(response)
+}
+
+async fn sqs_call(
+    app: &App,
+    req: Request<Incoming>,
+    request_id: &str,
+) -> (Option<protocol::Action>, Response<Full<Bytes>>) {
+    let (parts, body) = req.into_parts();
+    let protocol = sqs::protocol_of(&parts.headers);
+    let too_large = || {
+        ApiError::new(
+            ErrorCode::RequestEntityTooLarge,
+            format!("Request body is larger than {MAX_BODY} bytes."),
+        )
+    };
+    let declared = parts
+        .headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY as u64) {
+        return (None, sqs::error(protocol, &too_large(), request_id));
+    }
+    let body = match Limited::new(body, MAX_BODY).collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(_) => return (None, sqs::error(protocol, &too_large(), request_id)),
+    };
+    let host = parts
+        .headers
+        .get(HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_string);
+    let base_url = match (&app.config.public_url, host) {
+        (Some(url), _) => url.clone(),
+        (None, Some(host)) => format!("http://{host}"),
+        (None, None) => format!("http://{}", app.local_addr),
+    };
+    let ctx = Ctx {
+        engine: &app.engine,
+        base_url,
+        sender_id: sender_id(&parts.headers, &app.config.account_id),
+    };
+    let call = sqs::Call {
+        method: &parts.method,
+        path: parts.uri.path(),
+        query: parts.uri.query(),
+        headers: &parts.headers,
+        body,
+        request_id,
+    };
+    sqs::handle(&ctx, call).await
+}
+
+/// The access key id of a SigV4 `Authorization` header; the account id without one.
+fn sender_id(headers: &hyper::HeaderMap, account: &str) -> String {
+    headers
+        .get(hyper::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split("Credential=").nth(1))
+        .and_then(|c| c.split('/').next())
+        .filter(|k| !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric()))
+        .unwrap_or(account)
+        .to_string()
+}
+
+fn advance_clock(app: &App, query: Option<&str>) -> Response<Full<Bytes>> {
+    let Some(clock) = &app.manual_clock else {
+        return plain(
+            StatusCode::NOT_FOUND,
+            "the manual clock is off (start with --manual-clock)",
+        );
+    };
+    let ms = query
+        .into_iter()
+        .flat_map(|q| form_pairs(q))
+        .find(|(k, _)| k == "ms")
+        .and_then(|(_, v)| v.parse::<u64>().ok());
+    match ms {
+        Some(ms) => {
+            let now = clock.advance(std::time::Duration::from_millis(ms));
+            json_ok(format!("{{\"now_ms\":{now}}}"))
+        }
+        None => plain(StatusCode::BAD_REQUEST, "give ?ms=N"),
+    }
+}
+
+fn form_pairs(q: &str) -> Vec<(String, String)> {
+    protocol::query::parse_params(q.as_bytes())
+}
+
+fn plain(status: StatusCode, text: &'static str) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(Bytes::from_static(text.as_bytes())));
+    *r.status_mut() = status;
+    r
+}
+
+fn json_ok(body: String) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(Bytes::from(body)));
+    r.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("application/json"),
+    );
+    r
+}

@@ -1,0 +1,172 @@
+//! From an HTTP request to a typed SQS request and back, in whichever protocol the
+//! caller speaks: JSON 1.0 when `X-Amz-Target` names the action, Query otherwise.
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::header::{HeaderMap, HeaderValue, CONTENT_TYPE};
+use hyper::{Method, Response, StatusCode};
+use protocol::{json, query, Action, ApiError, ErrorCode};
+
+use crate::dispatch::{dispatch, Ctx};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    Json,
+    Query,
+}
+
+/// What the HTTP layer hands over.
+pub struct Call<'a> {
+    pub method: &'a Method,
+    pub path: &'a str,
+    pub query: Option<&'a str>,
+    pub headers: &'a HeaderMap,
+    pub body: Bytes,
+    pub request_id: &'a str,
+}
+
+pub fn protocol_of(headers: &HeaderMap) -> Protocol {
+    if headers.contains_key("x-amz-target") {
+        Protocol::Json
+    } else {
+        Protocol::Query
+    }
+}
+
+/// Actions that name their queue by QueueUrl (a Query request may put it in the path instead).
+fn takes_queue_url(action: Action) -> bool {
+    !matches!(
+        action,
+        Action::CreateQueue
+            | Action::GetQueueUrl
+            | Action::ListQueues
+            | Action::StartMessageMoveTask
+            | Action::ListMessageMoveTasks
+            | Action::CancelMessageMoveTask
+    )
+}
+
+/// Decode, dispatch and encode one call; returns the action (for logs) and the response.
+pub async fn handle(ctx: &Ctx<'_>, call: Call<'_>) -> (Option<Action>, Response<Full<Bytes>>) {
+    let protocol = protocol_of(call.headers);
+    let mut action = None;
+    let result = async {
+        let (a, request) = match protocol {
+            Protocol::Json => {
+                let target = call
+                    .headers
+                    .get("x-amz-target")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("");
+                let a = json::action_from_target(target)?;
+                action = Some(a);
+                (a, protocol::decode(a, json::parse_body(&call.body)?)?)
+            }
+            Protocol::Query => {
+                let mut params = call
+                    .query
+                    .map(|q| query::parse_params(q.as_bytes()))
+                    .unwrap_or_default();
+                if call.method == Method::POST {
+                    params.extend(query::parse_params(&call.body));
+                }
+                let name = params
+                    .iter()
+                    .find(|(k, _)| k == "Action")
+                    .map(|(_, v)| v.clone())
+                    .ok_or_else(|| {
+                        ApiError::new(
+                            ErrorCode::MissingParameter,
+                            "The request must contain the parameter Action.",
+                        )
+                    })?;
+                let a = Action::from_name(&name).ok_or_else(|| {
+                    ApiError::new(
+                        ErrorCode::InvalidAction,
+                        format!("The action {name} is not valid for this endpoint."),
+                    )
+                })?;
+                action = Some(a);
+                let mut tree = query::decode(a, &params)?;
+                if takes_queue_url(a) && call.path.trim_matches('/').contains('/') {
+                    if let Some(obj) = tree.as_object_mut() {
+                        obj.entry("QueueUrl")
+                            .or_insert_with(|| format!("{}{}", ctx.base_url, call.path).into());
+                    }
+                }
+                (a, protocol::decode(a, tree)?)
+            }
+        };
+        let _ = a;
+        dispatch(ctx, request).await.map_err(|f| f.0)
+    }
+    .await;
+    let response = match result {
+        Ok(out) => success(protocol, action, &out.to_value(), call.request_id),
+        Err(e) => error(protocol, &e, call.request_id),
+    };
+    (action, response)
+}
+
+fn respond(
+    status: StatusCode,
+    content_type: &'static str,
+    request_id: &str,
+    body: Vec<u8>,
+) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(Bytes::from(body)));
+    *r.status_mut() = status;
+    let h = r.headers_mut();
+    h.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    if let Ok(v) = HeaderValue::from_str(request_id) {
+        h.insert("x-amzn-requestid", v);
+    }
+    r
+}
+
+fn success(
+    protocol: Protocol,
+    action: Option<Action>,
+    value: &serde_json::Value,
+    request_id: &str,
+) -> Response<Full<Bytes>> {
+    match (protocol, action) {
+        (Protocol::Query, Some(a)) => respond(
+            StatusCode::OK,
+            "text/xml",
+            request_id,
+            query::encode_response(a, value, request_id).into_bytes(),
+        ),
+        _ => respond(
+            StatusCode::OK,
+            json::CONTENT_TYPE,
+            request_id,
+            json::encode_response(value),
+        ),
+    }
+}
+
+/// An AWS error in the caller's protocol.
+pub fn error(protocol: Protocol, e: &ApiError, request_id: &str) -> Response<Full<Bytes>> {
+    let status = StatusCode::from_u16(e.code.info().status).unwrap_or(StatusCode::BAD_REQUEST);
+    match protocol {
+        Protocol::Json => {
+            let mut r = respond(
+                status,
+                json::CONTENT_TYPE,
+                request_id,
+                json::encode_error(e),
+            );
+            if let Ok(v) = HeaderValue::from_str(&json::query_error_header(e)) {
+                r.headers_mut().insert("x-amzn-query-error", v);
+            }
+            r
+        }
+        Protocol::Query => respond(
+            status,
+            "text/xml",
+            request_id,
+            query::encode_error(e, request_id).into_bytes(),
+        ),
+    }
+}
