@@ -1,0 +1,65 @@
+"""The server process itself: start-up line, health check, manual clock, flags and SIGTERM."""
+
+from __future__ import annotations
+
+import json
+
+import boto3
+from botocore.config import Config
+
+from conftest import ServerProcess, http_request
+
+
+def client_for(endpoint: str, region: str = "us-east-1"):
+    return boto3.session.Session(
+        aws_access_key_id="AKIDREDRIVETEST", aws_secret_access_key="redrive-test-secret", region_name=region
+    ).client("sqs", endpoint_url=endpoint, config=Config(retries={"total_max_attempts": 1, "mode": "standard"}))
+
+
+def test_listening_line_health_and_sigterm(tmp_path):
+    server = ServerProcess(log_dir=tmp_path).start()
+    try:
+        assert server.first_line.strip() == f"redrive listening on http://127.0.0.1:{server.port}"
+        assert server.port > 0
+        status, _, _ = http_request("GET", f"{server.endpoint}/health")
+        assert status == 200
+    finally:
+        code = server.stop()
+    assert code == 0, f"SIGTERM should stop redrive with exit code 0, got {code}; log:\n{server.log_tail()}"
+
+
+def test_manual_clock_moves_only_when_advanced(redrive):
+    t1 = redrive.advance(0.001)
+    t2 = redrive.advance(10)
+    assert t2 - t1 == 10_000
+    t3 = redrive.advance(0.5)
+    assert t3 - t2 == 500
+
+
+def test_clock_endpoint_answers_json(redrive):
+    status, headers, body = redrive.http("POST", "/_redrive/clock/advance?ms=1000", data=b"")
+    assert status == 200
+    assert isinstance(json.loads(body)["now_ms"], int)
+
+
+def test_region_account_and_public_url_flags(tmp_path):
+    server = ServerProcess(
+        args=["--region", "eu-west-1", "--account-id", "123456789012", "--public-url", "http://sqs.example.test:9999"],
+        log_dir=tmp_path,
+    ).start()
+    try:
+        sqs = client_for(server.endpoint, region="eu-west-1")
+        url = sqs.create_queue(QueueName="flags-queue")["QueueUrl"]
+        assert url == "http://sqs.example.test:9999/123456789012/flags-queue"
+        attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]
+        assert attrs["QueueArn"] == "arn:aws:sqs:eu-west-1:123456789012:flags-queue"
+        assert sqs.get_queue_url(QueueName="flags-queue")["QueueUrl"] == url
+    finally:
+        assert server.stop() == 0
+
+
+def test_queue_url_follows_host_header(redrive):
+    sqs = client_for(f"http://localhost:{redrive.port}")
+    name = redrive.unique("host")
+    url = sqs.create_queue(QueueName=name)["QueueUrl"]
+    assert url == f"http://localhost:{redrive.port}/{redrive.account}/{name}"
