@@ -49,17 +49,11 @@ impl QueueAttributes {
         }
     }
 
-    /// Apply one attribute, checking AWS's range for it. `creating` allows FifoQueue.
-    pub fn set(&mut self, name: &str, value: &str, creating: bool) -> Result<()> {
-        let invalid =
-            || Error::InvalidAttributeValue(format!("Invalid value for the parameter {name}."));
+    /// Apply one attribute, checking AWS's range for it.
+    pub fn set(&mut self, name: &str, value: &str) -> Result<()> {
+        let invalid = || Error::InvalidAttributeValue(format!("Invalid value for the parameter {name}."));
         let int = |lo: u32, hi: u32| -> Result<u32> {
-            value
-                .trim()
-                .parse::<u32>()
-                .ok()
-                .filter(|v| (lo..=hi).contains(v))
-                .ok_or_else(invalid)
+            value.trim().parse::<u32>().ok().filter(|v| (lo..=hi).contains(v)).ok_or_else(invalid)
         };
         let boolean = || -> Result<bool> {
             match value.to_ascii_lowercase().as_str() {
@@ -68,13 +62,15 @@ impl QueueAttributes {
                 _ => Err(invalid()),
             }
         };
+        // Recorded against AWS (docs/aws-reference.md §2.3): the FIFO-only names are
+        // "unknown" on a standard queue, the two throughput ones with their own wording.
         let fifo_only = |this: &Self| -> Result<()> {
-            if this.fifo_queue {
-                Ok(())
-            } else {
-                Err(Error::InvalidAttributeName(format!(
-                    "Unknown Attribute {name}."
-                )))
+            match (this.fifo_queue, name) {
+                (true, _) => Ok(()),
+                (false, "DeduplicationScope" | "FifoThroughputLimit") => Err(Error::InvalidAttributeName(format!(
+                    "You can specify the {name} only when FifoQueue is set to true."
+                ))),
+                (false, _) => Err(Error::InvalidAttributeName(format!("Unknown Attribute {name}."))),
             }
         };
         match name {
@@ -83,9 +79,7 @@ impl QueueAttributes {
             "MessageRetentionPeriod" => self.message_retention_period = int(60, 1_209_600)?,
             "ReceiveMessageWaitTimeSeconds" => self.receive_message_wait_time_seconds = int(0, 20)?,
             "VisibilityTimeout" => self.visibility_timeout = int(0, 43_200)?,
-            "KmsDataKeyReusePeriodSeconds" => {
-                self.kms_data_key_reuse_period_seconds = int(60, 86_400)?
-            }
+            "KmsDataKeyReusePeriodSeconds" => self.kms_data_key_reuse_period_seconds = int(60, 86_400)?,
             "SqsManagedSseEnabled" => {
                 self.sqs_managed_sse_enabled = boolean()?;
                 if self.sqs_managed_sse_enabled {
@@ -100,26 +94,21 @@ impl QueueAttributes {
             }
             "Policy" => {
                 if !value.is_empty()
-                    && serde_json::from_str::<serde_json::Value>(value)
-                        .map(|v| !v.is_object())
-                        .unwrap_or(true)
+                    && serde_json::from_str::<serde_json::Value>(value).map(|v| !v.is_object()).unwrap_or(true)
                 {
-                    return Err(Error::InvalidAttributeValue(format!(
-                        "Invalid value for the parameter Policy."
-                    )));
+                    return Err(Error::InvalidAttributeValue("Invalid value for the parameter Policy.".into()));
                 }
                 self.policy = non_empty(value);
             }
             "RedrivePolicy" => self.redrive_policy = non_empty(value),
             "RedriveAllowPolicy" => self.redrive_allow_policy = non_empty(value),
             "FifoQueue" => {
-                let fifo = boolean()?;
-                if !creating || fifo != self.fifo_queue {
-                    return Err(if creating {
-                        invalid()
-                    } else {
-                        Error::InvalidAttributeName(format!("Unknown Attribute {name}."))
-                    });
+                fifo_only(self)?;
+                if !boolean()? {
+                    return Err(Error::InvalidAttributeValue(
+                        "Invalid value for the parameter FifoQueue. Reason: Modifying queue type is not supported."
+                            .into(),
+                    ));
                 }
             }
             "ContentBasedDeduplication" => {
@@ -140,29 +129,28 @@ impl QueueAttributes {
                 }
                 self.fifo_throughput_limit = value.into();
             }
-            _ => {
-                return Err(Error::InvalidAttributeName(format!(
-                    "Unknown Attribute {name}."
-                )))
-            }
+            _ => return Err(Error::InvalidAttributeName(format!("Unknown Attribute {name}."))),
         }
         Ok(())
     }
 
     /// Apply several attributes at once: all or nothing.
-    pub fn apply(
-        &self,
-        attrs: &BTreeMap<String, String>,
-        creating: bool,
-    ) -> Result<QueueAttributes> {
+    pub fn apply(&self, attrs: &BTreeMap<String, String>) -> Result<QueueAttributes> {
+        let sse = attrs.get("SqsManagedSseEnabled").is_some_and(|v| v.eq_ignore_ascii_case("true"));
+        if sse && attrs.get("KmsMasterKeyId").is_some_and(|k| !k.is_empty()) {
+            return Err(Error::InvalidAttributeName(
+                "You can use one type of server-side encryption (SSE) at one time. You can either enable KMS SSE or SQS SSE."
+                    .into(),
+            ));
+        }
         let mut next = self.clone();
         for (name, value) in attrs {
-            next.set(name, value, creating)?;
+            next.set(name, value)?;
         }
-        if next.fifo_throughput_limit == "perMessageGroupId" && next.deduplication_scope == "queue"
-        {
+        if next.fifo_throughput_limit == "perMessageGroupId" && next.deduplication_scope == "queue" {
             return Err(Error::InvalidAttributeValue(
-                "Invalid value for the parameter FifoThroughputLimit. Reason: You can specify perMessageGroupId only when DeduplicationScope is messageGroup.".into(),
+                "The perMessageGroupId value is allowed only when the value for DeduplicationScope is messageGroup"
+                    .into(),
             ));
         }
         Ok(next)
@@ -176,18 +164,15 @@ impl QueueAttributes {
             "DelaySeconds" => Some(self.delay_seconds.to_string()),
             "MaximumMessageSize" => Some(self.maximum_message_size.to_string()),
             "MessageRetentionPeriod" => Some(self.message_retention_period.to_string()),
-            "ReceiveMessageWaitTimeSeconds" => {
-                Some(self.receive_message_wait_time_seconds.to_string())
-            }
+            "ReceiveMessageWaitTimeSeconds" => Some(self.receive_message_wait_time_seconds.to_string()),
             "VisibilityTimeout" => Some(self.visibility_timeout.to_string()),
             "Policy" => self.policy.clone(),
             "RedrivePolicy" => self.redrive_policy.clone(),
             "RedriveAllowPolicy" => self.redrive_allow_policy.clone(),
             "KmsMasterKeyId" => self.kms_master_key_id.clone(),
-            "KmsDataKeyReusePeriodSeconds" => self
-                .kms_master_key_id
-                .as_ref()
-                .map(|_| self.kms_data_key_reuse_period_seconds.to_string()),
+            "KmsDataKeyReusePeriodSeconds" => {
+                self.kms_master_key_id.as_ref().map(|_| self.kms_data_key_reuse_period_seconds.to_string())
+            }
             "SqsManagedSseEnabled" => Some(self.sqs_managed_sse_enabled.to_string()),
             "FifoQueue" => fifo("true".into()),
             "ContentBasedDeduplication" => fifo(self.content_based_deduplication.to_string()),
@@ -236,10 +221,7 @@ mod tests {
     use super::*;
 
     fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
     #[test]
@@ -258,9 +240,7 @@ mod tests {
             ("KmsDataKeyReusePeriodSeconds", "59"),
             ("SqsManagedSseEnabled", "yes"),
         ] {
-            let err = a
-                .apply(&map(&[("DelaySeconds", "5"), (name, bad)]), false)
-                .unwrap_err();
+            let err = a.apply(&map(&[("DelaySeconds", "5"), (name, bad)])).unwrap_err();
             assert_eq!(
                 err,
                 Error::InvalidAttributeValue(format!("Invalid value for the parameter {name}.")),
@@ -274,25 +254,14 @@ mod tests {
     fn unknown_and_fifo_only_names_are_invalid_on_a_standard_queue() {
         let a = QueueAttributes::defaults(false);
         for name in ["Nope", "ContentBasedDeduplication", "QueueArn"] {
-            assert!(
-                matches!(
-                    a.apply(&map(&[(name, "true")]), false),
-                    Err(Error::InvalidAttributeName(_))
-                ),
-                "{name}"
-            );
+            assert!(matches!(a.apply(&map(&[(name, "true")])), Err(Error::InvalidAttributeName(_))), "{name}");
         }
     }
 
     #[test]
     fn a_kms_key_turns_off_managed_sse() {
-        let a = QueueAttributes::defaults(false)
-            .apply(&map(&[("KmsMasterKeyId", "alias/aws/sqs")]), false)
-            .unwrap();
+        let a = QueueAttributes::defaults(false).apply(&map(&[("KmsMasterKeyId", "alias/aws/sqs")])).unwrap();
         assert_eq!(a.get("SqsManagedSseEnabled").as_deref(), Some("false"));
-        assert_eq!(
-            a.get("KmsDataKeyReusePeriodSeconds").as_deref(),
-            Some("300")
-        );
+        assert_eq!(a.get("KmsDataKeyReusePeriodSeconds").as_deref(), Some("300"));
     }
 }

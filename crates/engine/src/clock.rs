@@ -27,10 +27,7 @@ pub struct SystemClock;
 impl Clock for SystemClock {
     #[allow(clippy::disallowed_methods)] // the one sanctioned read of the system clock
     fn now(&self) -> Millis {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as Millis)
-            .unwrap_or(0)
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as Millis).unwrap_or(0)
     }
 
     #[allow(clippy::disallowed_methods)] // the one sanctioned timer
@@ -50,10 +47,7 @@ pub struct ManualClock {
 impl ManualClock {
     pub fn new(start: Millis) -> Self {
         let (tx, _) = watch::channel(start);
-        ManualClock {
-            now: Arc::new(AtomicU64::new(start)),
-            tick: Arc::new(tx),
-        }
+        ManualClock { now: Arc::new(AtomicU64::new(start)), tick: Arc::new(tx) }
     }
 
     /// A manual clock starting at the current wall-clock time, so timestamps look real.
@@ -108,18 +102,13 @@ mod tests {
         tokio::task::yield_now().await;
         assert!(!handle.is_finished());
         clock.advance(Duration::from_millis(300));
-        tokio::time::timeout(Duration::from_secs(5), handle)
-            .await
-            .unwrap()
-            .unwrap();
+        tokio::time::timeout(Duration::from_secs(5), handle).await.unwrap().unwrap();
         assert_eq!(clock.now(), 1_500);
     }
 
     #[tokio::test]
     async fn a_deadline_in_the_past_completes_at_once() {
         let clock = ManualClock::new(1_000);
-        tokio::time::timeout(Duration::from_secs(5), clock.sleep_until(10))
-            .await
-            .unwrap();
+        tokio::time::timeout(Duration::from_secs(5), clock.sleep_until(10)).await.unwrap();
     }
 }

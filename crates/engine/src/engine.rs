@@ -81,18 +81,11 @@ impl Engine {
     }
 
     pub fn arn_of(&self, name: &str) -> String {
-        format!(
-            "arn:aws:sqs:{}:{}:{}",
-            self.config.region, self.config.account_id, name
-        )
+        format!("arn:aws:sqs:{}:{}:{}", self.config.region, self.config.account_id, name)
     }
 
     pub fn queue(&self, name: &str) -> Result<Arc<Queue>> {
-        self.queues
-            .read()
-            .get(name)
-            .cloned()
-            .ok_or(Error::QueueDoesNotExist)
+        self.queues.read().get(name).cloned().ok_or(Error::QueueDoesNotExist)
     }
 
     // ---- queues ----
@@ -104,24 +97,17 @@ impl Engine {
         tags: &BTreeMap<String, String>,
     ) -> Result<Arc<Queue>> {
         let now = self.clock.now();
-        let fifo_attr = attributes
-            .get("FifoQueue")
-            .map(|v| v.eq_ignore_ascii_case("true"));
+        let fifo_attr = attributes.get("FifoQueue").map(|v| v.eq_ignore_ascii_case("true"));
         validate_queue_name(name, fifo_attr == Some(true))?;
         let fifo = name.ends_with(".fifo");
         if fifo {
-            return Err(Error::UnsupportedOperation(
-                "FIFO queues are not supported yet.".into(),
-            ));
+            return Err(Error::UnsupportedOperation("FIFO queues are not supported yet.".into()));
         }
         let mut queues = self.queues.write();
         if let Some(existing) = queues.get(name) {
             let state = existing.state.lock();
-            let proposed = state.attrs.apply(attributes, true)?;
-            if let Some(differs) = attributes
-                .keys()
-                .find(|k| proposed.get(k) != state.attrs.get(k))
-            {
+            let proposed = state.attrs.apply(attributes)?;
+            if let Some(differs) = attributes.keys().find(|k| proposed.get(k) != state.attrs.get(k)) {
                 return Err(Error::QueueAlreadyExists(format!(
                     "A queue already exists with the same name and a different value for attribute {differs}"
                 )));
@@ -133,30 +119,17 @@ impl Engine {
                 return Err(Error::QueueDeletedRecently);
             }
         }
-        let attrs = QueueAttributes::defaults(fifo).apply(attributes, true)?;
+        let attrs = QueueAttributes::defaults(fifo).apply(attributes)?;
         validate_tags(tags)?;
-        let queue = Queue::new(
-            name.to_string(),
-            self.arn_of(name),
-            rand::random(),
-            attrs,
-            tags.clone(),
-            now,
-        );
+        let queue = Queue::new(name.to_string(), self.arn_of(name), rand::random(), attrs, tags.clone(), now);
         queues.insert(name.to_string(), queue.clone());
         Ok(queue)
     }
 
     pub fn delete_queue(&self, name: &str) -> Result<()> {
-        let queue = self
-            .queues
-            .write()
-            .remove(name)
-            .ok_or(Error::QueueDoesNotExist)?;
+        let queue = self.queues.write().remove(name).ok_or(Error::QueueDoesNotExist)?;
         queue.state.lock().deleted = true;
-        self.recently_deleted
-            .lock()
-            .insert(name.to_string(), self.clock.now());
+        self.recently_deleted.lock().insert(name.to_string(), self.clock.now());
         queue.arrivals.notify_waiters();
         Ok(())
     }
@@ -169,13 +142,10 @@ impl Engine {
         next_token: Option<&str>,
     ) -> Result<(Vec<String>, Option<String>)> {
         let limit = match max_results {
-            Some(n) if !(1..=1000).contains(&n) => {
-                return Err(Error::invalid_parameter(
-                    n,
-                    "MaxResults",
-                    "MaxResults must be an integer between 1 and 1000.",
-                ))
-            }
+            Some(n) if !(1..=1000).contains(&n) => return Err(Error::InvalidParameterValue(
+                "Value for parameter MaxResults is invalid. Reason: MaxResults must be an integer between 1 and 1000."
+                    .into(),
+            )),
             Some(n) => n as usize,
             None => 1000,
         };
@@ -205,11 +175,8 @@ impl Engine {
         let queue = self.queue(name)?;
         let now = self.clock.now();
         let mut state = queue.state.lock();
-        if state
-            .last_purge
-            .is_some_and(|t| now < t + PURGE_COOLDOWN_MS)
-        {
-            return Err(Error::PurgeQueueInProgress(queue.arn.clone()));
+        if state.last_purge.is_some_and(|t| now < t + PURGE_COOLDOWN_MS) {
+            return Err(Error::PurgeQueueInProgress(queue.name.clone()));
         }
         state.last_purge = Some(now);
         Ok(state.purge())
@@ -223,16 +190,10 @@ impl Engine {
     }
 
     /// GetQueueAttributes: `All` or named attributes, in AWS's order.
-    pub fn get_queue_attributes(
-        &self,
-        name: &str,
-        names: &[String],
-    ) -> Result<Vec<(String, String)>> {
+    pub fn get_queue_attributes(&self, name: &str, names: &[String]) -> Result<Vec<(String, String)>> {
         for n in names {
             if n != "All" && !READABLE_NAMES.contains(&n.as_str()) {
-                return Err(Error::InvalidAttributeName(format!(
-                    "Unknown Attribute {n}."
-                )));
+                return Err(Error::InvalidAttributeName(format!("Unknown Attribute {n}.")));
             }
         }
         let queue = self.queue(name)?;
@@ -261,15 +222,11 @@ impl Engine {
         Ok(out)
     }
 
-    pub fn set_queue_attributes(
-        &self,
-        name: &str,
-        attributes: &BTreeMap<String, String>,
-    ) -> Result<()> {
+    pub fn set_queue_attributes(&self, name: &str, attributes: &BTreeMap<String, String>) -> Result<()> {
         let queue = self.queue(name)?;
         let now = self.clock.now();
         let mut state = queue.state.lock();
-        state.attrs = state.attrs.apply(attributes, false)?;
+        state.attrs = state.attrs.apply(attributes)?;
         state.last_modified = now;
         drop(state);
         // A shorter retention or a new delay can change what is receivable.
@@ -279,14 +236,15 @@ impl Engine {
 
     pub fn tag_queue(&self, name: &str, tags: &BTreeMap<String, String>) -> Result<()> {
         let queue = self.queue(name)?;
+        if tags.is_empty() {
+            return Err(Error::MissingParameter("Tags".into()));
+        }
         validate_tags(tags)?;
         let mut state = queue.state.lock();
         let mut merged = state.tags.clone();
         merged.extend(tags.iter().map(|(k, v)| (k.clone(), v.clone())));
         if merged.len() > MAX_TAGS {
-            return Err(Error::InvalidParameterValue(format!(
-                "Too many tags added for queue {name}."
-            )));
+            return Err(Error::InvalidParameterValue(format!("Too many tags added for queue {name}.")));
         }
         state.tags = merged;
         Ok(())
@@ -294,8 +252,10 @@ impl Engine {
 
     pub fn untag_queue(&self, name: &str, keys: &[String]) -> Result<()> {
         let queue = self.queue(name)?;
-        if keys.is_empty() {
-            return Err(Error::MissingParameter("TagKeys".into()));
+        if keys.is_empty() || keys.iter().any(|k| k.is_empty() || k.chars().count() > 128) {
+            return Err(Error::InvalidParameterValue(
+                "Tag keys must be between 1 and 128 characters in length.".into(),
+            ));
         }
         let mut state = queue.state.lock();
         for k in keys {
@@ -308,22 +268,10 @@ impl Engine {
         Ok(self.queue(name)?.state.lock().tags.clone())
     }
 
-    pub fn add_permission(
-        &self,
-        name: &str,
-        label: &str,
-        accounts: &[String],
-        actions: &[String],
-    ) -> Result<()> {
+    pub fn add_permission(&self, name: &str, label: &str, accounts: &[String], actions: &[String]) -> Result<()> {
         let queue = self.queue(name)?;
         let mut state = queue.state.lock();
-        let policy = policy::add_statement(
-            state.attrs.policy.as_deref(),
-            &queue.arn,
-            label,
-            accounts,
-            actions,
-        )?;
+        let policy = policy::add_statement(state.attrs.policy.as_deref(), &queue.arn, label, accounts, actions)?;
         state.attrs.policy = Some(policy);
         Ok(())
     }
@@ -343,7 +291,7 @@ impl Engine {
         let now = self.clock.now();
         let sent = {
             let mut state = queue.state.lock();
-            let (content, delay_ms) = prepare(&state.attrs, message, sender_id, now)?;
+            let (content, delay_ms) = prepare(&state.attrs, message, sender_id, now, false)?;
             let sent = sent_of(&content);
             state.insert(Arc::new(content), now, delay_ms, now);
             sent
@@ -359,32 +307,22 @@ impl Engine {
         entries: Vec<(String, NewMessage)>,
         sender_id: &str,
     ) -> Result<Vec<(String, Result<Sent>)>> {
-        check_batch(
-            entries.iter().map(|(id, _)| id.as_str()),
-            "SendMessageBatchRequestEntry",
-        )?;
+        check_batch(entries.iter().map(|(id, _)| id.as_str()), "SendMessageBatchRequestEntry")?;
         let queue = self.queue(name)?;
-        let total: usize = entries
-            .iter()
-            .map(|(_, m)| message::message_size(&m.body, &m.attributes))
-            .sum();
+        let total: usize = entries.iter().map(|(_, m)| message::message_size(&m.body, &m.attributes)).sum();
         if total > MAX_BATCH_BYTES {
-            return Err(Error::BatchRequestTooLong {
-                limit: MAX_BATCH_BYTES,
-                sent: total,
-            });
+            return Err(Error::BatchRequestTooLong { limit: MAX_BATCH_BYTES, sent: total });
         }
         let now = self.clock.now();
         let mut results = Vec::with_capacity(entries.len());
         {
             let mut state = queue.state.lock();
             for (id, message) in entries {
-                let result =
-                    prepare(&state.attrs, message, sender_id, now).map(|(content, delay_ms)| {
-                        let sent = sent_of(&content);
-                        state.insert(Arc::new(content), now, delay_ms, now);
-                        sent
-                    });
+                let result = prepare(&state.attrs, message, sender_id, now, true).map(|(content, delay_ms)| {
+                    let sent = sent_of(&content);
+                    state.insert(Arc::new(content), now, delay_ms, now);
+                    sent
+                });
                 results.push((id, result));
             }
         }
@@ -394,11 +332,7 @@ impl Engine {
 
     /// ReceiveMessage, long-polling for up to the wait time. Returns as soon as a
     /// message is receivable: on send, on a visibility or delay expiry, or at the deadline.
-    pub async fn receive_message(
-        &self,
-        name: &str,
-        options: ReceiveOptions,
-    ) -> Result<Vec<Received>> {
+    pub async fn receive_message(&self, name: &str, options: ReceiveOptions) -> Result<Vec<Received>> {
         let max = match options.max_messages {
             None => 1,
             Some(n @ 1..=10) => n as usize,
@@ -410,34 +344,20 @@ impl Engine {
                 ))
             }
         };
-        if let Some(v) = options
-            .visibility_timeout
-            .filter(|v| !(0..=43_200).contains(v))
-        {
-            return Err(Error::invalid_parameter(
-                v,
-                "VisibilityTimeout",
-                "Must be between 0 and 43200, if provided.",
-            ));
+        if let Some(v) = options.visibility_timeout.filter(|v| !(0..=43_200).contains(v)) {
+            return Err(Error::invalid_parameter(v, "VisibilityTimeout", "Must be between 0 and 43200, if provided."));
         }
         if let Some(w) = options.wait_time_seconds.filter(|w| !(0..=20).contains(w)) {
-            return Err(Error::invalid_parameter(
-                w,
-                "WaitTimeSeconds",
-                "Must be >= 0 and <= 20, if provided.",
-            ));
+            return Err(Error::invalid_parameter(w, "WaitTimeSeconds", "Must be >= 0 and <= 20, if provided."));
         }
         let queue = self.queue(name)?;
         let start = self.clock.now();
         let (visibility_ms, wait_ms) = {
             let state = queue.state.lock();
-            let vt = options
-                .visibility_timeout
-                .map_or(u64::from(state.attrs.visibility_timeout), |v| v as u64);
-            let wait = options.wait_time_seconds.map_or(
-                u64::from(state.attrs.receive_message_wait_time_seconds),
-                |w| w as u64,
-            );
+            let vt = options.visibility_timeout.map_or(u64::from(state.attrs.visibility_timeout), |v| v as u64);
+            let wait = options
+                .wait_time_seconds
+                .map_or(u64::from(state.attrs.receive_message_wait_time_seconds), |w| w as u64);
             (vt * 1000, wait * 1000)
         };
         let deadline = start + wait_ms;
@@ -480,34 +400,17 @@ impl Engine {
         result
     }
 
-    pub fn delete_message_batch(
-        &self,
-        name: &str,
-        entries: &[(String, String)],
-    ) -> Result<Vec<(String, Result<()>)>> {
-        check_batch(
-            entries.iter().map(|(id, _)| id.as_str()),
-            "DeleteMessageBatchRequestEntry",
-        )?;
+    pub fn delete_message_batch(&self, name: &str, entries: &[(String, String)]) -> Result<Vec<(String, Result<()>)>> {
+        check_batch(entries.iter().map(|(id, _)| id.as_str()), "DeleteMessageBatchRequestEntry")?;
         let queue = self.queue(name)?;
         let mut state = queue.state.lock();
         Ok(entries
             .iter()
-            .map(|(id, text)| {
-                (
-                    id.clone(),
-                    self.handle_for(&queue, text).and_then(|h| state.delete(&h)),
-                )
-            })
+            .map(|(id, text)| (id.clone(), self.handle_for(&queue, text).and_then(|h| state.delete(&h))))
             .collect())
     }
 
-    pub fn change_message_visibility(
-        &self,
-        name: &str,
-        receipt_handle: &str,
-        timeout: i64,
-    ) -> Result<()> {
+    pub fn change_message_visibility(&self, name: &str, receipt_handle: &str, timeout: i64) -> Result<()> {
         let queue = self.queue(name)?;
         let result = self.change_one(&queue, receipt_handle, timeout);
         if result == Ok(true) {
@@ -521,10 +424,7 @@ impl Engine {
         name: &str,
         entries: &[(String, String, Option<i64>)],
     ) -> Result<Vec<(String, Result<()>)>> {
-        check_batch(
-            entries.iter().map(|(id, _, _)| id.as_str()),
-            "ChangeMessageVisibilityBatchRequestEntry",
-        )?;
+        check_batch(entries.iter().map(|(id, _, _)| id.as_str()), "ChangeMessageVisibilityBatchRequestEntry")?;
         let queue = self.queue(name)?;
         let mut woke = false;
         let results = entries
@@ -562,11 +462,13 @@ impl Engine {
 }
 
 /// Validate one message against the queue's rules and build its stored content.
+/// `in_batch` picks AWS's wording for an oversized batch entry.
 fn prepare(
     attrs: &QueueAttributes,
     m: NewMessage,
     sender_id: &str,
     now: Millis,
+    in_batch: bool,
 ) -> Result<(Content, u64)> {
     if m.body.is_empty() {
         return Err(Error::MissingParameter("MessageBody".into()));
@@ -576,17 +478,34 @@ fn prepare(
     message::validate_system_attributes(&m.system_attributes)?;
     let limit = attrs.maximum_message_size as usize;
     if message::message_size(&m.body, &m.attributes) > limit {
+        let verb = if in_batch { "cannot be validated" } else { "are invalid" };
         return Err(Error::InvalidParameterValue(format!(
-            "One or more parameters are invalid. Reason: Message must be shorter than {limit} bytes."
+            "One or more parameters {verb}. Reason: Message must be shorter than {limit} bytes."
         )));
+    }
+    for (param, value) in [("MessageGroupId", &m.group_id), ("MessageDeduplicationId", &m.deduplication_id)] {
+        if let Some(v) = value {
+            if v.is_empty() || v.len() > 128 || !v.chars().all(|c| c.is_ascii_graphic()) {
+                return Err(Error::invalid_parameter(
+                    v,
+                    param,
+                    &format!("{param} can only include alphanumeric and punctuation characters. 1 to 128 in length."),
+                ));
+            }
+        }
+    }
+    if !attrs.fifo_queue {
+        if let Some(d) = &m.deduplication_id {
+            return Err(Error::invalid_parameter(
+                d,
+                "MessageDeduplicationId",
+                "The request includes a parameter that is not valid for this queue type.",
+            ));
+        }
     }
     let delay = match m.delay_seconds {
         Some(d) if !(0..=900).contains(&d) => {
-            return Err(Error::invalid_parameter(
-                d,
-                "DelaySeconds",
-                "DelaySeconds must be >= 0 and <= 900.",
-            ))
+            return Err(Error::invalid_parameter(d, "DelaySeconds", "DelaySeconds must be >= 0 and <= 900."))
         }
         Some(d) => d as u64,
         None => u64::from(attrs.delay_seconds),
@@ -622,24 +541,16 @@ fn sent_of(c: &Content) -> Sent {
 fn validate_queue_name(name: &str, fifo_attr: bool) -> Result<()> {
     let fifo = name.ends_with(".fifo");
     let base = name.strip_suffix(".fifo").unwrap_or(name);
-    let chars_ok = !base.is_empty()
-        && base
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-    if fifo_attr && !fifo || fifo && !fifo_attr {
-        return Err(Error::InvalidParameterValue(
-            "The name of a FIFO queue can only include alphanumeric characters, hyphens, or underscores, must end with .fifo suffix and be 1 to 80 in length.".into(),
-        ));
+    let chars_ok = !base.is_empty() && base.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    const FIFO_RULE: &str = "The name of a FIFO queue can only include alphanumeric characters, hyphens, or underscores, must end with .fifo suffix and be 1 to 80 in length.";
+    const RULE: &str = "Can only include alphanumeric characters, hyphens, or underscores. 1 to 80 in length";
+    // A `.fifo` name without FifoQueue=true is judged as a standard name, so the dot fails.
+    match (fifo_attr, fifo) {
+        (true, true) if chars_ok && name.len() <= 80 => Ok(()),
+        (true, _) => Err(Error::InvalidParameterValue(FIFO_RULE.into())),
+        (false, false) if chars_ok && name.len() <= 80 => Ok(()),
+        (false, _) => Err(Error::InvalidParameterValue(RULE.into())),
     }
-    if !chars_ok || name.len() > 80 {
-        return Err(Error::InvalidParameterValue(if fifo {
-            "The name of a FIFO queue can only include alphanumeric characters, hyphens, or underscores, must end with .fifo suffix and be 1 to 80 in length.".into()
-        } else {
-            "Can only include alphanumeric characters, hyphens, or underscores. 1 to 80 in length"
-                .into()
-        }));
-    }
-    Ok(())
 }
 
 fn validate_tags(tags: &BTreeMap<String, String>) -> Result<()> {
@@ -662,10 +573,7 @@ fn validate_tags(tags: &BTreeMap<String, String>) -> Result<()> {
 }
 
 /// Batch rules shared by the three batch actions: 1–10 entries with distinct, well-formed ids.
-pub fn check_batch<'a>(
-    ids: impl Iterator<Item = &'a str> + Clone,
-    entry_name: &'static str,
-) -> Result<()> {
+pub fn check_batch<'a>(ids: impl Iterator<Item = &'a str> + Clone, entry_name: &'static str) -> Result<()> {
     let n = ids.clone().count();
     if n == 0 {
         return Err(Error::EmptyBatchRequest(entry_name));
@@ -675,12 +583,7 @@ pub fn check_batch<'a>(
     }
     let mut seen = HashSet::new();
     for id in ids {
-        if id.is_empty()
-            || id.len() > 80
-            || !id
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-        {
+        if id.is_empty() || id.len() > 80 || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
             return Err(Error::InvalidBatchEntryId);
         }
         if !seen.insert(id) {
@@ -714,9 +617,7 @@ pub fn check_system_attribute_names(names: &[String]) -> Result<()> {
         "SqsManagedSseEnabled",
     ];
     match names.iter().find(|n| !KNOWN.contains(&n.as_str())) {
-        Some(n) => Err(Error::InvalidAttributeName(format!(
-            "Unknown Attribute {n}."
-        ))),
+        Some(n) => Err(Error::InvalidAttributeName(format!("Unknown Attribute {n}."))),
         None => Ok(()),
     }
 }
@@ -736,18 +637,13 @@ pub fn message_system_attributes(r: &Received, names: &[String]) -> BTreeMap<Str
     put("SenderId", Some(c.sender_id.clone()));
     put("SentTimestamp", Some(c.sent_at.to_string()));
     put("ApproximateReceiveCount", Some(r.receive_count.to_string()));
-    put(
-        "ApproximateFirstReceiveTimestamp",
-        Some(r.first_receive_at.to_string()),
-    );
+    put("ApproximateFirstReceiveTimestamp", Some(r.first_receive_at.to_string()));
     put(
         "AWSTraceHeader",
-        c.system_attributes
-            .get("AWSTraceHeader")
-            .and_then(|v| match &v.value {
-                message::AttributeData::String(s) => Some(s.clone()),
-                message::AttributeData::Binary(_) => None,
-            }),
+        c.system_attributes.get("AWSTraceHeader").and_then(|v| match &v.value {
+            message::AttributeData::String(s) => Some(s.clone()),
+            message::AttributeData::Binary(_) => None,
+        }),
     );
     put("DeadLetterQueueSourceArn", c.dead_letter_source_arn.clone());
     put("MessageGroupId", c.group_id.clone());
@@ -762,10 +658,11 @@ pub fn select_message_attributes(attributes: &Attributes, names: &[String]) -> A
         .filter(|(name, _)| {
             names.iter().any(|n| {
                 n == "All"
+                    || n == "*"
                     || n == ".*"
                     || n == *name
-                    || n.strip_suffix(".*")
-                        .is_some_and(|p| name.starts_with(&format!("{p}.")))
+                    // `Hel.*` selects `Hello` and `Help.Me`: a plain prefix (recorded on AWS).
+                    || n.strip_suffix(".*").is_some_and(|p| name.starts_with(p))
             })
         })
         .map(|(k, v)| (k.clone(), v.clone()))

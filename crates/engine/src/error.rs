@@ -52,8 +52,6 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 impl Error {
     /// AWS's wording for a request parameter outside its range.
     pub fn invalid_parameter(value: impl std::fmt::Display, name: &str, reason: &str) -> Error {
-        Error::InvalidParameterValue(format!(
-            "Value {value} for parameter {name} is invalid. Reason: {reason}"
-        ))
+        Error::InvalidParameterValue(format!("Value {value} for parameter {name} is invalid. Reason: {reason}"))
     }
 }

@@ -133,11 +133,24 @@ pub fn validate_attributes(attributes: &Attributes) -> Result<()> {
 
 fn validate_attribute_name(name: &str) -> Result<()> {
     let lower = name.to_ascii_lowercase();
+    if name.is_empty() {
+        return Err(Error::InvalidParameterValue(
+            "The request must contain non-empty message (user) attribute names.".into(),
+        ));
+    }
+    if lower.starts_with("aws.") || lower.starts_with("amazon.") {
+        return Err(Error::InvalidParameterValue(
+            "You can't use message attribute names beginning with 'AWS.' or 'Amazon'. These strings are reserved for internal use.".into(),
+        ));
+    }
+    if name.len() > MAX_ATTRIBUTE_NAME {
+        return Err(Error::InvalidParameterValue(
+            "Message (user) attribute name must be shorter than 256 bytes.".into(),
+        ));
+    }
     let ok = !name.is_empty()
         && name.len() <= MAX_ATTRIBUTE_NAME
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
         && !name.starts_with('.')
         && !name.ends_with('.')
         && !name.contains("..")
@@ -161,7 +174,12 @@ pub fn validate_attribute_value(name: &str, value: &AttributeValue, kind: &str) 
             "The message {kind} attribute '{name}' must contain a non-empty message attribute type."
         )));
     }
-    if data_type.len() > MAX_DATA_TYPE || !matches!(base, "String" | "Number" | "Binary") {
+    if data_type.len() > MAX_DATA_TYPE {
+        return Err(Error::InvalidParameterValue(format!(
+            "Message ({kind}) attribute type must be shorter than 256 bytes."
+        )));
+    }
+    if !matches!(base, "String" | "Number" | "Binary") {
         return Err(Error::InvalidParameterValue(format!(
             "The type of message ({kind}) attribute '{name}' is invalid. You must use only the following supported type prefixes: Binary, Number, String."
         )));
@@ -177,11 +195,15 @@ pub fn validate_attribute_value(name: &str, value: &AttributeValue, kind: &str) 
     if empty || !transport_matches {
         let wanted = if base == "Binary" { "Binary" } else { "String" };
         return Err(Error::InvalidParameterValue(format!(
-            "The message ({kind}) attribute '{name}' must contain a non-empty value of type '{wanted}'."
+            "Message ({kind}) attribute '{name}' must contain a non-empty value of type '{wanted}'."
         )));
     }
     if let AttributeData::String(s) = &value.value {
-        check_characters(s)?;
+        if check_characters(s).is_err() {
+            return Err(Error::InvalidParameterValue(format!(
+                "Message ({kind}) attribute '{name}' contains invalid characters. Valid unicode characters are #x9 | #xA | #xD | #x20 to #xD7FF | #xE000 to #xFFFD | #x10000 to #x10FFFF"
+            )));
+        }
         if base == "Number" && !is_sqs_number(s) {
             return Err(Error::InvalidParameterValue(format!(
                 "Can't cast the value of message ({kind}) attribute '{name}' to a number."
@@ -200,13 +222,7 @@ fn is_sqs_number(s: &str) -> bool {
     if !v.is_finite() {
         return false;
     }
-    let digits = t
-        .split(['e', 'E'])
-        .next()
-        .unwrap_or("")
-        .chars()
-        .filter(char::is_ascii_digit)
-        .collect::<String>();
+    let digits = t.split(['e', 'E']).next().unwrap_or("").chars().filter(char::is_ascii_digit).collect::<String>();
     let significant = digits.trim_start_matches('0').trim_end_matches('0').len();
     significant <= 38 && (v == 0.0 || (v.abs() <= 1e126 && v.abs() >= 1e-128))
 }
@@ -234,9 +250,7 @@ pub const SYSTEM_ATTRIBUTE_NAMES: &[&str] = &["AWSTraceHeader"];
 pub fn validate_system_attributes(attributes: &Attributes) -> Result<()> {
     for (name, value) in attributes {
         if !SYSTEM_ATTRIBUTE_NAMES.contains(&name.as_str()) {
-            return Err(Error::InvalidParameterValue(format!(
-                "Message system attribute name '{name}' is invalid."
-            )));
+            return Err(Error::InvalidParameterValue(format!("Message system attribute name '{name}' is invalid.")));
         }
         if value.data_type != "String" {
             return Err(Error::InvalidParameterValue(format!(
@@ -253,10 +267,7 @@ mod tests {
     use super::*;
 
     fn s(data_type: &str, v: &str) -> AttributeValue {
-        AttributeValue {
-            data_type: data_type.into(),
-            value: AttributeData::String(v.into()),
-        }
+        AttributeValue { data_type: data_type.into(), value: AttributeData::String(v.into()) }
     }
 
     #[test]
@@ -270,17 +281,11 @@ mod tests {
         let mut attrs = Attributes::new();
         attrs.insert(
             "b".into(),
-            AttributeValue {
-                data_type: "Binary".into(),
-                value: AttributeData::Binary(vec![1, 2]),
-            },
+            AttributeValue { data_type: "Binary".into(), value: AttributeData::Binary(vec![1, 2]) },
         );
         attrs.insert("a".into(), s("String", "x"));
         let mut expected = Vec::new();
-        for (name, ty, transport, val) in [
-            ("a", "String", 1u8, &b"x"[..]),
-            ("b", "Binary", 2u8, &[1u8, 2][..]),
-        ] {
+        for (name, ty, transport, val) in [("a", "String", 1u8, &b"x"[..]), ("b", "Binary", 2u8, &[1u8, 2][..])] {
             for field in [name.as_bytes(), ty.as_bytes()] {
                 expected.extend_from_slice(&(field.len() as u32).to_be_bytes());
                 expected.extend_from_slice(field);
@@ -296,14 +301,8 @@ mod tests {
     #[test]
     fn only_the_documented_characters_are_allowed() {
         assert!(check_characters("tab\tnl\ncr\r ok \u{10FFFF}").is_ok());
-        assert_eq!(
-            check_characters("\u{1}"),
-            Err(Error::InvalidMessageContents)
-        );
-        assert_eq!(
-            check_characters("\u{FFFE}"),
-            Err(Error::InvalidMessageContents)
-        );
+        assert_eq!(check_characters("\u{1}"), Err(Error::InvalidMessageContents));
+        assert_eq!(check_characters("\u{FFFE}"), Err(Error::InvalidMessageContents));
     }
 
     #[test]
@@ -311,16 +310,7 @@ mod tests {
         for good in ["a", "a.b", "A-_9", "awsx"] {
             assert!(validate_attribute_name(good).is_ok(), "{good}");
         }
-        for bad in [
-            "",
-            ".a",
-            "a.",
-            "a..b",
-            "AWS.x",
-            "amazon.y",
-            "a b",
-            &"x".repeat(257),
-        ] {
+        for bad in ["", ".a", "a.", "a..b", "AWS.x", "amazon.y", "a b", &"x".repeat(257)] {
             assert!(validate_attribute_name(bad).is_err(), "{bad}");
         }
     }
@@ -337,9 +327,7 @@ mod tests {
 
     #[test]
     fn eleven_attributes_are_too_many() {
-        let attrs: Attributes = (0..11)
-            .map(|i| (format!("a{i}"), s("String", "v")))
-            .collect();
+        let attrs: Attributes = (0..11).map(|i| (format!("a{i}"), s("String", "v"))).collect();
         assert!(validate_attributes(&attrs).is_err());
     }
 }

@@ -13,10 +13,25 @@ const ACTIONS: &[&str] = &[
     "GetQueueAttributes",
     "GetQueueUrl",
     "ListDeadLetterSourceQueues",
-    "ListQueueTags",
     "PurgeQueue",
     "ReceiveMessage",
     "SendMessage",
+];
+
+/// Actions only the queue owner may call: named in AddPermission, they get their own error.
+const OWNER_ONLY: &[&str] = &[
+    "AddPermission",
+    "CreateQueue",
+    "DeleteQueue",
+    "ListQueues",
+    "ListQueueTags",
+    "RemovePermission",
+    "SetQueueAttributes",
+    "TagQueue",
+    "UntagQueue",
+    "StartMessageMoveTask",
+    "CancelMessageMoveTask",
+    "ListMessageMoveTasks",
 ];
 
 fn one_or_many(items: Vec<String>) -> Value {
@@ -31,14 +46,12 @@ fn parse(policy: Option<&str>, arn: &str) -> Value {
     policy
         .and_then(|p| serde_json::from_str::<Value>(p).ok())
         .filter(Value::is_object)
-        .unwrap_or_else(|| json!({"Version": "2012-10-17", "Id": format!("{arn}/SQSDefaultPolicy"), "Statement": []}))
+        .unwrap_or_else(|| json!({"Version": "2008-10-17", "Id": format!("{arn}/SQSDefaultPolicy"), "Statement": []}))
 }
 
 fn statements(doc: &mut Value) -> Option<&mut Vec<Value>> {
     let obj = doc.as_object_mut()?;
-    let st = obj
-        .entry("Statement")
-        .or_insert_with(|| Value::Array(Vec::new()));
+    let st = obj.entry("Statement").or_insert_with(|| Value::Array(Vec::new()));
     if st.is_object() {
         *st = Value::Array(vec![st.take()]);
     }
@@ -52,11 +65,7 @@ pub fn add_statement(
     accounts: &[String],
     actions: &[String],
 ) -> Result<String> {
-    if label.is_empty()
-        || label.len() > 80
-        || !label
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    if label.is_empty() || label.len() > 80 || !label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
     {
         return Err(Error::invalid_parameter(
             label,
@@ -71,27 +80,21 @@ pub fn add_statement(
         return Err(Error::MissingParameter("Actions".into()));
     }
     if actions.len() > 7 {
-        return Err(Error::OverLimit(format!(
-            "{} Actions were found, maximum allowed is 7.",
-            actions.len()
-        )));
+        return Err(Error::OverLimit(format!("{} Actions were found, maximum allowed is 7.", actions.len())));
     }
     for a in actions {
-        if !ACTIONS.contains(&a.as_str()) {
-            return Err(Error::invalid_parameter(
-                format!("SQS:{a}"),
-                "ActionName",
-                "Only the queue owner is allowed to invoke this action.",
-            ));
-        }
+        let reason = if OWNER_ONLY.contains(&a.as_str()) {
+            "Only the queue owner is allowed to invoke this action."
+        } else if ACTIONS.contains(&a.as_str()) {
+            continue;
+        } else {
+            "Please refer to the appropriate WSDL for a list of valid actions."
+        };
+        return Err(Error::invalid_parameter(format!("SQS:{a}"), "ActionName", reason));
     }
     let mut doc = parse(policy, arn);
-    let list = statements(&mut doc)
-        .ok_or_else(|| Error::Internal("policy document is not an object".into()))?;
-    if list
-        .iter()
-        .any(|s| s.get("Sid").and_then(Value::as_str) == Some(label))
-    {
+    let list = statements(&mut doc).ok_or_else(|| Error::Internal("policy document is not an object".into()))?;
+    if list.iter().any(|s| s.get("Sid").and_then(Value::as_str) == Some(label)) {
         return Err(Error::invalid_parameter(label, "Label", "Already exists."));
     }
     list.push(json!({
@@ -106,8 +109,7 @@ pub fn add_statement(
 
 /// The policy without the statement `label`; `None` once no statement is left.
 pub fn remove_statement(policy: Option<&str>, label: &str) -> Result<Option<String>> {
-    let missing =
-        || Error::invalid_parameter(label, "Label", "can't find label on existing policy.");
+    let missing = || Error::invalid_parameter(label, "Label", "can't find label.");
     let mut doc = parse(Some(policy.ok_or_else(missing)?), "");
     let list = statements(&mut doc).ok_or_else(missing)?;
     let before = list.len();
@@ -115,11 +117,7 @@ pub fn remove_statement(policy: Option<&str>, label: &str) -> Result<Option<Stri
     if list.len() == before {
         return Err(missing());
     }
-    Ok(if list.is_empty() {
-        None
-    } else {
-        Some(doc.to_string())
-    })
+    Ok(if list.is_empty() { None } else { Some(doc.to_string()) })
 }
 
 #[cfg(test)]
@@ -129,24 +127,12 @@ mod tests {
     #[test]
     fn add_then_remove_round_trips_to_no_policy() {
         let arn = "arn:aws:sqs:us-east-1:000000000000:q";
-        let p = add_statement(
-            None,
-            arn,
-            "l1",
-            &["111122223333".into()],
-            &["SendMessage".into()],
-        )
-        .unwrap();
+        let p = add_statement(None, arn, "l1", &["111122223333".into()], &["SendMessage".into()]).unwrap();
         let v: Value = serde_json::from_str(&p).unwrap();
-        assert_eq!(
-            v["Statement"][0]["Principal"]["AWS"],
-            "arn:aws:iam::111122223333:root"
-        );
+        assert_eq!(v["Statement"][0]["Principal"]["AWS"], "arn:aws:iam::111122223333:root");
         assert_eq!(v["Statement"][0]["Action"], "SQS:SendMessage");
         assert_eq!(v["Statement"][0]["Resource"], arn);
-        assert!(
-            add_statement(Some(&p), arn, "l1", &["1".into()], &["SendMessage".into()]).is_err()
-        );
+        assert!(add_statement(Some(&p), arn, "l1", &["1".into()], &["SendMessage".into()]).is_err());
         assert_eq!(remove_statement(Some(&p), "l1").unwrap(), None);
         assert!(remove_statement(Some(&p), "nope").is_err());
     }

@@ -155,28 +155,14 @@ impl QueueState {
     }
 
     pub fn counts(&self) -> Counts {
-        Counts {
-            visible: self.ready.len(),
-            in_flight: self.in_flight,
-            delayed: self.delayed,
-        }
+        Counts { visible: self.ready.len(), in_flight: self.in_flight, delayed: self.delayed }
     }
 
-    pub fn insert(
-        &mut self,
-        content: SharedContent,
-        enqueued_at: Millis,
-        delay_ms: u64,
-        now: Millis,
-    ) {
+    pub fn insert(&mut self, content: SharedContent, enqueued_at: Millis, delay_ms: u64, now: Millis) {
         let seq = self.next_seq;
         self.next_seq += 1;
         let visible_at = now + delay_ms;
-        let state = if delay_ms > 0 {
-            State::Delayed
-        } else {
-            State::Visible
-        };
+        let state = if delay_ms > 0 { State::Delayed } else { State::Visible };
         match state {
             State::Delayed => {
                 self.delayed += 1;
@@ -203,13 +189,7 @@ impl QueueState {
     }
 
     /// Hide up to `max` visible messages for `visibility_ms` and hand them out, oldest first.
-    pub fn receive(
-        &mut self,
-        uid: u64,
-        max: usize,
-        visibility_ms: u64,
-        now: Millis,
-    ) -> Result<Vec<Received>> {
+    pub fn receive(&mut self, uid: u64, max: usize, visibility_ms: u64, now: Millis) -> Result<Vec<Received>> {
         if self.ready.is_empty() {
             return Ok(Vec::new());
         }
@@ -236,12 +216,7 @@ impl QueueState {
             self.in_flight += 1;
             out.push(Received {
                 content: slot.content.clone(),
-                receipt_handle: ReceiptHandle {
-                    queue_uid: uid,
-                    seq,
-                    nonce: slot.nonce,
-                }
-                .encode(),
+                receipt_handle: ReceiptHandle { queue_uid: uid, seq, nonce: slot.nonce }.encode(),
                 receive_count: slot.receive_count,
                 first_receive_at: first,
             });
@@ -258,7 +233,10 @@ impl QueueState {
         Ok(())
     }
 
-    /// Change the visibility of a message in flight. `handle_text` is for error messages.
+    /// Change the visibility of a received message, with its latest receipt handle.
+    /// As recorded against AWS, a message whose timeout already ran out is hidden again;
+    /// a deleted message and an older handle are refused (docs/aws-reference.md §4.1).
+    /// Ok(true) when the message became visible at once.
     pub fn change_visibility(
         &mut self,
         handle: &ReceiptHandle,
@@ -266,22 +244,19 @@ impl QueueState {
         timeout_ms: u64,
         now: Millis,
     ) -> Result<bool> {
-        let Some(slot) = self.messages.get_mut(&handle.seq) else {
-            return Err(Error::invalid_parameter(
+        let gone = || {
+            Error::invalid_parameter(
                 handle_text,
                 "ReceiptHandle",
-                "The receipt handle has expired.",
-            ));
+                "Message does not exist or is not available for visibility timeout change.",
+            )
         };
-        if slot.state != State::InFlight || slot.visible_at <= now {
-            return Err(Error::MessageNotInflight);
+        let Some(slot) = self.messages.get_mut(&handle.seq) else { return Err(gone()) };
+        if slot.state == State::Delayed {
+            return Err(gone());
         }
         if slot.nonce != handle.nonce {
-            return Err(Error::invalid_parameter(
-                handle_text,
-                "ReceiptHandle",
-                "The receipt handle has expired.",
-            ));
+            return Err(Error::invalid_parameter(handle_text, "ReceiptHandle", "The receipt handle has expired."));
         }
         if now + timeout_ms > slot.received_at + MAX_VISIBILITY_MS {
             return Err(Error::invalid_parameter(
@@ -290,14 +265,24 @@ impl QueueState {
                 "Total VisibilityTimeout for the message is beyond the limit [43200 seconds]",
             ));
         }
-        self.pending.remove(&(slot.visible_at, handle.seq));
+        match slot.state {
+            State::InFlight => {
+                self.pending.remove(&(slot.visible_at, handle.seq));
+                self.in_flight -= 1;
+            }
+            State::Visible => {
+                self.ready.remove(&handle.seq);
+            }
+            State::Delayed => {}
+        }
         slot.visible_at = now + timeout_ms;
         if timeout_ms == 0 {
             slot.state = State::Visible;
-            self.in_flight -= 1;
             self.ready.insert(handle.seq);
             Ok(true)
         } else {
+            slot.state = State::InFlight;
+            self.in_flight += 1;
             self.pending.insert((slot.visible_at, handle.seq));
             Ok(false)
         }

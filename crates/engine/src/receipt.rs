@@ -31,16 +31,9 @@ impl ReceiptHandle {
         if bytes.len() != LEN || bytes.first() != Some(&VERSION) {
             return None;
         }
-        let word = |i: usize| -> Option<u64> {
-            Some(u64::from_be_bytes(
-                bytes.get(1 + 8 * i..9 + 8 * i)?.try_into().ok()?,
-            ))
-        };
-        Some(ReceiptHandle {
-            queue_uid: word(0)?,
-            seq: word(1)?,
-            nonce: word(2)?,
-        })
+        let word =
+            |i: usize| -> Option<u64> { Some(u64::from_be_bytes(bytes.get(1 + 8 * i..9 + 8 * i)?.try_into().ok()?)) };
+        Some(ReceiptHandle { queue_uid: word(0)?, seq: word(1)?, nonce: word(2)? })
     }
 }
 
@@ -50,11 +43,7 @@ mod tests {
 
     #[test]
     fn a_handle_round_trips() {
-        let h = ReceiptHandle {
-            queue_uid: 7,
-            seq: u64::MAX,
-            nonce: 3,
-        };
+        let h = ReceiptHandle { queue_uid: 7, seq: u64::MAX, nonce: 3 };
         assert_eq!(ReceiptHandle::decode(&h.encode()), Some(h));
     }
 

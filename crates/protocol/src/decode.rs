@@ -15,7 +15,15 @@ fn typed<T: DeserializeOwned>(value: Value) -> Result<T, ApiError> {
 fn serde_error(text: &str) -> ApiError {
     if let Some(rest) = text.strip_prefix("missing field `") {
         if let Some(name) = rest.split('`').next() {
-            return ApiError::missing_parameter(name);
+            // Recorded against AWS (docs/aws-reference.md §2.2): a missing QueueUrl is a
+            // missing queue, a missing QueueName an invalid value.
+            return match name {
+                "QueueUrl" => ApiError::new(ErrorCode::QueueDoesNotExist, "The specified queue does not exist."),
+                "QueueName" => ApiError::invalid_parameter_value(
+                    "Value for parameter QueueName is invalid. Reason: Must specify a queue name.",
+                ),
+                _ => ApiError::missing_parameter(name),
+            };
         }
     }
     ApiError::new(ErrorCode::SerializationException, text.to_string())
@@ -77,19 +85,12 @@ mod tests {
 
     #[test]
     fn a_wrong_type_is_a_serialization_error() {
-        let err = decode(
-            Action::ReceiveMessage,
-            json!({"QueueUrl": "u", "MaxNumberOfMessages": "ten"}),
-        )
-        .unwrap_err();
+        let err = decode(Action::ReceiveMessage, json!({"QueueUrl": "u", "MaxNumberOfMessages": "ten"})).unwrap_err();
         assert_eq!(err.code, ErrorCode::SerializationException);
     }
 
     #[test]
     fn no_body_decodes_like_an_empty_object() {
-        assert_eq!(
-            decode(Action::ListQueues, Value::Null).unwrap(),
-            Request::ListQueues(Default::default())
-        );
+        assert_eq!(decode(Action::ListQueues, Value::Null).unwrap(), Request::ListQueues(Default::default()));
     }
 }

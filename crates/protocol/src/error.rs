@@ -2,7 +2,8 @@
 //!
 //! SQS speaks JSON 1.0 in "query compatible" mode: a JSON error carries the modeled
 //! shape name in `__type` and the legacy Query code in the `x-amzn-query-error`
-//! header, which the SDKs surface as the error code.
+//! header, which the SDKs surface as the error code. Codes and statuses are checked
+//! against recordings of real AWS: see docs/aws-reference.md.
 
 /// Every error code Redrive can answer with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,6 +35,7 @@ pub enum ErrorCode {
     InvalidParameterCombination,
     MissingParameter,
     InvalidAction,
+    MissingAction,
     InvalidQueryParameter,
     MalformedQueryString,
     AccessDenied,
@@ -68,36 +70,67 @@ impl ErrorCode {
     pub fn info(self) -> CodeInfo {
         use ErrorCode::*;
         match self {
-            QueueDoesNotExist => sender(400, "com.amazonaws.sqs#QueueDoesNotExist", "AWS.SimpleQueueService.NonExistentQueue"),
-            QueueDeletedRecently => sender(400, "com.amazonaws.sqs#QueueDeletedRecently", "AWS.SimpleQueueService.QueueDeletedRecently"),
+            QueueDoesNotExist => {
+                sender(400, "com.amazonaws.sqs#QueueDoesNotExist", "AWS.SimpleQueueService.NonExistentQueue")
+            }
+            QueueDeletedRecently => {
+                sender(400, "com.amazonaws.sqs#QueueDeletedRecently", "AWS.SimpleQueueService.QueueDeletedRecently")
+            }
             QueueNameExists => sender(400, "com.amazonaws.sqs#QueueNameExists", "QueueAlreadyExists"),
-            PurgeQueueInProgress => sender(403, "com.amazonaws.sqs#PurgeQueueInProgress", "AWS.SimpleQueueService.PurgeQueueInProgress"),
+            PurgeQueueInProgress => {
+                sender(403, "com.amazonaws.sqs#PurgeQueueInProgress", "AWS.SimpleQueueService.PurgeQueueInProgress")
+            }
             InvalidAttributeName => sender(400, "com.amazonaws.sqs#InvalidAttributeName", "InvalidAttributeName"),
             InvalidAttributeValue => sender(400, "com.amazonaws.sqs#InvalidAttributeValue", "InvalidAttributeValue"),
-            ReceiptHandleIsInvalid => sender(400, "com.amazonaws.sqs#ReceiptHandleIsInvalid", "ReceiptHandleIsInvalid"),
-            MessageNotInflight => sender(400, "com.amazonaws.sqs#MessageNotInflight", "AWS.SimpleQueueService.MessageNotInflight"),
+            ReceiptHandleIsInvalid => sender(404, "com.amazonaws.sqs#ReceiptHandleIsInvalid", "ReceiptHandleIsInvalid"),
+            MessageNotInflight => {
+                sender(400, "com.amazonaws.sqs#MessageNotInflight", "AWS.SimpleQueueService.MessageNotInflight")
+            }
             InvalidIdFormat => sender(400, "com.amazonaws.sqs#InvalidIdFormat", "InvalidIdFormat"),
-            TooManyEntriesInBatchRequest => sender(400, "com.amazonaws.sqs#TooManyEntriesInBatchRequest", "AWS.SimpleQueueService.TooManyEntriesInBatchRequest"),
-            EmptyBatchRequest => sender(400, "com.amazonaws.sqs#EmptyBatchRequest", "AWS.SimpleQueueService.EmptyBatchRequest"),
-            BatchEntryIdsNotDistinct => sender(400, "com.amazonaws.sqs#BatchEntryIdsNotDistinct", "AWS.SimpleQueueService.BatchEntryIdsNotDistinct"),
-            BatchRequestTooLong => sender(400, "com.amazonaws.sqs#BatchRequestTooLong", "AWS.SimpleQueueService.BatchRequestTooLong"),
-            InvalidBatchEntryId => sender(400, "com.amazonaws.sqs#InvalidBatchEntryId", "AWS.SimpleQueueService.InvalidBatchEntryId"),
+            TooManyEntriesInBatchRequest => sender(
+                400,
+                "com.amazonaws.sqs#TooManyEntriesInBatchRequest",
+                "AWS.SimpleQueueService.TooManyEntriesInBatchRequest",
+            ),
+            EmptyBatchRequest => {
+                sender(400, "com.amazonaws.sqs#EmptyBatchRequest", "AWS.SimpleQueueService.EmptyBatchRequest")
+            }
+            BatchEntryIdsNotDistinct => sender(
+                400,
+                "com.amazonaws.sqs#BatchEntryIdsNotDistinct",
+                "AWS.SimpleQueueService.BatchEntryIdsNotDistinct",
+            ),
+            BatchRequestTooLong => {
+                sender(400, "com.amazonaws.sqs#BatchRequestTooLong", "AWS.SimpleQueueService.BatchRequestTooLong")
+            }
+            InvalidBatchEntryId => {
+                sender(400, "com.amazonaws.sqs#InvalidBatchEntryId", "AWS.SimpleQueueService.InvalidBatchEntryId")
+            }
             InvalidMessageContents => sender(400, "com.amazonaws.sqs#InvalidMessageContents", "InvalidMessageContents"),
-            UnsupportedOperation => sender(400, "com.amazonaws.sqs#UnsupportedOperation", "AWS.SimpleQueueService.UnsupportedOperation"),
+            UnsupportedOperation => {
+                sender(400, "com.amazonaws.sqs#UnsupportedOperation", "AWS.SimpleQueueService.UnsupportedOperation")
+            }
             OverLimit => sender(403, "com.amazonaws.sqs#OverLimit", "OverLimit"),
             InvalidSecurity => sender(403, "com.amazonaws.sqs#InvalidSecurity", "InvalidSecurity"),
             RequestThrottled => sender(403, "com.amazonaws.sqs#RequestThrottled", "RequestThrottled"),
             ResourceNotFound => sender(404, "com.amazonaws.sqs#ResourceNotFoundException", "ResourceNotFoundException"),
             InvalidAddress => sender(404, "com.amazonaws.sqs#InvalidAddress", "InvalidAddress"),
-            InvalidParameterValue => sender(400, "com.amazonaws.sqs#InvalidParameterValueException", "InvalidParameterValue"),
-            InvalidParameterCombination => sender(400, "com.amazonaws.sqs#InvalidParameterCombination", "InvalidParameterCombination"),
-            MissingParameter => sender(400, "com.amazonaws.sqs#MissingRequiredParameterException", "MissingParameter"),
+            InvalidParameterValue => {
+                sender(400, "com.amazon.coral.service#InvalidParameterValueException", "InvalidParameterValue")
+            }
+            InvalidParameterCombination => {
+                sender(400, "com.amazonaws.sqs#InvalidParameterCombination", "InvalidParameterCombination")
+            }
+            MissingParameter => {
+                sender(400, "com.amazon.coral.service#MissingRequiredParameterException", "MissingParameter")
+            }
             InvalidAction => sender(400, "com.amazonaws.sqs#InvalidAction", "InvalidAction"),
+            MissingAction => sender(400, "com.amazonaws.sqs#MissingAction", "MissingAction"),
             InvalidQueryParameter => sender(400, "com.amazonaws.sqs#InvalidQueryParameter", "InvalidQueryParameter"),
             MalformedQueryString => sender(400, "com.amazonaws.sqs#MalformedQueryString", "MalformedQueryString"),
-            AccessDenied => sender(403, "com.amazonaws.sqs#AccessDeniedException", "AccessDenied"),
+            AccessDenied => sender(403, "com.amazon.coral.service#AccessDeniedException", "AccessDenied"),
             RequestEntityTooLarge => sender(413, "com.amazonaws.sqs#RequestEntityTooLarge", "RequestEntityTooLarge"),
-            SerializationException => sender(400, "com.amazon.coral.service#SerializationException", "SerializationException"),
+            SerializationException => sender(400, "com.amazon.coral.service#SerializationException", "MalformedInput"),
             UnknownOperation => sender(400, "com.amazon.coral.service#UnknownOperationException", "InvalidAction"),
             InternalError => receiver(500, "com.amazonaws.sqs#InternalError", "InternalError"),
             ServiceUnavailable => receiver(503, "com.amazonaws.sqs#ServiceUnavailable", "ServiceUnavailable"),

@@ -10,12 +10,9 @@ pub const TARGET_PREFIX: &str = "AmazonSQS.";
 
 /// The action named by an `X-Amz-Target` header value.
 pub fn action_from_target(target: &str) -> Result<Action, ApiError> {
-    target
-        .strip_prefix(TARGET_PREFIX)
-        .and_then(Action::from_name)
-        .ok_or_else(|| {
-            ApiError::new(ErrorCode::UnknownOperation, format!("The action {target} is not valid for this endpoint."))
-        })
+    target.strip_prefix(TARGET_PREFIX).and_then(Action::from_name).ok_or_else(|| {
+        ApiError::new(ErrorCode::UnknownOperation, format!("The action {target} is not valid for this endpoint."))
+    })
 }
 
 /// Parse a request body; an empty body is an empty input.
@@ -23,9 +20,8 @@ pub fn parse_body(body: &[u8]) -> Result<Value, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(Value::Null);
     }
-    serde_json::from_slice(body).map_err(|e| {
-        ApiError::new(ErrorCode::SerializationException, format!("Could not parse request body: {e}"))
-    })
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::new(ErrorCode::SerializationException, format!("Could not parse request body: {e}")))
 }
 
 pub fn encode_response(value: &Value) -> Vec<u8> {

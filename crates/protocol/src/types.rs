@@ -223,11 +223,13 @@ pub struct BatchResultErrorEntry {
     pub message: Option<String>,
 }
 
-/// AWS always returns both lists of a batch result, empty or not.
+/// AWS leaves out an empty list (docs/aws-reference.md §1.1); the SDKs default it.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize, Default)]
 #[serde(rename_all = "PascalCase")]
 pub struct SendMessageBatchOutput {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub successful: Vec<SendMessageBatchResultEntry>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub failed: Vec<BatchResultErrorEntry>,
 }
 
@@ -305,7 +307,9 @@ pub struct BatchResultIdEntry {
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize, Default)]
 #[serde(rename_all = "PascalCase")]
 pub struct IdBatchOutput {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub successful: Vec<BatchResultIdEntry>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub failed: Vec<BatchResultErrorEntry>,
 }
 
@@ -348,7 +352,7 @@ pub struct ListDeadLetterSourceQueuesInput {
 /// The JSON member is `queueUrls`, lowercase, unlike every other list (botocore model).
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize, Default)]
 pub struct ListDeadLetterSourceQueuesOutput {
-    #[serde(rename = "queueUrls")]
+    #[serde(rename = "queueUrls", default, skip_serializing_if = "Vec::is_empty")]
     pub queue_urls: Vec<String>,
     #[serde(rename = "NextToken", default, skip_serializing_if = "Option::is_none")]
     pub next_token: Option<String>,
@@ -469,6 +473,11 @@ pub enum Response {
 }
 
 impl Response {
+    /// Actions without output members answer with an empty body.
+    pub fn is_empty(&self) -> bool {
+        matches!(self, Response::Empty)
+    }
+
     /// The JSON tree of this output, as the JSON protocol sends it.
     pub fn to_value(&self) -> serde_json::Value {
         use serde_json::to_value as v;

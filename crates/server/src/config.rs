@@ -49,11 +49,7 @@ impl Config {
 
 /// Command line; every flag is also an environment variable.
 #[derive(Debug, Parser)]
-#[command(
-    name = "redrive",
-    version,
-    about = "An SQS-compatible message queue server"
-)]
+#[command(name = "redrive", version, about = "An SQS-compatible message queue server")]
 pub struct Args {
     /// TOML file with any of: bind, data_dir, in_memory, region, account_id, public_url, log.
     #[arg(long, env = "REDRIVE_CONFIG")]
@@ -107,10 +103,7 @@ impl Args {
             in_memory: self.in_memory || file.in_memory.unwrap_or(false),
             region: self.region.or(file.region).unwrap_or(d.region),
             account_id: self.account_id.or(file.account_id).unwrap_or(d.account_id),
-            public_url: self
-                .public_url
-                .or(file.public_url)
-                .map(|u| u.trim_end_matches('/').to_string()),
+            public_url: self.public_url.or(file.public_url).map(|u| u.trim_end_matches('/').to_string()),
             manual_clock: self.manual_clock,
             log: self.log.or(file.log).unwrap_or(d.log),
         })
@@ -118,8 +111,7 @@ impl Args {
 }
 
 fn read_file(path: &Path) -> Result<FileConfig, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     toml::from_str(&text).map_err(|e| format!("invalid config file {}: {e}", path.display()))
 }
 
@@ -133,22 +125,12 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("c.toml");
         std::fs::write(&file, "region = \"eu-west-1\"\nbind = \"127.0.0.1:1\"\n").unwrap();
-        let args = Args::parse_from([
-            "redrive",
-            "--config",
-            file.to_str().unwrap(),
-            "--bind",
-            "127.0.0.1:2",
-        ]);
+        let args = Args::parse_from(["redrive", "--config", file.to_str().unwrap(), "--bind", "127.0.0.1:2"]);
         let c = args.into_config().unwrap();
         assert_eq!(c.bind, "127.0.0.1:2");
         assert_eq!(c.region, "eu-west-1");
         assert_eq!(c.account_id, "000000000000");
         std::fs::write(&file, "nope = 1\n").unwrap();
-        assert!(
-            Args::parse_from(["redrive", "--config", file.to_str().unwrap()])
-                .into_config()
-                .is_err()
-        );
+        assert!(Args::parse_from(["redrive", "--config", file.to_str().unwrap()]).into_config().is_err());
     }
 }

@@ -54,10 +54,7 @@ impl Ctx<'_> {
                 )))
             }
             _ => {
-                return Err(Failure(ApiError::new(
-                    ErrorCode::QueueDoesNotExist,
-                    "The specified queue does not exist.",
-                )))
+                return Err(Failure(ApiError::new(ErrorCode::QueueDoesNotExist, "The specified queue does not exist.")))
             }
         };
         Ok(name.to_string())
@@ -85,9 +82,7 @@ pub async fn dispatch(ctx: &Ctx<'_>, request: Request) -> Outcome {
         R::DeleteMessage(i) => api::messages::delete_message(ctx, i),
         R::DeleteMessageBatch(i) => api::messages::delete_message_batch(ctx, i),
         R::ChangeMessageVisibility(i) => api::messages::change_message_visibility(ctx, i),
-        R::ChangeMessageVisibilityBatch(i) => {
-            api::messages::change_message_visibility_batch(ctx, i)
-        }
+        R::ChangeMessageVisibilityBatch(i) => api::messages::change_message_visibility_batch(ctx, i),
         R::ListDeadLetterSourceQueues(i) => api::redrive::list_dead_letter_source_queues(ctx, i),
         R::StartMessageMoveTask(i) => api::redrive::start_message_move_task(ctx, i),
         R::ListMessageMoveTasks(i) => api::redrive::list_message_move_tasks(ctx, i),

@@ -29,10 +29,7 @@ pub struct App {
     pub local_addr: SocketAddr,
 }
 
-pub async fn serve(
-    app: Arc<App>,
-    req: Request<Incoming>,
-) -> Result<Response<Full<Bytes>>, Infallible> {
+pub async fn serve(app: Arc<App>, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
     let request_id = uuid::Uuid::new_v4().to_string();
     let started = app.engine.clock().now();
     let method = req.method().clone();
@@ -62,17 +59,9 @@ async fn sqs_call(
 ) -> (Option<protocol::Action>, Response<Full<Bytes>>) {
     let (parts, body) = req.into_parts();
     let protocol = sqs::protocol_of(&parts.headers);
-    let too_large = || {
-        ApiError::new(
-            ErrorCode::RequestEntityTooLarge,
-            format!("Request body is larger than {MAX_BODY} bytes."),
-        )
-    };
-    let declared = parts
-        .headers
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
+    let too_large =
+        || ApiError::new(ErrorCode::RequestEntityTooLarge, format!("Request body is larger than {MAX_BODY} bytes."));
+    let declared = parts.headers.get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > MAX_BODY as u64) {
         return (None, sqs::error(protocol, &too_large(), request_id));
     }
@@ -80,21 +69,13 @@ async fn sqs_call(
         Ok(b) => b.to_bytes(),
         Err(_) => return (None, sqs::error(protocol, &too_large(), request_id)),
     };
-    let host = parts
-        .headers
-        .get(HOST)
-        .and_then(|h| h.to_str().ok())
-        .map(str::to_string);
+    let host = parts.headers.get(HOST).and_then(|h| h.to_str().ok()).map(str::to_string);
     let base_url = match (&app.config.public_url, host) {
         (Some(url), _) => url.clone(),
         (None, Some(host)) => format!("http://{host}"),
         (None, None) => format!("http://{}", app.local_addr),
     };
-    let ctx = Ctx {
-        engine: &app.engine,
-        base_url,
-        sender_id: sender_id(&parts.headers, &app.config.account_id),
-    };
+    let ctx = Ctx { engine: &app.engine, base_url, sender_id: sender_id(&parts.headers, &app.config.account_id) };
     let call = sqs::Call {
         method: &parts.method,
         path: parts.uri.path(),
@@ -120,16 +101,10 @@ fn sender_id(headers: &hyper::HeaderMap, account: &str) -> String {
 
 fn advance_clock(app: &App, query: Option<&str>) -> Response<Full<Bytes>> {
     let Some(clock) = &app.manual_clock else {
-        return plain(
-            StatusCode::NOT_FOUND,
-            "the manual clock is off (start with --manual-clock)",
-        );
+        return plain(StatusCode::NOT_FOUND, "the manual clock is off (start with --manual-clock)");
     };
-    let ms = query
-        .into_iter()
-        .flat_map(|q| form_pairs(q))
-        .find(|(k, _)| k == "ms")
-        .and_then(|(_, v)| v.parse::<u64>().ok());
+    let ms =
+        query.into_iter().flat_map(|q| form_pairs(q)).find(|(k, _)| k == "ms").and_then(|(_, v)| v.parse::<u64>().ok());
     match ms {
         Some(ms) => {
             let now = clock.advance(std::time::Duration::from_millis(ms));
@@ -151,9 +126,6 @@ fn plain(status: StatusCode, text: &'static str) -> Response<Full<Bytes>> {
 
 fn json_ok(body: String) -> Response<Full<Bytes>> {
     let mut r = Response::new(Full::new(Bytes::from(body)));
-    r.headers_mut().insert(
-        hyper::header::CONTENT_TYPE,
-        hyper::header::HeaderValue::from_static("application/json"),
-    );
+    r.headers_mut().insert(hyper::header::CONTENT_TYPE, hyper::header::HeaderValue::from_static("application/json"));
     r
 }

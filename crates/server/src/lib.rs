@@ -72,45 +72,24 @@ pub enum StartError {
 }
 
 pub async fn start(config: Config) -> Result<Server, StartError> {
-    let listener = TcpListener::bind(&config.bind)
-        .await
-        .map_err(|e| StartError::Bind(config.bind.clone(), e))?;
-    let addr = listener
-        .local_addr()
-        .map_err(|e| StartError::Bind(config.bind.clone(), e))?;
+    let listener = TcpListener::bind(&config.bind).await.map_err(|e| StartError::Bind(config.bind.clone(), e))?;
+    let addr = listener.local_addr().map_err(|e| StartError::Bind(config.bind.clone(), e))?;
     let manual_clock = config.manual_clock.then(ManualClock::starting_now);
     let clock: Arc<dyn Clock> = match &manual_clock {
         Some(c) => Arc::new(c.clone()),
         None => Arc::new(SystemClock),
     };
     let engine = Arc::new(Engine::new(
-        EngineConfig {
-            region: config.region.clone(),
-            account_id: config.account_id.clone(),
-        },
+        EngineConfig { region: config.region.clone(), account_id: config.account_id.clone() },
         clock,
     ));
-    let app = Arc::new(http::App {
-        engine,
-        config,
-        manual_clock,
-        local_addr: addr,
-    });
+    let app = Arc::new(http::App { engine, config, manual_clock, local_addr: addr });
     let (stop, stopped) = watch::channel(false);
     let task = tokio::spawn(accept_loop(listener, app.clone(), stopped));
-    Ok(Server {
-        addr,
-        app,
-        stop,
-        task,
-    })
+    Ok(Server { addr, app, stop, task })
 }
 
-async fn accept_loop(
-    listener: TcpListener,
-    app: Arc<http::App>,
-    mut stopped: watch::Receiver<bool>,
-) {
+async fn accept_loop(listener: TcpListener, app: Arc<http::App>, mut stopped: watch::Receiver<bool>) {
     let graceful = GracefulShutdown::new();
     loop {
         tokio::select! {

@@ -53,33 +53,19 @@ pub async fn handle(ctx: &Ctx<'_>, call: Call<'_>) -> (Option<Action>, Response<
     let result = async {
         let (a, request) = match protocol {
             Protocol::Json => {
-                let target = call
-                    .headers
-                    .get("x-amz-target")
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or("");
+                let target = call.headers.get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or("");
                 let a = json::action_from_target(target)?;
                 action = Some(a);
                 (a, protocol::decode(a, json::parse_body(&call.body)?)?)
             }
             Protocol::Query => {
-                let mut params = call
-                    .query
-                    .map(|q| query::parse_params(q.as_bytes()))
-                    .unwrap_or_default();
+                let mut params = call.query.map(|q| query::parse_params(q.as_bytes())).unwrap_or_default();
                 if call.method == Method::POST {
                     params.extend(query::parse_params(&call.body));
                 }
-                let name = params
-                    .iter()
-                    .find(|(k, _)| k == "Action")
-                    .map(|(_, v)| v.clone())
-                    .ok_or_else(|| {
-                        ApiError::new(
-                            ErrorCode::MissingParameter,
-                            "The request must contain the parameter Action.",
-                        )
-                    })?;
+                let name = params.iter().find(|(k, _)| k == "Action").map(|(_, v)| v.clone()).ok_or_else(|| {
+                    ApiError::new(ErrorCode::MissingAction, "The request must contain the parameter Action.")
+                })?;
                 let a = Action::from_name(&name).ok_or_else(|| {
                     ApiError::new(
                         ErrorCode::InvalidAction,
@@ -87,11 +73,18 @@ pub async fn handle(ctx: &Ctx<'_>, call: Call<'_>) -> (Option<Action>, Response<
                     )
                 })?;
                 action = Some(a);
+                let on_queue_path = call.path.trim_matches('/').contains('/');
+                // A queue's URL refuses account-level actions (recorded on AWS).
+                if on_queue_path && matches!(a, Action::CreateQueue | Action::ListQueues) {
+                    return Err(ApiError::new(
+                        ErrorCode::InvalidAction,
+                        format!("The action {name} is not valid for this endpoint."),
+                    ));
+                }
                 let mut tree = query::decode(a, &params)?;
-                if takes_queue_url(a) && call.path.trim_matches('/').contains('/') {
+                if takes_queue_url(a) && on_queue_path {
                     if let Some(obj) = tree.as_object_mut() {
-                        obj.entry("QueueUrl")
-                            .or_insert_with(|| format!("{}{}", ctx.base_url, call.path).into());
+                        obj.entry("QueueUrl").or_insert_with(|| format!("{}{}", ctx.base_url, call.path).into());
                     }
                 }
                 (a, protocol::decode(a, tree)?)
@@ -102,18 +95,17 @@ pub async fn handle(ctx: &Ctx<'_>, call: Call<'_>) -> (Option<Action>, Response<
     }
     .await;
     let response = match result {
+        // JSON actions without output members answer with an empty body, as AWS does.
+        Ok(out) if protocol == Protocol::Json && out.is_empty() => {
+            respond(StatusCode::OK, json::CONTENT_TYPE, call.request_id, Vec::new())
+        }
         Ok(out) => success(protocol, action, &out.to_value(), call.request_id),
         Err(e) => error(protocol, &e, call.request_id),
     };
     (action, response)
 }
 
-fn respond(
-    status: StatusCode,
-    content_type: &'static str,
-    request_id: &str,
-    body: Vec<u8>,
-) -> Response<Full<Bytes>> {
+fn respond(status: StatusCode, content_type: &'static str, request_id: &str, body: Vec<u8>) -> Response<Full<Bytes>> {
     let mut r = Response::new(Full::new(Bytes::from(body)));
     *r.status_mut() = status;
     let h = r.headers_mut();
@@ -131,18 +123,10 @@ fn success(
     request_id: &str,
 ) -> Response<Full<Bytes>> {
     match (protocol, action) {
-        (Protocol::Query, Some(a)) => respond(
-            StatusCode::OK,
-            "text/xml",
-            request_id,
-            query::encode_response(a, value, request_id).into_bytes(),
-        ),
-        _ => respond(
-            StatusCode::OK,
-            json::CONTENT_TYPE,
-            request_id,
-            json::encode_response(value),
-        ),
+        (Protocol::Query, Some(a)) => {
+            respond(StatusCode::OK, "text/xml", request_id, query::encode_response(a, value, request_id).into_bytes())
+        }
+        _ => respond(StatusCode::OK, json::CONTENT_TYPE, request_id, json::encode_response(value)),
     }
 }
 
@@ -151,22 +135,22 @@ pub fn error(protocol: Protocol, e: &ApiError, request_id: &str) -> Response<Ful
     let status = StatusCode::from_u16(e.code.info().status).unwrap_or(StatusCode::BAD_REQUEST);
     match protocol {
         Protocol::Json => {
-            let mut r = respond(
-                status,
-                json::CONTENT_TYPE,
-                request_id,
-                json::encode_error(e),
-            );
+            let mut r = respond(status, json::CONTENT_TYPE, request_id, json::encode_error(e));
             if let Ok(v) = HeaderValue::from_str(&json::query_error_header(e)) {
                 r.headers_mut().insert("x-amzn-query-error", v);
             }
             r
         }
-        Protocol::Query => respond(
-            status,
-            "text/xml",
-            request_id,
-            query::encode_error(e, request_id).into_bytes(),
-        ),
+        Protocol::Query => {
+            // The one message recorded to differ between the protocols.
+            let wsdl;
+            let e = if e.code == ErrorCode::QueueDoesNotExist {
+                wsdl = ApiError::new(e.code, "The specified queue does not exist for this wsdl version.");
+                &wsdl
+            } else {
+                e
+            };
+            respond(status, "text/xml", request_id, query::encode_error(e, request_id).into_bytes())
+        }
     }
 }

@@ -1,8 +1,6 @@
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
-use engine::engine::{
-    check_system_attribute_names, message_system_attributes, select_message_attributes,
-};
+use engine::engine::{check_system_attribute_names, message_system_attributes, select_message_attributes};
 use engine::message::{self, AttributeData, AttributeValue, Attributes, NewMessage};
 use engine::ReceiveOptions;
 use protocol::types::*;
@@ -21,20 +19,21 @@ fn attributes_in(map: Option<MessageAttributeMap>, kind: &str) -> Result<Attribu
     let mut out = Attributes::new();
     for (name, v) in map.unwrap_or_default() {
         if !v.string_list_values.is_empty() || !v.binary_list_values.is_empty() {
-            return Err(invalid(format!(
-                "Message ({kind}) attribute '{name}': list values are not supported."
+            return Err(Failure(ApiError::new(
+                protocol::ErrorCode::UnsupportedOperation,
+                "Message attribute list values in SendMessage operation are not supported.",
             )));
         }
         let data_type = v.data_type.unwrap_or_default();
         if data_type.is_empty() {
-            return Err(invalid(format!("The message ({kind}) attribute '{name}' must contain a non-empty message attribute type.")));
+            return Err(invalid(format!(
+                "The message ({kind}) attribute '{name}' must contain a non-empty message attribute type."
+            )));
         }
         let value = if data_type.starts_with("Binary") {
             let text = v.binary_value.unwrap_or_default();
             AttributeData::Binary(STANDARD.decode(text.as_bytes()).map_err(|_| {
-                invalid(format!(
-                    "The message ({kind}) attribute '{name}' has an invalid base64 binary value."
-                ))
+                invalid(format!("The message ({kind}) attribute '{name}' has an invalid base64 binary value."))
             })?)
         } else {
             AttributeData::String(v.string_value.unwrap_or_default())
@@ -48,10 +47,7 @@ fn attributes_out(attrs: &Attributes) -> MessageAttributeMap {
     attrs
         .iter()
         .map(|(name, v)| {
-            let mut w = MessageAttributeValue {
-                data_type: Some(v.data_type.clone()),
-                ..Default::default()
-            };
+            let mut w = MessageAttributeValue { data_type: Some(v.data_type.clone()), ..Default::default() };
             match &v.value {
                 AttributeData::String(s) => w.string_value = Some(s.clone()),
                 AttributeData::Binary(b) => w.binary_value = Some(STANDARD.encode(b)),
@@ -122,24 +118,15 @@ pub fn send_message_batch(ctx: &Ctx, i: SendMessageBatchInput) -> Outcome {
             }
         }
     }
-    engine::engine::check_batch(
-        entries.iter().map(|(id, _)| id.as_str()),
-        "SendMessageBatchRequestEntry",
-    )?;
-    let entries: Vec<_> = entries
-        .into_iter()
-        .filter(|(id, _)| !early_failures.iter().any(|(f, _)| f == id))
-        .collect();
+    engine::engine::check_batch(entries.iter().map(|(id, _)| id.as_str()), "SendMessageBatchRequestEntry")?;
+    let entries: Vec<_> = entries.into_iter().filter(|(id, _)| !early_failures.iter().any(|(f, _)| f == id)).collect();
     for (id, e) in early_failures {
         out.failed.push(batch_failure(id, &e));
     }
     if entries.is_empty() {
         return Ok(Response::SendMessageBatch(out));
     }
-    for (id, result) in ctx
-        .engine
-        .send_message_batch(&name, entries, &ctx.sender_id)?
-    {
+    for (id, result) in ctx.engine.send_message_batch(&name, entries, &ctx.sender_id)? {
         match result {
             Ok(sent) => out.successful.push(SendMessageBatchResultEntry {
                 id,
@@ -169,8 +156,7 @@ pub async fn receive_message(ctx: &Ctx<'_>, i: ReceiveMessageInput) -> Outcome {
     let messages = received
         .iter()
         .map(|r| {
-            let selected =
-                select_message_attributes(&r.content.attributes, &i.message_attribute_names);
+            let selected = select_message_attributes(&r.content.attributes, &i.message_attribute_names);
             Message {
                 message_id: r.content.id.clone(),
                 receipt_handle: r.receipt_handle.clone(),
@@ -186,43 +172,25 @@ pub async fn receive_message(ctx: &Ctx<'_>, i: ReceiveMessageInput) -> Outcome {
 }
 
 pub fn delete_message(ctx: &Ctx, i: DeleteMessageInput) -> Outcome {
-    ctx.engine
-        .delete_message(&ctx.queue_name(&i.queue_url)?, &i.receipt_handle)?;
+    ctx.engine.delete_message(&ctx.queue_name(&i.queue_url)?, &i.receipt_handle)?;
     Ok(Response::Empty)
 }
 
 pub fn delete_message_batch(ctx: &Ctx, i: DeleteMessageBatchInput) -> Outcome {
     let name = ctx.queue_name(&i.queue_url)?;
-    let entries: Vec<(String, String)> = i
-        .entries
-        .into_iter()
-        .map(|e| (e.id, e.receipt_handle))
-        .collect();
-    Ok(Response::IdBatch(id_batch(
-        ctx.engine.delete_message_batch(&name, &entries)?,
-    )))
+    let entries: Vec<(String, String)> = i.entries.into_iter().map(|e| (e.id, e.receipt_handle)).collect();
+    Ok(Response::IdBatch(id_batch(ctx.engine.delete_message_batch(&name, &entries)?)))
 }
 
 pub fn change_message_visibility(ctx: &Ctx, i: ChangeMessageVisibilityInput) -> Outcome {
-    ctx.engine.change_message_visibility(
-        &ctx.queue_name(&i.queue_url)?,
-        &i.receipt_handle,
-        i.visibility_timeout,
-    )?;
+    ctx.engine.change_message_visibility(&ctx.queue_name(&i.queue_url)?, &i.receipt_handle, i.visibility_timeout)?;
     Ok(Response::Empty)
 }
 
 pub fn change_message_visibility_batch(ctx: &Ctx, i: ChangeMessageVisibilityBatchInput) -> Outcome {
     let name = ctx.queue_name(&i.queue_url)?;
-    let entries: Vec<_> = i
-        .entries
-        .into_iter()
-        .map(|e| (e.id, e.receipt_handle, e.visibility_timeout))
-        .collect();
-    Ok(Response::IdBatch(id_batch(
-        ctx.engine
-            .change_message_visibility_batch(&name, &entries)?,
-    )))
+    let entries: Vec<_> = i.entries.into_iter().map(|e| (e.id, e.receipt_handle, e.visibility_timeout)).collect();
+    Ok(Response::IdBatch(id_batch(ctx.engine.change_message_visibility_batch(&name, &entries)?)))
 }
 
 fn id_batch(results: Vec<(String, engine::Result<()>)>) -> IdBatchOutput {

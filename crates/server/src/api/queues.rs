@@ -4,38 +4,22 @@ use protocol::{ApiError, ErrorCode, Response};
 use crate::dispatch::{Ctx, Failure, Outcome};
 
 pub fn create_queue(ctx: &Ctx, i: CreateQueueInput) -> Outcome {
-    let queue = ctx.engine.create_queue(
-        &i.queue_name,
-        &i.attributes.unwrap_or_default(),
-        &i.tags.unwrap_or_default(),
-    )?;
-    Ok(Response::QueueUrl(QueueUrlOutput {
-        queue_url: ctx.queue_url(&queue.name),
-    }))
+    let queue =
+        ctx.engine.create_queue(&i.queue_name, &i.attributes.unwrap_or_default(), &i.tags.unwrap_or_default())?;
+    Ok(Response::QueueUrl(QueueUrlOutput { queue_url: ctx.queue_url(&queue.name) }))
 }
 
 pub fn get_queue_url(ctx: &Ctx, i: GetQueueUrlInput) -> Outcome {
-    if i.queue_owner_aws_account_id
-        .as_deref()
-        .is_some_and(|a| a != ctx.account())
-    {
-        return Err(Failure(ApiError::new(
-            ErrorCode::QueueDoesNotExist,
-            "The specified queue does not exist.",
-        )));
+    if i.queue_owner_aws_account_id.as_deref().is_some_and(|a| a != ctx.account()) {
+        return Err(Failure(ApiError::new(ErrorCode::QueueDoesNotExist, "The specified queue does not exist.")));
     }
     let queue = ctx.engine.queue(&i.queue_name)?;
-    Ok(Response::QueueUrl(QueueUrlOutput {
-        queue_url: ctx.queue_url(&queue.name),
-    }))
+    Ok(Response::QueueUrl(QueueUrlOutput { queue_url: ctx.queue_url(&queue.name) }))
 }
 
 pub fn list_queues(ctx: &Ctx, i: ListQueuesInput) -> Outcome {
-    let (names, next_token) = ctx.engine.list_queues(
-        i.queue_name_prefix.as_deref(),
-        i.max_results,
-        i.next_token.as_deref(),
-    )?;
+    let (names, next_token) =
+        ctx.engine.list_queues(i.queue_name_prefix.as_deref(), i.max_results, i.next_token.as_deref())?;
     Ok(Response::ListQueues(ListQueuesOutput {
         queue_urls: names.iter().map(|n| ctx.queue_url(n)).collect(),
         next_token,
@@ -53,16 +37,11 @@ pub fn purge_queue(ctx: &Ctx, i: QueueUrlInput) -> Outcome {
 }
 
 pub fn get_queue_attributes(ctx: &Ctx, i: GetQueueAttributesInput) -> Outcome {
-    let attrs = ctx
-        .engine
-        .get_queue_attributes(&ctx.queue_name(&i.queue_url)?, &i.attribute_names)?;
-    Ok(Response::Attributes(AttributesOutput {
-        attributes: attrs.into_iter().collect(),
-    }))
+    let attrs = ctx.engine.get_queue_attributes(&ctx.queue_name(&i.queue_url)?, &i.attribute_names)?;
+    Ok(Response::Attributes(AttributesOutput { attributes: attrs.into_iter().collect() }))
 }
 
 pub fn set_queue_attributes(ctx: &Ctx, i: SetQueueAttributesInput) -> Outcome {
-    ctx.engine
-        .set_queue_attributes(&ctx.queue_name(&i.queue_url)?, &i.attributes)?;
+    ctx.engine.set_queue_attributes(&ctx.queue_name(&i.queue_url)?, &i.attributes)?;
     Ok(Response::Empty)
 }

@@ -6,10 +6,7 @@ use protocol::{ApiError, ErrorCode};
 use crate::dispatch::{Ctx, Failure, Outcome};
 
 fn not_yet(action: &str) -> Failure {
-    Failure(ApiError::new(
-        ErrorCode::UnsupportedOperation,
-        format!("{action} is not supported by this server yet."),
-    ))
+    Failure(ApiError::new(ErrorCode::UnsupportedOperation, format!("{action} is not supported by this server yet.")))
 }
 
 pub fn list_dead_letter_source_queues(ctx: &Ctx, i: ListDeadLetterSourceQueuesInput) -> Outcome {
