@@ -38,11 +38,7 @@ enum Shape {
     List(Item),
     /// A flattened map: `{name}.{N}.{key}` + `{name}.{N}.{value}` in,
     /// repeated `<name><key/><value/></name>` out.
-    Map {
-        key: &'static str,
-        value: &'static str,
-        of: Item,
-    },
+    Map { key: &'static str, value: &'static str, of: Item },
 }
 
 struct Member {
@@ -55,39 +51,19 @@ struct Member {
 }
 
 const fn s(name: &'static str) -> Member {
-    Member {
-        json: name,
-        name,
-        shape: Shape::Str,
-    }
+    Member { json: name, name, shape: Shape::Str }
 }
 
 const fn int(name: &'static str) -> Member {
-    Member {
-        json: name,
-        name,
-        shape: Shape::Int,
-    }
+    Member { json: name, name, shape: Shape::Int }
 }
 
 const fn list(json: &'static str, name: &'static str, of: Item) -> Member {
-    Member {
-        json,
-        name,
-        shape: Shape::List(of),
-    }
+    Member { json, name, shape: Shape::List(of) }
 }
 
 const fn map(json: &'static str, name: &'static str, key: &'static str, of: Item) -> Member {
-    Member {
-        json,
-        name,
-        shape: Shape::Map {
-            key,
-            value: "Value",
-            of,
-        },
-    }
+    Member { json, name, shape: Shape::Map { key, value: "Value", of } }
 }
 
 /// A `&'static [Member]` table (`const` so that the member constructors may run).
@@ -115,18 +91,10 @@ const MESSAGE_ATTRIBUTE_VALUE: &[Member] = members![
 
 const QUEUE_URL: Member = s("QueueUrl");
 const QUEUE_ATTRIBUTES: Member = map("Attributes", "Attribute", "Name", Item::Str);
-const MESSAGE_ATTRIBUTES: Member = map(
-    "MessageAttributes",
-    "MessageAttribute",
-    "Name",
-    Item::Struct(MESSAGE_ATTRIBUTE_VALUE),
-);
-const MESSAGE_SYSTEM_ATTRIBUTES: Member = map(
-    "MessageSystemAttributes",
-    "MessageSystemAttribute",
-    "Name",
-    Item::Struct(MESSAGE_ATTRIBUTE_VALUE),
-);
+const MESSAGE_ATTRIBUTES: Member =
+    map("MessageAttributes", "MessageAttribute", "Name", Item::Struct(MESSAGE_ATTRIBUTE_VALUE));
+const MESSAGE_SYSTEM_ATTRIBUTES: Member =
+    map("MessageSystemAttributes", "MessageSystemAttribute", "Name", Item::Struct(MESSAGE_ATTRIBUTE_VALUE));
 
 const SEND_ENTRY: &[Member] = members![
     s("Id"),
@@ -142,12 +110,9 @@ const SEND_ENTRY: &[Member] = members![
 fn input_members(action: Action) -> &'static [Member] {
     use Action as A;
     match action {
-        A::AddPermission => members![
-            QUEUE_URL,
-            s("Label"),
-            strings("AWSAccountIds", "AWSAccountId"),
-            strings("Actions", "ActionName"),
-        ],
+        A::AddPermission => {
+            members![QUEUE_URL, s("Label"), strings("AWSAccountIds", "AWSAccountId"), strings("Actions", "ActionName"),]
+        }
         A::CancelMessageMoveTask => members![s("TaskHandle")],
         A::ChangeMessageVisibility => {
             members![QUEUE_URL, s("ReceiptHandle"), int("VisibilityTimeout")]
@@ -160,19 +125,11 @@ fn input_members(action: Action) -> &'static [Member] {
                 members![s("Id"), s("ReceiptHandle"), int("VisibilityTimeout")],
             ),
         ],
-        A::CreateQueue => members![
-            s("QueueName"),
-            QUEUE_ATTRIBUTES,
-            map("tags", "Tag", "Key", Item::Str),
-        ],
+        A::CreateQueue => members![s("QueueName"), QUEUE_ATTRIBUTES, map("tags", "Tag", "Key", Item::Str),],
         A::DeleteMessage => members![QUEUE_URL, s("ReceiptHandle")],
         A::DeleteMessageBatch => members![
             QUEUE_URL,
-            entries(
-                "Entries",
-                "DeleteMessageBatchRequestEntry",
-                members![s("Id"), s("ReceiptHandle")],
-            ),
+            entries("Entries", "DeleteMessageBatchRequestEntry", members![s("Id"), s("ReceiptHandle")],),
         ],
         A::DeleteQueue | A::PurgeQueue | A::ListQueueTags => members![QUEUE_URL],
         A::GetQueueAttributes => members![QUEUE_URL, strings("AttributeNames", "AttributeName")],
@@ -200,26 +157,16 @@ fn input_members(action: Action) -> &'static [Member] {
             s("MessageDeduplicationId"),
             s("MessageGroupId"),
         ],
-        A::SendMessageBatch => members![
-            QUEUE_URL,
-            entries("Entries", "SendMessageBatchRequestEntry", SEND_ENTRY),
-        ],
+        A::SendMessageBatch => members![QUEUE_URL, entries("Entries", "SendMessageBatchRequestEntry", SEND_ENTRY),],
         A::SetQueueAttributes => members![QUEUE_URL, QUEUE_ATTRIBUTES],
-        A::StartMessageMoveTask => members![
-            s("SourceArn"),
-            s("DestinationArn"),
-            int("MaxNumberOfMessagesPerSecond"),
-        ],
+        A::StartMessageMoveTask => members![s("SourceArn"), s("DestinationArn"), int("MaxNumberOfMessagesPerSecond"),],
         A::TagQueue => members![QUEUE_URL, map("Tags", "Tag", "Key", Item::Str)],
         A::UntagQueue => members![QUEUE_URL, strings("TagKeys", "TagKey")],
     }
 }
 
-const FAILED: Member = entries(
-    "Failed",
-    "BatchResultErrorEntry",
-    members![s("Id"), s("SenderFault"), s("Code"), s("Message")],
-);
+const FAILED: Member =
+    entries("Failed", "BatchResultErrorEntry", members![s("Id"), s("SenderFault"), s("Code"), s("Message")]);
 
 const MESSAGE: &[Member] = members![
     s("MessageId"),
@@ -277,38 +224,19 @@ fn output_members(action: Action) -> Option<&'static [Member]> {
             s("MessageId"),
             s("SequenceNumber"),
         ],
-        A::SendMessageBatch => members![
-            entries(
-                "Successful",
-                "SendMessageBatchResultEntry",
-                SEND_RESULT_ENTRY
-            ),
-            FAILED,
-        ],
+        A::SendMessageBatch => {
+            members![entries("Successful", "SendMessageBatchResultEntry", SEND_RESULT_ENTRY), FAILED,]
+        }
         A::ReceiveMessage => members![entries("Messages", "Message", MESSAGE)],
-        A::DeleteMessageBatch => members![
-            entries(
-                "Successful",
-                "DeleteMessageBatchResultEntry",
-                members![s("Id")]
-            ),
-            FAILED,
-        ],
-        A::ChangeMessageVisibilityBatch => members![
-            entries(
-                "Successful",
-                "ChangeMessageVisibilityBatchResultEntry",
-                members![s("Id")],
-            ),
-            FAILED,
-        ],
+        A::DeleteMessageBatch => {
+            members![entries("Successful", "DeleteMessageBatchResultEntry", members![s("Id")]), FAILED,]
+        }
+        A::ChangeMessageVisibilityBatch => {
+            members![entries("Successful", "ChangeMessageVisibilityBatchResultEntry", members![s("Id")],), FAILED,]
+        }
         // The JSON member is `queueUrls`, lowercase.
         A::ListDeadLetterSourceQueues => members![strings("queueUrls", "QueueUrl"), s("NextToken")],
-        A::ListMessageMoveTasks => members![entries(
-            "Results",
-            "ListMessageMoveTasksResultEntry",
-            MOVE_TASK_ENTRY,
-        )],
+        A::ListMessageMoveTasks => members![entries("Results", "ListMessageMoveTasksResultEntry", MOVE_TASK_ENTRY,)],
         A::StartMessageMoveTask => members![s("TaskHandle")],
         A::CancelMessageMoveTask => members![s("ApproximateNumberOfMessagesMoved")],
     })
@@ -347,28 +275,19 @@ fn is_envelope(key: &str) -> bool {
 /// not an integer, a list or map index that is not an integer from 1, and a map entry
 /// with a key but no value or a value but no key.
 pub fn decode(action: Action, params: &[(String, String)]) -> Result<Value, ApiError> {
-    let pairs: Vec<(&str, &str)> = params
-        .iter()
-        .filter(|(k, _)| !is_envelope(k))
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
+    let pairs: Vec<(&str, &str)> =
+        params.iter().filter(|(k, _)| !is_envelope(k)).map(|(k, v)| (k.as_str(), v.as_str())).collect();
     decode_struct(input_members(action), &pairs, "").map(Value::Object)
 }
 
 /// `pairs` are the parameters under `path` (`SendMessageBatchRequestEntry.1.`), with
 /// `path` already stripped.
-fn decode_struct(
-    members: &[Member],
-    pairs: &[(&str, &str)],
-    path: &str,
-) -> Result<Map<String, Value>, ApiError> {
+fn decode_struct(members: &[Member], pairs: &[(&str, &str)], path: &str) -> Result<Map<String, Value>, ApiError> {
     let mut out = Map::new();
     for m in members {
         let value = match &m.shape {
             Shape::Str => first(pairs, m.name).map(|v| Value::String(v.to_string())),
-            Shape::Int => first(pairs, m.name)
-                .map(|v| integer(v, &format!("{path}{}", m.name)))
-                .transpose()?,
+            Shape::Int => first(pairs, m.name).map(|v| integer(v, &format!("{path}{}", m.name))).transpose()?,
             Shape::List(item) => decode_list(item, m.name, pairs, path)?,
             Shape::Map { key, value, of } => decode_map(m.name, key, value, of, pairs, path)?,
         };
@@ -402,11 +321,7 @@ fn integer(value: &str, name: &str) -> Result<Value, ApiError> {
 type Entry<'a> = Vec<(Option<&'a str>, &'a str)>;
 
 /// The parameters `{name}.{N}…` grouped by N, in index order.
-fn indexed<'a>(
-    pairs: &[(&'a str, &'a str)],
-    name: &str,
-    path: &str,
-) -> Result<BTreeMap<u32, Entry<'a>>, ApiError> {
+fn indexed<'a>(pairs: &[(&'a str, &'a str)], name: &str, path: &str) -> Result<BTreeMap<u32, Entry<'a>>, ApiError> {
     let mut groups: BTreeMap<u32, Entry<'a>> = BTreeMap::new();
     for (k, v) in pairs {
         let Some(rest) = k.strip_prefix(name).and_then(|r| r.strip_prefix('.')) else {
@@ -434,10 +349,7 @@ fn indexed<'a>(
 fn under<'a>(entry: &Entry<'a>, prefix: &str) -> Vec<(&'a str, &'a str)> {
     entry
         .iter()
-        .filter_map(|(sub, v)| {
-            sub.and_then(|s| s.strip_prefix(prefix)?.strip_prefix('.'))
-                .map(|rest| (rest, *v))
-        })
+        .filter_map(|(sub, v)| sub.and_then(|s| s.strip_prefix(prefix)?.strip_prefix('.')).map(|rest| (rest, *v)))
         .collect()
 }
 
@@ -445,12 +357,7 @@ fn exact<'a>(entry: &Entry<'a>, sub: Option<&str>) -> Option<&'a str> {
     entry.iter().find(|(s, _)| *s == sub).map(|(_, v)| *v)
 }
 
-fn decode_list(
-    item: &Item,
-    name: &str,
-    pairs: &[(&str, &str)],
-    path: &str,
-) -> Result<Option<Value>, ApiError> {
+fn decode_list(item: &Item, name: &str, pairs: &[(&str, &str)], path: &str) -> Result<Option<Value>, ApiError> {
     let mut items = Vec::new();
     if let Item::Str = item {
         // `AttributeName=All` without an index, as boto 2 sent it, is a one-item list.
@@ -467,15 +374,8 @@ fn decode_list(
                 }
             }
             Item::Struct(members) => {
-                let sub: Vec<(&str, &str)> = entry
-                    .iter()
-                    .filter_map(|(s, v)| s.map(|s| (s, *v)))
-                    .collect();
-                items.push(Value::Object(decode_struct(
-                    members,
-                    &sub,
-                    &format!("{path}{name}.{n}."),
-                )?));
+                let sub: Vec<(&str, &str)> = entry.iter().filter_map(|(s, v)| s.map(|s| (s, *v))).collect();
+                items.push(Value::Object(decode_struct(members, &sub, &format!("{path}{name}.{n}."))?));
             }
         }
     }
@@ -502,11 +402,7 @@ fn decode_map(
                 if sub.is_empty() {
                     None
                 } else {
-                    Some(Value::Object(decode_struct(
-                        members,
-                        &sub,
-                        &format!("{entry_path}{value}."),
-                    )?))
+                    Some(Value::Object(decode_struct(members, &sub, &format!("{entry_path}{value}."))?))
                 }
             }
         };
@@ -528,9 +424,7 @@ fn decode_map(
 }
 
 fn missing_in_entry(entry_path: &str, part: &str) -> ApiError {
-    ApiError::invalid_parameter_value(format!(
-        "The request must contain the parameter {entry_path}{part}."
-    ))
+    ApiError::invalid_parameter_value(format!("The request must contain the parameter {entry_path}{part}."))
 }
 
 // ---- responses ----
@@ -568,9 +462,7 @@ impl Xml {
     }
 
     fn root(&mut self, name: &str) -> io::Result<()> {
-        self.w.write_event(Event::Start(
-            BytesStart::new(name).with_attributes([("xmlns", XMLNS)]),
-        ))
+        self.w.write_event(Event::Start(BytesStart::new(name).with_attributes([("xmlns", XMLNS)])))
     }
 
     fn start(&mut self, name: &str) -> io::Result<()> {
@@ -587,8 +479,7 @@ impl Xml {
 
     fn text(&mut self, name: &str, text: &str) -> io::Result<()> {
         self.start(name)?;
-        self.w
-            .write_event(Event::Text(BytesText::from_escaped(escape(text))))?;
+        self.w.write_event(Event::Text(BytesText::from_escaped(escape(text))))?;
         self.end(name)
     }
 
@@ -608,11 +499,7 @@ impl Xml {
                         self.item(m.name, item, v)?;
                     }
                 }
-                Shape::Map {
-                    key,
-                    value: value_name,
-                    of,
-                } => {
+                Shape::Map { key, value: value_name, of } => {
                     for (k, v) in value.as_object().into_iter().flatten() {
                         self.start(m.name)?;
                         self.text(key, k)?;
@@ -680,11 +567,7 @@ pub fn encode_error(err: &ApiError, request_id: &str) -> String {
         let mut x = Xml::new()?;
         x.root("ErrorResponse")?;
         x.start("Error")?;
-        let fault = if info.sender_fault {
-            "Sender"
-        } else {
-            "Receiver"
-        };
+        let fault = if info.sender_fault { "Sender" } else { "Receiver" };
         x.text("Type", fault)?;
         x.text("Code", info.query_code)?;
         x.text("Message", &err.message)?;
@@ -706,10 +589,7 @@ mod tests {
     use serde_json::json;
 
     fn params(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
     /// Decode Query parameters, check the tree equals the JSON protocol's, and type it.
@@ -761,17 +641,8 @@ mod tests {
 
     #[test]
     fn a_form_body_is_split_and_percent_decoded() {
-        let p = parse_params(
-            b"Action=SendMessage&MessageBody=a%26b+c%3D%0D%0A&QueueUrl=http%3A%2F%2Fq",
-        );
-        assert_eq!(
-            p,
-            params(&[
-                ("Action", "SendMessage"),
-                ("MessageBody", "a&b c=\r\n"),
-                ("QueueUrl", "http://q")
-            ])
-        );
+        let p = parse_params(b"Action=SendMessage&MessageBody=a%26b+c%3D%0D%0A&QueueUrl=http%3A%2F%2Fq");
+        assert_eq!(p, params(&[("Action", "SendMessage"), ("MessageBody", "a&b c=\r\n"), ("QueueUrl", "http://q")]));
     }
 
     #[test]
@@ -804,12 +675,7 @@ mod tests {
             ],
             json!({"QueueUrl": "u"}),
         );
-        assert_eq!(
-            r,
-            Request::DeleteQueue(QueueUrlInput {
-                queue_url: "u".into()
-            })
-        );
+        assert_eq!(r, Request::DeleteQueue(QueueUrlInput { queue_url: "u".into() }));
     }
 
     #[test]
@@ -831,24 +697,15 @@ mod tests {
                 "tags": {"team": "core"},
             }),
         );
-        let Request::CreateQueue(input) = r else {
-            panic!("not CreateQueue")
-        };
-        assert_eq!(
-            input.tags.expect("tags").get("team").map(String::as_str),
-            Some("core")
-        );
+        let Request::CreateQueue(input) = r else { panic!("not CreateQueue") };
+        assert_eq!(input.tags.expect("tags").get("team").map(String::as_str), Some("core"));
     }
 
     #[test]
     fn set_queue_attributes_gathers_attributes() {
         same_as_json(
             Action::SetQueueAttributes,
-            &[
-                ("QueueUrl", "u"),
-                ("Attribute.1.Name", "DelaySeconds"),
-                ("Attribute.1.Value", "5"),
-            ],
+            &[("QueueUrl", "u"), ("Attribute.1.Name", "DelaySeconds"), ("Attribute.1.Value", "5")],
             json!({"QueueUrl": "u", "Attributes": {"DelaySeconds": "5"}}),
         );
     }
@@ -857,11 +714,7 @@ mod tests {
     fn get_queue_attributes_gathers_attribute_names() {
         same_as_json(
             Action::GetQueueAttributes,
-            &[
-                ("QueueUrl", "u"),
-                ("AttributeName.1", "QueueArn"),
-                ("AttributeName.2", "DelaySeconds"),
-            ],
+            &[("QueueUrl", "u"), ("AttributeName.1", "QueueArn"), ("AttributeName.2", "DelaySeconds")],
             json!({"QueueUrl": "u", "AttributeNames": ["QueueArn", "DelaySeconds"]}),
         );
     }
@@ -885,11 +738,7 @@ mod tests {
         );
         same_as_json(
             Action::ListQueues,
-            &[
-                ("QueueNamePrefix", "p"),
-                ("NextToken", "t"),
-                ("MaxResults", "10"),
-            ],
+            &[("QueueNamePrefix", "p"), ("NextToken", "t"), ("MaxResults", "10")],
             json!({"QueueNamePrefix": "p", "NextToken": "t", "MaxResults": 10}),
         );
         same_as_json(Action::ListQueues, &[], json!({}));
@@ -897,11 +746,7 @@ mod tests {
 
     #[test]
     fn queue_url_only_actions_copy_the_url() {
-        for action in [
-            Action::DeleteQueue,
-            Action::PurgeQueue,
-            Action::ListQueueTags,
-        ] {
+        for action in [Action::DeleteQueue, Action::PurgeQueue, Action::ListQueueTags] {
             same_as_json(action, &[("QueueUrl", "u")], json!({"QueueUrl": "u"}));
         }
     }
@@ -910,13 +755,7 @@ mod tests {
     fn tag_and_untag_queue_gather_tags_and_keys() {
         same_as_json(
             Action::TagQueue,
-            &[
-                ("QueueUrl", "u"),
-                ("Tag.1.Key", "a"),
-                ("Tag.1.Value", "1"),
-                ("Tag.2.Key", "b"),
-                ("Tag.2.Value", "2"),
-            ],
+            &[("QueueUrl", "u"), ("Tag.1.Key", "a"), ("Tag.1.Value", "1"), ("Tag.2.Key", "b"), ("Tag.2.Value", "2")],
             json!({"QueueUrl": "u", "Tags": {"a": "1", "b": "2"}}),
         );
         same_as_json(
@@ -992,15 +831,10 @@ mod tests {
                 "MessageGroupId": "g",
             }),
         );
-        let Request::SendMessage(input) = r else {
-            panic!("not SendMessage")
-        };
+        let Request::SendMessage(input) = r else { panic!("not SendMessage") };
         assert_eq!(input.delay_seconds, Some(5));
         let attrs = input.message_attributes.expect("attributes");
-        assert_eq!(
-            attrs["l"].string_list_values,
-            vec!["x".to_string(), "y".to_string()]
-        );
+        assert_eq!(attrs["l"].string_list_values, vec!["x".to_string(), "y".to_string()]);
     }
 
     #[test]
@@ -1014,30 +848,12 @@ mod tests {
                 ("SendMessageBatchRequestEntry.1.Id", "first"),
                 ("SendMessageBatchRequestEntry.1.MessageBody", "b1"),
                 ("SendMessageBatchRequestEntry.1.DelaySeconds", "3"),
-                (
-                    "SendMessageBatchRequestEntry.1.MessageAttribute.1.Name",
-                    "a",
-                ),
-                (
-                    "SendMessageBatchRequestEntry.1.MessageAttribute.1.Value.DataType",
-                    "Number",
-                ),
-                (
-                    "SendMessageBatchRequestEntry.1.MessageAttribute.1.Value.StringValue",
-                    "1",
-                ),
-                (
-                    "SendMessageBatchRequestEntry.1.MessageSystemAttribute.1.Name",
-                    "AWSTraceHeader",
-                ),
-                (
-                    "SendMessageBatchRequestEntry.1.MessageSystemAttribute.1.Value.DataType",
-                    "String",
-                ),
-                (
-                    "SendMessageBatchRequestEntry.1.MessageSystemAttribute.1.Value.StringValue",
-                    "t",
-                ),
+                ("SendMessageBatchRequestEntry.1.MessageAttribute.1.Name", "a"),
+                ("SendMessageBatchRequestEntry.1.MessageAttribute.1.Value.DataType", "Number"),
+                ("SendMessageBatchRequestEntry.1.MessageAttribute.1.Value.StringValue", "1"),
+                ("SendMessageBatchRequestEntry.1.MessageSystemAttribute.1.Name", "AWSTraceHeader"),
+                ("SendMessageBatchRequestEntry.1.MessageSystemAttribute.1.Value.DataType", "String"),
+                ("SendMessageBatchRequestEntry.1.MessageSystemAttribute.1.Value.StringValue", "t"),
                 ("SendMessageBatchRequestEntry.2.MessageDeduplicationId", "d"),
                 ("SendMessageBatchRequestEntry.2.MessageGroupId", "g"),
             ],
@@ -1055,9 +871,7 @@ mod tests {
                 ],
             }),
         );
-        let Request::SendMessageBatch(input) = r else {
-            panic!("not SendMessageBatch")
-        };
+        let Request::SendMessageBatch(input) = r else { panic!("not SendMessageBatch") };
         assert_eq!(input.entries.len(), 2);
         assert_eq!(input.entries[0].delay_seconds, Some(3));
     }
@@ -1110,11 +924,7 @@ mod tests {
         );
         same_as_json(
             Action::ChangeMessageVisibility,
-            &[
-                ("QueueUrl", "u"),
-                ("ReceiptHandle", "r"),
-                ("VisibilityTimeout", "60"),
-            ],
+            &[("QueueUrl", "u"), ("ReceiptHandle", "r"), ("VisibilityTimeout", "60")],
             json!({"QueueUrl": "u", "ReceiptHandle": "r", "VisibilityTimeout": 60}),
         );
         same_as_json(
@@ -1122,19 +932,10 @@ mod tests {
             &[
                 ("QueueUrl", "u"),
                 ("ChangeMessageVisibilityBatchRequestEntry.1.Id", "a"),
-                (
-                    "ChangeMessageVisibilityBatchRequestEntry.1.ReceiptHandle",
-                    "r1",
-                ),
-                (
-                    "ChangeMessageVisibilityBatchRequestEntry.1.VisibilityTimeout",
-                    "30",
-                ),
+                ("ChangeMessageVisibilityBatchRequestEntry.1.ReceiptHandle", "r1"),
+                ("ChangeMessageVisibilityBatchRequestEntry.1.VisibilityTimeout", "30"),
                 ("ChangeMessageVisibilityBatchRequestEntry.2.Id", "b"),
-                (
-                    "ChangeMessageVisibilityBatchRequestEntry.2.ReceiptHandle",
-                    "r2",
-                ),
+                ("ChangeMessageVisibilityBatchRequestEntry.2.ReceiptHandle", "r2"),
             ],
             json!({
                 "QueueUrl": "u",
@@ -1155,18 +956,10 @@ mod tests {
         );
         same_as_json(
             Action::StartMessageMoveTask,
-            &[
-                ("SourceArn", "s"),
-                ("DestinationArn", "d"),
-                ("MaxNumberOfMessagesPerSecond", "50"),
-            ],
+            &[("SourceArn", "s"), ("DestinationArn", "d"), ("MaxNumberOfMessagesPerSecond", "50")],
             json!({"SourceArn": "s", "DestinationArn": "d", "MaxNumberOfMessagesPerSecond": 50}),
         );
-        same_as_json(
-            Action::CancelMessageMoveTask,
-            &[("TaskHandle", "h")],
-            json!({"TaskHandle": "h"}),
-        );
+        same_as_json(Action::CancelMessageMoveTask, &[("TaskHandle", "h")], json!({"TaskHandle": "h"}));
         same_as_json(
             Action::ListMessageMoveTasks,
             &[("SourceArn", "s"), ("MaxResults", "1")],
@@ -1177,11 +970,7 @@ mod tests {
     #[test]
     fn every_action_has_an_input_table_that_decodes_an_empty_request() {
         for action in Action::ALL {
-            assert_eq!(
-                decode(*action, &[]).expect("empty decodes"),
-                json!({}),
-                "{action}"
-            );
+            assert_eq!(decode(*action, &[]).expect("empty decodes"), json!({}), "{action}");
         }
     }
 
@@ -1191,12 +980,7 @@ mod tests {
     fn sparse_and_out_of_order_indices_are_ordered_by_number() {
         same_as_json(
             Action::UntagQueue,
-            &[
-                ("QueueUrl", "u"),
-                ("TagKey.10", "ten"),
-                ("TagKey.2", "two"),
-                ("TagKey.7", "seven"),
-            ],
+            &[("QueueUrl", "u"), ("TagKey.10", "ten"), ("TagKey.2", "two"), ("TagKey.7", "seven")],
             json!({"QueueUrl": "u", "TagKeys": ["two", "seven", "ten"]}),
         );
         same_as_json(
@@ -1219,12 +1003,7 @@ mod tests {
             &[("QueueUrl", "u"), ("Unknown", "x")],
             json!({"QueueUrl": "u", "Unknown": "x"}),
         );
-        assert_eq!(
-            r,
-            Request::DeleteQueue(QueueUrlInput {
-                queue_url: "u".into()
-            })
-        );
+        assert_eq!(r, Request::DeleteQueue(QueueUrlInput { queue_url: "u".into() }));
     }
 
     #[test]
@@ -1237,12 +1016,7 @@ mod tests {
         );
         same_as_json(
             Action::TagQueue,
-            &[
-                ("QueueUrl", "u"),
-                ("Tags", "x"),
-                ("Tag.1.Key", "k"),
-                ("Tag.1.Value", "v"),
-            ],
+            &[("QueueUrl", "u"), ("Tags", "x"), ("Tag.1.Key", "k"), ("Tag.1.Value", "v")],
             json!({"QueueUrl": "u", "Tags": {"k": "v"}}),
         );
     }
@@ -1281,17 +1055,11 @@ mod tests {
             "Attribute..Name",
             "Attribute.99999999999.Name",
         ] {
-            let err = decode_err(
-                Action::CreateQueue,
-                &[("QueueName", "q"), (key, "VisibilityTimeout")],
-            );
+            let err = decode_err(Action::CreateQueue, &[("QueueName", "q"), (key, "VisibilityTimeout")]);
             assert_eq!(err.code, ErrorCode::InvalidParameterValue, "{key}");
             assert!(err.message.contains(key), "{key}: {}", err.message);
         }
-        let err = decode_err(
-            Action::UntagQueue,
-            &[("QueueUrl", "u"), ("TagKey.first", "a")],
-        );
+        let err = decode_err(Action::UntagQueue, &[("QueueUrl", "u"), ("TagKey.first", "a")]);
         assert_eq!(err.code, ErrorCode::InvalidParameterValue);
     }
 
@@ -1303,148 +1071,73 @@ mod tests {
                 ("QueueUrl", "u"),
                 ("SendMessageBatchRequestEntry.1.Id", "a"),
                 ("SendMessageBatchRequestEntry.1.MessageBody", "b"),
-                (
-                    "SendMessageBatchRequestEntry.1.MessageAttribute.z.Name",
-                    "n",
-                ),
+                ("SendMessageBatchRequestEntry.1.MessageAttribute.z.Name", "n"),
             ],
         );
         assert_eq!(err.code, ErrorCode::InvalidParameterValue);
-        assert!(
-            err.message
-                .contains("SendMessageBatchRequestEntry.1.MessageAttribute.z.Name"),
-            "{}",
-            err.message
-        );
+        assert!(err.message.contains("SendMessageBatchRequestEntry.1.MessageAttribute.z.Name"), "{}", err.message);
     }
 
     #[test]
     fn a_map_value_without_a_name_is_invalid() {
-        let err = decode_err(
-            Action::CreateQueue,
-            &[("QueueName", "q"), ("Attribute.1.Value", "30")],
-        );
-        assert_eq!(
-            err,
-            ApiError::invalid_parameter_value(
-                "The request must contain the parameter Attribute.1.Name."
-            )
-        );
+        let err = decode_err(Action::CreateQueue, &[("QueueName", "q"), ("Attribute.1.Value", "30")]);
+        assert_eq!(err, ApiError::invalid_parameter_value("The request must contain the parameter Attribute.1.Name."));
         let err = decode_err(
             Action::SendMessage,
-            &[
-                ("QueueUrl", "u"),
-                ("MessageBody", "b"),
-                ("MessageAttribute.2.Value.DataType", "String"),
-            ],
+            &[("QueueUrl", "u"), ("MessageBody", "b"), ("MessageAttribute.2.Value.DataType", "String")],
         );
         assert_eq!(
             err,
-            ApiError::invalid_parameter_value(
-                "The request must contain the parameter MessageAttribute.2.Name."
-            )
+            ApiError::invalid_parameter_value("The request must contain the parameter MessageAttribute.2.Name.")
         );
         let err = decode_err(Action::TagQueue, &[("QueueUrl", "u"), ("Tag.1.Value", "v")]);
-        assert_eq!(
-            err.message,
-            "The request must contain the parameter Tag.1.Key."
-        );
+        assert_eq!(err.message, "The request must contain the parameter Tag.1.Key.");
     }
 
     #[test]
     fn a_string_map_name_without_a_value_is_invalid() {
-        let err = decode_err(
-            Action::SetQueueAttributes,
-            &[("QueueUrl", "u"), ("Attribute.1.Name", "Policy")],
-        );
-        assert_eq!(
-            err,
-            ApiError::invalid_parameter_value(
-                "The request must contain the parameter Attribute.1.Value."
-            )
-        );
+        let err = decode_err(Action::SetQueueAttributes, &[("QueueUrl", "u"), ("Attribute.1.Name", "Policy")]);
+        assert_eq!(err, ApiError::invalid_parameter_value("The request must contain the parameter Attribute.1.Value."));
     }
 
     #[test]
     fn a_message_attribute_name_without_a_value_is_left_for_the_server_to_reject() {
         let r = same_as_json(
             Action::SendMessage,
-            &[
-                ("QueueUrl", "u"),
-                ("MessageBody", "b"),
-                ("MessageAttribute.1.Name", "a"),
-            ],
+            &[("QueueUrl", "u"), ("MessageBody", "b"), ("MessageAttribute.1.Name", "a")],
             json!({"QueueUrl": "u", "MessageBody": "b", "MessageAttributes": {"a": {}}}),
         );
-        let Request::SendMessage(input) = r else {
-            panic!("not SendMessage")
-        };
-        assert_eq!(
-            input.message_attributes.expect("attributes")["a"].data_type,
-            None
-        );
+        let Request::SendMessage(input) = r else { panic!("not SendMessage") };
+        assert_eq!(input.message_attributes.expect("attributes")["a"].data_type, None);
     }
 
     fn not_an_integer(action: Action, pairs: &[(&str, &str)], value: &str, name: &str) {
-        let message =
-            format!("Value {value} for parameter {name} is invalid. Reason: Must be an integer.");
-        assert_eq!(
-            decode_err(action, pairs),
-            ApiError::invalid_parameter_value(message),
-            "{action} {name}"
-        );
+        let message = format!("Value {value} for parameter {name} is invalid. Reason: Must be an integer.");
+        assert_eq!(decode_err(action, pairs), ApiError::invalid_parameter_value(message), "{action} {name}");
     }
 
     #[test]
     fn a_non_integer_for_an_integer_member_is_invalid_parameter_value() {
         let send = [("QueueUrl", "u"), ("MessageBody", "b")];
-        not_an_integer(
-            Action::SendMessage,
-            &[send[0], send[1], ("DelaySeconds", "soon")],
-            "soon",
-            "DelaySeconds",
-        );
-        for (name, value) in [
-            ("MaxNumberOfMessages", "1.5"),
-            ("WaitTimeSeconds", ""),
-            ("VisibilityTimeout", " 3"),
-        ] {
-            not_an_integer(
-                Action::ReceiveMessage,
-                &[("QueueUrl", "u"), (name, value)],
-                value,
-                name,
-            );
+        not_an_integer(Action::SendMessage, &[send[0], send[1], ("DelaySeconds", "soon")], "soon", "DelaySeconds");
+        for (name, value) in [("MaxNumberOfMessages", "1.5"), ("WaitTimeSeconds", ""), ("VisibilityTimeout", " 3")] {
+            not_an_integer(Action::ReceiveMessage, &[("QueueUrl", "u"), (name, value)], value, name);
         }
         let huge = "99999999999999999999";
         not_an_integer(
             Action::ChangeMessageVisibility,
-            &[
-                ("QueueUrl", "u"),
-                ("ReceiptHandle", "r"),
-                ("VisibilityTimeout", huge),
-            ],
+            &[("QueueUrl", "u"), ("ReceiptHandle", "r"), ("VisibilityTimeout", huge)],
             huge,
             "VisibilityTimeout",
         );
-        not_an_integer(
-            Action::ListQueues,
-            &[("MaxResults", "ten")],
-            "ten",
-            "MaxResults",
-        );
+        not_an_integer(Action::ListQueues, &[("MaxResults", "ten")], "ten", "MaxResults");
         not_an_integer(
             Action::ListDeadLetterSourceQueues,
             &[("QueueUrl", "u"), ("MaxResults", "x")],
             "x",
             "MaxResults",
         );
-        not_an_integer(
-            Action::ListMessageMoveTasks,
-            &[("SourceArn", "s"), ("MaxResults", "x")],
-            "x",
-            "MaxResults",
-        );
+        not_an_integer(Action::ListMessageMoveTasks, &[("SourceArn", "s"), ("MaxResults", "x")], "x", "MaxResults");
         not_an_integer(
             Action::StartMessageMoveTask,
             &[("SourceArn", "s"), ("MaxNumberOfMessagesPerSecond", "fast")],
@@ -1467,14 +1160,8 @@ mod tests {
             &[
                 ("QueueUrl", "u"),
                 ("ChangeMessageVisibilityBatchRequestEntry.2.Id", "a"),
-                (
-                    "ChangeMessageVisibilityBatchRequestEntry.2.ReceiptHandle",
-                    "r",
-                ),
-                (
-                    "ChangeMessageVisibilityBatchRequestEntry.2.VisibilityTimeout",
-                    "x",
-                ),
+                ("ChangeMessageVisibilityBatchRequestEntry.2.ReceiptHandle", "r"),
+                ("ChangeMessageVisibilityBatchRequestEntry.2.VisibilityTimeout", "x"),
             ],
             "x",
             "ChangeMessageVisibilityBatchRequestEntry.2.VisibilityTimeout",
@@ -1485,11 +1172,7 @@ mod tests {
     fn negative_and_signed_integers_are_numbers_for_the_server_to_range_check() {
         same_as_json(
             Action::SendMessage,
-            &[
-                ("QueueUrl", "u"),
-                ("MessageBody", "b"),
-                ("DelaySeconds", "-1"),
-            ],
+            &[("QueueUrl", "u"), ("MessageBody", "b"), ("DelaySeconds", "-1")],
             json!({"QueueUrl": "u", "MessageBody": "b", "DelaySeconds": -1}),
         );
     }
@@ -1497,8 +1180,7 @@ mod tests {
     #[test]
     fn a_missing_required_member_still_surfaces_as_missing_parameter() {
         let tree = decode(Action::SendMessage, &params(&[("QueueUrl", "u")])).expect("decodes");
-        let err =
-            crate::decode::decode(Action::SendMessage, tree).expect_err("MessageBody is required");
+        let err = crate::decode::decode(Action::SendMessage, tree).expect_err("MessageBody is required");
         assert_eq!(err.code, ErrorCode::MissingParameter);
     }
 
@@ -1517,32 +1199,20 @@ mod tests {
             Action::AddPermission,
             Action::RemovePermission,
         ] {
-            assert_eq!(
-                xml(action, Response::Empty),
-                wrap(action.name(), ""),
-                "{action}"
-            );
+            assert_eq!(xml(action, Response::Empty), wrap(action.name(), ""), "{action}");
         }
     }
 
     #[test]
     fn create_queue_and_get_queue_url_answer_the_url() {
-        let out = Response::QueueUrl(QueueUrlOutput {
-            queue_url: "http://h/1/q?a&b".into(),
-        });
+        let out = Response::QueueUrl(QueueUrlOutput { queue_url: "http://h/1/q?a&b".into() });
         assert_eq!(
             xml(Action::CreateQueue, out.clone()),
-            wrap(
-                "CreateQueue",
-                "<CreateQueueResult><QueueUrl>http://h/1/q?a&amp;b</QueueUrl></CreateQueueResult>"
-            )
+            wrap("CreateQueue", "<CreateQueueResult><QueueUrl>http://h/1/q?a&amp;b</QueueUrl></CreateQueueResult>")
         );
         assert_eq!(
             xml(Action::GetQueueUrl, out),
-            wrap(
-                "GetQueueUrl",
-                "<GetQueueUrlResult><QueueUrl>http://h/1/q?a&amp;b</QueueUrl></GetQueueUrlResult>"
-            )
+            wrap("GetQueueUrl", "<GetQueueUrlResult><QueueUrl>http://h/1/q?a&amp;b</QueueUrl></GetQueueUrlResult>")
         );
     }
 
@@ -1568,11 +1238,7 @@ mod tests {
     #[test]
     fn get_queue_attributes_flattens_the_map_as_attribute_name_value() {
         let out = Response::Attributes(AttributesOutput {
-            attributes: [
-                ("DelaySeconds".to_string(), "0".to_string()),
-                ("QueueArn".into(), "arn".into()),
-            ]
-            .into(),
+            attributes: [("DelaySeconds".to_string(), "0".to_string()), ("QueueArn".into(), "arn".into())].into(),
         });
         assert_eq!(
             xml(Action::GetQueueAttributes, out),
@@ -1585,9 +1251,7 @@ mod tests {
 
     #[test]
     fn list_queue_tags_flattens_the_map_as_tag_key_value() {
-        let out = Response::ListQueueTags(ListQueueTagsOutput {
-            tags: [("k".to_string(), "v".to_string())].into(),
-        });
+        let out = Response::ListQueueTags(ListQueueTagsOutput { tags: [("k".to_string(), "v".to_string())].into() });
         assert_eq!(
             xml(Action::ListQueueTags, out),
             wrap("ListQueueTags", "<ListQueueTagsResult><Tag><Key>k</Key><Value>v</Value></Tag></ListQueueTagsResult>")
@@ -1683,14 +1347,8 @@ mod tests {
             )
         );
         assert_eq!(
-            xml(
-                Action::DeleteMessageBatch,
-                Response::IdBatch(Default::default())
-            ),
-            wrap(
-                "DeleteMessageBatch",
-                "<DeleteMessageBatchResult></DeleteMessageBatchResult>"
-            )
+            xml(Action::DeleteMessageBatch, Response::IdBatch(Default::default())),
+            wrap("DeleteMessageBatch", "<DeleteMessageBatchResult></DeleteMessageBatchResult>")
         );
     }
 
@@ -1701,11 +1359,7 @@ mod tests {
             receipt_handle: "rh".into(),
             md5_of_body: "mb".into(),
             body: "hi".into(),
-            attributes: [
-                ("SenderId".to_string(), "s".to_string()),
-                ("SentTimestamp".into(), "1".into()),
-            ]
-            .into(),
+            attributes: [("SenderId".to_string(), "s".to_string()), ("SentTimestamp".into(), "1".into())].into(),
             md5_of_message_attributes: Some("ma".into()),
             message_attributes: [
                 (
@@ -1742,9 +1396,7 @@ mod tests {
             body: "".into(),
             ..Default::default()
         };
-        let out = Response::ReceiveMessage(ReceiveMessageOutput {
-            messages: vec![message, bare],
-        });
+        let out = Response::ReceiveMessage(ReceiveMessageOutput { messages: vec![message, bare] });
         assert_eq!(
             xml(Action::ReceiveMessage, out),
             wrap(
@@ -1765,24 +1417,12 @@ mod tests {
     #[test]
     fn an_empty_receive_and_an_empty_dead_letter_list_still_have_a_result_element() {
         assert_eq!(
-            xml(
-                Action::ReceiveMessage,
-                Response::ReceiveMessage(Default::default())
-            ),
-            wrap(
-                "ReceiveMessage",
-                "<ReceiveMessageResult></ReceiveMessageResult>"
-            )
+            xml(Action::ReceiveMessage, Response::ReceiveMessage(Default::default())),
+            wrap("ReceiveMessage", "<ReceiveMessageResult></ReceiveMessageResult>")
         );
         assert_eq!(
-            xml(
-                Action::ListDeadLetterSourceQueues,
-                Response::ListDeadLetterSourceQueues(Default::default())
-            ),
-            wrap(
-                "ListDeadLetterSourceQueues",
-                "<ListDeadLetterSourceQueuesResult></ListDeadLetterSourceQueuesResult>"
-            )
+            xml(Action::ListDeadLetterSourceQueues, Response::ListDeadLetterSourceQueues(Default::default())),
+            wrap("ListDeadLetterSourceQueues", "<ListDeadLetterSourceQueuesResult></ListDeadLetterSourceQueuesResult>")
         );
     }
 
@@ -1804,8 +1444,14 @@ mod tests {
     #[test]
     fn move_task_actions_write_handles_counts_and_entries() {
         assert_eq!(
-            xml(Action::StartMessageMoveTask, Response::StartMessageMoveTask(StartMessageMoveTaskOutput { task_handle: Some("h".into()) })),
-            wrap("StartMessageMoveTask", "<StartMessageMoveTaskResult><TaskHandle>h</TaskHandle></StartMessageMoveTaskResult>")
+            xml(
+                Action::StartMessageMoveTask,
+                Response::StartMessageMoveTask(StartMessageMoveTaskOutput { task_handle: Some("h".into()) })
+            ),
+            wrap(
+                "StartMessageMoveTask",
+                "<StartMessageMoveTaskResult><TaskHandle>h</TaskHandle></StartMessageMoveTaskResult>"
+            )
         );
         assert_eq!(
             xml(
@@ -1846,14 +1492,8 @@ mod tests {
     fn every_action_encodes_well_formed_xml_for_an_empty_output() {
         for action in Action::ALL {
             let doc = encode_response(*action, &json!({}), "rid");
-            assert_eq!(
-                texts_of(&doc, "RequestId"),
-                vec!["rid".to_string()],
-                "{action}"
-            );
-            assert!(doc.starts_with(&format!(
-                "<?xml version=\"1.0\"?><{action}Response xmlns=\"{XMLNS}\">"
-            )));
+            assert_eq!(texts_of(&doc, "RequestId"), vec!["rid".to_string()], "{action}");
+            assert!(doc.starts_with(&format!("<?xml version=\"1.0\"?><{action}Response xmlns=\"{XMLNS}\">")));
         }
     }
 
@@ -1863,55 +1503,40 @@ mod tests {
     fn bodies_are_escaped_and_carriage_returns_survive_an_xml_parser() {
         let body = "<a href=\"x\">&amp;</a> ]]> it's\r\n\tline\r";
         let out = Response::ReceiveMessage(ReceiveMessageOutput {
-            messages: vec![Message {
-                body: body.into(),
-                ..Default::default()
-            }],
+            messages: vec![Message { body: body.into(), ..Default::default() }],
         });
         let doc = xml(Action::ReceiveMessage, out);
-        assert!(doc.contains(
-            "<Body>&lt;a href=&quot;x&quot;&gt;&amp;amp;&lt;/a&gt; ]]&gt; it's&#xD;\n\tline&#xD;</Body>"
-        ), "{doc}");
+        assert!(
+            doc.contains("<Body>&lt;a href=&quot;x&quot;&gt;&amp;amp;&lt;/a&gt; ]]&gt; it's&#xD;\n\tline&#xD;</Body>"),
+            "{doc}"
+        );
         assert!(!doc.contains('\r'));
         assert_eq!(texts_of(&doc, "Body"), vec![body.to_string()]);
     }
 
     #[test]
     fn attribute_names_tags_and_request_ids_are_escaped_too() {
-        let out = Response::ListQueueTags(ListQueueTagsOutput {
-            tags: [("<k>".to_string(), "a&b".to_string())].into(),
-        });
+        let out =
+            Response::ListQueueTags(ListQueueTagsOutput { tags: [("<k>".to_string(), "a&b".to_string())].into() });
         let doc = encode_response(Action::ListQueueTags, &out.to_value(), "<id>");
-        assert!(
-            doc.contains("<Tag><Key>&lt;k&gt;</Key><Value>a&amp;b</Value></Tag>"),
-            "{doc}"
-        );
+        assert!(doc.contains("<Tag><Key>&lt;k&gt;</Key><Value>a&amp;b</Value></Tag>"), "{doc}");
         assert_eq!(texts_of(&doc, "RequestId"), vec!["<id>".to_string()]);
     }
 
     #[test]
     fn non_ascii_text_is_written_as_utf8() {
         let out = Response::ReceiveMessage(ReceiveMessageOutput {
-            messages: vec![Message {
-                body: "héllo \u{1F600} \u{FFFD}".into(),
-                ..Default::default()
-            }],
+            messages: vec![Message { body: "héllo \u{1F600} \u{FFFD}".into(), ..Default::default() }],
         });
         let doc = xml(Action::ReceiveMessage, out);
-        assert_eq!(
-            texts_of(&doc, "Body"),
-            vec!["héllo \u{1F600} \u{FFFD}".to_string()]
-        );
+        assert_eq!(texts_of(&doc, "Body"), vec!["héllo \u{1F600} \u{FFFD}".to_string()]);
     }
 
     // ---- encode_error ----
 
     #[test]
     fn errors_have_the_aws_error_response_shape() {
-        let e = ApiError::new(
-            ErrorCode::QueueDoesNotExist,
-            "The specified queue does not exist.",
-        );
+        let e = ApiError::new(ErrorCode::QueueDoesNotExist, "The specified queue does not exist.");
         assert_eq!(
             encode_error(&e, "rid"),
             format!(
@@ -1930,10 +1555,12 @@ mod tests {
 
     #[test]
     fn error_messages_are_escaped() {
-        let e =
-            ApiError::invalid_parameter_value("Value <x> & \"y\"\r for parameter P is invalid.");
+        let e = ApiError::invalid_parameter_value("Value <x> & \"y\"\r for parameter P is invalid.");
         let doc = encode_error(&e, "rid");
-        assert!(doc.contains("<Message>Value &lt;x&gt; &amp; &quot;y&quot;&#xD; for parameter P is invalid.</Message>"), "{doc}");
+        assert!(
+            doc.contains("<Message>Value &lt;x&gt; &amp; &quot;y&quot;&#xD; for parameter P is invalid.</Message>"),
+            "{doc}"
+        );
         assert_eq!(texts_of(&doc, "Message"), vec![e.message.clone()]);
     }
 }
