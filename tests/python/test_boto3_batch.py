@@ -34,22 +34,23 @@ def test_send_message_batch(redrive, sqs, queue):
     assert [m["Body"] for m in redrive.receive_all(url)] == ["third"]
 
 
-def test_send_message_batch_partial_failure(redrive, sqs, queue):
-    _, url = queue
+def test_send_message_batch_partial_failure(redrive, sqs):
+    _, url = redrive.create_queue("partial", MaximumMessageSize=1024)
     resp = sqs.send_message_batch(
         QueueUrl=url,
         Entries=[
             {"Id": "good", "MessageBody": "fine"},
-            {"Id": "bad", "MessageBody": "bad\x01char"},
+            {"Id": "bad_chars", "MessageBody": "\x01"},
+            {"Id": "too_big", "MessageBody": "x" * 1025},
             {"Id": "good2", "MessageBody": "also fine"},
         ],
     )
     assert sorted(e["Id"] for e in resp["Successful"]) == ["good", "good2"]
-    assert len(resp["Failed"]) == 1
-    failed = resp["Failed"][0]
-    assert failed["Id"] == "bad"
-    assert failed["SenderFault"] is True
-    assert failed["Code"] in ("InvalidMessageContents", "InvalidParameterValue")
+    failed = {f["Id"]: f for f in resp["Failed"]}
+    assert set(failed) == {"bad_chars", "too_big"}
+    assert failed["bad_chars"]["Code"] == "InvalidMessageContents"
+    assert failed["too_big"]["Code"] == "InvalidParameterValue"
+    assert all(f["SenderFault"] is True and f.get("Message") for f in failed.values())
     assert sorted(m["Body"] for m in redrive.receive_all(url)) == ["also fine", "fine"]
 
 
@@ -127,7 +128,9 @@ def test_entry_ids_not_distinct(sqs, queue, action):
 
 
 @pytest.mark.parametrize("action", sorted(BATCH_CALLS))
-@pytest.mark.parametrize("bad_id", ["has space", "dot.id", "x" * 81], ids=["space", "dot", "81-chars"])
+@pytest.mark.parametrize(
+    "bad_id", ["has space", "dot.id", "colon:id", "x" * 81, ""], ids=["space", "dot", "colon", "81-chars", "empty"]
+)
 def test_invalid_batch_entry_id(sqs, queue, action, bad_id):
     _, url = queue
     with aws_error("AWS.SimpleQueueService.InvalidBatchEntryId", 400):

@@ -46,6 +46,7 @@ def test_send_receive_delete(redrive, sqs, queue):
     assert UUID_RE.match(sent["MessageId"])
     assert sent["MD5OfMessageBody"] == md5_hex(body)
     assert "MD5OfMessageAttributes" not in sent
+    assert "MD5OfMessageSystemAttributes" not in sent
 
     msg = receive_one(sqs, url)
     assert msg["MessageId"] == sent["MessageId"]
@@ -76,11 +77,21 @@ def test_unicode_and_whitespace_bodies_round_trip(sqs, queue):
     assert sorted(got) == sorted(bodies)
 
 
-@pytest.mark.parametrize("bad", ["\x00", "ctrl\x01char", "vt\x0b", "bell\x07", "\uffff", "\ufffe"])
-def test_invalid_characters_are_rejected(sqs, queue, bad):
+# Bodies made only of characters outside the allowed set (#x9 | #xA | #xD | #x20-#xD7FF |
+# #xE000-#xFFFD | #x10000-#x10FFFF). Mixed bodies are left out: AWS documents that it may now
+# replace invalid characters with U+FFFD when the body also has valid ones.
+@pytest.mark.parametrize("bad", ["\x00", "\x01\x02", "\x0b", "\x07\x1f", "\uffff", "\ufffe"])
+def test_invalid_characters_are_rejected(redrive, sqs, queue, bad):
     _, url = queue
     with aws_error("InvalidMessageContents", 400):
         sqs.send_message(QueueUrl=url, MessageBody=bad)
+    assert redrive.counts(url) == (0, 0, 0)
+
+
+def test_empty_body_is_missing_parameter(sqs, queue):
+    _, url = queue
+    with aws_error("MissingParameter", 400):
+        sqs.send_message(QueueUrl=url, MessageBody="")
 
 
 def test_one_mebibyte_body_limit(redrive, sqs, queue):
@@ -106,10 +117,40 @@ def test_maximum_message_size_counts_bytes(redrive, sqs):
     assert redrive.counts(url) == (2, 0, 0)
 
 
+def test_message_size_counts_attributes(redrive, sqs):
+    _, url = redrive.create_queue("attrsize", MaximumMessageSize=1024)
+    # 1000 body bytes + "n" (1) + "String" (6) + value: 17 bytes fit exactly, 18 do not.
+    fits = {"n": {"DataType": "String", "StringValue": "v" * 17}}
+    sqs.send_message(QueueUrl=url, MessageBody="x" * 1000, MessageAttributes=fits)
+    too_big = {"n": {"DataType": "String", "StringValue": "v" * 18}}
+    with aws_error("InvalidParameterValue", 400):
+        sqs.send_message(QueueUrl=url, MessageBody="x" * 1000, MessageAttributes=too_big)
+
+
 def test_delete_with_invalid_receipt_handle(sqs, queue):
     _, url = queue
-    with aws_error("ReceiptHandleIsInvalid", 400):
+    with aws_error("ReceiptHandleIsInvalid", 404):
         sqs.delete_message(QueueUrl=url, ReceiptHandle="not-a-receipt-handle")
+
+
+def test_delete_twice_succeeds(redrive, sqs, queue):
+    _, url = queue
+    sqs.send_message(QueueUrl=url, MessageBody="twice")
+    msg = receive_one(sqs, url)
+    sqs.delete_message(QueueUrl=url, ReceiptHandle=msg["ReceiptHandle"])
+    sqs.delete_message(QueueUrl=url, ReceiptHandle=msg["ReceiptHandle"])
+    assert redrive.counts(url) == (0, 0, 0)
+
+
+def test_delete_with_latest_handle_after_visibility_expired(redrive, sqs, queue):
+    _, url = queue
+    sqs.send_message(QueueUrl=url, MessageBody="late delete")
+    msg = receive_one(sqs, url)
+    redrive.advance(31)
+    assert redrive.counts(url) == (1, 0, 0)
+    sqs.delete_message(QueueUrl=url, ReceiptHandle=msg["ReceiptHandle"])
+    assert redrive.counts(url) == (0, 0, 0)
+    receive_none(sqs, url)
 
 
 # --- message attributes -------------------------------------------------------------
@@ -143,8 +184,14 @@ def test_message_attributes_not_returned_unless_asked(redrive, sqs, queue):
     sqs.send_message(QueueUrl=url, MessageBody="b", MessageAttributes=ATTRS)
     msg = receive_one(sqs, url, VisibilityTimeout=0)
     assert "MessageAttributes" not in msg
-    msg = receive_one(sqs, url, MessageAttributeNames=[".*"])
-    assert plain_attributes(msg["MessageAttributes"]) == ATTRS
+    assert "MD5OfMessageAttributes" not in msg
+    msg = receive_one(sqs, url, MessageAttributeNames=["nothing-matches"], VisibilityTimeout=0)
+    assert "MessageAttributes" not in msg
+    assert "MD5OfMessageAttributes" not in msg
+    for spelling in ("All", "*", ".*"):
+        msg = receive_one(sqs, url, MessageAttributeNames=[spelling], VisibilityTimeout=0)
+        assert plain_attributes(msg["MessageAttributes"]) == ATTRS, spelling
+        assert msg["MD5OfMessageAttributes"] == md5_of_attributes(ATTRS)
 
 
 def test_message_attribute_name_patterns(sqs, queue):
@@ -157,8 +204,9 @@ def test_message_attribute_name_patterns(sqs, queue):
     }
     sqs.send_message(QueueUrl=url, MessageBody="patterns", MessageAttributes=attrs)
 
+    # "X.*" selects the names that start with X (AWS: "col.*" returns "color").
     msg = receive_one(sqs, url, MessageAttributeNames=["color.*"], VisibilityTimeout=0)
-    want = {k: attrs[k] for k in ("color.red", "color.blue")}
+    want = {k: attrs[k] for k in ("color.red", "color.blue", "colorless")}
     assert plain_attributes(msg["MessageAttributes"]) == want
     assert msg["MD5OfMessageAttributes"] == md5_of_attributes(want)
 
@@ -166,8 +214,11 @@ def test_message_attribute_name_patterns(sqs, queue):
     assert plain_attributes(msg["MessageAttributes"]) == {"size": attrs["size"]}
     assert msg["MD5OfMessageAttributes"] == md5_of_attributes({"size": attrs["size"]})
 
-    msg = receive_one(sqs, url, MessageAttributeNames=["size", "color.*"])
-    assert set(msg["MessageAttributes"]) == {"size", "color.red", "color.blue"}
+    msg = receive_one(sqs, url, MessageAttributeNames=["color.r.*"], VisibilityTimeout=0)
+    assert set(msg["MessageAttributes"]) == {"color.red"}
+
+    msg = receive_one(sqs, url, MessageAttributeNames=["size", "color.b.*"])
+    assert set(msg["MessageAttributes"]) == {"size", "color.blue"}
 
 
 @pytest.mark.parametrize(
@@ -289,8 +340,27 @@ def test_change_message_visibility_to_zero_and_longer(redrive, sqs, queue):
 
 def test_change_message_visibility_invalid_receipt_handle(sqs, queue):
     _, url = queue
-    with aws_error("ReceiptHandleIsInvalid", 400):
+    with aws_error("ReceiptHandleIsInvalid", 404):
         sqs.change_message_visibility(QueueUrl=url, ReceiptHandle="garbage", VisibilityTimeout=10)
+
+
+def test_change_message_visibility_of_deleted_message(sqs, queue):
+    _, url = queue
+    sqs.send_message(QueueUrl=url, MessageBody="gone")
+    msg = receive_one(sqs, url)
+    sqs.delete_message(QueueUrl=url, ReceiptHandle=msg["ReceiptHandle"])
+    with aws_error("InvalidParameterValue", 400):
+        sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=msg["ReceiptHandle"], VisibilityTimeout=10)
+
+
+def test_change_message_visibility_after_expiry_hides_again(redrive, sqs, queue):
+    _, url = queue
+    sqs.send_message(QueueUrl=url, MessageBody="rehide")
+    msg = receive_one(sqs, url)
+    redrive.advance(31)
+    sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=msg["ReceiptHandle"], VisibilityTimeout=100)
+    receive_none(sqs, url)
+    assert redrive.counts(url) == (0, 1, 0)
 
 
 # --- delays -----------------------------------------------------------------------------
@@ -439,7 +509,7 @@ def test_purge_queue_and_cooldown(redrive, sqs, queue):
     sqs.purge_queue(QueueUrl=url)
     assert redrive.counts(url) == (0, 0, 0)
     receive_none(sqs, url)
-    with aws_error("AWS.SimpleQueueService.PurgeQueueInProgress"):
+    with aws_error("AWS.SimpleQueueService.PurgeQueueInProgress", 403):
         sqs.purge_queue(QueueUrl=url)
     redrive.advance(60)
     sqs.purge_queue(QueueUrl=url)

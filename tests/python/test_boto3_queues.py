@@ -48,6 +48,14 @@ def test_create_queue_is_idempotent_with_same_attributes(redrive, sqs):
     # Without attributes on a queue with default attributes it is idempotent too.
     plain = redrive.unique("idem-plain")
     assert sqs.create_queue(QueueName=plain)["QueueUrl"] == sqs.create_queue(QueueName=plain)["QueueUrl"]
+    # No attributes, or a matching subset, also return the existing queue.
+    assert sqs.create_queue(QueueName=name)["QueueUrl"] == first
+    assert sqs.create_queue(QueueName=name, Attributes={"DelaySeconds": "5"})["QueueUrl"] == first
+    # After SetQueueAttributes, the new value matches and the old one does not.
+    sqs.set_queue_attributes(QueueUrl=first, Attributes={"DelaySeconds": "6"})
+    assert sqs.create_queue(QueueName=name, Attributes={"DelaySeconds": "6"})["QueueUrl"] == first
+    with aws_error("QueueAlreadyExists", 400):
+        sqs.create_queue(QueueName=name, Attributes={"DelaySeconds": "5"})
     listed = sqs.list_queues(QueueNamePrefix=name).get("QueueUrls", [])
     assert listed == [first]
 
@@ -330,9 +338,14 @@ def test_tags_on_create_and_tag_untag(redrive, sqs):
     assert sqs.list_queue_tags(QueueUrl=url).get("Tags", {}) == {}
 
 
-def test_untagged_queue_lists_no_tags(redrive, sqs):
-    _, url = redrive.create_queue("notags")
-    assert sqs.list_queue_tags(QueueUrl=url).get("Tags", {}) == {}
+def test_empty_collections_are_omitted(redrive, sqs):
+    """AWS leaves empty lists and maps out of JSON answers instead of sending them empty."""
+    _, url = redrive.create_queue("omit")
+    assert "Tags" not in sqs.list_queue_tags(QueueUrl=url)
+    assert "Messages" not in sqs.receive_message(QueueUrl=url)
+    assert "QueueUrls" not in sqs.list_queues(QueueNamePrefix=redrive.unique("none"))
+    assert "Attributes" not in sqs.get_queue_attributes(QueueUrl=url)
+    assert "Failed" not in sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": "a", "MessageBody": "x"}])
 
 
 # --- permissions ----------------------------------------------------------------
@@ -367,8 +380,17 @@ def test_add_and_remove_permission_show_in_policy(redrive, sqs):
 
     sqs.remove_permission(QueueUrl=url, Label="AllowSend")
     policy = _policy(redrive, url)
-    sids = [s["Sid"] for s in policy["Statement"]] if policy else []
-    assert sids == ["AllowAll"]
+    assert [s["Sid"] for s in policy["Statement"]] == ["AllowAll"]
+    # Removing the last statement removes the Policy attribute.
+    sqs.remove_permission(QueueUrl=url, Label="AllowAll")
+    assert _policy(redrive, url) is None
+
+
+def test_add_permission_with_a_used_label(redrive, sqs):
+    _, url = redrive.create_queue("perm-dup")
+    sqs.add_permission(QueueUrl=url, Label="Same", AWSAccountIds=["111122223333"], Actions=["SendMessage"])
+    with aws_error("InvalidParameterValue", 400):
+        sqs.add_permission(QueueUrl=url, Label="Same", AWSAccountIds=["111122223333"], Actions=["DeleteMessage"])
 
 
 def test_remove_unknown_permission_label(redrive, sqs):

@@ -149,7 +149,7 @@ export function sqsFlow(label, makeAdapter) {
 
       await call('DeleteMessage', { QueueUrl: url, ReceiptHandle: msg.ReceiptHandle });
       assert.deepEqual(await counts(url), [0, 0, 0]);
-      await failsWith('DeleteMessage', { QueueUrl: url, ReceiptHandle: 'garbage' }, 'ReceiptHandleIsInvalid');
+      await failsWith('DeleteMessage', { QueueUrl: url, ReceiptHandle: 'garbage' }, 'ReceiptHandleIsInvalid', 404);
     });
 
     it('runs batch send, change-visibility and delete with partial failures', async () => {
@@ -224,7 +224,7 @@ export function sqsFlow(label, makeAdapter) {
       await call('SendMessage', { QueueUrl: url, MessageBody: 'purge me' });
       await call('PurgeQueue', { QueueUrl: url });
       assert.deepEqual(await counts(url), [0, 0, 0]);
-      await failsWith('PurgeQueue', { QueueUrl: url }, 'AWS.SimpleQueueService.PurgeQueueInProgress', null);
+      await failsWith('PurgeQueue', { QueueUrl: url }, 'AWS.SimpleQueueService.PurgeQueueInProgress', 403);
       await server.advance(60);
       await call('PurgeQueue', { QueueUrl: url });
     });
