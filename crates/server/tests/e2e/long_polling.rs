@@ -1,0 +1,140 @@
+//! ReceiveMessage with WaitTimeSeconds: wakes on send, on visibility and delay expiry, and
+//! ends empty once the server's clock has passed the wait time.
+
+use std::time::Duration;
+
+use aws_sdk_sqs::operation::receive_message::ReceiveMessageOutput;
+use aws_sdk_sqs::Client;
+use tokio::task::JoinHandle;
+use tokio::time::timeout;
+
+use crate::common::{real_pause, Harness};
+
+/// Real time allowed for a woken long poll to come back.
+const PROMPT: Duration = Duration::from_secs(3);
+
+fn spawn_long_poll(client: &Client, url: &str, wait: Option<i32>) -> JoinHandle<ReceiveMessageOutput> {
+    let request = client.receive_message().queue_url(url).set_wait_time_seconds(wait);
+    tokio::spawn(async move { request.send().await.expect("long poll") })
+}
+
+async fn finishes_promptly(poll: JoinHandle<ReceiveMessageOutput>) -> ReceiveMessageOutput {
+    timeout(PROMPT, poll).await.expect("the long poll came back within a few real seconds").expect("long poll task")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_poll_returns_as_soon_as_a_message_is_sent() {
+    let h = Harness::start().await;
+    let url = h.create_queue("wake-on-send").await;
+    let poll = spawn_long_poll(&h.client, &url, Some(20));
+    real_pause(300).await;
+    assert!(!poll.is_finished(), "an empty queue keeps the poll waiting");
+    h.send(&url, "wake up").await;
+    let output = finishes_promptly(poll).await;
+    assert_eq!(output.messages().len(), 1);
+    assert_eq!(output.messages()[0].body(), Some("wake up"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_poll_returns_at_once_when_a_message_is_already_waiting() {
+    let h = Harness::start().await;
+    let url = h.create_queue("already-there").await;
+    h.send(&url, "ready").await;
+    let output = finishes_promptly(spawn_long_poll(&h.client, &url, Some(20))).await;
+    assert_eq!(output.messages().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_poll_returns_empty_once_the_clock_passes_its_wait_time_and_not_before() {
+    let h = Harness::start().await;
+    let url = h.create_queue("times-out").await;
+    let poll = spawn_long_poll(&h.client, &url, Some(20));
+    real_pause(300).await;
+    // Advance one simulated second at a time, giving the server real time to react, so
+    // the test does not depend on exactly when the request reached the server.
+    let mut advanced = 0u64;
+    while !poll.is_finished() && advanced < 40 {
+        h.advance(1);
+        advanced += 1;
+        real_pause(100).await;
+        if advanced < 20 {
+            assert!(!poll.is_finished(), "the poll ended after only {advanced} s of its 20 s");
+        }
+    }
+    assert!(poll.is_finished(), "the poll did not end after 40 simulated seconds");
+    let output = finishes_promptly(poll).await;
+    assert!(output.messages().is_empty(), "a timed-out long poll is empty");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_poll_wakes_when_an_in_flight_message_becomes_visible_again() {
+    let h = Harness::start().await;
+    let url = h.create_queue_with("wake-on-visibility", &[("VisibilityTimeout", "10")]).await;
+    h.send(&url, "comes back").await;
+    assert_eq!(h.receive(&url, 1).await.len(), 1);
+    let poll = spawn_long_poll(&h.client, &url, Some(20));
+    real_pause(300).await;
+    assert!(!poll.is_finished(), "the only message is in flight");
+    h.advance(11);
+    let output = finishes_promptly(poll).await;
+    assert_eq!(output.messages().len(), 1);
+    assert_eq!(output.messages()[0].body(), Some("comes back"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_poll_wakes_when_a_delayed_message_becomes_available() {
+    let h = Harness::start().await;
+    let url = h.create_queue("wake-on-delay").await;
+    h.client
+        .send_message()
+        .queue_url(&url)
+        .message_body("was delayed")
+        .delay_seconds(5)
+        .send()
+        .await
+        .expect("delayed send");
+    let poll = spawn_long_poll(&h.client, &url, Some(20));
+    real_pause(300).await;
+    assert!(!poll.is_finished(), "the only message is delayed");
+    h.advance(6);
+    let output = finishes_promptly(poll).await;
+    assert_eq!(output.messages().len(), 1);
+    assert_eq!(output.messages()[0].body(), Some("was delayed"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_queue_receive_wait_time_makes_a_plain_receive_long_poll() {
+    let h = Harness::start().await;
+    let url = h.create_queue_with("queue-wait", &[("ReceiveMessageWaitTimeSeconds", "20")]).await;
+    let poll = spawn_long_poll(&h.client, &url, None);
+    real_pause(300).await;
+    assert!(!poll.is_finished(), "the queue's 20 s wait applies");
+    h.send(&url, "arrived").await;
+    let output = finishes_promptly(poll).await;
+    assert_eq!(output.messages().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wait_time_of_zero_overrides_the_queue_receive_wait_time() {
+    let h = Harness::start().await;
+    let url = h.create_queue_with("short-poll", &[("ReceiveMessageWaitTimeSeconds", "20")]).await;
+    let output = finishes_promptly(spawn_long_poll(&h.client, &url, Some(0))).await;
+    assert!(output.messages().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn several_long_polls_each_get_a_different_message() {
+    let h = Harness::start().await;
+    let url = h.create_queue("fan-out").await;
+    let first = spawn_long_poll(&h.client, &url, Some(20));
+    let second = spawn_long_poll(&h.client, &url, Some(20));
+    real_pause(300).await;
+    h.send(&url, "one").await;
+    h.send(&url, "two").await;
+    let a = finishes_promptly(first).await;
+    let b = finishes_promptly(second).await;
+    let mut bodies: Vec<String> =
+        a.messages().iter().chain(b.messages()).map(|m| m.body().expect("body").to_string()).collect();
+    bodies.sort();
+    assert_eq!(bodies, vec!["one".to_string(), "two".to_string()], "each message delivered once");
+}

@@ -1,0 +1,11 @@
+//! End-to-end tests: the real server in-process on an ephemeral port, driven by the
+//! unchanged aws-sdk-sqs client. Simulated time moves only through `advance_clock`.
+
+mod attributes;
+mod batches;
+mod common;
+mod errors;
+mod long_polling;
+mod messages;
+mod queues;
+mod tags_permissions;

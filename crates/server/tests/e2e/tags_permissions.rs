@@ -1,0 +1,231 @@
+//! TagQueue, UntagQueue, ListQueueTags, AddPermission and RemovePermission.
+
+use std::collections::{BTreeSet, HashMap};
+
+use serde_json::Value;
+
+use crate::common::{error_code, error_of, Harness, ACCOUNT};
+
+async fn tags(h: &Harness, url: &str) -> HashMap<String, String> {
+    let output = h.client.list_queue_tags().queue_url(url).send().await.expect("list queue tags");
+    output.tags().cloned().unwrap_or_default()
+}
+
+fn map(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+}
+
+/// A policy field that AWS writes as a string when it has one value and a list otherwise.
+fn one_or_many(value: &Value) -> BTreeSet<String> {
+    match value {
+        Value::String(s) => BTreeSet::from([s.clone()]),
+        Value::Array(items) => items.iter().map(|v| v.as_str().expect("string item").to_string()).collect(),
+        other => panic!("expected a string or a list, got {other}"),
+    }
+}
+
+async fn policy(h: &Harness, url: &str) -> Option<Value> {
+    let attributes = h.attributes_named(url, &["Policy"]).await;
+    attributes.get("Policy").map(|p| serde_json::from_str(p).expect("Policy is JSON"))
+}
+
+fn statement<'a>(policy: &'a Value, sid: &str) -> Option<&'a Value> {
+    policy["Statement"].as_array().and_then(|s| s.iter().find(|st| st["Sid"] == sid))
+}
+
+// ---- tags ----
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queue_without_tags_lists_none() {
+    let h = Harness::start().await;
+    let url = h.create_queue("untagged").await;
+    assert!(tags(&h, &url).await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tags_given_at_creation_are_listed() {
+    let h = Harness::start().await;
+    let output = h
+        .client
+        .create_queue()
+        .queue_name("tagged")
+        .tags("team", "payments")
+        .tags("env", "test")
+        .send()
+        .await
+        .expect("create with tags");
+    let url = output.queue_url().expect("url").to_string();
+    assert_eq!(tags(&h, &url).await, map(&[("team", "payments"), ("env", "test")]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tag_queue_adds_new_tags_and_overwrites_existing_ones() {
+    let h = Harness::start().await;
+    let url = h.create_queue("retag").await;
+    h.client.tag_queue().queue_url(&url).tags("team", "payments").tags("env", "test").send().await.expect("tag");
+    h.client.tag_queue().queue_url(&url).tags("env", "prod").tags("cost-centre", "42").send().await.expect("retag");
+    assert_eq!(tags(&h, &url).await, map(&[("team", "payments"), ("env", "prod"), ("cost-centre", "42")]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn untag_queue_removes_only_the_named_keys() {
+    let h = Harness::start().await;
+    let url = h.create_queue("untag").await;
+    h.client.tag_queue().queue_url(&url).tags("a", "1").tags("b", "2").tags("c", "3").send().await.expect("tag");
+    h.client
+        .untag_queue()
+        .queue_url(&url)
+        .tag_keys("a")
+        .tag_keys("c")
+        .tag_keys("never-set")
+        .send()
+        .await
+        .expect("untag");
+    assert_eq!(tags(&h, &url).await, map(&[("b", "2")]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tags_belong_to_one_queue() {
+    let h = Harness::start().await;
+    let tagged = h.create_queue("tagged").await;
+    let other = h.create_queue("other").await;
+    h.client.tag_queue().queue_url(&tagged).tags("k", "v").send().await.expect("tag");
+    assert!(tags(&h, &other).await.is_empty());
+}
+
+// ---- permissions ----
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn add_permission_writes_a_statement_into_the_policy_attribute() {
+    let h = Harness::start().await;
+    let url = h.create_queue("shared").await;
+    let arn = format!("arn:aws:sqs:us-east-1:{ACCOUNT}:shared");
+    h.client
+        .add_permission()
+        .queue_url(&url)
+        .label("LetPartnerSend")
+        .aws_account_ids("111122223333")
+        .actions("SendMessage")
+        .send()
+        .await
+        .expect("add permission");
+    let policy = policy(&h, &url).await.expect("a Policy attribute appears");
+    assert_eq!(policy["Version"], "2008-10-17", "the version AWS writes for AddPermission");
+    assert_eq!(policy["Id"], format!("{arn}/SQSDefaultPolicy"));
+    let st = statement(&policy, "LetPartnerSend").expect("the statement is named by the label");
+    assert_eq!(st["Effect"], "Allow");
+    assert_eq!(one_or_many(&st["Principal"]["AWS"]), BTreeSet::from(["arn:aws:iam::111122223333:root".to_string()]));
+    assert_eq!(one_or_many(&st["Action"]), BTreeSet::from(["SQS:SendMessage".to_string()]));
+    assert_eq!(st["Resource"], arn.as_str());
+    let all = h.attributes(&url).await;
+    assert!(all.contains_key("Policy"), "All includes Policy once one exists");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn add_permission_lists_every_account_and_action_it_was_given() {
+    let h = Harness::start().await;
+    let url = h.create_queue("shared").await;
+    h.client
+        .add_permission()
+        .queue_url(&url)
+        .label("Consumers")
+        .aws_account_ids("111122223333")
+        .aws_account_ids("444455556666")
+        .actions("ReceiveMessage")
+        .actions("DeleteMessage")
+        .send()
+        .await
+        .expect("add permission");
+    h.client
+        .add_permission()
+        .queue_url(&url)
+        .label("Producers")
+        .aws_account_ids("777788889999")
+        .actions("SendMessage")
+        .send()
+        .await
+        .expect("add second permission");
+    let policy = policy(&h, &url).await.expect("Policy");
+    let consumers = statement(&policy, "Consumers").expect("Consumers statement");
+    assert_eq!(
+        one_or_many(&consumers["Principal"]["AWS"]),
+        BTreeSet::from(["arn:aws:iam::111122223333:root".to_string(), "arn:aws:iam::444455556666:root".to_string()])
+    );
+    assert_eq!(
+        one_or_many(&consumers["Action"]),
+        BTreeSet::from(["SQS:ReceiveMessage".to_string(), "SQS:DeleteMessage".to_string()])
+    );
+    assert!(statement(&policy, "Producers").is_some(), "both statements kept: {policy}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remove_permission_removes_the_statement_with_that_label() {
+    let h = Harness::start().await;
+    let url = h.create_queue("unshare").await;
+    for label in ["Keep", "Drop"] {
+        h.client
+            .add_permission()
+            .queue_url(&url)
+            .label(label)
+            .aws_account_ids("111122223333")
+            .actions("SendMessage")
+            .send()
+            .await
+            .expect("add permission");
+    }
+    h.client.remove_permission().queue_url(&url).label("Drop").send().await.expect("remove");
+    let policy_after = policy(&h, &url).await.expect("one statement is left");
+    assert!(statement(&policy_after, "Drop").is_none(), "{policy_after}");
+    assert!(statement(&policy_after, "Keep").is_some(), "{policy_after}");
+    h.client.remove_permission().queue_url(&url).label("Keep").send().await.expect("remove last");
+    let attributes = h.attributes(&url).await;
+    assert!(!attributes.contains_key("Policy"), "removing the last statement removes the Policy: {attributes:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn add_permission_refuses_a_label_that_already_exists() {
+    let h = Harness::start().await;
+    let url = h.create_queue("dup-label").await;
+    let add = || {
+        h.client
+            .add_permission()
+            .queue_url(&url)
+            .label("Same")
+            .aws_account_ids("111122223333")
+            .actions("SendMessage")
+            .send()
+    };
+    add().await.expect("first add");
+    assert_eq!(
+        error_of(add().await),
+        (
+            "InvalidParameterValue".to_string(),
+            "Value Same for parameter Label is invalid. Reason: Already exists.".to_string()
+        )
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn add_permission_refuses_an_unknown_action() {
+    let h = Harness::start().await;
+    let url = h.create_queue("bad-action").await;
+    let result = h
+        .client
+        .add_permission()
+        .queue_url(&url)
+        .label("Odd")
+        .aws_account_ids("111122223333")
+        .actions("FlyToTheMoon")
+        .send()
+        .await;
+    assert_eq!(error_code(result), "InvalidParameterValue");
+    assert!(policy(&h, &url).await.is_none(), "no policy was written");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remove_permission_refuses_an_unknown_label() {
+    let h = Harness::start().await;
+    let url = h.create_queue("no-label").await;
+    let result = h.client.remove_permission().queue_url(&url).label("Nobody").send().await;
+    assert_eq!(error_code(result), "InvalidParameterValue");
+}
