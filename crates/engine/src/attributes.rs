@@ -2,13 +2,15 @@
 
 use std::collections::BTreeMap;
 
+use serde::{Deserialize, Serialize};
+
 use crate::error::{Error, Result};
 
 pub const MAX_MESSAGE_SIZE: u32 = 1_048_576;
 
 /// The settable attributes of one queue. Computed attributes (counts, timestamps,
 /// QueueArn) live with the queue's state.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct QueueAttributes {
     pub delay_seconds: u32,
     pub maximum_message_size: u32,

@@ -13,8 +13,9 @@ use crate::clock::{Clock, Millis};
 use crate::error::{Error, Result};
 use crate::message::{self, Attributes, Content, NewMessage};
 use crate::policy;
-use crate::queue::{Counts, Queue, Received};
+use crate::queue::{Counts, Queue, QueueState, Received};
 use crate::receipt::ReceiptHandle;
+use crate::store::{Change, Commit, MemoryStore, QueueRecord, Store, StoreError};
 
 const DELETE_COOLDOWN_MS: u64 = 60_000;
 const PURGE_COOLDOWN_MS: u64 = 60_000;
@@ -31,6 +32,7 @@ pub struct EngineConfig {
 pub struct Engine {
     clock: Arc<dyn Clock>,
     config: EngineConfig,
+    store: Arc<dyn Store>,
     queues: RwLock<BTreeMap<String, Arc<Queue>>>,
     recently_deleted: Mutex<HashMap<String, Millis>>,
     stopping: AtomicBool,
@@ -54,13 +56,41 @@ pub struct ReceiveOptions {
 }
 
 impl Engine {
-    pub fn new(config: EngineConfig, clock: Arc<dyn Clock>) -> Engine {
-        Engine {
+    /// An engine over `store`, with every queue and message the store kept.
+    pub fn open(config: EngineConfig, clock: Arc<dyn Clock>, store: Arc<dyn Store>) -> Result<Engine, StoreError> {
+        let now = clock.now();
+        let engine = Engine {
             clock,
             config,
+            store,
             queues: RwLock::new(BTreeMap::new()),
             recently_deleted: Mutex::new(HashMap::new()),
             stopping: AtomicBool::new(false),
+        };
+        let loaded = engine.store.load()?;
+        let mut queues = engine.queues.write();
+        for q in loaded {
+            let arn = engine.arn_of(&q.record.name);
+            let queue = Queue::restore(arn, q, now);
+            queues.insert(queue.name.clone(), queue);
+        }
+        drop(queues);
+        Ok(engine)
+    }
+
+    /// An engine that keeps everything in memory.
+    pub fn in_memory(config: EngineConfig, clock: Arc<dyn Clock>) -> Engine {
+        match Engine::open(config.clone(), clock.clone(), Arc::new(MemoryStore)) {
+            Ok(e) => e,
+            // MemoryStore::load cannot fail; keep the signature honest anyway.
+            Err(_) => Engine {
+                clock,
+                config,
+                store: Arc::new(MemoryStore),
+                queues: RwLock::new(BTreeMap::new()),
+                recently_deleted: Mutex::new(HashMap::new()),
+                stopping: AtomicBool::new(false),
+            },
         }
     }
 
@@ -88,9 +118,51 @@ impl Engine {
         self.queues.read().get(name).cloned().ok_or(Error::QueueDoesNotExist)
     }
 
+    /// Wait until `commit` is durable; a store failure is the client's 503.
+    async fn durable(commit: Commit) -> Result<()> {
+        commit.await.map_err(|e| {
+            tracing_error(&e);
+            Error::ServiceUnavailable("The service is unavailable: the message store could not save the change.".into())
+        })
+    }
+
+    /// Apply `f` to a queue's state under its lock, submit the changes it made, and wait
+    /// for them to be durable.
+    async fn change<T>(
+        &self,
+        queue: &Queue,
+        f: impl FnOnce(&mut QueueState, &mut Vec<Change>) -> Result<T>,
+    ) -> Result<T> {
+        let mut changes = Vec::new();
+        let (value, commit) = {
+            let mut state = queue.state.lock();
+            if state.deleted {
+                return Err(Error::QueueDoesNotExist);
+            }
+            let value = f(&mut state, &mut changes);
+            // Changes made before an error (expiry) are kept too.
+            let commit = (!changes.is_empty()).then(|| self.store.submit(changes));
+            (value, commit)
+        };
+        if let Some(commit) = commit {
+            Engine::durable(commit).await?;
+        }
+        value
+    }
+
+    /// The queue's record after `f` edits its state.
+    async fn change_queue(&self, queue: &Queue, f: impl FnOnce(&mut QueueState) -> Result<()>) -> Result<()> {
+        self.change(queue, |state, changes| {
+            f(state)?;
+            changes.push(Change::PutQueue(queue.record(state)));
+            Ok(())
+        })
+        .await
+    }
+
     // ---- queues ----
 
-    pub fn create_queue(
+    pub async fn create_queue(
         &self,
         name: &str,
         attributes: &BTreeMap<String, String>,
@@ -103,35 +175,52 @@ impl Engine {
         if fifo {
             return Err(Error::UnsupportedOperation("FIFO queues are not supported yet.".into()));
         }
-        let mut queues = self.queues.write();
-        if let Some(existing) = queues.get(name) {
-            let state = existing.state.lock();
-            let proposed = state.attrs.apply(attributes)?;
-            if let Some(differs) = attributes.keys().find(|k| proposed.get(k) != state.attrs.get(k)) {
-                return Err(Error::QueueAlreadyExists(format!(
-                    "A queue already exists with the same name and a different value for attribute {differs}"
-                )));
+        let (queue, commit) = {
+            let mut queues = self.queues.write();
+            if let Some(existing) = queues.get(name) {
+                let state = existing.state.lock();
+                let proposed = state.attrs.apply(attributes)?;
+                if let Some(differs) = attributes.keys().find(|k| proposed.get(k) != state.attrs.get(k)) {
+                    return Err(Error::QueueAlreadyExists(format!(
+                        "A queue already exists with the same name and a different value for attribute {differs}"
+                    )));
+                }
+                return Ok(existing.clone());
             }
-            return Ok(existing.clone());
-        }
-        if let Some(&deleted_at) = self.recently_deleted.lock().get(name) {
-            if now < deleted_at + DELETE_COOLDOWN_MS {
-                return Err(Error::QueueDeletedRecently);
+            if let Some(&deleted_at) = self.recently_deleted.lock().get(name) {
+                if now < deleted_at + DELETE_COOLDOWN_MS {
+                    return Err(Error::QueueDeletedRecently);
+                }
             }
-        }
-        let attrs = QueueAttributes::defaults(fifo).apply(attributes)?;
-        validate_tags(tags)?;
-        let queue = Queue::new(name.to_string(), self.arn_of(name), rand::random(), attrs, tags.clone(), now);
-        queues.insert(name.to_string(), queue.clone());
+            let attrs = QueueAttributes::defaults(fifo).apply(attributes)?;
+            validate_tags(tags)?;
+            let record = QueueRecord {
+                name: name.to_string(),
+                uid: rand::random(),
+                created_at: now,
+                last_modified: now,
+                attributes: attrs,
+                tags: tags.clone(),
+                last_purge: None,
+            };
+            let queue = Queue::new(self.arn_of(name), record.clone());
+            queues.insert(name.to_string(), queue.clone());
+            (queue, self.store.submit(vec![Change::PutQueue(record)]))
+        };
+        Engine::durable(commit).await?;
         Ok(queue)
     }
 
-    pub fn delete_queue(&self, name: &str) -> Result<()> {
-        let queue = self.queues.write().remove(name).ok_or(Error::QueueDoesNotExist)?;
-        queue.state.lock().deleted = true;
-        self.recently_deleted.lock().insert(name.to_string(), self.clock.now());
-        queue.arrivals.notify_waiters();
-        Ok(())
+    pub async fn delete_queue(&self, name: &str) -> Result<()> {
+        let commit = {
+            let mut queues = self.queues.write();
+            let queue = queues.remove(name).ok_or(Error::QueueDoesNotExist)?;
+            queue.state.lock().deleted = true;
+            self.recently_deleted.lock().insert(name.to_string(), self.clock.now());
+            queue.arrivals.notify_waiters();
+            self.store.submit(vec![Change::DeleteQueue { uid: queue.uid }])
+        };
+        Engine::durable(commit).await
     }
 
     /// Names of queues starting with `prefix`, in name order, `max` at a time.
@@ -171,21 +260,36 @@ impl Engine {
         Ok((names, token))
     }
 
-    pub fn purge_queue(&self, name: &str) -> Result<usize> {
+    pub async fn purge_queue(&self, name: &str) -> Result<usize> {
         let queue = self.queue(name)?;
         let now = self.clock.now();
+        self.change(&queue, |state, changes| {
+            if state.last_purge.is_some_and(|t| now < t + PURGE_COOLDOWN_MS) {
+                return Err(Error::PurgeQueueInProgress(queue.name.clone()));
+            }
+            state.last_purge = Some(now);
+            let n = state.purge(queue.uid, changes);
+            changes.push(Change::PutQueue(queue.record(state)));
+            Ok(n)
+        })
+        .await
+    }
+
+    /// Lock a queue's state brought up to now. Messages dropped for retention are
+    /// deleted from the store too, without waiting: nothing is acknowledged by it.
+    fn observe<'q>(&self, queue: &'q Queue) -> parking_lot::MutexGuard<'q, QueueState> {
         let mut state = queue.state.lock();
-        if state.last_purge.is_some_and(|t| now < t + PURGE_COOLDOWN_MS) {
-            return Err(Error::PurgeQueueInProgress(queue.name.clone()));
+        let mut changes = Vec::new();
+        state.advance(queue.uid, self.clock.now(), &mut changes);
+        if !changes.is_empty() {
+            drop(self.store.submit(changes));
         }
-        state.last_purge = Some(now);
-        Ok(state.purge())
+        state
     }
 
     pub fn counts(&self, name: &str) -> Result<Counts> {
         let queue = self.queue(name)?;
-        let mut state = queue.state.lock();
-        state.advance(self.clock.now());
+        let state = self.observe(&queue);
         Ok(state.counts())
     }
 
@@ -198,8 +302,7 @@ impl Engine {
         }
         let queue = self.queue(name)?;
         let all = names.iter().any(|n| n == "All");
-        let mut state = queue.state.lock();
-        state.advance(self.clock.now());
+        let state = self.observe(&queue);
         let counts = state.counts();
         let mut out = Vec::new();
         for &attr in READABLE_NAMES {
@@ -222,86 +325,96 @@ impl Engine {
         Ok(out)
     }
 
-    pub fn set_queue_attributes(&self, name: &str, attributes: &BTreeMap<String, String>) -> Result<()> {
+    pub async fn set_queue_attributes(&self, name: &str, attributes: &BTreeMap<String, String>) -> Result<()> {
         let queue = self.queue(name)?;
         let now = self.clock.now();
-        let mut state = queue.state.lock();
-        state.attrs = state.attrs.apply(attributes)?;
-        state.last_modified = now;
-        drop(state);
+        self.change_queue(&queue, |state| {
+            state.attrs = state.attrs.apply(attributes)?;
+            state.last_modified = now;
+            Ok(())
+        })
+        .await?;
         // A shorter retention or a new delay can change what is receivable.
         queue.arrivals.notify_waiters();
         Ok(())
     }
 
-    pub fn tag_queue(&self, name: &str, tags: &BTreeMap<String, String>) -> Result<()> {
+    pub async fn tag_queue(&self, name: &str, tags: &BTreeMap<String, String>) -> Result<()> {
         let queue = self.queue(name)?;
         if tags.is_empty() {
             return Err(Error::MissingParameter("Tags".into()));
         }
         validate_tags(tags)?;
-        let mut state = queue.state.lock();
-        let mut merged = state.tags.clone();
-        merged.extend(tags.iter().map(|(k, v)| (k.clone(), v.clone())));
-        if merged.len() > MAX_TAGS {
-            return Err(Error::InvalidParameterValue(format!("Too many tags added for queue {name}.")));
-        }
-        state.tags = merged;
-        Ok(())
+        self.change_queue(&queue, |state| {
+            let mut merged = state.tags.clone();
+            merged.extend(tags.iter().map(|(k, v)| (k.clone(), v.clone())));
+            if merged.len() > MAX_TAGS {
+                return Err(Error::InvalidParameterValue(format!("Too many tags added for queue {name}.")));
+            }
+            state.tags = merged;
+            Ok(())
+        })
+        .await
     }
 
-    pub fn untag_queue(&self, name: &str, keys: &[String]) -> Result<()> {
+    pub async fn untag_queue(&self, name: &str, keys: &[String]) -> Result<()> {
         let queue = self.queue(name)?;
         if keys.is_empty() || keys.iter().any(|k| k.is_empty() || k.chars().count() > 128) {
             return Err(Error::InvalidParameterValue(
                 "Tag keys must be between 1 and 128 characters in length.".into(),
             ));
         }
-        let mut state = queue.state.lock();
-        for k in keys {
-            state.tags.remove(k);
-        }
-        Ok(())
+        self.change_queue(&queue, |state| {
+            for k in keys {
+                state.tags.remove(k);
+            }
+            Ok(())
+        })
+        .await
     }
 
     pub fn list_queue_tags(&self, name: &str) -> Result<BTreeMap<String, String>> {
         Ok(self.queue(name)?.state.lock().tags.clone())
     }
 
-    pub fn add_permission(&self, name: &str, label: &str, accounts: &[String], actions: &[String]) -> Result<()> {
+    pub async fn add_permission(&self, name: &str, label: &str, accounts: &[String], actions: &[String]) -> Result<()> {
         let queue = self.queue(name)?;
-        let mut state = queue.state.lock();
-        let policy = policy::add_statement(state.attrs.policy.as_deref(), &queue.arn, label, accounts, actions)?;
-        state.attrs.policy = Some(policy);
-        Ok(())
+        self.change_queue(&queue, |state| {
+            let policy = policy::add_statement(state.attrs.policy.as_deref(), &queue.arn, label, accounts, actions)?;
+            state.attrs.policy = Some(policy);
+            Ok(())
+        })
+        .await
     }
 
-    pub fn remove_permission(&self, name: &str, label: &str) -> Result<()> {
+    pub async fn remove_permission(&self, name: &str, label: &str) -> Result<()> {
         let queue = self.queue(name)?;
-        let mut state = queue.state.lock();
-        let policy = policy::remove_statement(state.attrs.policy.as_deref(), label)?;
-        state.attrs.policy = policy;
-        Ok(())
+        self.change_queue(&queue, |state| {
+            state.attrs.policy = policy::remove_statement(state.attrs.policy.as_deref(), label)?;
+            Ok(())
+        })
+        .await
     }
 
     // ---- messages ----
 
-    pub fn send_message(&self, name: &str, message: NewMessage, sender_id: &str) -> Result<Sent> {
+    pub async fn send_message(&self, name: &str, message: NewMessage, sender_id: &str) -> Result<Sent> {
         let queue = self.queue(name)?;
         let now = self.clock.now();
-        let sent = {
-            let mut state = queue.state.lock();
-            let (content, delay_ms) = prepare(&state.attrs, message, sender_id, now, false)?;
-            let sent = sent_of(&content);
-            state.insert(Arc::new(content), now, delay_ms, now);
-            sent
-        };
+        let sent = self
+            .change(&queue, |state, changes| {
+                let (content, delay_ms) = prepare(&state.attrs, message, sender_id, now, false)?;
+                let sent = sent_of(&content);
+                state.insert(queue.uid, Arc::new(content), now, delay_ms, now, changes);
+                Ok(sent)
+            })
+            .await?;
         queue.arrivals.notify_waiters();
         Ok(sent)
     }
 
     /// SendMessageBatch: batch-level rules first, then each entry on its own.
-    pub fn send_message_batch(
+    pub async fn send_message_batch(
         &self,
         name: &str,
         entries: Vec<(String, NewMessage)>,
@@ -314,18 +427,21 @@ impl Engine {
             return Err(Error::BatchRequestTooLong { limit: MAX_BATCH_BYTES, sent: total });
         }
         let now = self.clock.now();
-        let mut results = Vec::with_capacity(entries.len());
-        {
-            let mut state = queue.state.lock();
-            for (id, message) in entries {
-                let result = prepare(&state.attrs, message, sender_id, now, true).map(|(content, delay_ms)| {
-                    let sent = sent_of(&content);
-                    state.insert(Arc::new(content), now, delay_ms, now);
-                    sent
-                });
-                results.push((id, result));
-            }
-        }
+        let results = self
+            .change(&queue, |state, changes| {
+                Ok(entries
+                    .into_iter()
+                    .map(|(id, message)| {
+                        let r = prepare(&state.attrs, message, sender_id, now, true).map(|(content, delay_ms)| {
+                            let sent = sent_of(&content);
+                            state.insert(queue.uid, Arc::new(content), now, delay_ms, now, changes);
+                            sent
+                        });
+                        (id, r)
+                    })
+                    .collect::<Vec<_>>())
+            })
+            .await?;
         queue.arrivals.notify_waiters();
         Ok(results)
     }
@@ -345,7 +461,7 @@ impl Engine {
             }
         };
         if let Some(v) = options.visibility_timeout.filter(|v| !(0..=43_200).contains(v)) {
-            return Err(Error::invalid_parameter(v, "VisibilityTimeout", "Must be between 0 and 43200, if provided."));
+            return Err(Error::invalid_parameter(v, "VisibilityTimeout", "Must be >= 0 and <= 43200, if provided."));
         }
         if let Some(w) = options.wait_time_seconds.filter(|w| !(0..=20).contains(w)) {
             return Err(Error::invalid_parameter(w, "WaitTimeSeconds", "Must be >= 0 and <= 20, if provided."));
@@ -367,18 +483,19 @@ impl Engine {
             tokio::pin!(arrivals);
             arrivals.as_mut().enable();
             let now = self.clock.now();
-            let next_visible = {
-                let mut state = queue.state.lock();
-                if state.deleted {
-                    return Err(Error::QueueDoesNotExist);
-                }
-                state.advance(now);
-                let got = state.receive(queue.uid, max, visibility_ms, now)?;
-                if !got.is_empty() || now >= deadline || self.stopping.load(Ordering::SeqCst) {
-                    return Ok(got);
-                }
-                state.next_visible_at()
-            };
+            let stopping = self.stopping.load(Ordering::SeqCst);
+            let mut next_visible = None;
+            let got = self
+                .change(&queue, |state, changes| {
+                    state.advance(queue.uid, now, changes);
+                    let got = state.receive(queue.uid, max, visibility_ms, now, &*self.store, changes)?;
+                    next_visible = state.next_visible_at();
+                    Ok(got)
+                })
+                .await?;
+            if !got.is_empty() || now >= deadline || stopping {
+                return Ok(got);
+            }
             let wake_at = next_visible.map_or(deadline, |t| t.min(deadline));
             tokio::select! {
                 _ = &mut arrivals => {}
@@ -393,72 +510,95 @@ impl Engine {
             .ok_or_else(|| Error::ReceiptHandleIsInvalid(text.to_string()))
     }
 
-    pub fn delete_message(&self, name: &str, receipt_handle: &str) -> Result<()> {
+    pub async fn delete_message(&self, name: &str, receipt_handle: &str) -> Result<()> {
         let queue = self.queue(name)?;
         let handle = self.handle_for(&queue, receipt_handle)?;
-        let result = queue.state.lock().delete(&handle);
-        result
+        self.change(&queue, |state, changes| state.delete(queue.uid, &handle, changes)).await
     }
 
-    pub fn delete_message_batch(&self, name: &str, entries: &[(String, String)]) -> Result<Vec<(String, Result<()>)>> {
+    pub async fn delete_message_batch(
+        &self,
+        name: &str,
+        entries: &[(String, String)],
+    ) -> Result<Vec<(String, Result<()>)>> {
         check_batch(entries.iter().map(|(id, _)| id.as_str()), "DeleteMessageBatchRequestEntry")?;
         let queue = self.queue(name)?;
-        let mut state = queue.state.lock();
-        Ok(entries
-            .iter()
-            .map(|(id, text)| (id.clone(), self.handle_for(&queue, text).and_then(|h| state.delete(&h))))
-            .collect())
+        self.change(&queue, |state, changes| {
+            Ok(entries
+                .iter()
+                .map(|(id, text)| {
+                    let r = self.handle_for(&queue, text).and_then(|h| state.delete(queue.uid, &h, changes));
+                    (id.clone(), r)
+                })
+                .collect())
+        })
+        .await
     }
 
-    pub fn change_message_visibility(&self, name: &str, receipt_handle: &str, timeout: i64) -> Result<()> {
+    pub async fn change_message_visibility(&self, name: &str, receipt_handle: &str, timeout: i64) -> Result<()> {
+        if !(0..=43_200).contains(&timeout) {
+            return Err(Error::invalid_parameter(timeout, "VisibilityTimeout", "Must be between 0 and 43200."));
+        }
         let queue = self.queue(name)?;
-        let result = self.change_one(&queue, receipt_handle, timeout);
-        if result == Ok(true) {
+        let handle = self.handle_for(&queue, receipt_handle)?;
+        let now = self.clock.now();
+        let woke = self
+            .change(&queue, |state, changes| {
+                state.advance(queue.uid, now, changes);
+                state.change_visibility(queue.uid, &handle, receipt_handle, timeout as u64 * 1000, now, changes)
+            })
+            .await?;
+        if woke {
             queue.arrivals.notify_waiters();
         }
-        result.map(|_| ())
+        Ok(())
     }
 
-    pub fn change_message_visibility_batch(
+    pub async fn change_message_visibility_batch(
         &self,
         name: &str,
         entries: &[(String, String, Option<i64>)],
     ) -> Result<Vec<(String, Result<()>)>> {
         check_batch(entries.iter().map(|(id, _, _)| id.as_str()), "ChangeMessageVisibilityBatchRequestEntry")?;
         let queue = self.queue(name)?;
+        let now = self.clock.now();
         let mut woke = false;
-        let results = entries
-            .iter()
-            .map(|(id, text, timeout)| {
-                let r = match timeout {
-                    Some(t) => self.change_one(&queue, text, *t),
-                    None => Err(Error::MissingParameter("VisibilityTimeout".into())),
-                };
-                woke |= r == Ok(true);
-                (id.clone(), r.map(|_| ()))
+        let results = self
+            .change(&queue, |state, changes| {
+                state.advance(queue.uid, now, changes);
+                Ok(entries
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (id, text, timeout))| {
+                        let r = match timeout {
+                            None => Err(Error::MissingParameter(format!(
+                                "ChangeMessageVisibilityBatchRequestEntry.{}.VisibilityTimeout",
+                                i + 1
+                            ))),
+                            Some(t) if !(0..=43_200).contains(t) => Err(Error::invalid_parameter(
+                                t,
+                                "VisibilityTimeout",
+                                "VisibilityTimeout must be an integer between 0 and 43200.",
+                            )),
+                            Some(t) => self.handle_for(&queue, text).and_then(|h| {
+                                state.change_visibility(queue.uid, &h, text, *t as u64 * 1000, now, changes)
+                            }),
+                        };
+                        woke |= r == Ok(true);
+                        (id.clone(), r.map(|_| ()))
+                    })
+                    .collect::<Vec<_>>())
             })
-            .collect();
+            .await?;
         if woke {
             queue.arrivals.notify_waiters();
         }
         Ok(results)
     }
+}
 
-    /// Ok(true) when the message became visible at once.
-    fn change_one(&self, queue: &Queue, text: &str, timeout: i64) -> Result<bool> {
-        if !(0..=43_200).contains(&timeout) {
-            return Err(Error::invalid_parameter(
-                timeout,
-                "VisibilityTimeout",
-                "Must be between 0 and 43200, if provided.",
-            ));
-        }
-        let handle = self.handle_for(queue, text)?;
-        let now = self.clock.now();
-        let mut state = queue.state.lock();
-        state.advance(now);
-        state.change_visibility(&handle, text, timeout as u64 * 1000, now)
-    }
+fn tracing_error(e: &StoreError) {
+    tracing::error!(error = %e, "the store could not make a change durable");
 }
 
 /// Validate one message against the queue's rules and build its stored content.

@@ -45,6 +45,9 @@ pub enum Error {
     ResourceNotFound(String),
     #[error("{0}")]
     Internal(String),
+    /// The store could not make a change durable; nothing was acknowledged.
+    #[error("{0}")]
+    ServiceUnavailable(String),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -9,7 +9,9 @@ pub mod message;
 pub mod policy;
 pub mod queue;
 pub mod receipt;
+pub mod store;
 
 pub use clock::{Clock, ManualClock, Millis, SystemClock};
 pub use engine::{Engine, EngineConfig, ReceiveOptions, Sent};
 pub use error::{Error, Result};
+pub use store::{MemoryStore, Store};

@@ -4,18 +4,19 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use md5::{Digest, Md5};
+use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
 /// Value of one message attribute. The data type decides the transport: types that
 /// start with `Binary` carry bytes, `String` and `Number` carry text.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AttributeValue {
     pub data_type: String,
     pub value: AttributeData,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum AttributeData {
     String(String),
     Binary(Vec<u8>),
@@ -35,7 +36,7 @@ pub struct NewMessage {
 }
 
 /// A stored message's immutable content, shared between the queue and receivers.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Content {
     pub id: String,
     pub body: String,

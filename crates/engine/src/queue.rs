@@ -3,8 +3,9 @@
 //!
 //! Every message is in exactly one state: Delayed or InFlight (both indexed in `pending`
 //! by the time they become visible), or Visible (indexed in `ready` by arrival order).
-//! `promote(now)` moves due pending messages to `ready`; counts are kept as the states
-//! change, so the approximate counts are O(1).
+//! `advance(now)` moves due pending messages to `ready` and drops expired ones; counts are
+//! kept as states change, so the approximate counts are O(1). Every change that must
+//! survive a restart is also pushed as a `Change` for the store.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
@@ -17,6 +18,7 @@ use crate::clock::Millis;
 use crate::error::{Error, Result};
 use crate::message::SharedContent;
 use crate::receipt::ReceiptHandle;
+use crate::store::{Change, LoadedQueue, MessageState, QueueRecord, Store};
 
 /// AWS's cap on in-flight messages of a standard queue.
 pub const MAX_IN_FLIGHT: usize = 120_000;
@@ -32,14 +34,10 @@ enum State {
 
 #[derive(Debug)]
 struct Slot {
-    content: SharedContent,
+    /// `None` for messages loaded from a durable store: read on demand.
+    content: Option<SharedContent>,
     state: State,
-    visible_at: Millis,
-    enqueued_at: Millis,
-    receive_count: u32,
-    first_receive_at: Option<Millis>,
-    received_at: Millis,
-    nonce: u64,
+    m: MessageState,
 }
 
 /// A message handed to a consumer.
@@ -62,7 +60,7 @@ pub struct Counts {
 pub struct Queue {
     pub name: String,
     pub arn: String,
-    /// Distinguishes this queue from an earlier one of the same name (receipt handles).
+    /// Distinguishes this queue from an earlier one of the same name (receipt handles, store keys).
     pub uid: u64,
     pub created_at: Millis,
     pub(crate) state: Mutex<QueueState>,
@@ -86,24 +84,17 @@ pub(crate) struct QueueState {
 }
 
 impl Queue {
-    pub(crate) fn new(
-        name: String,
-        arn: String,
-        uid: u64,
-        attrs: QueueAttributes,
-        tags: BTreeMap<String, String>,
-        now: Millis,
-    ) -> Arc<Queue> {
+    pub(crate) fn new(arn: String, record: QueueRecord) -> Arc<Queue> {
         Arc::new(Queue {
-            name,
+            name: record.name,
             arn,
-            uid,
-            created_at: now,
+            uid: record.uid,
+            created_at: record.created_at,
             state: Mutex::new(QueueState {
-                attrs,
-                last_modified: now,
-                tags,
-                last_purge: None,
+                attrs: record.attributes,
+                last_modified: record.last_modified,
+                tags: record.tags,
+                last_purge: record.last_purge,
                 deleted: false,
                 messages: HashMap::new(),
                 ready: BTreeSet::new(),
@@ -117,20 +108,47 @@ impl Queue {
         })
     }
 
+    /// Rebuild a queue and its index from what a store kept.
+    pub(crate) fn restore(arn: String, loaded: LoadedQueue, now: Millis) -> Arc<Queue> {
+        let queue = Queue::new(arn, loaded.record);
+        {
+            let mut state = queue.state.lock();
+            for (seq, m) in loaded.messages {
+                state.place(seq, None, m, now);
+                state.next_seq = state.next_seq.max(seq + 1);
+            }
+        }
+        queue
+    }
+
     pub fn is_fifo(&self) -> bool {
         self.name.ends_with(".fifo")
+    }
+
+    /// The queue's record as a store keeps it.
+    pub(crate) fn record(&self, state: &QueueState) -> QueueRecord {
+        QueueRecord {
+            name: self.name.clone(),
+            uid: self.uid,
+            created_at: self.created_at,
+            last_modified: state.last_modified,
+            attributes: state.attrs.clone(),
+            tags: state.tags.clone(),
+            last_purge: state.last_purge,
+        }
     }
 }
 
 impl QueueState {
     /// Bring the index up to `now`: drop messages past retention, make due ones visible.
-    pub fn advance(&mut self, now: Millis) {
+    pub fn advance(&mut self, uid: u64, now: Millis, changes: &mut Vec<Change>) {
         let retention = u64::from(self.attrs.message_retention_period) * 1000;
         while let Some(&(enqueued_at, seq)) = self.by_age.first() {
             if enqueued_at.saturating_add(retention) > now {
                 break;
             }
             self.remove(seq);
+            changes.push(Change::DeleteMessage { queue: uid, seq });
         }
         while let Some(&(visible_at, seq)) = self.pending.first() {
             if visible_at > now {
@@ -158,38 +176,65 @@ impl QueueState {
         Counts { visible: self.ready.len(), in_flight: self.in_flight, delayed: self.delayed }
     }
 
-    pub fn insert(&mut self, content: SharedContent, enqueued_at: Millis, delay_ms: u64, now: Millis) {
-        let seq = self.next_seq;
-        self.next_seq += 1;
-        let visible_at = now + delay_ms;
-        let state = if delay_ms > 0 { State::Delayed } else { State::Visible };
+    /// Index a message under the state its record implies at `now`.
+    fn place(&mut self, seq: u64, content: Option<SharedContent>, m: MessageState, now: Millis) {
+        let state = if m.visible_at <= now {
+            State::Visible
+        } else if m.receive_count == 0 {
+            State::Delayed
+        } else {
+            State::InFlight
+        };
         match state {
-            State::Delayed => {
-                self.delayed += 1;
-                self.pending.insert((visible_at, seq));
-            }
-            _ => {
+            State::Visible => {
                 self.ready.insert(seq);
             }
+            State::Delayed => {
+                self.delayed += 1;
+                self.pending.insert((m.visible_at, seq));
+            }
+            State::InFlight => {
+                self.in_flight += 1;
+                self.pending.insert((m.visible_at, seq));
+            }
         }
-        self.by_age.insert((enqueued_at, seq));
-        self.messages.insert(
-            seq,
-            Slot {
-                content,
-                state,
-                visible_at,
-                enqueued_at,
-                receive_count: 0,
-                first_receive_at: None,
-                received_at: 0,
-                nonce: 0,
-            },
-        );
+        self.by_age.insert((m.enqueued_at, seq));
+        self.messages.insert(seq, Slot { content, state, m });
+    }
+
+    pub fn insert(
+        &mut self,
+        uid: u64,
+        content: SharedContent,
+        enqueued_at: Millis,
+        delay_ms: u64,
+        now: Millis,
+        changes: &mut Vec<Change>,
+    ) {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let m = MessageState {
+            enqueued_at,
+            visible_at: now + delay_ms,
+            receive_count: 0,
+            first_receive_at: None,
+            received_at: 0,
+            nonce: 0,
+        };
+        changes.push(Change::PutMessage { queue: uid, seq, content: content.clone(), state: m });
+        self.place(seq, Some(content), m, now);
     }
 
     /// Hide up to `max` visible messages for `visibility_ms` and hand them out, oldest first.
-    pub fn receive(&mut self, uid: u64, max: usize, visibility_ms: u64, now: Millis) -> Result<Vec<Received>> {
+    pub fn receive(
+        &mut self,
+        uid: u64,
+        max: usize,
+        visibility_ms: u64,
+        now: Millis,
+        store: &dyn Store,
+        changes: &mut Vec<Change>,
+    ) -> Result<Vec<Received>> {
         if self.ready.is_empty() {
             return Ok(Vec::new());
         }
@@ -200,25 +245,37 @@ impl QueueState {
         }
         let mut out = Vec::with_capacity(max.min(self.ready.len()));
         while out.len() < max {
-            let Some(seq) = self.ready.pop_first() else {
-                break;
-            };
+            let Some(&seq) = self.ready.first() else { break };
             let Some(slot) = self.messages.get_mut(&seq) else {
+                self.ready.remove(&seq);
                 continue;
             };
-            slot.receive_count += 1;
-            slot.nonce += 1;
-            slot.received_at = now;
-            let first = *slot.first_receive_at.get_or_insert(now);
+            let content = match &slot.content {
+                Some(c) => c.clone(),
+                None => match store.content(uid, seq) {
+                    Ok(Some(c)) => Arc::new(c),
+                    // A record without content cannot be delivered; leave it be.
+                    Ok(None) | Err(_) if !out.is_empty() => break,
+                    Ok(None) => return Err(Error::Internal(format!("message {seq} has no stored content"))),
+                    Err(e) => return Err(Error::ServiceUnavailable(e.to_string())),
+                },
+            };
+            self.ready.remove(&seq);
+            let m = &mut slot.m;
+            m.receive_count += 1;
+            m.nonce += 1;
+            m.received_at = now;
+            let first = *m.first_receive_at.get_or_insert(now);
+            m.visible_at = now + visibility_ms;
             slot.state = State::InFlight;
-            slot.visible_at = now + visibility_ms;
-            self.pending.insert((slot.visible_at, seq));
+            self.pending.insert((m.visible_at, seq));
             self.in_flight += 1;
+            changes.push(Change::SetState { queue: uid, seq, state: *m });
             out.push(Received {
-                content: slot.content.clone(),
-                receipt_handle: ReceiptHandle { queue_uid: uid, seq, nonce: slot.nonce }.encode(),
-                receive_count: slot.receive_count,
+                receipt_handle: ReceiptHandle { queue_uid: uid, seq, nonce: m.nonce }.encode(),
+                receive_count: m.receive_count,
                 first_receive_at: first,
+                content,
             });
         }
         Ok(out)
@@ -226,9 +283,10 @@ impl QueueState {
 
     /// Delete by receipt handle. A handle of a message already gone succeeds, as on AWS;
     /// so does an older handle of a standard-queue message received again since.
-    pub fn delete(&mut self, handle: &ReceiptHandle) -> Result<()> {
+    pub fn delete(&mut self, uid: u64, handle: &ReceiptHandle, changes: &mut Vec<Change>) -> Result<()> {
         if self.messages.contains_key(&handle.seq) {
             self.remove(handle.seq);
+            changes.push(Change::DeleteMessage { queue: uid, seq: handle.seq });
         }
         Ok(())
     }
@@ -237,12 +295,15 @@ impl QueueState {
     /// As recorded against AWS, a message whose timeout already ran out is hidden again;
     /// a deleted message and an older handle are refused (docs/aws-reference.md §4.1).
     /// Ok(true) when the message became visible at once.
+    #[allow(clippy::too_many_arguments)]
     pub fn change_visibility(
         &mut self,
+        uid: u64,
         handle: &ReceiptHandle,
         handle_text: &str,
         timeout_ms: u64,
         now: Millis,
+        changes: &mut Vec<Change>,
     ) -> Result<bool> {
         let gone = || {
             Error::invalid_parameter(
@@ -255,10 +316,10 @@ impl QueueState {
         if slot.state == State::Delayed {
             return Err(gone());
         }
-        if slot.nonce != handle.nonce {
+        if slot.m.nonce != handle.nonce {
             return Err(Error::invalid_parameter(handle_text, "ReceiptHandle", "The receipt handle has expired."));
         }
-        if now + timeout_ms > slot.received_at + MAX_VISIBILITY_MS {
+        if now + timeout_ms > slot.m.received_at + MAX_VISIBILITY_MS {
             return Err(Error::invalid_parameter(
                 timeout_ms / 1000,
                 "VisibilityTimeout",
@@ -267,7 +328,7 @@ impl QueueState {
         }
         match slot.state {
             State::InFlight => {
-                self.pending.remove(&(slot.visible_at, handle.seq));
+                self.pending.remove(&(slot.m.visible_at, handle.seq));
                 self.in_flight -= 1;
             }
             State::Visible => {
@@ -275,7 +336,8 @@ impl QueueState {
             }
             State::Delayed => {}
         }
-        slot.visible_at = now + timeout_ms;
+        slot.m.visible_at = now + timeout_ms;
+        changes.push(Change::SetState { queue: uid, seq: handle.seq, state: slot.m });
         if timeout_ms == 0 {
             slot.state = State::Visible;
             self.ready.insert(handle.seq);
@@ -283,12 +345,12 @@ impl QueueState {
         } else {
             slot.state = State::InFlight;
             self.in_flight += 1;
-            self.pending.insert((slot.visible_at, handle.seq));
+            self.pending.insert((slot.m.visible_at, handle.seq));
             Ok(false)
         }
     }
 
-    pub fn purge(&mut self) -> usize {
+    pub fn purge(&mut self, uid: u64, changes: &mut Vec<Change>) -> usize {
         let n = self.messages.len();
         self.messages.clear();
         self.ready.clear();
@@ -296,25 +358,24 @@ impl QueueState {
         self.by_age.clear();
         self.delayed = 0;
         self.in_flight = 0;
+        changes.push(Change::Purge { queue: uid });
         n
     }
 
     fn remove(&mut self, seq: u64) {
-        let Some(slot) = self.messages.remove(&seq) else {
-            return;
-        };
-        self.by_age.remove(&(slot.enqueued_at, seq));
+        let Some(slot) = self.messages.remove(&seq) else { return };
+        self.by_age.remove(&(slot.m.enqueued_at, seq));
         match slot.state {
             State::Visible => {
                 self.ready.remove(&seq);
             }
             State::Delayed => {
                 self.delayed -= 1;
-                self.pending.remove(&(slot.visible_at, seq));
+                self.pending.remove(&(slot.m.visible_at, seq));
             }
             State::InFlight => {
                 self.in_flight -= 1;
-                self.pending.remove(&(slot.visible_at, seq));
+                self.pending.remove(&(slot.m.visible_at, seq));
             }
         }
     }

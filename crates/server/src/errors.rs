@@ -27,6 +27,7 @@ pub fn to_api(e: &Error) -> ApiError {
         Error::UnsupportedOperation(_) => C::UnsupportedOperation,
         Error::ResourceNotFound(_) => C::ResourceNotFound,
         Error::Internal(_) => C::InternalError,
+        Error::ServiceUnavailable(_) => C::ServiceUnavailable,
     };
     ApiError::new(code, e.to_string())
 }

@@ -69,8 +69,13 @@ impl Server {
 pub enum StartError {
     #[error("cannot listen on {0}: {1}")]
     Bind(String, std::io::Error),
+    #[error("{0}")]
+    Open(#[from] store::OpenError),
+    #[error("cannot load the store: {0}")]
+    Load(#[from] engine::store::StoreError),
 }
 
+/// Open the store, load it, and start listening.
 pub async fn start(config: Config) -> Result<Server, StartError> {
     let listener = TcpListener::bind(&config.bind).await.map_err(|e| StartError::Bind(config.bind.clone(), e))?;
     let addr = listener.local_addr().map_err(|e| StartError::Bind(config.bind.clone(), e))?;
@@ -79,10 +84,13 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
         Some(c) => Arc::new(c.clone()),
         None => Arc::new(SystemClock),
     };
-    let engine = Arc::new(Engine::new(
-        EngineConfig { region: config.region.clone(), account_id: config.account_id.clone() },
-        clock,
-    ));
+    let engine_config = EngineConfig { region: config.region.clone(), account_id: config.account_id.clone() };
+    let engine = Arc::new(if config.in_memory {
+        Engine::in_memory(engine_config, clock)
+    } else {
+        let store = store::RedbStore::open(&config.data_dir)?;
+        Engine::open(engine_config, clock, Arc::new(store))?
+    });
     let app = Arc::new(http::App { engine, config, manual_clock, local_addr: addr });
     let (stop, stopped) = watch::channel(false);
     let task = tokio::spawn(accept_loop(listener, app.clone(), stopped));

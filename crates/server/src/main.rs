@@ -13,9 +13,6 @@ async fn main() -> std::process::ExitCode {
     let filter = tracing_subscriber::EnvFilter::try_new(&config.log)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
-    if !config.in_memory {
-        tracing::warn!(data_dir = %config.data_dir.display(), "durable storage is not implemented yet; messages are kept in memory");
-    }
     let server = match redrive::start(config).await {
         Ok(s) => s,
         Err(e) => {

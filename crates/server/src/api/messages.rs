@@ -76,7 +76,7 @@ fn new_message(
     })
 }
 
-pub fn send_message(ctx: &Ctx, i: SendMessageInput) -> Outcome {
+pub async fn send_message(ctx: &Ctx<'_>, i: SendMessageInput) -> Outcome {
     let name = ctx.queue_name(&i.queue_url)?;
     let m = new_message(
         i.message_body,
@@ -86,7 +86,7 @@ pub fn send_message(ctx: &Ctx, i: SendMessageInput) -> Outcome {
         i.message_deduplication_id,
         i.message_group_id,
     )?;
-    let sent = ctx.engine.send_message(&name, m, &ctx.sender_id)?;
+    let sent = ctx.engine.send_message(&name, m, &ctx.sender_id).await?;
     Ok(Response::SendMessage(SendMessageOutput {
         md5_of_message_body: sent.md5_of_body,
         md5_of_message_attributes: sent.md5_of_attributes,
@@ -96,7 +96,7 @@ pub fn send_message(ctx: &Ctx, i: SendMessageInput) -> Outcome {
     }))
 }
 
-pub fn send_message_batch(ctx: &Ctx, i: SendMessageBatchInput) -> Outcome {
+pub async fn send_message_batch(ctx: &Ctx<'_>, i: SendMessageBatchInput) -> Outcome {
     let name = ctx.queue_name(&i.queue_url)?;
     let mut out = SendMessageBatchOutput::default();
     let mut entries = Vec::with_capacity(i.entries.len());
@@ -126,7 +126,7 @@ pub fn send_message_batch(ctx: &Ctx, i: SendMessageBatchInput) -> Outcome {
     if entries.is_empty() {
         return Ok(Response::SendMessageBatch(out));
     }
-    for (id, result) in ctx.engine.send_message_batch(&name, entries, &ctx.sender_id)? {
+    for (id, result) in ctx.engine.send_message_batch(&name, entries, &ctx.sender_id).await? {
         match result {
             Ok(sent) => out.successful.push(SendMessageBatchResultEntry {
                 id,
@@ -171,26 +171,28 @@ pub async fn receive_message(ctx: &Ctx<'_>, i: ReceiveMessageInput) -> Outcome {
     Ok(Response::ReceiveMessage(ReceiveMessageOutput { messages }))
 }
 
-pub fn delete_message(ctx: &Ctx, i: DeleteMessageInput) -> Outcome {
-    ctx.engine.delete_message(&ctx.queue_name(&i.queue_url)?, &i.receipt_handle)?;
+pub async fn delete_message(ctx: &Ctx<'_>, i: DeleteMessageInput) -> Outcome {
+    ctx.engine.delete_message(&ctx.queue_name(&i.queue_url)?, &i.receipt_handle).await?;
     Ok(Response::Empty)
 }
 
-pub fn delete_message_batch(ctx: &Ctx, i: DeleteMessageBatchInput) -> Outcome {
+pub async fn delete_message_batch(ctx: &Ctx<'_>, i: DeleteMessageBatchInput) -> Outcome {
     let name = ctx.queue_name(&i.queue_url)?;
     let entries: Vec<(String, String)> = i.entries.into_iter().map(|e| (e.id, e.receipt_handle)).collect();
-    Ok(Response::IdBatch(id_batch(ctx.engine.delete_message_batch(&name, &entries)?)))
+    Ok(Response::IdBatch(id_batch(ctx.engine.delete_message_batch(&name, &entries).await?)))
 }
 
-pub fn change_message_visibility(ctx: &Ctx, i: ChangeMessageVisibilityInput) -> Outcome {
-    ctx.engine.change_message_visibility(&ctx.queue_name(&i.queue_url)?, &i.receipt_handle, i.visibility_timeout)?;
+pub async fn change_message_visibility(ctx: &Ctx<'_>, i: ChangeMessageVisibilityInput) -> Outcome {
+    ctx.engine
+        .change_message_visibility(&ctx.queue_name(&i.queue_url)?, &i.receipt_handle, i.visibility_timeout)
+        .await?;
     Ok(Response::Empty)
 }
 
-pub fn change_message_visibility_batch(ctx: &Ctx, i: ChangeMessageVisibilityBatchInput) -> Outcome {
+pub async fn change_message_visibility_batch(ctx: &Ctx<'_>, i: ChangeMessageVisibilityBatchInput) -> Outcome {
     let name = ctx.queue_name(&i.queue_url)?;
     let entries: Vec<_> = i.entries.into_iter().map(|e| (e.id, e.receipt_handle, e.visibility_timeout)).collect();
-    Ok(Response::IdBatch(id_batch(ctx.engine.change_message_visibility_batch(&name, &entries)?)))
+    Ok(Response::IdBatch(id_batch(ctx.engine.change_message_visibility_batch(&name, &entries).await?)))
 }
 
 fn id_batch(results: Vec<(String, engine::Result<()>)>) -> IdBatchOutput {

@@ -3,12 +3,12 @@ use protocol::Response;
 
 use crate::dispatch::{Ctx, Outcome};
 
-pub fn add_permission(ctx: &Ctx, i: AddPermissionInput) -> Outcome {
-    ctx.engine.add_permission(&ctx.queue_name(&i.queue_url)?, &i.label, &i.aws_account_ids, &i.actions)?;
+pub async fn add_permission(ctx: &Ctx<'_>, i: AddPermissionInput) -> Outcome {
+    ctx.engine.add_permission(&ctx.queue_name(&i.queue_url)?, &i.label, &i.aws_account_ids, &i.actions).await?;
     Ok(Response::Empty)
 }
 
-pub fn remove_permission(ctx: &Ctx, i: RemovePermissionInput) -> Outcome {
-    ctx.engine.remove_permission(&ctx.queue_name(&i.queue_url)?, &i.label)?;
+pub async fn remove_permission(ctx: &Ctx<'_>, i: RemovePermissionInput) -> Outcome {
+    ctx.engine.remove_permission(&ctx.queue_name(&i.queue_url)?, &i.label).await?;
     Ok(Response::Empty)
 }

@@ -3,13 +3,13 @@ use protocol::{ApiError, ErrorCode, Response};
 
 use crate::dispatch::{Ctx, Failure, Outcome};
 
-pub fn create_queue(ctx: &Ctx, i: CreateQueueInput) -> Outcome {
+pub async fn create_queue(ctx: &Ctx<'_>, i: CreateQueueInput) -> Outcome {
     let queue =
-        ctx.engine.create_queue(&i.queue_name, &i.attributes.unwrap_or_default(), &i.tags.unwrap_or_default())?;
+        ctx.engine.create_queue(&i.queue_name, &i.attributes.unwrap_or_default(), &i.tags.unwrap_or_default()).await?;
     Ok(Response::QueueUrl(QueueUrlOutput { queue_url: ctx.queue_url(&queue.name) }))
 }
 
-pub fn get_queue_url(ctx: &Ctx, i: GetQueueUrlInput) -> Outcome {
+pub async fn get_queue_url(ctx: &Ctx<'_>, i: GetQueueUrlInput) -> Outcome {
     if i.queue_owner_aws_account_id.as_deref().is_some_and(|a| a != ctx.account()) {
         return Err(Failure(ApiError::new(ErrorCode::QueueDoesNotExist, "The specified queue does not exist.")));
     }
@@ -17,7 +17,7 @@ pub fn get_queue_url(ctx: &Ctx, i: GetQueueUrlInput) -> Outcome {
     Ok(Response::QueueUrl(QueueUrlOutput { queue_url: ctx.queue_url(&queue.name) }))
 }
 
-pub fn list_queues(ctx: &Ctx, i: ListQueuesInput) -> Outcome {
+pub async fn list_queues(ctx: &Ctx<'_>, i: ListQueuesInput) -> Outcome {
     let (names, next_token) =
         ctx.engine.list_queues(i.queue_name_prefix.as_deref(), i.max_results, i.next_token.as_deref())?;
     Ok(Response::ListQueues(ListQueuesOutput {
@@ -26,22 +26,22 @@ pub fn list_queues(ctx: &Ctx, i: ListQueuesInput) -> Outcome {
     }))
 }
 
-pub fn delete_queue(ctx: &Ctx, i: QueueUrlInput) -> Outcome {
-    ctx.engine.delete_queue(&ctx.queue_name(&i.queue_url)?)?;
+pub async fn delete_queue(ctx: &Ctx<'_>, i: QueueUrlInput) -> Outcome {
+    ctx.engine.delete_queue(&ctx.queue_name(&i.queue_url)?).await?;
     Ok(Response::Empty)
 }
 
-pub fn purge_queue(ctx: &Ctx, i: QueueUrlInput) -> Outcome {
-    ctx.engine.purge_queue(&ctx.queue_name(&i.queue_url)?)?;
+pub async fn purge_queue(ctx: &Ctx<'_>, i: QueueUrlInput) -> Outcome {
+    ctx.engine.purge_queue(&ctx.queue_name(&i.queue_url)?).await?;
     Ok(Response::Empty)
 }
 
-pub fn get_queue_attributes(ctx: &Ctx, i: GetQueueAttributesInput) -> Outcome {
+pub async fn get_queue_attributes(ctx: &Ctx<'_>, i: GetQueueAttributesInput) -> Outcome {
     let attrs = ctx.engine.get_queue_attributes(&ctx.queue_name(&i.queue_url)?, &i.attribute_names)?;
     Ok(Response::Attributes(AttributesOutput { attributes: attrs.into_iter().collect() }))
 }
 
-pub fn set_queue_attributes(ctx: &Ctx, i: SetQueueAttributesInput) -> Outcome {
-    ctx.engine.set_queue_attributes(&ctx.queue_name(&i.queue_url)?, &i.attributes)?;
+pub async fn set_queue_attributes(ctx: &Ctx<'_>, i: SetQueueAttributesInput) -> Outcome {
+    ctx.engine.set_queue_attributes(&ctx.queue_name(&i.queue_url)?, &i.attributes).await?;
     Ok(Response::Empty)
 }

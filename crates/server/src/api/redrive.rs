@@ -9,19 +9,19 @@ fn not_yet(action: &str) -> Failure {
     Failure(ApiError::new(ErrorCode::UnsupportedOperation, format!("{action} is not supported by this server yet.")))
 }
 
-pub fn list_dead_letter_source_queues(ctx: &Ctx, i: ListDeadLetterSourceQueuesInput) -> Outcome {
+pub async fn list_dead_letter_source_queues(ctx: &Ctx<'_>, i: ListDeadLetterSourceQueuesInput) -> Outcome {
     ctx.engine.queue(&ctx.queue_name(&i.queue_url)?)?;
     Err(not_yet("ListDeadLetterSourceQueues"))
 }
 
-pub fn start_message_move_task(_ctx: &Ctx, _i: StartMessageMoveTaskInput) -> Outcome {
+pub async fn start_message_move_task(_ctx: &Ctx<'_>, _i: StartMessageMoveTaskInput) -> Outcome {
     Err(not_yet("StartMessageMoveTask"))
 }
 
-pub fn list_message_move_tasks(_ctx: &Ctx, _i: ListMessageMoveTasksInput) -> Outcome {
+pub async fn list_message_move_tasks(_ctx: &Ctx<'_>, _i: ListMessageMoveTasksInput) -> Outcome {
     Err(not_yet("ListMessageMoveTasks"))
 }
 
-pub fn cancel_message_move_task(_ctx: &Ctx, _i: CancelMessageMoveTaskInput) -> Outcome {
+pub async fn cancel_message_move_task(_ctx: &Ctx<'_>, _i: CancelMessageMoveTaskInput) -> Outcome {
     Err(not_yet("CancelMessageMoveTask"))
 }

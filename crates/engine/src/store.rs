@@ -1,0 +1,120 @@
+//! The durable record behind the engine.
+//!
+//! The engine keeps every queue's index in memory and is the only judge of SQS
+//! semantics; a `Store` keeps the record that rebuilds that index after a restart. Each
+//! engine operation turns into an ordered list of `Change`s, submitted while the queue's
+//! lock is held — so the store sees changes in the order memory saw them — and awaited
+//! before the client is answered. A durable store commits many submissions in one
+//! transaction and one fsync (group commit); after a crash its content is a prefix of
+//! the submitted sequence that includes everything acknowledged.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+
+use serde::{Deserialize, Serialize};
+
+use crate::attributes::QueueAttributes;
+use crate::clock::Millis;
+use crate::message::{Content, SharedContent};
+
+/// What a queue is, apart from its messages.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueueRecord {
+    pub name: String,
+    pub uid: u64,
+    pub created_at: Millis,
+    pub last_modified: Millis,
+    pub attributes: QueueAttributes,
+    pub tags: BTreeMap<String, String>,
+    pub last_purge: Option<Millis>,
+}
+
+/// The part of a message that receives and visibility changes rewrite.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageState {
+    pub enqueued_at: Millis,
+    /// When the message becomes (or became) visible: end of its delay or of its visibility timeout.
+    pub visible_at: Millis,
+    pub receive_count: u32,
+    pub first_receive_at: Option<Millis>,
+    pub received_at: Millis,
+    /// Counts receives; part of each receipt handle.
+    pub nonce: u64,
+}
+
+#[derive(Debug, Clone)]
+pub enum Change {
+    PutQueue(QueueRecord),
+    /// Removes the queue and every message of it.
+    DeleteQueue {
+        uid: u64,
+    },
+    PutMessage {
+        queue: u64,
+        seq: u64,
+        content: SharedContent,
+        state: MessageState,
+    },
+    SetState {
+        queue: u64,
+        seq: u64,
+        state: MessageState,
+    },
+    DeleteMessage {
+        queue: u64,
+        seq: u64,
+    },
+    /// Removes every message of the queue.
+    Purge {
+        queue: u64,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct StoreError(pub String);
+
+/// One stored queue as read back at startup: its record and its messages' states by seq.
+pub struct LoadedQueue {
+    pub record: QueueRecord,
+    pub messages: Vec<(u64, MessageState)>,
+}
+
+pub type Commit = Pin<Box<dyn Future<Output = Result<(), StoreError>> + Send>>;
+
+pub trait Store: Send + Sync + 'static {
+    /// Queue `changes` to be applied atomically, after everything submitted before.
+    /// The returned future resolves once they are durable.
+    fn submit(&self, changes: Vec<Change>) -> Commit;
+    /// Everything stored, for rebuilding the engine's index.
+    fn load(&self) -> Result<Vec<LoadedQueue>, StoreError>;
+    /// A message's content, for messages loaded without it.
+    fn content(&self, queue: u64, seq: u64) -> Result<Option<Content>, StoreError>;
+    /// Whether contents live only in the engine's memory (nothing to load).
+    fn is_memory(&self) -> bool {
+        false
+    }
+}
+
+/// Keeps nothing: the engine's memory is the only copy. For tests and `--in-memory`.
+#[derive(Debug, Default)]
+pub struct MemoryStore;
+
+impl Store for MemoryStore {
+    fn submit(&self, _changes: Vec<Change>) -> Commit {
+        Box::pin(std::future::ready(Ok(())))
+    }
+
+    fn load(&self) -> Result<Vec<LoadedQueue>, StoreError> {
+        Ok(Vec::new())
+    }
+
+    fn content(&self, _queue: u64, _seq: u64) -> Result<Option<Content>, StoreError> {
+        Ok(None)
+    }
+
+    fn is_memory(&self) -> bool {
+        true
+    }
+}

@@ -1,0 +1,209 @@
+//! Durable stores for the engine's record (see `engine::store` for the contract).
+//!
+//! `RedbStore` keeps three redb tables, each value encoded with postcard:
+//! - `queues`: queue uid → `QueueRecord`;
+//! - `states`: (queue uid, seq) → `MessageState` — small, rewritten by every receive
+//!   and visibility change, and the only table read at startup;
+//! - `bodies`: (queue uid, seq) → `Content` — written once, read when a message that was
+//!   loaded at startup is first received.
+//!
+//! One writer thread applies submissions in order. While it commits (one fsync), new
+//! submissions queue up; it takes all of them into the next transaction — group commit.
+//! If a commit fails (disk full, I/O error) the transaction is discarded and the store
+//! refuses further changes until the server restarts and reloads what is on disk, so the
+//! durable record never holds a change whose predecessor was lost.
+
+use std::fs::{File, OpenOptions};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
+
+use engine::message::Content;
+use engine::store::{Change, Commit, LoadedQueue, MessageState, QueueRecord, Store, StoreError};
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+
+const QUEUES: TableDefinition<u64, &[u8]> = TableDefinition::new("queues");
+const STATES: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("states");
+const BODIES: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("bodies");
+
+/// Most submissions one transaction takes.
+const MAX_GROUP: usize = 4096;
+
+struct Job {
+    changes: Vec<Change>,
+    done: tokio::sync::oneshot::Sender<Result<(), StoreError>>,
+}
+
+pub struct RedbStore {
+    db: Arc<Database>,
+    jobs: mpsc::Sender<Job>,
+    failed: Arc<AtomicBool>,
+    _lock: File,
+    path: PathBuf,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("the data directory {} is in use by another redrive server", .0.display())]
+    Locked(PathBuf),
+    #[error("cannot use the data directory {}: {}", .0.display(), .1)]
+    Io(PathBuf, std::io::Error),
+    #[error("cannot open the store in {}: {}", .0.display(), .1)]
+    Database(PathBuf, String),
+}
+
+fn err(e: impl std::fmt::Display) -> StoreError {
+    StoreError(e.to_string())
+}
+
+fn encode<T: serde::Serialize>(v: &T) -> Result<Vec<u8>, StoreError> {
+    postcard::to_stdvec(v).map_err(err)
+}
+
+fn decode<'a, T: serde::Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, StoreError> {
+    postcard::from_bytes(bytes).map_err(err)
+}
+
+impl RedbStore {
+    /// Open (or create) the store in `dir`, taking an exclusive lock on it.
+    pub fn open(dir: &Path) -> Result<RedbStore, OpenError> {
+        std::fs::create_dir_all(dir).map_err(|e| OpenError::Io(dir.into(), e))?;
+        let lock_path = dir.join("LOCK");
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| OpenError::Io(dir.into(), e))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => return Err(OpenError::Locked(dir.into())),
+            Err(std::fs::TryLockError::Error(e)) => return Err(OpenError::Io(dir.into(), e)),
+        }
+        let path = dir.join("redrive.redb");
+        let db = Database::create(&path).map_err(|e| OpenError::Database(dir.into(), e.to_string()))?;
+        // Create the tables so that readers never meet a missing one.
+        let init = || -> Result<(), StoreError> {
+            let txn = db.begin_write().map_err(err)?;
+            txn.open_table(QUEUES).map_err(err)?;
+            txn.open_table(STATES).map_err(err)?;
+            txn.open_table(BODIES).map_err(err)?;
+            txn.commit().map_err(err)
+        };
+        init().map_err(|e| OpenError::Database(dir.into(), e.0))?;
+        let db = Arc::new(db);
+        let (jobs, rx) = mpsc::channel::<Job>();
+        let failed = Arc::new(AtomicBool::new(false));
+        let (wdb, wfailed) = (db.clone(), failed.clone());
+        std::thread::Builder::new()
+            .name("redrive-store".into())
+            .spawn(move || writer(&wdb, &rx, &wfailed))
+            .map_err(|e| OpenError::Io(dir.into(), e))?;
+        Ok(RedbStore { db, jobs, failed, _lock: lock, path })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+fn writer(db: &Database, rx: &mpsc::Receiver<Job>, failed: &AtomicBool) {
+    while let Ok(first) = rx.recv() {
+        let mut group = vec![first];
+        while group.len() < MAX_GROUP {
+            match rx.try_recv() {
+                Ok(job) => group.push(job),
+                Err(_) => break,
+            }
+        }
+        let result = if failed.load(Ordering::SeqCst) {
+            Err(StoreError("the store stopped after an earlier failure; restart the server".into()))
+        } else {
+            apply(db, &group)
+        };
+        if let Err(e) = &result {
+            tracing::error!(error = %e, "store commit failed; refusing further changes until restart");
+            failed.store(true, Ordering::SeqCst);
+        }
+        for job in group {
+            let _ = job.done.send(result.clone());
+        }
+    }
+}
+
+fn apply(db: &Database, group: &[Job]) -> Result<(), StoreError> {
+    let txn = db.begin_write().map_err(err)?;
+    {
+        let mut queues = txn.open_table(QUEUES).map_err(err)?;
+        let mut states = txn.open_table(STATES).map_err(err)?;
+        let mut bodies = txn.open_table(BODIES).map_err(err)?;
+        for change in group.iter().flat_map(|j| j.changes.iter()) {
+            match change {
+                Change::PutQueue(record) => {
+                    queues.insert(record.uid, encode(record)?.as_slice()).map_err(err)?;
+                }
+                Change::DeleteQueue { uid } => {
+                    queues.remove(*uid).map_err(err)?;
+                    states.retain_in((*uid, 0)..=(*uid, u64::MAX), |_, _| false).map_err(err)?;
+                    bodies.retain_in((*uid, 0)..=(*uid, u64::MAX), |_, _| false).map_err(err)?;
+                }
+                Change::Purge { queue } => {
+                    states.retain_in((*queue, 0)..=(*queue, u64::MAX), |_, _| false).map_err(err)?;
+                    bodies.retain_in((*queue, 0)..=(*queue, u64::MAX), |_, _| false).map_err(err)?;
+                }
+                Change::PutMessage { queue, seq, content, state } => {
+                    bodies.insert((*queue, *seq), encode(content.as_ref())?.as_slice()).map_err(err)?;
+                    states.insert((*queue, *seq), encode(state)?.as_slice()).map_err(err)?;
+                }
+                Change::SetState { queue, seq, state } => {
+                    states.insert((*queue, *seq), encode(state)?.as_slice()).map_err(err)?;
+                }
+                Change::DeleteMessage { queue, seq } => {
+                    states.remove((*queue, *seq)).map_err(err)?;
+                    bodies.remove((*queue, *seq)).map_err(err)?;
+                }
+            }
+        }
+    }
+    txn.commit().map_err(err)
+}
+
+impl Store for RedbStore {
+    fn submit(&self, changes: Vec<Change>) -> Commit {
+        let (done, wait) = tokio::sync::oneshot::channel();
+        if self.failed.load(Ordering::SeqCst) || self.jobs.send(Job { changes, done }).is_err() {
+            return Box::pin(std::future::ready(Err(StoreError(
+                "the store stopped after an earlier failure; restart the server".into(),
+            ))));
+        }
+        Box::pin(async move { wait.await.unwrap_or_else(|_| Err(StoreError("the store writer stopped".into()))) })
+    }
+
+    fn load(&self) -> Result<Vec<LoadedQueue>, StoreError> {
+        let txn = self.db.begin_read().map_err(err)?;
+        let queues = txn.open_table(QUEUES).map_err(err)?;
+        let states = txn.open_table(STATES).map_err(err)?;
+        let mut out = Vec::new();
+        for entry in queues.iter().map_err(err)? {
+            let (_, value) = entry.map_err(err)?;
+            let record: QueueRecord = decode(value.value())?;
+            let mut messages = Vec::new();
+            for e in states.range((record.uid, 0)..=(record.uid, u64::MAX)).map_err(err)? {
+                let (key, value) = e.map_err(err)?;
+                let state: MessageState = decode(value.value())?;
+                messages.push((key.value().1, state));
+            }
+            out.push(LoadedQueue { record, messages });
+        }
+        Ok(out)
+    }
+
+    fn content(&self, queue: u64, seq: u64) -> Result<Option<Content>, StoreError> {
+        let txn = self.db.begin_read().map_err(err)?;
+        let bodies = txn.open_table(BODIES).map_err(err)?;
+        match bodies.get((queue, seq)).map_err(err)? {
+            Some(v) => decode(v.value()).map(Some),
+            None => Ok(None),
+        }
+    }
+}
