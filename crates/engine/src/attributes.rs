@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::dlq::{RedriveAllowPolicy, RedrivePolicy};
 use crate::error::{Error, Result};
 
 pub const MAX_MESSAGE_SIZE: u32 = 1_048_576;
@@ -102,8 +103,21 @@ impl QueueAttributes {
                 }
                 self.policy = non_empty(value);
             }
-            "RedrivePolicy" => self.redrive_policy = non_empty(value),
-            "RedriveAllowPolicy" => self.redrive_allow_policy = non_empty(value),
+            "RedrivePolicy" => {
+                self.redrive_policy = match value {
+                    "" => None,
+                    raw => Some(RedrivePolicy::parse(raw)?.to_json()),
+                }
+            }
+            "RedriveAllowPolicy" => {
+                self.redrive_allow_policy = match value {
+                    "" => None,
+                    raw => {
+                        RedriveAllowPolicy::parse(raw)?;
+                        Some(raw.to_string())
+                    }
+                }
+            }
             "FifoQueue" => {
                 fifo_only(self)?;
                 if !boolean()? {
@@ -156,6 +170,17 @@ impl QueueAttributes {
             ));
         }
         Ok(next)
+    }
+
+    pub fn redrive(&self) -> Option<RedrivePolicy> {
+        self.redrive_policy.as_deref().and_then(|p| RedrivePolicy::parse(p).ok())
+    }
+
+    pub fn allow_policy(&self) -> RedriveAllowPolicy {
+        self.redrive_allow_policy
+            .as_deref()
+            .and_then(|p| RedriveAllowPolicy::parse(p).ok())
+            .unwrap_or(RedriveAllowPolicy::AllowAll)
     }
 
     /// The current value of a settable attribute, as GetQueueAttributes shows it;

@@ -10,10 +10,11 @@ use parking_lot::{Mutex, RwLock};
 
 use crate::attributes::{QueueAttributes, READABLE_NAMES};
 use crate::clock::{Clock, Millis};
+use crate::dlq::{parse_arn, RedrivePolicy};
 use crate::error::{Error, Result};
 use crate::message::{self, Attributes, Content, NewMessage};
 use crate::policy;
-use crate::queue::{Counts, Queue, QueueState, Received};
+use crate::queue::{Counts, DeadLetter, Queue, QueueState, Received};
 use crate::receipt::ReceiptHandle;
 use crate::store::{Change, Commit, MemoryStore, QueueRecord, Store, StoreError};
 
@@ -175,6 +176,8 @@ impl Engine {
         if fifo {
             return Err(Error::UnsupportedOperation("FIFO queues are not supported yet.".into()));
         }
+        QueueAttributes::defaults(fifo).apply(attributes)?;
+        self.check_redrive_target(&self.arn_of(name), fifo, attributes)?;
         let (queue, commit) = {
             let mut queues = self.queues.write();
             if let Some(existing) = queues.get(name) {
@@ -328,6 +331,8 @@ impl Engine {
     pub async fn set_queue_attributes(&self, name: &str, attributes: &BTreeMap<String, String>) -> Result<()> {
         let queue = self.queue(name)?;
         let now = self.clock.now();
+        queue.state.lock().attrs.apply(attributes)?;
+        self.check_redrive_target(&queue.arn, queue.is_fifo(), attributes)?;
         self.change_queue(&queue, |state| {
             state.attrs = state.attrs.apply(attributes)?;
             state.last_modified = now;
@@ -484,15 +489,7 @@ impl Engine {
             arrivals.as_mut().enable();
             let now = self.clock.now();
             let stopping = self.stopping.load(Ordering::SeqCst);
-            let mut next_visible = None;
-            let got = self
-                .change(&queue, |state, changes| {
-                    state.advance(queue.uid, now, changes);
-                    let got = state.receive(queue.uid, max, visibility_ms, now, &*self.store, changes)?;
-                    next_visible = state.next_visible_at();
-                    Ok(got)
-                })
-                .await?;
+            let (got, next_visible) = self.receive_once(&queue, max, visibility_ms, now).await?;
             if !got.is_empty() || now >= deadline || stopping {
                 return Ok(got);
             }
@@ -502,6 +499,128 @@ impl Engine {
                 _ = self.clock.sleep_until(wake_at) => {}
             }
         }
+    }
+
+    /// One receive attempt, with the dead-letter hand-off. Source and DLQ are locked
+    /// together (in uid order) so a moved message is in exactly one of them, in memory
+    /// and — one submission, one transaction — on disk.
+    async fn receive_once(
+        &self,
+        queue: &Queue,
+        max: usize,
+        visibility_ms: u64,
+        now: Millis,
+    ) -> Result<(Vec<Received>, Option<Millis>)> {
+        let policy = queue.state.lock().attrs.redrive();
+        // A deleted DLQ leaves messages in the source, as on AWS.
+        let dlq =
+            policy.as_ref().and_then(|p| self.queue_by_arn(&p.dead_letter_target_arn)).filter(|d| d.uid != queue.uid);
+        let mut changes = Vec::new();
+        let (result, commit, moved) = {
+            let (mut src, mut dst) = lock_pair(queue, dlq.as_deref());
+            if src.deleted {
+                return Err(Error::QueueDoesNotExist);
+            }
+            src.advance(queue.uid, now, &mut changes);
+            let dead_letter = match (&policy, dst.as_deref_mut(), dlq.as_deref()) {
+                (Some(p), Some(state), Some(d)) if !state.deleted => Some(DeadLetter {
+                    state,
+                    uid: d.uid,
+                    fifo: d.is_fifo(),
+                    source_arn: &queue.arn,
+                    max_receive_count: p.max_receive_count,
+                    moved: 0,
+                }),
+                _ => None,
+            };
+            let result = src.receive(queue.uid, max, visibility_ms, now, &*self.store, dead_letter, &mut changes);
+            let next_visible = src.next_visible_at();
+            let moved = changes.iter().any(|c| matches!(c, Change::PutMessage { .. }));
+            let commit = (!changes.is_empty()).then(|| self.store.submit(changes));
+            (result.map(|got| (got, next_visible)), commit, moved)
+        };
+        if let Some(commit) = commit {
+            Engine::durable(commit).await?;
+        }
+        if moved {
+            if let Some(d) = &dlq {
+                d.arrivals.notify_waiters();
+            }
+        }
+        result
+    }
+
+    /// The queue an ARN names, if it is one of this server's.
+    pub fn queue_by_arn(&self, arn: &str) -> Option<Arc<Queue>> {
+        let parts = parse_arn(arn)?;
+        if parts.service != "sqs" || parts.region != self.config.region || parts.account != self.config.account_id {
+            return None;
+        }
+        self.queue(parts.resource).ok()
+    }
+
+    /// Refuse a RedrivePolicy whose target does not exist here, is of the other queue
+    /// type, or whose RedriveAllowPolicy does not admit `source_arn`.
+    fn check_redrive_target(&self, source_arn: &str, fifo: bool, attributes: &BTreeMap<String, String>) -> Result<()> {
+        let Some(raw) = attributes.get("RedrivePolicy").filter(|r| !r.is_empty()) else { return Ok(()) };
+        let policy = RedrivePolicy::parse(raw)?;
+        let invalid = |reason: &str| {
+            Error::InvalidParameterValue(format!(
+                "Value {raw} for parameter RedrivePolicy is invalid. Reason: {reason}"
+            ))
+        };
+        let target = self
+            .queue_by_arn(&policy.dead_letter_target_arn)
+            .ok_or_else(|| invalid("Dead letter target does not exist."))?;
+        if target.is_fifo() != fifo {
+            return Err(invalid("Dead-letter queue must be same type of queue as the source.."));
+        }
+        if target.arn != source_arn && !target.state.lock().attrs.allow_policy().allows(source_arn) {
+            return Err(invalid(&format!(
+                "The dead-letter queue {} does not allow this source queue to use it: see its RedriveAllowPolicy.",
+                target.arn
+            )));
+        }
+        Ok(())
+    }
+
+    /// URLs-to-be of the queues whose RedrivePolicy targets `name`, in name order, paged.
+    pub fn list_dead_letter_source_queues(
+        &self,
+        name: &str,
+        max_results: Option<i64>,
+        next_token: Option<&str>,
+    ) -> Result<(Vec<String>, Option<String>)> {
+        let dlq = self.queue(name)?;
+        let limit = match max_results {
+            Some(n) if !(1..=1000).contains(&n) => return Err(Error::InvalidParameterValue(
+                "Value for parameter MaxResults is invalid. Reason: MaxResults must be an integer between 1 and 1000."
+                    .into(),
+            )),
+            Some(n) => n as usize,
+            None => 1000,
+        };
+        let after = match next_token.filter(|t| !t.is_empty()) {
+            Some(t) => Some(
+                decode_token(t).map_err(|_| Error::InvalidParameterValue("Invalid or expired next token.".into()))?,
+            ),
+            None => None,
+        };
+        let queues: Vec<Arc<Queue>> = self.queues.read().values().cloned().collect();
+        let mut names = queues
+            .iter()
+            .filter(|q| after.as_deref().is_none_or(|a| q.name.as_str() > a))
+            .filter(|q| q.state.lock().attrs.redrive().is_some_and(|p| p.dead_letter_target_arn == dlq.arn))
+            .map(|q| q.name.clone())
+            .take(limit + 1)
+            .collect::<Vec<_>>();
+        let more = names.len() > limit;
+        names.truncate(limit);
+        let token = match (more && max_results.is_some(), names.last()) {
+            (true, Some(last)) => Some(URL_SAFE_NO_PAD.encode(last)),
+            _ => None,
+        };
+        Ok((names, token))
     }
 
     fn handle_for(&self, queue: &Queue, text: &str) -> Result<ReceiptHandle> {
@@ -599,6 +718,25 @@ impl Engine {
 
 fn tracing_error(e: &StoreError) {
     tracing::error!(error = %e, "the store could not make a change durable");
+}
+
+/// Lock two queues' states in uid order (a fixed order, so two receives that hand off in
+/// opposite directions cannot deadlock). Returned in argument order.
+fn lock_pair<'a>(
+    a: &'a Queue,
+    b: Option<&'a Queue>,
+) -> (parking_lot::MutexGuard<'a, QueueState>, Option<parking_lot::MutexGuard<'a, QueueState>>) {
+    match b {
+        None => (a.state.lock(), None),
+        Some(b) if b.uid < a.uid => {
+            let gb = b.state.lock();
+            (a.state.lock(), Some(gb))
+        }
+        Some(b) => {
+            let ga = a.state.lock();
+            (ga, Some(b.state.lock()))
+        }
+    }
 }
 
 /// Validate one message against the queue's rules and build its stored content.

@@ -3,6 +3,7 @@
 
 pub mod attributes;
 pub mod clock;
+pub mod dlq;
 pub mod engine;
 pub mod error;
 pub mod message;

@@ -56,6 +56,17 @@ pub struct Counts {
     pub delayed: usize,
 }
 
+/// Where a receive hands off messages that reached their maximum receive count.
+pub(crate) struct DeadLetter<'a> {
+    pub state: &'a mut QueueState,
+    pub uid: u64,
+    pub fifo: bool,
+    pub source_arn: &'a str,
+    pub max_receive_count: u32,
+    /// How many messages this receive moved.
+    pub moved: usize,
+}
+
 /// A queue: fixed identity plus mutable state behind one lock.
 pub struct Queue {
     pub name: String,
@@ -202,6 +213,22 @@ impl QueueState {
         self.messages.insert(seq, Slot { content, state, m });
     }
 
+    /// Add a message that keeps its counts and times (a dead-letter hand-off, a restore).
+    pub fn insert_with_state(
+        &mut self,
+        uid: u64,
+        content: SharedContent,
+        m: MessageState,
+        now: Millis,
+        changes: &mut Vec<Change>,
+    ) -> u64 {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        changes.push(Change::PutMessage { queue: uid, seq, content: content.clone(), state: m });
+        self.place(seq, Some(content), m, now);
+        seq
+    }
+
     pub fn insert(
         &mut self,
         uid: u64,
@@ -226,6 +253,9 @@ impl QueueState {
     }
 
     /// Hide up to `max` visible messages for `visibility_ms` and hand them out, oldest first.
+    /// A message already received `max_receive_count` times goes to `dlq` instead: that
+    /// receive does not return it (the lazy hand-off AWS does).
+    #[allow(clippy::too_many_arguments)]
     pub fn receive(
         &mut self,
         uid: u64,
@@ -233,6 +263,7 @@ impl QueueState {
         visibility_ms: u64,
         now: Millis,
         store: &dyn Store,
+        mut dlq: Option<DeadLetter<'_>>,
         changes: &mut Vec<Change>,
     ) -> Result<Vec<Received>> {
         if self.ready.is_empty() {
@@ -260,6 +291,21 @@ impl QueueState {
                     Err(e) => return Err(Error::ServiceUnavailable(e.to_string())),
                 },
             };
+            if let Some(d) = dlq.as_mut().filter(|d| slot.m.receive_count >= d.max_receive_count) {
+                let mut moved = (*content).clone();
+                moved.dead_letter_source_arn = Some(d.source_arn.to_string());
+                let mut m = slot.m;
+                // A standard DLQ keeps the original enqueue time; a FIFO one starts it anew.
+                if d.fifo {
+                    m.enqueued_at = now;
+                }
+                m.visible_at = now;
+                self.remove(seq);
+                changes.push(Change::DeleteMessage { queue: uid, seq });
+                d.state.insert_with_state(d.uid, Arc::new(moved), m, now, changes);
+                d.moved += 1;
+                continue;
+            }
             self.ready.remove(&seq);
             let m = &mut slot.m;
             m.receive_count += 1;

@@ -1,7 +1,7 @@
 //! Dead-letter queue listing and message move tasks (not yet implemented: a clear error).
 
 use protocol::types::*;
-use protocol::{ApiError, ErrorCode};
+use protocol::{ApiError, ErrorCode, Response};
 
 use crate::dispatch::{Ctx, Failure, Outcome};
 
@@ -10,8 +10,15 @@ fn not_yet(action: &str) -> Failure {
 }
 
 pub async fn list_dead_letter_source_queues(ctx: &Ctx<'_>, i: ListDeadLetterSourceQueuesInput) -> Outcome {
-    ctx.engine.queue(&ctx.queue_name(&i.queue_url)?)?;
-    Err(not_yet("ListDeadLetterSourceQueues"))
+    let (names, next_token) = ctx.engine.list_dead_letter_source_queues(
+        &ctx.queue_name(&i.queue_url)?,
+        i.max_results,
+        i.next_token.as_deref(),
+    )?;
+    Ok(Response::ListDeadLetterSourceQueues(ListDeadLetterSourceQueuesOutput {
+        queue_urls: names.iter().map(|n| ctx.queue_url(n)).collect(),
+        next_token,
+    }))
 }
 
 pub async fn start_message_move_task(_ctx: &Ctx<'_>, _i: StartMessageMoveTaskInput) -> Outcome {
