@@ -215,6 +215,11 @@ where
     }
 }
 
+/// The HTTP status of a failed call.
+pub fn http_status<E>(err: &SdkError<E, aws_sdk_sqs::config::http::HttpResponse>) -> u16 {
+    err.raw_response().map(|r| r.status().as_u16()).unwrap_or_else(|| panic!("no HTTP response"))
+}
+
 /// Pauses for real (wall-clock) time: only to let a request reach the server, never to
 /// let simulated time pass (that is what `Harness::advance` is for).
 #[allow(clippy::disallowed_methods)]

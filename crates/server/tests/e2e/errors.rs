@@ -10,7 +10,7 @@ use aws_sdk_sqs::types::{
     SendMessageBatchRequestEntry,
 };
 
-use crate::common::{error_code, Harness};
+use crate::common::{error_code, http_status, Harness};
 
 const MISSING: &str = "AWS.SimpleQueueService.NonExistentQueue";
 
@@ -109,6 +109,7 @@ async fn a_malformed_receipt_handle_fails_with_receipt_handle_is_invalid() {
         let err =
             h.client.delete_message().queue_url(&url).receipt_handle(bogus).send().await.expect_err("bogus handle");
         assert_eq!(err.code(), Some("ReceiptHandleIsInvalid"), "delete with {bogus:?}");
+        assert_eq!(http_status(&err), 404, "AWS answers a malformed handle with 404");
         let expected = format!("The input receipt handle \"{bogus}\" is not a valid receipt handle.");
         assert_eq!(err.message(), Some(expected.as_str()));
         assert!(matches!(err.into_service_error(), DeleteMessageError::ReceiptHandleIsInvalid(_)));
@@ -184,6 +185,7 @@ async fn changing_visibility_after_releasing_a_message_hides_it_again() {
 async fn the_error_message_explains_a_missing_queue() {
     let h = Harness::start().await;
     let err = h.client.get_queue_url().queue_name("ghost").send().await.expect_err("missing");
+    assert_eq!(http_status(&err), 400);
     let message = err.message().unwrap_or_default().to_string();
     assert!(!message.is_empty(), "an error message is given");
     assert_eq!(message, "The specified queue does not exist.");

@@ -573,6 +573,85 @@ async fn message_attributes_with_a_bad_data_type_or_missing_value_are_refused() 
     assert_eq!(h.counts(&url).await, (0, 0, 0));
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn list_values_in_message_attributes_are_an_unsupported_operation() {
+    let h = Harness::start().await;
+    let url = h.create_queue("lists").await;
+    let list = MessageAttributeValue::builder()
+        .data_type("String")
+        .string_list_values("a")
+        .string_list_values("b")
+        .build()
+        .expect("attribute");
+    let result = h.client.send_message().queue_url(&url).message_body("x").message_attributes("k", list).send().await;
+    assert_eq!(error_code(result), "AWS.SimpleQueueService.UnsupportedOperation");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_number_attribute_must_hold_a_number() {
+    let h = Harness::start().await;
+    let url = h.create_queue("numbers").await;
+    let result = h
+        .client
+        .send_message()
+        .queue_url(&url)
+        .message_body("x")
+        .message_attributes("n", typed_string_attribute("Number", "forty-two"))
+        .send()
+        .await;
+    assert_eq!(error_code(result), "InvalidParameterValue");
+}
+
+// ---- standard queues and FIFO-only parameters ----
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deduplication_id_is_refused_on_a_standard_queue() {
+    let h = Harness::start().await;
+    let url = h.create_queue("standard").await;
+    let result =
+        h.client.send_message().queue_url(&url).message_body("x").message_deduplication_id("dedup-1").send().await;
+    assert_eq!(error_code(result), "InvalidParameterValue");
+    assert_eq!(h.counts(&url).await, (0, 0, 0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_group_id_on_a_standard_queue_is_accepted_and_returned() {
+    let h = Harness::start().await;
+    let url = h.create_queue("fair").await;
+    h.client
+        .send_message()
+        .queue_url(&url)
+        .message_body("grouped")
+        .message_group_id("tenant-7")
+        .send()
+        .await
+        .expect("fair queues accept MessageGroupId");
+    let messages = receive_all_attributes(&h, &url).await;
+    assert_eq!(messages.len(), 1);
+    assert_eq!(
+        system_attribute_of(&messages[0], MessageSystemAttributeName::MessageGroupId).as_deref(),
+        Some("tenant-7")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn asking_for_fifo_system_attributes_on_a_standard_queue_omits_them() {
+    let h = Harness::start().await;
+    let url = h.create_queue("no-sequence").await;
+    h.send(&url, "x").await;
+    let output = h
+        .client
+        .receive_message()
+        .queue_url(&url)
+        .message_system_attribute_names(MessageSystemAttributeName::SequenceNumber)
+        .message_system_attribute_names(MessageSystemAttributeName::SentTimestamp)
+        .send()
+        .await
+        .expect("receive");
+    let attrs = system_attributes(&output.messages()[0]);
+    assert_eq!(attrs.keys().map(String::as_str).collect::<BTreeSet<_>>(), BTreeSet::from(["SentTimestamp"]));
+}
+
 // ---- system attributes ----
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

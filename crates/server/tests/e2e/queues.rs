@@ -8,7 +8,7 @@ use aws_sdk_sqs::operation::get_queue_url::GetQueueUrlError;
 use aws_sdk_sqs::operation::purge_queue::PurgeQueueError;
 use aws_sdk_sqs::types::QueueAttributeName;
 
-use crate::common::{error_code, error_of, Harness, ACCOUNT};
+use crate::common::{error_code, error_of, http_status, Harness, ACCOUNT};
 
 async fn list_all(h: &Harness, prefix: Option<&str>) -> BTreeSet<String> {
     let output =
@@ -373,6 +373,7 @@ async fn a_second_purge_within_60_seconds_fails_with_purge_queue_in_progress() {
     h.advance(59);
     let err = h.client.purge_queue().queue_url(&url).send().await.expect_err("one purge per 60 seconds");
     assert_eq!(err.code(), Some("AWS.SimpleQueueService.PurgeQueueInProgress"));
+    assert_eq!(http_status(&err), 403);
     assert_eq!(err.message(), Some("Only one PurgeQueue operation on purge is allowed every 60 seconds."));
     assert!(matches!(err.into_service_error(), PurgeQueueError::PurgeQueueInProgress(_)));
 }
@@ -411,7 +412,7 @@ async fn the_public_url_setting_replaces_the_host_in_queue_urls() {
     let messages = h.receive(&url, 1).await;
     assert_eq!(messages.len(), 1);
     let listed = h.client.list_queues().send().await.expect("list");
-    assert_eq!(listed.queue_urls(), [url.clone()]);
+    assert_eq!(listed.queue_urls().to_vec(), vec![url]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
