@@ -13,6 +13,7 @@ use crate::clock::{Clock, Millis};
 use crate::dlq::{parse_arn, RedrivePolicy};
 use crate::error::{Error, Result};
 use crate::message::{self, Attributes, Content, NewMessage};
+use crate::movetask::TaskRecord;
 use crate::policy;
 use crate::queue::{Counts, DeadLetter, Queue, QueueState, Received};
 use crate::receipt::ReceiptHandle;
@@ -37,6 +38,7 @@ pub struct Engine {
     queues: RwLock<BTreeMap<String, Arc<Queue>>>,
     recently_deleted: Mutex<HashMap<String, Millis>>,
     stopping: AtomicBool,
+    tasks: Mutex<Vec<TaskRecord>>,
 }
 
 /// What SendMessage reports for one stored message.
@@ -67,7 +69,9 @@ impl Engine {
             queues: RwLock::new(BTreeMap::new()),
             recently_deleted: Mutex::new(HashMap::new()),
             stopping: AtomicBool::new(false),
+            tasks: Mutex::new(Vec::new()),
         };
+        *engine.tasks.lock() = engine.store.load_tasks()?;
         let loaded = engine.store.load()?;
         let mut queues = engine.queues.write();
         for q in loaded {
@@ -91,6 +95,7 @@ impl Engine {
                 queues: RwLock::new(BTreeMap::new()),
                 recently_deleted: Mutex::new(HashMap::new()),
                 stopping: AtomicBool::new(false),
+                tasks: Mutex::new(Vec::new()),
             },
         }
     }
@@ -107,6 +112,22 @@ impl Engine {
         &self.clock
     }
 
+    pub(crate) fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    pub(crate) fn tasks(&self) -> &Mutex<Vec<TaskRecord>> {
+        &self.tasks
+    }
+
+    pub(crate) fn is_stopping(&self) -> bool {
+        self.stopping.load(Ordering::SeqCst)
+    }
+
+    pub(crate) fn all_queues(&self) -> Vec<Arc<Queue>> {
+        self.queues.read().values().cloned().collect()
+    }
+
     pub fn config(&self) -> &EngineConfig {
         &self.config
     }
@@ -120,7 +141,7 @@ impl Engine {
     }
 
     /// Wait until `commit` is durable; a store failure is the client's 503.
-    async fn durable(commit: Commit) -> Result<()> {
+    pub(crate) async fn durable(commit: Commit) -> Result<()> {
         commit.await.map_err(|e| {
             tracing_error(&e);
             Error::ServiceUnavailable("The service is unavailable: the message store could not save the change.".into())
@@ -722,7 +743,7 @@ fn tracing_error(e: &StoreError) {
 
 /// Lock two queues' states in uid order (a fixed order, so two receives that hand off in
 /// opposite directions cannot deadlock). Returned in argument order.
-fn lock_pair<'a>(
+pub(crate) fn lock_pair<'a>(
     a: &'a Queue,
     b: Option<&'a Queue>,
 ) -> (parking_lot::MutexGuard<'a, QueueState>, Option<parking_lot::MutexGuard<'a, QueueState>>) {

@@ -7,6 +7,7 @@ pub mod dlq;
 pub mod engine;
 pub mod error;
 pub mod message;
+pub mod movetask;
 pub mod policy;
 pub mod queue;
 pub mod receipt;

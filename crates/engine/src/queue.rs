@@ -213,6 +213,53 @@ impl QueueState {
         self.messages.insert(seq, Slot { content, state, m });
     }
 
+    /// The seq the next message will get.
+    pub fn next_seq(&self) -> u64 {
+        self.next_seq
+    }
+
+    /// Up to `limit` visible messages older than `boundary`, oldest first, with content.
+    pub fn movable(
+        &self,
+        uid: u64,
+        boundary: u64,
+        limit: usize,
+        store: &dyn Store,
+    ) -> Result<Vec<(u64, SharedContent)>> {
+        let mut out = Vec::new();
+        for &seq in self.ready.range(..boundary).take(limit) {
+            let Some(slot) = self.messages.get(&seq) else { continue };
+            let content = match &slot.content {
+                Some(c) => c.clone(),
+                None => match store.content(uid, seq) {
+                    Ok(Some(c)) => Arc::new(c),
+                    Ok(None) => continue,
+                    Err(e) => return Err(Error::ServiceUnavailable(e.to_string())),
+                },
+            };
+            out.push((seq, content));
+        }
+        Ok(out)
+    }
+
+    /// Remove a message that is visible right now and return its content.
+    pub fn take_visible(
+        &mut self,
+        uid: u64,
+        seq: u64,
+        store: &dyn Store,
+        changes: &mut Vec<Change>,
+    ) -> Option<SharedContent> {
+        let slot = self.messages.get(&seq).filter(|s| s.state == State::Visible)?;
+        let content = match &slot.content {
+            Some(c) => c.clone(),
+            None => Arc::new(store.content(uid, seq).ok()??),
+        };
+        self.remove(seq);
+        changes.push(Change::DeleteMessage { queue: uid, seq });
+        Some(content)
+    }
+
     /// Add a message that keeps its counts and times (a dead-letter hand-off, a restore).
     pub fn insert_with_state(
         &mut self,

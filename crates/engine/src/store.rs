@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use crate::attributes::QueueAttributes;
 use crate::clock::Millis;
 use crate::message::{Content, SharedContent};
+pub use crate::movetask::{TaskRecord, TaskStatus};
 
 /// What a queue is, apart from its messages.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -69,6 +70,8 @@ pub enum Change {
     Purge {
         queue: u64,
     },
+    /// A move task's record and progress.
+    PutTask(TaskRecord),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -89,6 +92,10 @@ pub trait Store: Send + Sync + 'static {
     fn submit(&self, changes: Vec<Change>) -> Commit;
     /// Everything stored, for rebuilding the engine's index.
     fn load(&self) -> Result<Vec<LoadedQueue>, StoreError>;
+    /// Every move task kept, in start order.
+    fn load_tasks(&self) -> Result<Vec<TaskRecord>, StoreError> {
+        Ok(Vec::new())
+    }
     /// A message's content, for messages loaded without it.
     fn content(&self, queue: u64, seq: u64) -> Result<Option<Content>, StoreError>;
     /// Whether contents live only in the engine's memory (nothing to load).

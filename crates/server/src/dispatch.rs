@@ -19,7 +19,7 @@ pub type Outcome = Result<Response, Failure>;
 
 /// What a handler knows of the request beyond its input.
 pub struct Ctx<'a> {
-    pub engine: &'a Engine,
+    pub engine: &'a std::sync::Arc<Engine>,
     /// `scheme://host[:port]` queue URLs start with.
     pub base_url: String,
     /// SenderId of sent messages: the caller's access key id, else the account.

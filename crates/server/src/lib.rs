@@ -91,6 +91,7 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
         let store = store::RedbStore::open(&config.data_dir)?;
         Engine::open(engine_config, clock, Arc::new(store))?
     });
+    engine.resume_tasks();
     let app = Arc::new(http::App { engine, config, manual_clock, local_addr: addr });
     let (stop, stopped) = watch::channel(false);
     let task = tokio::spawn(accept_loop(listener, app.clone(), stopped));

@@ -19,12 +19,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 
 use engine::message::Content;
-use engine::store::{Change, Commit, LoadedQueue, MessageState, QueueRecord, Store, StoreError};
+use engine::store::{Change, Commit, LoadedQueue, MessageState, QueueRecord, Store, StoreError, TaskRecord};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 
 const QUEUES: TableDefinition<u64, &[u8]> = TableDefinition::new("queues");
 const STATES: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("states");
 const BODIES: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("bodies");
+/// (start time, task id) → `TaskRecord`, so a scan lists tasks in start order.
+const TASKS: TableDefinition<(u64, &str), &[u8]> = TableDefinition::new("tasks");
 
 /// Most submissions one transaction takes.
 const MAX_GROUP: usize = 4096;
@@ -88,6 +90,7 @@ impl RedbStore {
             txn.open_table(QUEUES).map_err(err)?;
             txn.open_table(STATES).map_err(err)?;
             txn.open_table(BODIES).map_err(err)?;
+            txn.open_table(TASKS).map_err(err)?;
             txn.commit().map_err(err)
         };
         init().map_err(|e| OpenError::Database(dir.into(), e.0))?;
@@ -137,6 +140,7 @@ fn apply(db: &Database, group: &[Job]) -> Result<(), StoreError> {
         let mut queues = txn.open_table(QUEUES).map_err(err)?;
         let mut states = txn.open_table(STATES).map_err(err)?;
         let mut bodies = txn.open_table(BODIES).map_err(err)?;
+        let mut tasks = txn.open_table(TASKS).map_err(err)?;
         for change in group.iter().flat_map(|j| j.changes.iter()) {
             match change {
                 Change::PutQueue(record) => {
@@ -161,6 +165,9 @@ fn apply(db: &Database, group: &[Job]) -> Result<(), StoreError> {
                 Change::DeleteMessage { queue, seq } => {
                     states.remove((*queue, *seq)).map_err(err)?;
                     bodies.remove((*queue, *seq)).map_err(err)?;
+                }
+                Change::PutTask(task) => {
+                    tasks.insert((task.started_at, task.id.as_str()), encode(task)?.as_slice()).map_err(err)?;
                 }
             }
         }
@@ -194,6 +201,17 @@ impl Store for RedbStore {
                 messages.push((key.value().1, state));
             }
             out.push(LoadedQueue { record, messages });
+        }
+        Ok(out)
+    }
+
+    fn load_tasks(&self) -> Result<Vec<TaskRecord>, StoreError> {
+        let txn = self.db.begin_read().map_err(err)?;
+        let tasks = txn.open_table(TASKS).map_err(err)?;
+        let mut out = Vec::new();
+        for entry in tasks.iter().map_err(err)? {
+            let (_, value) = entry.map_err(err)?;
+            out.push(decode(value.value())?);
         }
         Ok(out)
     }

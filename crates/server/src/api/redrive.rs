@@ -1,13 +1,10 @@
-//! Dead-letter queue listing and message move tasks (not yet implemented: a clear error).
+//! Dead-letter queue listing and message move tasks.
 
+use engine::movetask::TaskStatus;
 use protocol::types::*;
-use protocol::{ApiError, ErrorCode, Response};
+use protocol::Response;
 
-use crate::dispatch::{Ctx, Failure, Outcome};
-
-fn not_yet(action: &str) -> Failure {
-    Failure(ApiError::new(ErrorCode::UnsupportedOperation, format!("{action} is not supported by this server yet.")))
-}
+use crate::dispatch::{Ctx, Outcome};
 
 pub async fn list_dead_letter_source_queues(ctx: &Ctx<'_>, i: ListDeadLetterSourceQueuesInput) -> Outcome {
     let (names, next_token) = ctx.engine.list_dead_letter_source_queues(
@@ -21,14 +18,37 @@ pub async fn list_dead_letter_source_queues(ctx: &Ctx<'_>, i: ListDeadLetterSour
     }))
 }
 
-pub async fn start_message_move_task(_ctx: &Ctx<'_>, _i: StartMessageMoveTaskInput) -> Outcome {
-    Err(not_yet("StartMessageMoveTask"))
+pub async fn start_message_move_task(ctx: &Ctx<'_>, i: StartMessageMoveTaskInput) -> Outcome {
+    let handle = ctx
+        .engine
+        .start_message_move_task(&i.source_arn, i.destination_arn.as_deref(), i.max_number_of_messages_per_second)
+        .await?;
+    Ok(Response::StartMessageMoveTask(StartMessageMoveTaskOutput { task_handle: Some(handle) }))
 }
 
-pub async fn list_message_move_tasks(_ctx: &Ctx<'_>, _i: ListMessageMoveTasksInput) -> Outcome {
-    Err(not_yet("ListMessageMoveTasks"))
+pub async fn list_message_move_tasks(ctx: &Ctx<'_>, i: ListMessageMoveTasksInput) -> Outcome {
+    let tasks = ctx.engine.list_message_move_tasks(&i.source_arn, i.max_results)?;
+    let results = tasks
+        .into_iter()
+        .map(|t| ListMessageMoveTasksResultEntry {
+            // AWS shows the handle only while the task can still be cancelled.
+            task_handle: (t.status == TaskStatus::Running).then(|| t.handle()),
+            status: Some(t.status.as_str().to_string()),
+            source_arn: Some(t.source_arn),
+            destination_arn: t.destination_arn,
+            max_number_of_messages_per_second: t.max_per_second.map(i64::from),
+            approximate_number_of_messages_moved: Some(t.moved as i64),
+            approximate_number_of_messages_to_move: Some(t.to_move as i64),
+            failure_reason: t.failure_reason.filter(|_| t.status == TaskStatus::Failed),
+            started_timestamp: Some(t.started_at as i64),
+        })
+        .collect();
+    Ok(Response::ListMessageMoveTasks(ListMessageMoveTasksOutput { results }))
 }
 
-pub async fn cancel_message_move_task(_ctx: &Ctx<'_>, _i: CancelMessageMoveTaskInput) -> Outcome {
-    Err(not_yet("CancelMessageMoveTask"))
+pub async fn cancel_message_move_task(ctx: &Ctx<'_>, i: CancelMessageMoveTaskInput) -> Outcome {
+    let moved = ctx.engine.cancel_message_move_task(&i.task_handle).await?;
+    Ok(Response::CancelMessageMoveTask(CancelMessageMoveTaskOutput {
+        approximate_number_of_messages_moved: Some(moved as i64),
+    }))
 }

@@ -1,0 +1,370 @@
+//! Message move tasks: redrive from a dead-letter queue back to the sources (or to a
+//! chosen queue), at full speed or at a capped rate.
+//!
+//! A task moves the messages that were in its source when it started (seq below
+//! `boundary_seq`), oldest first, in batches. Each batch — the deletes from the source,
+//! the new messages in the destination and the task's progress — is one submission, so
+//! after a crash a message is in exactly one queue and the count matches; a task that was
+//! RUNNING resumes on restart. States: RUNNING → COMPLETED | FAILED, and
+//! RUNNING → CANCELLING (observable until the runner's next step) → CANCELLED.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use serde::{Deserialize, Serialize};
+
+use crate::clock::Millis;
+use crate::dlq::parse_arn;
+use crate::engine::Engine;
+use crate::error::{Error, Result};
+use crate::message::Content;
+use crate::store::Change;
+
+/// Messages per batch when no rate is set.
+const FULL_SPEED_BATCH: usize = 1000;
+/// At most this many tasks RUNNING or CANCELLING at once (AWS's per-account quota).
+const MAX_ACTIVE: usize = 100;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TaskStatus {
+    Running,
+    Cancelling,
+    Cancelled,
+    Completed,
+    Failed,
+}
+
+impl TaskStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskStatus::Running => "RUNNING",
+            TaskStatus::Cancelling => "CANCELLING",
+            TaskStatus::Cancelled => "CANCELLED",
+            TaskStatus::Completed => "COMPLETED",
+            TaskStatus::Failed => "FAILED",
+        }
+    }
+
+    pub fn is_active(self) -> bool {
+        matches!(self, TaskStatus::Running | TaskStatus::Cancelling)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskRecord {
+    pub id: String,
+    pub source_arn: String,
+    pub destination_arn: Option<String>,
+    pub max_per_second: Option<u32>,
+    pub status: TaskStatus,
+    pub moved: u64,
+    pub to_move: u64,
+    pub started_at: Millis,
+    pub failure_reason: Option<String>,
+    /// Messages of the source with a smaller seq were there when the task started.
+    pub boundary_seq: u64,
+}
+
+impl TaskRecord {
+    /// AWS's handle: base64 of `{"taskId":…,"sourceArn":…}` (docs/aws-reference.md §5).
+    pub fn handle(&self) -> String {
+        // Written by hand to keep AWS's key order; each value is JSON-escaped by serde.
+        let text = |v: &str| serde_json::Value::String(v.to_string()).to_string();
+        STANDARD.encode(format!(r#"{{"taskId":{},"sourceArn":{}}}"#, text(&self.id), text(&self.source_arn)))
+    }
+}
+
+#[derive(Deserialize)]
+struct Handle {
+    #[serde(rename = "taskId")]
+    task_id: String,
+    #[serde(rename = "sourceArn")]
+    source_arn: String,
+}
+
+fn arn_format(arn: &str, param: &str) -> Result<()> {
+    match parse_arn(arn) {
+        Some(_) => Ok(()),
+        None => Err(Error::InvalidParameterValue(format!(
+            "You must use this format to specify the {param}: arn:<partition>:<service>:<region>:<account-id>:<resource-id>"
+        ))),
+    }
+}
+
+fn not_found(param: &str) -> Error {
+    Error::ResourceNotFound(format!("The resource that you specified for the {param} parameter doesn't exist."))
+}
+
+/// Why a batch could not be moved.
+enum Stop {
+    Failed(String),
+    Store(Error),
+}
+
+impl Engine {
+    pub async fn start_message_move_task(
+        self: &Arc<Self>,
+        source_arn: &str,
+        destination_arn: Option<&str>,
+        max_per_second: Option<i64>,
+    ) -> Result<String> {
+        arn_format(source_arn, "SourceArn")?;
+        let source = self.queue_by_arn(source_arn).ok_or_else(|| not_found("SourceArn"))?;
+        let is_dlq = self
+            .all_queues()
+            .iter()
+            .any(|q| q.state.lock().attrs.redrive().is_some_and(|p| p.dead_letter_target_arn == source.arn));
+        if !is_dlq {
+            return Err(Error::InvalidParameterValue("Source queue must be configured as a Dead Letter Queue.".into()));
+        }
+        if let Some(dest) = destination_arn {
+            arn_format(dest, "DestinationArn")?;
+            if dest == source_arn {
+                return Err(Error::InvalidParameterValue(
+                    "Source queue arn and destination queue arn cannot be the same.".into(),
+                ));
+            }
+            let d = self.queue_by_arn(dest).ok_or_else(|| not_found("DestinationArn"))?;
+            if d.is_fifo() != source.is_fifo() {
+                return Err(Error::InvalidParameterValue(
+                    "The source queue and destination queue must be of the same queue type.".into(),
+                ));
+            }
+        }
+        let rate = match max_per_second {
+            None => None,
+            Some(r @ 1..=500) => Some(r as u32),
+            Some(_) => {
+                return Err(Error::InvalidParameterValue(
+                    "Value for parameter MaxNumberOfMessagesPerSecond is invalid. Reason: You must enter a number that's between 1 and 500."
+                        .into(),
+                ))
+            }
+        };
+        let now = self.clock().now();
+        let (to_move, boundary_seq) = {
+            let mut changes = Vec::new();
+            let mut state = source.state.lock();
+            state.advance(source.uid, now, &mut changes);
+            if !changes.is_empty() {
+                drop(self.store().submit(changes));
+            }
+            (state.counts().visible as u64, state.next_seq())
+        };
+        let record = {
+            let mut tasks = self.tasks().lock();
+            if tasks.iter().any(|t| t.source_arn == source.arn && t.status.is_active()) {
+                return Err(Error::InvalidParameterValue(
+                    "There is already a task running. Only one active task is allowed for a source queue arn at a given time."
+                        .into(),
+                ));
+            }
+            if tasks.iter().filter(|t| t.status.is_active()).count() >= MAX_ACTIVE {
+                return Err(Error::OverLimit(format!(
+                    "You can have at most {MAX_ACTIVE} active message move tasks at a time."
+                )));
+            }
+            let record = TaskRecord {
+                id: uuid::Uuid::new_v4().to_string(),
+                source_arn: source.arn.clone(),
+                destination_arn: destination_arn.map(str::to_string),
+                max_per_second: rate,
+                status: TaskStatus::Running,
+                moved: 0,
+                to_move,
+                started_at: now,
+                failure_reason: None,
+                boundary_seq,
+            };
+            tasks.push(record.clone());
+            record
+        };
+        self.persist_task(&record).await?;
+        self.spawn_task(record.id.clone());
+        Ok(record.handle())
+    }
+
+    /// Tasks of `source_arn`, newest first.
+    pub fn list_message_move_tasks(&self, source_arn: &str, max_results: Option<i64>) -> Result<Vec<TaskRecord>> {
+        let max = match max_results {
+            None => 1,
+            Some(n @ 1..=10) => n as usize,
+            Some(_) => return Err(Error::InvalidParameterValue(
+                "Value for parameter MaxResults is invalid. Reason: You must enter a number that's between 1 and 10."
+                    .into(),
+            )),
+        };
+        arn_format(source_arn, "SourceArn")?;
+        let source = self.queue_by_arn(source_arn).ok_or_else(|| not_found("SourceArn"))?;
+        let tasks = self.tasks().lock();
+        Ok(tasks.iter().rev().filter(|t| t.source_arn == source.arn).take(max).cloned().collect())
+    }
+
+    /// Ask a RUNNING task to stop; returns how many messages it has moved.
+    pub async fn cancel_message_move_task(&self, handle: &str) -> Result<u64> {
+        let invalid = || Error::InvalidParameterValue("Value for parameter TaskHandle is invalid.".into());
+        let decoded: Handle =
+            STANDARD.decode(handle.trim()).ok().and_then(|b| serde_json::from_slice(&b).ok()).ok_or_else(invalid)?;
+        self.queue_by_arn(&decoded.source_arn).ok_or_else(|| not_found("SourceArn"))?;
+        let record = {
+            let mut tasks = self.tasks().lock();
+            let task = tasks
+                .iter_mut()
+                .find(|t| t.id == decoded.task_id && t.source_arn == decoded.source_arn)
+                .ok_or_else(|| Error::ResourceNotFound("Task does not exist.".into()))?;
+            if task.status != TaskStatus::Running {
+                return Err(Error::InvalidParameterValue("Only active tasks can be cancelled.".into()));
+            }
+            task.status = TaskStatus::Cancelling;
+            task.clone()
+        };
+        self.persist_task(&record).await?;
+        Ok(record.moved)
+    }
+
+    /// Start runners for the tasks a store kept RUNNING or CANCELLING (after a restart).
+    pub fn resume_tasks(self: &Arc<Self>) {
+        let active: Vec<String> =
+            self.tasks().lock().iter().filter(|t| t.status.is_active()).map(|t| t.id.clone()).collect();
+        for id in active {
+            self.spawn_task(id);
+        }
+    }
+
+    fn spawn_task(self: &Arc<Self>, id: String) {
+        let engine = self.clone();
+        tokio::spawn(async move { engine.run_task(id).await });
+    }
+
+    async fn persist_task(&self, record: &TaskRecord) -> Result<()> {
+        Engine::durable(self.store().submit(vec![Change::PutTask(record.clone())])).await
+    }
+
+    fn task(&self, id: &str) -> Option<TaskRecord> {
+        self.tasks().lock().iter().find(|t| t.id == id).cloned()
+    }
+
+    fn update_task(&self, id: &str, f: impl FnOnce(&mut TaskRecord)) -> Option<TaskRecord> {
+        let mut tasks = self.tasks().lock();
+        let t = tasks.iter_mut().find(|t| t.id == id)?;
+        f(t);
+        Some(t.clone())
+    }
+
+    async fn finish_task(&self, id: &str, status: TaskStatus, reason: Option<String>) {
+        if let Some(record) = self.update_task(id, |t| {
+            t.status = status;
+            t.failure_reason = reason;
+        }) {
+            let _ = self.persist_task(&record).await;
+        }
+    }
+
+    async fn run_task(self: Arc<Self>, id: String) {
+        // Moves of the last second, for the rate cap: (time, count).
+        let mut window: VecDeque<(Millis, u32)> = VecDeque::new();
+        loop {
+            let Some(task) = self.task(&id) else { return };
+            match task.status {
+                TaskStatus::Running => {}
+                TaskStatus::Cancelling => return self.finish_task(&id, TaskStatus::Cancelled, None).await,
+                _ => return,
+            }
+            if self.is_stopping() {
+                return;
+            }
+            let now = self.clock().now();
+            let limit = match task.max_per_second {
+                None => FULL_SPEED_BATCH,
+                Some(rate) => {
+                    while window.front().is_some_and(|&(t, _)| t + 1000 <= now) {
+                        window.pop_front();
+                    }
+                    let used: u32 = window.iter().map(|&(_, n)| n).sum();
+                    if used >= rate {
+                        let until = window.front().map_or(now + 1000, |&(t, _)| t + 1000);
+                        self.clock().sleep_until(until).await;
+                        continue;
+                    }
+                    (rate - used).min(10) as usize
+                }
+            };
+            match self.move_batch(&task, limit, now).await {
+                Ok(0) => return self.finish_task(&id, TaskStatus::Completed, None).await,
+                Ok(n) => window.push_back((now, n as u32)),
+                Err(Stop::Failed(reason)) => return self.finish_task(&id, TaskStatus::Failed, Some(reason)).await,
+                Err(Stop::Store(e)) => {
+                    return self
+                        .finish_task(
+                            &id,
+                            TaskStatus::Failed,
+                            Some(format!("AWS.SimpleQueueService.InternalError: {e}")),
+                        )
+                        .await
+                }
+            }
+            tokio::task::yield_now().await;
+        }
+    }
+
+    /// Move up to `limit` of the task's messages that share the oldest one's destination.
+    async fn move_batch(&self, task: &TaskRecord, limit: usize, now: Millis) -> Result<usize, Stop> {
+        let nonexistent = || Stop::Failed("AWS.SimpleQueueService.NonExistentQueue".into());
+        let source = self.queue_by_arn(&task.source_arn).ok_or_else(nonexistent)?;
+        let candidates = {
+            let mut changes = Vec::new();
+            let mut state = source.state.lock();
+            state.advance(source.uid, now, &mut changes);
+            if !changes.is_empty() {
+                drop(self.store().submit(changes));
+            }
+            state.movable(source.uid, task.boundary_seq, limit, &**self.store()).map_err(Stop::Store)?
+        };
+        let Some((_, first)) = candidates.first() else { return Ok(0) };
+        let dest_arn = match &task.destination_arn {
+            Some(d) => d.clone(),
+            None => first
+                .dead_letter_source_arn
+                .clone()
+                .ok_or_else(|| Stop::Failed("CouldNotDetermineMessageSource".into()))?,
+        };
+        let dest = self.queue_by_arn(&dest_arn).filter(|d| d.uid != source.uid).ok_or_else(nonexistent)?;
+        let seqs: Vec<u64> = candidates
+            .iter()
+            .take_while(|(_, c)| {
+                task.destination_arn.is_some() || c.dead_letter_source_arn.as_deref() == Some(&dest_arn)
+            })
+            .map(|(seq, _)| *seq)
+            .collect();
+        let mut changes = Vec::new();
+        let (moved, commit) = {
+            let (mut src, dst) = crate::engine::lock_pair(&source, Some(&dest));
+            let Some(mut dst) = dst else { return Err(nonexistent()) };
+            if dst.deleted {
+                return Err(nonexistent());
+            }
+            let mut moved = 0;
+            for seq in seqs {
+                let Some(content) = src.take_visible(source.uid, seq, &**self.store(), &mut changes) else { continue };
+                // A redriven message is a new message: new id, new times, no receive count.
+                let fresh = Content {
+                    id: uuid::Uuid::new_v4().to_string(),
+                    sent_at: now,
+                    dead_letter_source_arn: None,
+                    ..(*content).clone()
+                };
+                dst.insert(dest.uid, Arc::new(fresh), now, 0, now, &mut changes);
+                moved += 1;
+            }
+            let record = self.update_task(&task.id, |t| t.moved += moved as u64).ok_or_else(nonexistent)?;
+            changes.push(Change::PutTask(record));
+            (moved, self.store().submit(changes))
+        };
+        Engine::durable(commit).await.map_err(Stop::Store)?;
+        dest.arrivals.notify_waiters();
+        // Nothing movable among the candidates (all taken by receivers meanwhile): try again.
+        Ok(moved.max(usize::from(!candidates.is_empty() && moved == 0)))
+    }
+}
