@@ -31,7 +31,10 @@ export async function startServer(extraArgs = []) {
   }
   const child = spawn(BIN, ['--in-memory', '--bind', '127.0.0.1:0', '--manual-clock', ...extraArgs], {
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, RUST_BACKTRACE: '1' },
+    env: {
+      ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('REDRIVE_'))),
+      RUST_BACKTRACE: '1',
+    },
   });
   let log = '';
   const keep = (chunk) => {

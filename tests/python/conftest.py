@@ -63,9 +63,17 @@ def redrive_binary() -> Path:
 class ServerProcess:
     """One running `redrive` process; stderr and later stdout go to a log file."""
 
-    def __init__(self, args: list[str] | None = None, log_dir: Path | None = None):
+    def __init__(
+        self,
+        args: list[str] | None = None,
+        log_dir: Path | None = None,
+        in_memory: bool = True,
+        env: dict[str, str] | None = None,
+    ):
         self.binary = redrive_binary()
-        self.args = ["--in-memory", "--bind", "127.0.0.1:0", "--manual-clock", *(args or [])]
+        base = ["--in-memory"] if in_memory else []
+        self.args = [*base, "--bind", "127.0.0.1:0", "--manual-clock", *(args or [])]
+        self.extra_env = env or {}
         log_dir = log_dir or Path(tempfile.mkdtemp(prefix="redrive-test-"))
         self.log_path = log_dir / f"redrive-{uuid.uuid4().hex[:8]}.log"
         self.proc: subprocess.Popen | None = None
@@ -75,8 +83,10 @@ class ServerProcess:
 
     def start(self) -> "ServerProcess":
         log = open(self.log_path, "w", encoding="utf-8")
-        env = dict(os.environ)
+        # A developer's own REDRIVE_* settings must not change what the tests see.
+        env = {k: v for k, v in os.environ.items() if not k.startswith("REDRIVE_")}
         env.setdefault("RUST_BACKTRACE", "1")
+        env.update(self.extra_env)
         self.proc = subprocess.Popen(
             [str(self.binary), *self.args],
             stdin=subprocess.DEVNULL,

@@ -63,3 +63,58 @@ def test_queue_url_follows_host_header(redrive):
     name = redrive.unique("host")
     url = sqs.create_queue(QueueName=name)["QueueUrl"]
     assert url == f"http://localhost:{redrive.port}/{redrive.account}/{name}"
+
+
+def test_config_file_and_environment(tmp_path):
+    config = tmp_path / "redrive.toml"
+    config.write_text('region = "ap-south-1"\naccount_id = "111122223333"\n', encoding="utf-8")
+    server = ServerProcess(args=["--config", str(config)], log_dir=tmp_path).start()
+    try:
+        sqs = client_for(server.endpoint, region="ap-south-1")
+        url = sqs.create_queue(QueueName="from-config")["QueueUrl"]
+        assert url == f"{server.endpoint}/111122223333/from-config"
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        assert arn == "arn:aws:sqs:ap-south-1:111122223333:from-config"
+    finally:
+        assert server.stop() == 0
+
+    server = ServerProcess(env={"REDRIVE_ACCOUNT_ID": "444455556666"}, log_dir=tmp_path).start()
+    try:
+        url = client_for(server.endpoint).create_queue(QueueName="from-env")["QueueUrl"]
+        assert url == f"{server.endpoint}/444455556666/from-env"
+    finally:
+        assert server.stop() == 0
+
+
+def test_data_dir_survives_restart(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    args = ["--data-dir", str(data)]
+    server = ServerProcess(args=args, in_memory=False, log_dir=tmp_path).start()
+    try:
+        sqs = client_for(server.endpoint)
+        url = sqs.create_queue(QueueName="durable", Attributes={"VisibilityTimeout": "45"}, tags={"keep": "yes"})[
+            "QueueUrl"
+        ]
+        sent = sqs.send_message(
+            QueueUrl=url,
+            MessageBody="survives a restart",
+            MessageAttributes={"k": {"DataType": "String", "StringValue": "v"}},
+        )
+    finally:
+        assert server.stop() == 0, server.log_tail()
+
+    server = ServerProcess(args=args, in_memory=False, log_dir=tmp_path).start()
+    try:
+        sqs = client_for(server.endpoint)
+        url = sqs.get_queue_url(QueueName="durable")["QueueUrl"]
+        assert sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["VisibilityTimeout"])["Attributes"] == {
+            "VisibilityTimeout": "45"
+        }
+        assert sqs.list_queue_tags(QueueUrl=url)["Tags"] == {"keep": "yes"}
+        msgs = sqs.receive_message(QueueUrl=url, MessageAttributeNames=["All"])["Messages"]
+        assert [(m["MessageId"], m["Body"]) for m in msgs] == [(sent["MessageId"], "survives a restart")]
+        assert msgs[0]["MessageAttributes"]["k"]["StringValue"] == "v"
+        sqs.delete_message(QueueUrl=url, ReceiptHandle=msgs[0]["ReceiptHandle"])
+    finally:
+        assert server.stop() == 0, server.log_tail()
