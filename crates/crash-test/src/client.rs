@@ -1,0 +1,141 @@
+//! Raw AWS JSON 1.0 calls: `POST /` with `X-Amz-Target: AmazonSQS.<Action>`.
+
+use std::fmt;
+use std::time::Duration;
+
+use serde_json::Value;
+
+/// Every request gives up after this long; nothing waits unbounded.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Debug, Clone)]
+pub enum CallError {
+    /// No answer: refused, reset, timed out. The request may or may not have taken effect.
+    Transport(String),
+    /// The server answered with an error status.
+    Api { status: u16, kind: String, message: String },
+}
+
+impl CallError {
+    /// Whether the request may have taken effect: no answer, or a server-side failure.
+    pub fn uncertain(&self) -> bool {
+        match self {
+            CallError::Transport(_) => true,
+            CallError::Api { status, .. } => *status >= 500,
+        }
+    }
+}
+
+impl fmt::Display for CallError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CallError::Transport(e) => write!(f, "transport error: {e}"),
+            CallError::Api { status, kind, message } => write!(f, "HTTP {status} {kind}: {message}"),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Sqs {
+    http: reqwest::Client,
+    endpoint: String,
+}
+
+impl Sqs {
+    pub fn new(endpoint: &str, pool: usize) -> Result<Sqs, String> {
+        let http = reqwest::Client::builder()
+            .timeout(REQUEST_TIMEOUT)
+            .connect_timeout(Duration::from_secs(3))
+            .pool_max_idle_per_host(pool)
+            .no_proxy()
+            .build()
+            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+        Ok(Sqs { http, endpoint: endpoint.trim_end_matches('/').to_string() })
+    }
+
+    pub async fn call(&self, action: &str, input: &Value) -> Result<Value, CallError> {
+        let response = self
+            .http
+            .post(format!("{}/", self.endpoint))
+            .header("X-Amz-Target", format!("AmazonSQS.{action}"))
+            .header("Content-Type", "application/x-amz-json-1.0")
+            .body(serde_json::to_vec(input).map_err(|e| CallError::Transport(e.to_string()))?)
+            .send()
+            .await
+            .map_err(|e| CallError::Transport(describe(&e)))?;
+        let status = response.status().as_u16();
+        let bytes = response.bytes().await.map_err(|e| CallError::Transport(describe(&e)))?;
+        let value: Value = if bytes.iter().all(u8::is_ascii_whitespace) {
+            Value::Object(Default::default())
+        } else {
+            match serde_json::from_slice(&bytes) {
+                Ok(v) => v,
+                Err(e) if status < 300 => {
+                    return Err(CallError::Api {
+                        status,
+                        kind: "BadJson".into(),
+                        message: format!("{e}: {}", String::from_utf8_lossy(&bytes[..bytes.len().min(200)])),
+                    })
+                }
+                Err(_) => Value::String(String::from_utf8_lossy(&bytes).into_owned()),
+            }
+        };
+        if (200..300).contains(&status) {
+            return Ok(value);
+        }
+        let kind = value.get("__type").and_then(Value::as_str).unwrap_or("?");
+        let kind = kind.rsplit('#').next().unwrap_or(kind).to_string();
+        let message = match value.get("message").or_else(|| value.get("Message")) {
+            Some(Value::String(m)) => m.clone(),
+            _ => value.to_string(),
+        };
+        Err(CallError::Api { status, kind, message })
+    }
+
+    /// Move the server's manual clock; answers its new time (epoch ms).
+    pub async fn advance_clock(&self, ms: u64) -> Result<u64, CallError> {
+        let response = self
+            .http
+            .post(format!("{}/_redrive/clock/advance?ms={ms}", self.endpoint))
+            .send()
+            .await
+            .map_err(|e| CallError::Transport(describe(&e)))?;
+        let status = response.status().as_u16();
+        let text = response.text().await.map_err(|e| CallError::Transport(describe(&e)))?;
+        let now = serde_json::from_str::<Value>(&text).ok().and_then(|v| v.get("now_ms").and_then(Value::as_u64));
+        match now {
+            Some(now) if status == 200 => Ok(now),
+            _ => Err(CallError::Api { status, kind: "ClockAdvance".into(), message: text }),
+        }
+    }
+
+    pub async fn create_queue(&self, name: &str) -> Result<String, CallError> {
+        let v = self.call("CreateQueue", &serde_json::json!({ "QueueName": name })).await?;
+        match v.get("QueueUrl").and_then(Value::as_str) {
+            Some(url) => Ok(url.to_string()),
+            None => Err(CallError::Api { status: 200, kind: "NoQueueUrl".into(), message: v.to_string() }),
+        }
+    }
+}
+
+/// reqwest's Display hides the cause (e.g. "connection refused"); add the chain.
+fn describe(e: &reqwest::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+/// A string member of a JSON object.
+pub fn str_of<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
+    v.get(key).and_then(Value::as_str)
+}
+
+/// A list member that the server may omit when empty.
+pub fn list_of<'a>(v: &'a Value, key: &str) -> &'a [Value] {
+    v.get(key).and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[])
+}
