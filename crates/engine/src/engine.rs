@@ -12,6 +12,7 @@ use crate::attributes::{QueueAttributes, READABLE_NAMES};
 use crate::clock::{Clock, Millis};
 use crate::dlq::{parse_arn, RedrivePolicy};
 use crate::error::{Error, Result};
+use crate::fifo;
 use crate::message::{self, Attributes, Content, NewMessage};
 use crate::movetask::TaskRecord;
 use crate::policy;
@@ -51,11 +52,13 @@ pub struct Sent {
     pub sequence_number: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct ReceiveOptions {
     pub max_messages: Option<i64>,
     pub visibility_timeout: Option<i64>,
     pub wait_time_seconds: Option<i64>,
+    /// FIFO: a retry within 5 minutes with the same id gets the same messages.
+    pub attempt_id: Option<String>,
 }
 
 impl Engine {
@@ -76,7 +79,7 @@ impl Engine {
         let mut queues = engine.queues.write();
         for q in loaded {
             let arn = engine.arn_of(&q.record.name);
-            let queue = Queue::restore(arn, q, now);
+            let queue = Queue::restore(arn, q, now, &*engine.store);
             queues.insert(queue.name.clone(), queue);
         }
         drop(queues);
@@ -194,9 +197,6 @@ impl Engine {
         let fifo_attr = attributes.get("FifoQueue").map(|v| v.eq_ignore_ascii_case("true"));
         validate_queue_name(name, fifo_attr == Some(true))?;
         let fifo = name.ends_with(".fifo");
-        if fifo {
-            return Err(Error::UnsupportedOperation("FIFO queues are not supported yet.".into()));
-        }
         QueueAttributes::defaults(fifo).apply(attributes)?;
         self.check_redrive_target(&self.arn_of(name), fifo, attributes)?;
         let (queue, commit) = {
@@ -430,9 +430,7 @@ impl Engine {
         let sent = self
             .change(&queue, |state, changes| {
                 let (content, delay_ms) = prepare(&state.attrs, message, sender_id, now, false)?;
-                let sent = sent_of(&content);
-                state.insert(queue.uid, Arc::new(content), now, delay_ms, now, changes);
-                Ok(sent)
+                Ok(accept(state, queue.uid, content, delay_ms, now, changes))
             })
             .await?;
         queue.arrivals.notify_waiters();
@@ -453,16 +451,25 @@ impl Engine {
             return Err(Error::BatchRequestTooLong { limit: MAX_BATCH_BYTES, sent: total });
         }
         let now = self.clock.now();
+        if queue.is_fifo() {
+            // On a FIFO queue these fail the whole batch, unlike other entry errors (recorded on AWS).
+            let cbd = queue.state.lock().attrs.content_based_deduplication;
+            if entries.iter().any(|(_, m)| m.group_id.is_none()) {
+                return Err(Error::InvalidParameterValue(
+                    "The request must contain the parameter MessageGroupId.".into(),
+                ));
+            }
+            if !cbd && entries.iter().any(|(_, m)| m.deduplication_id.is_none()) {
+                return Err(Error::InvalidParameterValue(NO_DEDUP_ID.into()));
+            }
+        }
         let results = self
             .change(&queue, |state, changes| {
                 Ok(entries
                     .into_iter()
                     .map(|(id, message)| {
-                        let r = prepare(&state.attrs, message, sender_id, now, true).map(|(content, delay_ms)| {
-                            let sent = sent_of(&content);
-                            state.insert(queue.uid, Arc::new(content), now, delay_ms, now, changes);
-                            sent
-                        });
+                        let r = prepare(&state.attrs, message, sender_id, now, true)
+                            .map(|(content, delay_ms)| accept(state, queue.uid, content, delay_ms, now, changes));
                         (id, r)
                     })
                     .collect::<Vec<_>>())
@@ -503,6 +510,11 @@ impl Engine {
             (vt * 1000, wait * 1000)
         };
         let deadline = start + wait_ms;
+        if let Some(id) = &options.attempt_id {
+            if let Some(earlier) = queue.state.lock().fifo.as_mut().and_then(|f| f.attempt(id, start)) {
+                return Ok(earlier);
+            }
+        }
         loop {
             // Register for wake-ups before looking, so a send in between is not missed.
             let arrivals = queue.arrivals.notified();
@@ -512,6 +524,11 @@ impl Engine {
             let stopping = self.stopping.load(Ordering::SeqCst);
             let (got, next_visible) = self.receive_once(&queue, max, visibility_ms, now).await?;
             if !got.is_empty() || now >= deadline || stopping {
+                if let (Some(id), false) = (&options.attempt_id, got.is_empty()) {
+                    if let Some(f) = queue.state.lock().fifo.as_mut() {
+                        f.remember_attempt(id.clone(), got.clone(), now);
+                    }
+                }
                 return Ok(got);
             }
             let wake_at = next_visible.map_or(deadline, |t| t.min(deadline));
@@ -653,7 +670,8 @@ impl Engine {
     pub async fn delete_message(&self, name: &str, receipt_handle: &str) -> Result<()> {
         let queue = self.queue(name)?;
         let handle = self.handle_for(&queue, receipt_handle)?;
-        self.change(&queue, |state, changes| state.delete(queue.uid, &handle, changes)).await
+        let now = self.clock.now();
+        self.change(&queue, |state, changes| state.delete(queue.uid, &handle, receipt_handle, now, changes)).await
     }
 
     pub async fn delete_message_batch(
@@ -663,11 +681,12 @@ impl Engine {
     ) -> Result<Vec<(String, Result<()>)>> {
         check_batch(entries.iter().map(|(id, _)| id.as_str()), "DeleteMessageBatchRequestEntry")?;
         let queue = self.queue(name)?;
+        let now = self.clock.now();
         self.change(&queue, |state, changes| {
             Ok(entries
                 .iter()
                 .map(|(id, text)| {
-                    let r = self.handle_for(&queue, text).and_then(|h| state.delete(queue.uid, &h, changes));
+                    let r = self.handle_for(&queue, text).and_then(|h| state.delete(queue.uid, &h, text, now, changes));
                     (id.clone(), r)
                 })
                 .collect())
@@ -793,8 +812,26 @@ fn prepare(
             }
         }
     }
-    if !attrs.fifo_queue {
-        if let Some(d) = &m.deduplication_id {
+    let mut deduplication_id = m.deduplication_id;
+    if attrs.fifo_queue {
+        if m.group_id.is_none() {
+            return Err(Error::MissingParameter("MessageGroupId".into()));
+        }
+        if let Some(d) = m.delay_seconds.filter(|d| *d != 0) {
+            return Err(Error::invalid_parameter(
+                d,
+                "DelaySeconds",
+                "The request include parameter that is not valid for this queue type.",
+            ));
+        }
+        if deduplication_id.is_none() && attrs.content_based_deduplication {
+            deduplication_id = Some(fifo::content_dedup_id(&m.body));
+        }
+        if deduplication_id.is_none() {
+            return Err(Error::InvalidParameterValue(NO_DEDUP_ID.into()));
+        }
+    } else {
+        if let Some(d) = &deduplication_id {
             return Err(Error::invalid_parameter(
                 d,
                 "MessageDeduplicationId",
@@ -821,9 +858,48 @@ fn prepare(
         sent_at: now,
         dead_letter_source_arn: None,
         group_id: m.group_id,
-        deduplication_id: m.deduplication_id,
+        deduplication_id,
     };
     Ok((content, delay * 1000))
+}
+
+const NO_DEDUP_ID: &str =
+    "The queue should either have ContentBasedDeduplication enabled or MessageDeduplicationId provided explicitly";
+
+/// Store a prepared message, or on a FIFO queue answer a duplicate within the
+/// deduplication window with the message accepted first (not stored again).
+fn accept(
+    state: &mut QueueState,
+    uid: u64,
+    content: Content,
+    delay_ms: u64,
+    now: Millis,
+    changes: &mut Vec<Change>,
+) -> Sent {
+    let mut sent = sent_of(&content);
+    let key = match (&state.fifo, &content.group_id, &content.deduplication_id) {
+        (Some(_), Some(group), Some(dedup)) => {
+            Some(fifo::dedup_key(state.attrs.deduplication_scope == "messageGroup", group, dedup))
+        }
+        _ => None,
+    };
+    if let (Some(key), Some(f)) = (&key, state.fifo.as_mut()) {
+        if let Some(first) = f.duplicate(key, now) {
+            sent.message_id = first.message_id;
+            sent.sequence_number = Some(first.sequence_number);
+            return sent;
+        }
+    }
+    let seq = state.insert(uid, Arc::new(content), now, delay_ms, now, changes);
+    if let (Some(key), Some(f)) = (key, state.fifo.as_mut()) {
+        sent.sequence_number = Some(fifo::sequence_number(seq));
+        f.remember(
+            key,
+            fifo::Accepted { message_id: sent.message_id.clone(), sequence_number: fifo::sequence_number(seq) },
+            now,
+        );
+    }
+    sent
 }
 
 fn sent_of(c: &Content) -> Sent {
@@ -946,7 +1022,8 @@ pub fn message_system_attributes(r: &Received, names: &[String]) -> BTreeMap<Str
     );
     put("DeadLetterQueueSourceArn", c.dead_letter_source_arn.clone());
     put("MessageGroupId", c.group_id.clone());
-    put("MessageDeduplicationId", c.deduplication_id.clone());
+    put("MessageDeduplicationId", c.deduplication_id.clone().filter(|_| r.sequence_number.is_some()));
+    put("SequenceNumber", r.sequence_number.clone());
     out
 }
 

@@ -6,6 +6,7 @@ pub mod clock;
 pub mod dlq;
 pub mod engine;
 pub mod error;
+pub mod fifo;
 pub mod message;
 pub mod movetask;
 pub mod policy;

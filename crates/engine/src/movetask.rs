@@ -349,8 +349,10 @@ impl Engine {
             for seq in seqs {
                 let Some(content) = src.take_visible(source.uid, seq, &**self.store(), &mut changes) else { continue };
                 // A redriven message is a new message: new id, new times, no receive count.
+                let id = uuid::Uuid::new_v4().to_string();
                 let fresh = Content {
-                    id: uuid::Uuid::new_v4().to_string(),
+                    deduplication_id: content.deduplication_id.as_ref().map(|_| id.clone()),
+                    id,
                     sent_at: now,
                     dead_letter_source_arn: None,
                     ..(*content).clone()

@@ -16,6 +16,7 @@ use tokio::sync::Notify;
 use crate::attributes::QueueAttributes;
 use crate::clock::Millis;
 use crate::error::{Error, Result};
+use crate::fifo::{dedup_key, sequence_number, Accepted, FifoIndex, GroupId};
 use crate::message::SharedContent;
 use crate::receipt::ReceiptHandle;
 use crate::store::{Change, LoadedQueue, MessageState, QueueRecord, Store};
@@ -36,6 +37,8 @@ enum State {
 struct Slot {
     /// `None` for messages loaded from a durable store: read on demand.
     content: Option<SharedContent>,
+    /// The message group of a FIFO queue's message.
+    group: Option<GroupId>,
     state: State,
     m: MessageState,
 }
@@ -44,6 +47,8 @@ struct Slot {
 #[derive(Debug, Clone)]
 pub struct Received {
     pub content: SharedContent,
+    /// FIFO queues only.
+    pub sequence_number: Option<String>,
     pub receipt_handle: String,
     pub receive_count: u32,
     pub first_receive_at: Millis,
@@ -92,10 +97,12 @@ pub(crate) struct QueueState {
     delayed: usize,
     in_flight: usize,
     next_seq: u64,
+    pub(crate) fifo: Option<FifoIndex>,
 }
 
 impl Queue {
     pub(crate) fn new(arn: String, record: QueueRecord) -> Arc<Queue> {
+        let fifo = record.attributes.fifo_queue.then(FifoIndex::default);
         Arc::new(Queue {
             name: record.name,
             arn,
@@ -114,18 +121,30 @@ impl Queue {
                 delayed: 0,
                 in_flight: 0,
                 next_seq: 1,
+                fifo,
             }),
             arrivals: Notify::new(),
         })
     }
 
-    /// Rebuild a queue and its index from what a store kept.
-    pub(crate) fn restore(arn: String, loaded: LoadedQueue, now: Millis) -> Arc<Queue> {
+    /// Rebuild a queue and its index from what a store kept. A FIFO queue reads its
+    /// messages' contents for their groups and deduplication ids.
+    pub(crate) fn restore(arn: String, loaded: LoadedQueue, now: Millis, store: &dyn Store) -> Arc<Queue> {
         let queue = Queue::new(arn, loaded.record);
         {
             let mut state = queue.state.lock();
+            let fifo = state.fifo.is_some();
+            let scope_is_group = state.attrs.deduplication_scope == "messageGroup";
             for (seq, m) in loaded.messages {
-                state.place(seq, None, m, now);
+                let content = if fifo { store.content(queue.uid, seq).ok().flatten().map(Arc::new) } else { None };
+                let group = content.as_ref().and_then(|c| c.group_id.as_deref()).map(GroupId::from);
+                if let (Some(c), Some(f)) = (&content, state.fifo.as_mut()) {
+                    if let (Some(g), Some(d)) = (&c.group_id, &c.deduplication_id) {
+                        let accepted = Accepted { message_id: c.id.clone(), sequence_number: sequence_number(seq) };
+                        f.remember(dedup_key(scope_is_group, g, d), accepted, c.sent_at);
+                    }
+                }
+                state.place(seq, content, group, m, now);
                 state.next_seq = state.next_seq.max(seq + 1);
             }
         }
@@ -167,13 +186,21 @@ impl QueueState {
             }
             self.pending.remove(&(visible_at, seq));
             if let Some(slot) = self.messages.get_mut(&seq) {
-                match slot.state {
+                let was = slot.state;
+                match was {
                     State::Delayed => self.delayed -= 1,
                     State::InFlight => self.in_flight -= 1,
                     State::Visible => {}
                 }
                 slot.state = State::Visible;
                 self.ready.insert(seq);
+                let group = slot.group.clone();
+                if let (Some(g), Some(f)) = (&group, self.fifo.as_mut()) {
+                    if was == State::InFlight {
+                        f.in_flight_delta(g, false);
+                    }
+                }
+                self.refresh_group(&group);
             }
         }
     }
@@ -188,7 +215,14 @@ impl QueueState {
     }
 
     /// Index a message under the state its record implies at `now`.
-    fn place(&mut self, seq: u64, content: Option<SharedContent>, m: MessageState, now: Millis) {
+    fn place(
+        &mut self,
+        seq: u64,
+        content: Option<SharedContent>,
+        group: Option<GroupId>,
+        m: MessageState,
+        now: Millis,
+    ) {
         let state = if m.visible_at <= now {
             State::Visible
         } else if m.receive_count == 0 {
@@ -210,7 +244,37 @@ impl QueueState {
             }
         }
         self.by_age.insert((m.enqueued_at, seq));
-        self.messages.insert(seq, Slot { content, state, m });
+        if let (Some(g), Some(f)) = (&group, self.fifo.as_mut()) {
+            f.add(g, seq);
+            if state == State::InFlight {
+                f.in_flight_delta(g, true);
+            }
+        }
+        self.messages.insert(seq, Slot { content, group: group.clone(), state, m });
+        self.refresh_group(&group);
+    }
+
+    /// Recompute whether a FIFO group can deliver now.
+    fn refresh_group(&mut self, group: &Option<GroupId>) {
+        let (Some(g), Some(f)) = (group, self.fifo.as_mut()) else { return };
+        let messages = &self.messages;
+        f.refresh(g, |head| messages.get(&head).is_some_and(|s| s.state == State::Visible));
+    }
+
+    /// The next message a receive should consider: the oldest visible one, or for a FIFO
+    /// queue the next of the group being served, else the head of the oldest available group.
+    fn next_candidate(&self, current: &mut Option<(GroupId, u64)>) -> Option<u64> {
+        let Some(f) = &self.fifo else { return self.ready.first().copied() };
+        if let Some((g, last)) = current.as_ref() {
+            let next =
+                f.next_in_group(g, *last).filter(|s| self.messages.get(s).is_some_and(|m| m.state == State::Visible));
+            if let Some(seq) = next {
+                return Some(seq);
+            }
+        }
+        let (head, group) = f.available.first()?;
+        *current = Some((group.clone(), *head));
+        Some(*head)
     }
 
     /// The seq the next message will get.
@@ -272,8 +336,13 @@ impl QueueState {
         let seq = self.next_seq;
         self.next_seq += 1;
         changes.push(Change::PutMessage { queue: uid, seq, content: content.clone(), state: m });
-        self.place(seq, Some(content), m, now);
+        let group = self.group_of(&content);
+        self.place(seq, Some(content), group, m, now);
         seq
+    }
+
+    fn group_of(&self, content: &SharedContent) -> Option<GroupId> {
+        self.fifo.as_ref().and(content.group_id.as_deref()).map(GroupId::from)
     }
 
     pub fn insert(
@@ -284,7 +353,7 @@ impl QueueState {
         delay_ms: u64,
         now: Millis,
         changes: &mut Vec<Change>,
-    ) {
+    ) -> u64 {
         let seq = self.next_seq;
         self.next_seq += 1;
         let m = MessageState {
@@ -296,7 +365,9 @@ impl QueueState {
             nonce: 0,
         };
         changes.push(Change::PutMessage { queue: uid, seq, content: content.clone(), state: m });
-        self.place(seq, Some(content), m, now);
+        let group = self.group_of(&content);
+        self.place(seq, Some(content), group, m, now);
+        seq
     }
 
     /// Hide up to `max` visible messages for `visibility_ms` and hand them out, oldest first.
@@ -322,8 +393,9 @@ impl QueueState {
             )));
         }
         let mut out = Vec::with_capacity(max.min(self.ready.len()));
+        let mut current = None;
         while out.len() < max {
-            let Some(&seq) = self.ready.first() else { break };
+            let Some(seq) = self.next_candidate(&mut current) else { break };
             let Some(slot) = self.messages.get_mut(&seq) else {
                 self.ready.remove(&seq);
                 continue;
@@ -342,9 +414,11 @@ impl QueueState {
                 let mut moved = (*content).clone();
                 moved.dead_letter_source_arn = Some(d.source_arn.to_string());
                 let mut m = slot.m;
-                // A standard DLQ keeps the original enqueue time; a FIFO one starts it anew.
+                // A standard DLQ keeps the original enqueue time; a FIFO one starts it anew
+                // and takes the MessageId as the deduplication id.
                 if d.fifo {
                     m.enqueued_at = now;
+                    moved.deduplication_id = Some(moved.id.clone());
                 }
                 m.visible_at = now;
                 self.remove(seq);
@@ -364,7 +438,14 @@ impl QueueState {
             self.pending.insert((m.visible_at, seq));
             self.in_flight += 1;
             changes.push(Change::SetState { queue: uid, seq, state: *m });
+            let m = *m;
+            let group = slot.group.clone();
+            if let (Some(g), Some(f)) = (&group, self.fifo.as_mut()) {
+                f.in_flight_delta(g, true);
+            }
+            self.refresh_group(&group);
             out.push(Received {
+                sequence_number: self.fifo.as_ref().map(|_| sequence_number(seq)),
                 receipt_handle: ReceiptHandle { queue_uid: uid, seq, nonce: m.nonce }.encode(),
                 receive_count: m.receive_count,
                 first_receive_at: first,
@@ -375,8 +456,21 @@ impl QueueState {
     }
 
     /// Delete by receipt handle. A handle of a message already gone succeeds, as on AWS;
-    /// so does an older handle of a standard-queue message received again since.
-    pub fn delete(&mut self, uid: u64, handle: &ReceiptHandle, changes: &mut Vec<Change>) -> Result<()> {
+    /// so does an older handle of a standard-queue message received again since. On a FIFO
+    /// queue a handle whose visibility timeout ran out has expired (recorded on AWS).
+    pub fn delete(
+        &mut self,
+        uid: u64,
+        handle: &ReceiptHandle,
+        handle_text: &str,
+        now: Millis,
+        changes: &mut Vec<Change>,
+    ) -> Result<()> {
+        if let (Some(_), Some(slot)) = (&self.fifo, self.messages.get(&handle.seq)) {
+            if slot.m.nonce != handle.nonce || slot.state != State::InFlight || slot.m.visible_at <= now {
+                return Err(Error::invalid_parameter(handle_text, "ReceiptHandle", "The receipt handle has expired."));
+            }
+        }
         if self.messages.contains_key(&handle.seq) {
             self.remove(handle.seq);
             changes.push(Change::DeleteMessage { queue: uid, seq: handle.seq });
@@ -419,6 +513,7 @@ impl QueueState {
                 "Total VisibilityTimeout for the message is beyond the limit [43200 seconds]",
             ));
         }
+        let was_in_flight = slot.state == State::InFlight;
         match slot.state {
             State::InFlight => {
                 self.pending.remove(&(slot.m.visible_at, handle.seq));
@@ -431,16 +526,25 @@ impl QueueState {
         }
         slot.m.visible_at = now + timeout_ms;
         changes.push(Change::SetState { queue: uid, seq: handle.seq, state: slot.m });
-        if timeout_ms == 0 {
+        let visible_now = timeout_ms == 0;
+        if visible_now {
             slot.state = State::Visible;
             self.ready.insert(handle.seq);
-            Ok(true)
         } else {
             slot.state = State::InFlight;
             self.in_flight += 1;
             self.pending.insert((slot.m.visible_at, handle.seq));
-            Ok(false)
         }
+        let group = slot.group.clone();
+        if let (Some(g), Some(f)) = (&group, self.fifo.as_mut()) {
+            match (was_in_flight, visible_now) {
+                (true, true) => f.in_flight_delta(g, false),
+                (false, false) => f.in_flight_delta(g, true),
+                _ => {}
+            }
+        }
+        self.refresh_group(&group);
+        Ok(visible_now)
     }
 
     pub fn purge(&mut self, uid: u64, changes: &mut Vec<Change>) -> usize {
@@ -451,6 +555,9 @@ impl QueueState {
         self.by_age.clear();
         self.delayed = 0;
         self.in_flight = 0;
+        if let Some(f) = self.fifo.as_mut() {
+            f.clear_messages();
+        }
         changes.push(Change::Purge { queue: uid });
         n
     }
@@ -471,5 +578,9 @@ impl QueueState {
                 self.pending.remove(&(slot.m.visible_at, seq));
             }
         }
+        if let (Some(g), Some(f)) = (&slot.group, self.fifo.as_mut()) {
+            f.remove(g, seq, slot.state == State::InFlight);
+        }
+        self.refresh_group(&slot.group);
     }
 }

@@ -103,8 +103,7 @@ fn advance_clock(app: &App, query: Option<&str>) -> Response<Full<Bytes>> {
     let Some(clock) = &app.manual_clock else {
         return plain(StatusCode::NOT_FOUND, "the manual clock is off (start with --manual-clock)");
     };
-    let ms =
-        query.into_iter().flat_map(form_pairs).find(|(k, _)| k == "ms").and_then(|(_, v)| v.parse::<u64>().ok());
+    let ms = query.into_iter().flat_map(form_pairs).find(|(k, _)| k == "ms").and_then(|(_, v)| v.parse::<u64>().ok());
     match ms {
         Some(ms) => {
             let now = clock.advance(std::time::Duration::from_millis(ms));

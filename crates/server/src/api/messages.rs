@@ -151,6 +151,7 @@ pub async fn receive_message(ctx: &Ctx<'_>, i: ReceiveMessageInput) -> Outcome {
         max_messages: i.max_number_of_messages,
         visibility_timeout: i.visibility_timeout,
         wait_time_seconds: i.wait_time_seconds,
+        attempt_id: i.receive_request_attempt_id,
     };
     let received = ctx.engine.receive_message(&name, options).await?;
     let messages = received
