@@ -39,7 +39,9 @@ pub struct Engine {
     queues: RwLock<BTreeMap<String, Arc<Queue>>>,
     recently_deleted: Mutex<HashMap<String, Millis>>,
     stopping: AtomicBool,
+    stop_signal: tokio::sync::Notify,
     tasks: Mutex<Vec<TaskRecord>>,
+    runners: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
 /// What SendMessage reports for one stored message.
@@ -72,7 +74,9 @@ impl Engine {
             queues: RwLock::new(BTreeMap::new()),
             recently_deleted: Mutex::new(HashMap::new()),
             stopping: AtomicBool::new(false),
+            stop_signal: tokio::sync::Notify::new(),
             tasks: Mutex::new(Vec::new()),
+            runners: Mutex::new(Vec::new()),
         };
         *engine.tasks.lock() = engine.store.load_tasks()?;
         let loaded = engine.store.load()?;
@@ -98,7 +102,9 @@ impl Engine {
                 queues: RwLock::new(BTreeMap::new()),
                 recently_deleted: Mutex::new(HashMap::new()),
                 stopping: AtomicBool::new(false),
+                stop_signal: tokio::sync::Notify::new(),
                 tasks: Mutex::new(Vec::new()),
+                runners: Mutex::new(Vec::new()),
             },
         }
     }
@@ -106,9 +112,33 @@ impl Engine {
     /// End every long poll now (they answer with what they have) and refuse to start more waits.
     pub fn shutdown(&self) {
         self.stopping.store(true, Ordering::SeqCst);
+        self.stop_signal.notify_waiters();
         for q in self.queues.read().values() {
             q.arrivals.notify_waiters();
         }
+    }
+
+    /// `shutdown`, then wait for the move-task runners to stop (they hold the engine).
+    pub async fn stop(&self) {
+        self.shutdown();
+        let runners: Vec<_> = std::mem::take(&mut *self.runners.lock());
+        for r in runners {
+            let _ = r.await;
+        }
+    }
+
+    /// Resolves once `shutdown` has been called.
+    pub(crate) async fn stopped(&self) {
+        let signal = self.stop_signal.notified();
+        tokio::pin!(signal);
+        signal.as_mut().enable();
+        if !self.is_stopping() {
+            signal.await;
+        }
+    }
+
+    pub(crate) fn runners(&self) -> &Mutex<Vec<tokio::task::JoinHandle<()>>> {
+        &self.runners
     }
 
     pub fn clock(&self) -> &Arc<dyn Clock> {
@@ -227,7 +257,7 @@ impl Engine {
                 tags: tags.clone(),
                 last_purge: None,
             };
-            let queue = Queue::new(self.arn_of(name), record.clone());
+            let queue = Queue::new(self.arn_of(name), record.clone(), self.store.is_memory());
             queues.insert(name.to_string(), queue.clone());
             (queue, self.store.submit(vec![Change::PutQueue(record)]))
         };

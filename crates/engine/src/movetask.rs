@@ -235,7 +235,8 @@ impl Engine {
 
     fn spawn_task(self: &Arc<Self>, id: String) {
         let engine = self.clone();
-        tokio::spawn(async move { engine.run_task(id).await });
+        let handle = tokio::spawn(async move { engine.run_task(id).await });
+        self.runners().lock().push(handle);
     }
 
     async fn persist_task(&self, record: &TaskRecord) -> Result<()> {
@@ -285,7 +286,10 @@ impl Engine {
                     let used: u32 = window.iter().map(|&(_, n)| n).sum();
                     if used >= rate {
                         let until = window.front().map_or(now + 1000, |&(t, _)| t + 1000);
-                        self.clock().sleep_until(until).await;
+                        tokio::select! {
+                            _ = self.clock().sleep_until(until) => {}
+                            _ = self.stopped() => return,
+                        }
                         continue;
                     }
                     (rate - used).min(10) as usize

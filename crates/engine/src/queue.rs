@@ -98,10 +98,12 @@ pub(crate) struct QueueState {
     in_flight: usize,
     next_seq: u64,
     pub(crate) fifo: Option<FifoIndex>,
+    /// Whether message bodies live here (memory store) or are read from the store.
+    keep_content: bool,
 }
 
 impl Queue {
-    pub(crate) fn new(arn: String, record: QueueRecord) -> Arc<Queue> {
+    pub(crate) fn new(arn: String, record: QueueRecord, keep_content: bool) -> Arc<Queue> {
         let fifo = record.attributes.fifo_queue.then(FifoIndex::default);
         Arc::new(Queue {
             name: record.name,
@@ -122,6 +124,7 @@ impl Queue {
                 in_flight: 0,
                 next_seq: 1,
                 fifo,
+                keep_content,
             }),
             arrivals: Notify::new(),
         })
@@ -130,13 +133,13 @@ impl Queue {
     /// Rebuild a queue and its index from what a store kept. A FIFO queue reads its
     /// messages' contents for their groups and deduplication ids.
     pub(crate) fn restore(arn: String, loaded: LoadedQueue, now: Millis, store: &dyn Store) -> Arc<Queue> {
-        let queue = Queue::new(arn, loaded.record);
+        let queue = Queue::new(arn, loaded.record, store.is_memory());
         {
             let mut state = queue.state.lock();
             let fifo = state.fifo.is_some();
             let scope_is_group = state.attrs.deduplication_scope == "messageGroup";
             for (seq, m) in loaded.messages {
-                let content = if fifo { store.content(queue.uid, seq).ok().flatten().map(Arc::new) } else { None };
+                let content = if fifo { store.content(queue.uid, seq).ok().flatten() } else { None };
                 let group = content.as_ref().and_then(|c| c.group_id.as_deref()).map(GroupId::from);
                 if let (Some(c), Some(f)) = (&content, state.fifo.as_mut()) {
                     if let (Some(g), Some(d)) = (&c.group_id, &c.deduplication_id) {
@@ -144,7 +147,7 @@ impl Queue {
                         f.remember(dedup_key(scope_is_group, g, d), accepted, c.sent_at);
                     }
                 }
-                state.place(seq, content, group, m, now);
+                state.place(seq, None, group, m, now);
                 state.next_seq = state.next_seq.max(seq + 1);
             }
         }
@@ -296,7 +299,7 @@ impl QueueState {
             let content = match &slot.content {
                 Some(c) => c.clone(),
                 None => match store.content(uid, seq) {
-                    Ok(Some(c)) => Arc::new(c),
+                    Ok(Some(c)) => c,
                     Ok(None) => continue,
                     Err(e) => return Err(Error::ServiceUnavailable(e.to_string())),
                 },
@@ -317,7 +320,7 @@ impl QueueState {
         let slot = self.messages.get(&seq).filter(|s| s.state == State::Visible)?;
         let content = match &slot.content {
             Some(c) => c.clone(),
-            None => Arc::new(store.content(uid, seq).ok()??),
+            None => store.content(uid, seq).ok()??,
         };
         self.remove(seq);
         changes.push(Change::DeleteMessage { queue: uid, seq });
@@ -337,7 +340,7 @@ impl QueueState {
         self.next_seq += 1;
         changes.push(Change::PutMessage { queue: uid, seq, content: content.clone(), state: m });
         let group = self.group_of(&content);
-        self.place(seq, Some(content), group, m, now);
+        self.place(seq, self.keep_content.then_some(content), group, m, now);
         seq
     }
 
@@ -366,7 +369,7 @@ impl QueueState {
         };
         changes.push(Change::PutMessage { queue: uid, seq, content: content.clone(), state: m });
         let group = self.group_of(&content);
-        self.place(seq, Some(content), group, m, now);
+        self.place(seq, self.keep_content.then_some(content), group, m, now);
         seq
     }
 
@@ -403,7 +406,7 @@ impl QueueState {
             let content = match &slot.content {
                 Some(c) => c.clone(),
                 None => match store.content(uid, seq) {
-                    Ok(Some(c)) => Arc::new(c),
+                    Ok(Some(c)) => c,
                     // A record without content cannot be delivered; leave it be.
                     Ok(None) | Err(_) if !out.is_empty() => break,
                     Ok(None) => return Err(Error::Internal(format!("message {seq} has no stored content"))),

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::attributes::QueueAttributes;
 use crate::clock::Millis;
-use crate::message::{Content, SharedContent};
+use crate::message::SharedContent;
 pub use crate::movetask::{TaskRecord, TaskStatus};
 
 /// What a queue is, apart from its messages.
@@ -97,8 +97,9 @@ pub trait Store: Send + Sync + 'static {
         Ok(Vec::new())
     }
     /// A message's content, for messages loaded without it.
-    fn content(&self, queue: u64, seq: u64) -> Result<Option<Content>, StoreError>;
-    /// Whether contents live only in the engine's memory (nothing to load).
+    fn content(&self, queue: u64, seq: u64) -> Result<Option<SharedContent>, StoreError>;
+    /// Whether contents live only in the engine's memory. Otherwise the engine keeps no
+    /// bodies: `content` must also find those submitted but not yet committed.
     fn is_memory(&self) -> bool {
         false
     }
@@ -117,7 +118,7 @@ impl Store for MemoryStore {
         Ok(Vec::new())
     }
 
-    fn content(&self, _queue: u64, _seq: u64) -> Result<Option<Content>, StoreError> {
+    fn content(&self, _queue: u64, _seq: u64) -> Result<Option<SharedContent>, StoreError> {
         Ok(None)
     }
 

@@ -120,8 +120,9 @@ async fn accept_loop(listener: TcpListener, app: Arc<http::App>, mut stopped: wa
         }
     }
     drop(listener);
-    // Long polls end early so shutdown does not wait out their 20 s.
-    app.engine.shutdown();
+    // Long polls end early so shutdown does not wait out their 20 s; move tasks pause
+    // (a RUNNING task resumes at the next start).
+    app.engine.stop().await;
     tokio::select! {
         _ = graceful.shutdown() => {}
         _ = app.engine.clock().sleep_until(app.engine.clock().now() + 30_000) => {

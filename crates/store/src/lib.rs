@@ -13,12 +13,13 @@
 //! refuses further changes until the server restarts and reloads what is on disk, so the
 //! durable record never holds a change whose predecessor was lost.
 
+use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 
-use engine::message::Content;
+use engine::message::{Content, SharedContent};
 use engine::store::{Change, Commit, LoadedQueue, MessageState, QueueRecord, Store, StoreError, TaskRecord};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 
@@ -36,9 +37,15 @@ struct Job {
     done: tokio::sync::oneshot::Sender<Result<(), StoreError>>,
 }
 
+/// Bodies submitted but not yet committed, so a receive can deliver them meanwhile.
+type Pending = Arc<parking_lot::Mutex<HashMap<(u64, u64), SharedContent>>>;
+
 pub struct RedbStore {
     db: Arc<Database>,
-    jobs: mpsc::Sender<Job>,
+    pending: Pending,
+    /// `None` once dropping: closing the channel ends the writer, which is then joined.
+    jobs: Option<mpsc::Sender<Job>>,
+    writer: Option<std::thread::JoinHandle<()>>,
     failed: Arc<AtomicBool>,
     _lock: File,
     path: PathBuf,
@@ -97,12 +104,13 @@ impl RedbStore {
         let db = Arc::new(db);
         let (jobs, rx) = mpsc::channel::<Job>();
         let failed = Arc::new(AtomicBool::new(false));
-        let (wdb, wfailed) = (db.clone(), failed.clone());
-        std::thread::Builder::new()
+        let pending = Pending::default();
+        let (wdb, wfailed, wpending) = (db.clone(), failed.clone(), pending.clone());
+        let writer = std::thread::Builder::new()
             .name("redrive-store".into())
-            .spawn(move || writer(&wdb, &rx, &wfailed))
+            .spawn(move || writer(&wdb, &rx, &wfailed, &wpending))
             .map_err(|e| OpenError::Io(dir.into(), e))?;
-        Ok(RedbStore { db, jobs, failed, _lock: lock, path })
+        Ok(RedbStore { db, pending, jobs: Some(jobs), writer: Some(writer), failed, _lock: lock, path })
     }
 
     pub fn path(&self) -> &Path {
@@ -110,7 +118,7 @@ impl RedbStore {
     }
 }
 
-fn writer(db: &Database, rx: &mpsc::Receiver<Job>, failed: &AtomicBool) {
+fn writer(db: &Database, rx: &mpsc::Receiver<Job>, failed: &AtomicBool, pending: &Pending) {
     while let Ok(first) = rx.recv() {
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
@@ -127,6 +135,15 @@ fn writer(db: &Database, rx: &mpsc::Receiver<Job>, failed: &AtomicBool) {
         if let Err(e) = &result {
             tracing::error!(error = %e, "store commit failed; refusing further changes until restart");
             failed.store(true, Ordering::SeqCst);
+        }
+        {
+            // Committed (or refused for good): either way the pending copies are done.
+            let mut p = pending.lock();
+            for change in group.iter().flat_map(|j| j.changes.iter()) {
+                if let Change::PutMessage { queue, seq, .. } = change {
+                    p.remove(&(*queue, *seq));
+                }
+            }
         }
         for job in group {
             let _ = job.done.send(result.clone());
@@ -175,10 +192,30 @@ fn apply(db: &Database, group: &[Job]) -> Result<(), StoreError> {
     txn.commit().map_err(err)
 }
 
+impl Drop for RedbStore {
+    /// Finish what was submitted and close the database before the lock is released,
+    /// so the same directory can be opened again at once.
+    fn drop(&mut self) {
+        self.jobs = None;
+        if let Some(w) = self.writer.take() {
+            let _ = w.join();
+        }
+    }
+}
+
 impl Store for RedbStore {
     fn submit(&self, changes: Vec<Change>) -> Commit {
         let (done, wait) = tokio::sync::oneshot::channel();
-        if self.failed.load(Ordering::SeqCst) || self.jobs.send(Job { changes, done }).is_err() {
+        if !self.failed.load(Ordering::SeqCst) {
+            let mut p = self.pending.lock();
+            for change in &changes {
+                if let Change::PutMessage { queue, seq, content, .. } = change {
+                    p.insert((*queue, *seq), content.clone());
+                }
+            }
+        }
+        let sent = self.jobs.as_ref().is_some_and(|j| j.send(Job { changes, done }).is_ok());
+        if self.failed.load(Ordering::SeqCst) || !sent {
             return Box::pin(std::future::ready(Err(StoreError(
                 "the store stopped after an earlier failure; restart the server".into(),
             ))));
@@ -216,11 +253,14 @@ impl Store for RedbStore {
         Ok(out)
     }
 
-    fn content(&self, queue: u64, seq: u64) -> Result<Option<Content>, StoreError> {
+    fn content(&self, queue: u64, seq: u64) -> Result<Option<SharedContent>, StoreError> {
+        if let Some(c) = self.pending.lock().get(&(queue, seq)) {
+            return Ok(Some(c.clone()));
+        }
         let txn = self.db.begin_read().map_err(err)?;
         let bodies = txn.open_table(BODIES).map_err(err)?;
         match bodies.get((queue, seq)).map_err(err)? {
-            Some(v) => decode(v.value()).map(Some),
+            Some(v) => decode::<Content>(v.value()).map(|c| Some(Arc::new(c))),
             None => Ok(None),
         }
     }
