@@ -44,6 +44,19 @@ pub struct Engine {
     runners: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
+/// One queue as metrics see it.
+#[derive(Debug, Clone)]
+pub struct QueueMetrics {
+    pub name: String,
+    pub arn: String,
+    /// Named as the dead-letter target of some queue's RedrivePolicy.
+    pub is_dead_letter_queue: bool,
+    pub counts: Counts,
+    /// Age of the oldest message, by its enqueue time.
+    pub oldest_age_ms: Option<u64>,
+    pub stats: crate::queue::Stats,
+}
+
 /// What SendMessage reports for one stored message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Sent {
@@ -327,6 +340,35 @@ impl Engine {
             Ok(n)
         })
         .await
+    }
+
+    /// A snapshot of every queue's depth, age and totals, for metrics.
+    pub fn metrics(&self) -> Vec<QueueMetrics> {
+        let now = self.clock.now();
+        let dlq_arns: std::collections::HashSet<String> = self
+            .all_queues()
+            .iter()
+            .filter_map(|q| q.state.lock().attrs.redrive().map(|p| p.dead_letter_target_arn))
+            .collect();
+        self.all_queues()
+            .iter()
+            .map(|q| {
+                let state = self.observe(q);
+                QueueMetrics {
+                    name: q.name.clone(),
+                    arn: q.arn.clone(),
+                    is_dead_letter_queue: dlq_arns.contains(&q.arn),
+                    counts: state.counts(),
+                    oldest_age_ms: state.oldest_enqueued_at().map(|t| now.saturating_sub(t)),
+                    stats: state.stats,
+                }
+            })
+            .collect()
+    }
+
+    /// Every move task, oldest first.
+    pub fn move_tasks(&self) -> Vec<TaskRecord> {
+        self.tasks.lock().clone()
     }
 
     /// Lock a queue's state brought up to now. Messages dropped for retention are
@@ -921,6 +963,7 @@ fn accept(
         }
     }
     let seq = state.insert(uid, Arc::new(content), now, delay_ms, now, changes);
+    state.stats.sent += 1;
     if let (Some(key), Some(f)) = (key, state.fifo.as_mut()) {
         sent.sequence_number = Some(fifo::sequence_number(seq));
         f.remember(

@@ -362,6 +362,7 @@ impl Engine {
                     ..(*content).clone()
                 };
                 dst.insert(dest.uid, Arc::new(fresh), now, 0, now, &mut changes);
+                dst.stats.redriven += 1;
                 moved += 1;
             }
             let record = self.update_task(&task.id, |t| t.moved += moved as u64).ok_or_else(nonexistent)?;

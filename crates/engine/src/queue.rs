@@ -54,6 +54,18 @@ pub struct Received {
     pub first_receive_at: Millis,
 }
 
+/// Running totals since the server started, for metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub sent: u64,
+    pub received: u64,
+    pub deleted: u64,
+    /// Moved from this queue to its dead-letter queue.
+    pub dead_lettered: u64,
+    /// Arrived in this queue from a move task.
+    pub redriven: u64,
+}
+
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Counts {
     pub visible: usize,
@@ -100,6 +112,7 @@ pub(crate) struct QueueState {
     pub(crate) fifo: Option<FifoIndex>,
     /// Whether message bodies live here (memory store) or are read from the store.
     keep_content: bool,
+    pub stats: Stats,
 }
 
 impl Queue {
@@ -125,6 +138,7 @@ impl Queue {
                 next_seq: 1,
                 fifo,
                 keep_content,
+                stats: Stats::default(),
             }),
             arrivals: Notify::new(),
         })
@@ -211,6 +225,11 @@ impl QueueState {
     /// When the next pending message becomes visible, if any.
     pub fn next_visible_at(&self) -> Option<Millis> {
         self.pending.first().map(|&(t, _)| t)
+    }
+
+    /// When the oldest message still in the queue was enqueued.
+    pub fn oldest_enqueued_at(&self) -> Option<Millis> {
+        self.by_age.first().map(|&(t, _)| t)
     }
 
     pub fn counts(&self) -> Counts {
@@ -428,6 +447,7 @@ impl QueueState {
                 changes.push(Change::DeleteMessage { queue: uid, seq });
                 d.state.insert_with_state(d.uid, Arc::new(moved), m, now, changes);
                 d.moved += 1;
+                self.stats.dead_lettered += 1;
                 continue;
             }
             self.ready.remove(&seq);
@@ -441,6 +461,7 @@ impl QueueState {
             self.pending.insert((m.visible_at, seq));
             self.in_flight += 1;
             changes.push(Change::SetState { queue: uid, seq, state: *m });
+            self.stats.received += 1;
             let m = *m;
             let group = slot.group.clone();
             if let (Some(g), Some(f)) = (&group, self.fifo.as_mut()) {
@@ -477,6 +498,7 @@ impl QueueState {
         if self.messages.contains_key(&handle.seq) {
             self.remove(handle.seq);
             changes.push(Change::DeleteMessage { queue: uid, seq: handle.seq });
+            self.stats.deleted += 1;
         }
         Ok(())
     }
