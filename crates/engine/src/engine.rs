@@ -131,6 +131,68 @@ impl Engine {
         }
     }
 
+    /// After a failed commit: once the store takes commits again, rebuild every queue's
+    /// index from what is on disk — dropping changes that were never acknowledged — and
+    /// let the store accept changes again. Returns whether it healed.
+    pub fn heal(self: &Arc<Self>) -> Result<bool, StoreError> {
+        if !self.store.is_failed() {
+            return Ok(false);
+        }
+        // Holding the registry's write lock keeps new operations out meanwhile.
+        let mut queues = self.queues.write();
+        self.store.probe()?;
+        let now = self.clock.now();
+        let mut fresh = BTreeMap::new();
+        for q in self.store.load()? {
+            let queue = Queue::restore(self.arn_of(&q.record.name), q, now, &*self.store);
+            fresh.insert(queue.name.clone(), queue);
+        }
+        let tasks = self.store.load_tasks()?;
+        for (name, old) in queues.iter() {
+            match fresh.get(name) {
+                Some(new) if new.uid == old.uid => {
+                    std::mem::swap(&mut *old.state.lock(), &mut *new.state.lock());
+                    fresh.insert(name.clone(), old.clone());
+                }
+                _ => {
+                    old.state.lock().deleted = true;
+                    old.arrivals.notify_waiters();
+                }
+            }
+        }
+        *queues = fresh;
+        *self.tasks.lock() = tasks;
+        drop(queues);
+        self.store.resume();
+        self.resume_tasks();
+        Ok(true)
+    }
+
+    /// Watch the store and heal it when it fails (checks once a second of the clock).
+    pub fn spawn_healer(self: &Arc<Self>) {
+        let engine = Arc::downgrade(self);
+        tokio::spawn(async move {
+            loop {
+                let Some(e) = engine.upgrade() else { return };
+                if e.is_stopping() {
+                    return;
+                }
+                match e.heal() {
+                    Ok(true) => tracing::warn!("store recovered; state reloaded from disk"),
+                    Ok(false) => {}
+                    Err(err) => tracing::warn!(error = %err, "store still failing"),
+                }
+                let wake = e.clock.sleep_until(e.clock.now() + 1000);
+                let stopped = e.clone();
+                drop(e);
+                tokio::select! {
+                    _ = wake => {}
+                    _ = stopped.stopped() => return,
+                }
+            }
+        });
+    }
+
     /// `shutdown`, then wait for the move-task runners to stop (they hold the engine).
     pub async fn stop(&self) {
         self.shutdown();

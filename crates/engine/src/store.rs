@@ -92,6 +92,17 @@ pub trait Store: Send + Sync + 'static {
     fn submit(&self, changes: Vec<Change>) -> Commit;
     /// Everything stored, for rebuilding the engine's index.
     fn load(&self) -> Result<Vec<LoadedQueue>, StoreError>;
+    /// Whether an earlier commit failed, so the store refuses changes.
+    fn is_failed(&self) -> bool {
+        false
+    }
+    /// Check that a commit succeeds again (space returned); the store still refuses
+    /// changes until `resume`, so the engine can reload what is on disk first.
+    fn probe(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+    /// Accept changes again after a successful `probe` and reload.
+    fn resume(&self) {}
     /// Every move task kept, in start order.
     fn load_tasks(&self) -> Result<Vec<TaskRecord>, StoreError> {
         Ok(Vec::new())

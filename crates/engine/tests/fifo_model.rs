@@ -359,7 +359,7 @@ impl Run {
         if got.is_empty() {
             assert_eq!(total, 0, "{ctx}: empty receive while groups can deliver {deliverable:?}");
         }
-        if let Some(g) = first_group.as_ref().filter(|_| std::env::var("LENIENT").is_err()) {
+        if let Some(g) = &first_group {
             assert_eq!(
                 taken[g],
                 max.min(deliverable[g]),
@@ -570,7 +570,7 @@ impl Run {
             32..=56 => self.receive().await,
             57..=71 => self.delete().await,
             72..=79 => self.change_visibility().await,
-            80 => self.purge().await,
+            80 if self.rng.gen_bool(0.3) => self.purge().await,
             _ => self.advance(),
         }
         self.check_counts().await;

@@ -1,5 +1,5 @@
 //! The HTTP wrapper every request goes through: size limits, request id, logging,
-//! the service endpoints (/health, /ready, the test clock) and the SQS handler.
+//! the service endpoints (/health, /ready, /metrics, the test clock) and the SQS handler.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -27,23 +27,29 @@ pub struct App {
     pub config: Config,
     pub manual_clock: Option<ManualClock>,
     pub local_addr: SocketAddr,
+    pub metrics: crate::metrics::Metrics,
 }
 
 pub async fn serve(app: Arc<App>, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
     let request_id = uuid::Uuid::new_v4().to_string();
-    let started = app.engine.clock().now();
     let method = req.method().clone();
     let path = req.uri().path().to_string();
     let response = match (&method, path.as_str()) {
         (&Method::GET, "/health") | (&Method::GET, "/ready") => plain(StatusCode::OK, "OK"),
+        (&Method::GET, "/metrics") => crate::metrics::response(&app.metrics, &app.engine),
         (_, "/_redrive/clock/advance") => advance_clock(&app, req.uri().query()),
         _ => {
+            let timer = crate::metrics::Timer::start();
             let (action, response) = sqs_call(&app, req, &request_id).await;
+            let (response, code) = crate::metrics::error_code(response).await;
+            let elapsed = timer.elapsed();
+            app.metrics.record(action, code.as_deref(), elapsed);
             tracing::debug!(
                 request_id = %request_id,
                 action = action.map(|a| a.name()).unwrap_or("-"),
                 status = response.status().as_u16(),
-                ms = app.engine.clock().now().saturating_sub(started),
+                code = code.as_deref().unwrap_or("OK"),
+                ms = elapsed.as_micros() as f64 / 1000.0,
                 "request"
             );
             response

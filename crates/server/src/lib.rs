@@ -6,6 +6,7 @@ pub mod config;
 pub mod dispatch;
 pub mod errors;
 pub mod http;
+pub mod metrics;
 pub mod sqs;
 
 use std::net::SocketAddr;
@@ -92,7 +93,8 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
         Engine::open(engine_config, clock, Arc::new(store))?
     });
     engine.resume_tasks();
-    let app = Arc::new(http::App { engine, config, manual_clock, local_addr: addr });
+    engine.spawn_healer();
+    let app = Arc::new(http::App { engine, config, manual_clock, local_addr: addr, metrics: metrics::Metrics::new() });
     let (stop, stopped) = watch::channel(false);
     let task = tokio::spawn(accept_loop(listener, app.clone(), stopped));
     Ok(Server { addr, app, stop, task })

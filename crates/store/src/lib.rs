@@ -28,6 +28,8 @@ const STATES: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("states"
 const BODIES: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("bodies");
 /// (start time, task id) → `TaskRecord`, so a scan lists tasks in start order.
 const TASKS: TableDefinition<(u64, &str), &[u8]> = TableDefinition::new("tasks");
+/// A scratch row the health probe rewrites.
+const PROBE: TableDefinition<&str, u64> = TableDefinition::new("probe");
 
 /// Most submissions one transaction takes.
 const MAX_GROUP: usize = 4096;
@@ -40,8 +42,11 @@ struct Job {
 /// Bodies submitted but not yet committed, so a receive can deliver them meanwhile.
 type Pending = Arc<parking_lot::Mutex<HashMap<(u64, u64), SharedContent>>>;
 
+/// The open database; `None` only while it is being reopened after an I/O error.
+type SharedDb = Arc<parking_lot::RwLock<Option<Arc<Database>>>>;
+
 pub struct RedbStore {
-    db: Arc<Database>,
+    db: SharedDb,
     pending: Pending,
     /// `None` once dropping: closing the channel ends the writer, which is then joined.
     jobs: Option<mpsc::Sender<Job>>,
@@ -101,7 +106,7 @@ impl RedbStore {
             txn.commit().map_err(err)
         };
         init().map_err(|e| OpenError::Database(dir.into(), e.0))?;
-        let db = Arc::new(db);
+        let db: SharedDb = Arc::new(parking_lot::RwLock::new(Some(Arc::new(db))));
         let (jobs, rx) = mpsc::channel::<Job>();
         let failed = Arc::new(AtomicBool::new(false));
         let pending = Pending::default();
@@ -118,7 +123,11 @@ impl RedbStore {
     }
 }
 
-fn writer(db: &Database, rx: &mpsc::Receiver<Job>, failed: &AtomicBool, pending: &Pending) {
+fn current(db: &SharedDb) -> Result<Arc<Database>, StoreError> {
+    db.read().clone().ok_or_else(|| StoreError("the store is being reopened".into()))
+}
+
+fn writer(db: &SharedDb, rx: &mpsc::Receiver<Job>, failed: &AtomicBool, pending: &Pending) {
     while let Ok(first) = rx.recv() {
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
@@ -130,7 +139,7 @@ fn writer(db: &Database, rx: &mpsc::Receiver<Job>, failed: &AtomicBool, pending:
         let result = if failed.load(Ordering::SeqCst) {
             Err(StoreError("the store stopped after an earlier failure; restart the server".into()))
         } else {
-            apply(db, &group)
+            current(db).and_then(|db| apply(&db, &group))
         };
         if let Err(e) = &result {
             tracing::error!(error = %e, "store commit failed; refusing further changes until restart");
@@ -224,7 +233,7 @@ impl Store for RedbStore {
     }
 
     fn load(&self) -> Result<Vec<LoadedQueue>, StoreError> {
-        let txn = self.db.begin_read().map_err(err)?;
+        let txn = current(&self.db)?.begin_read().map_err(err)?;
         let queues = txn.open_table(QUEUES).map_err(err)?;
         let states = txn.open_table(STATES).map_err(err)?;
         let mut out = Vec::new();
@@ -242,8 +251,41 @@ impl Store for RedbStore {
         Ok(out)
     }
 
+    fn is_failed(&self) -> bool {
+        self.failed.load(Ordering::SeqCst)
+    }
+
+    fn probe(&self) -> Result<(), StoreError> {
+        // redb refuses work after an I/O error until the database is opened anew.
+        let db = {
+            let mut guard = self.db.write();
+            if let Some(old) = guard.take() {
+                if let Err(still_used) = Arc::try_unwrap(old) {
+                    *guard = Some(still_used);
+                    return Err(StoreError("the database is still in use; retrying".into()));
+                }
+            }
+            let db = Arc::new(Database::create(&self.path).map_err(err)?);
+            *guard = Some(db.clone());
+            db
+        };
+        let txn = db.begin_write().map_err(err)?;
+        {
+            let mut t = txn.open_table(PROBE).map_err(err)?;
+            let n = t.get("probe").map_err(err)?.map_or(0, |v| v.value());
+            t.insert("probe", n + 1).map_err(err)?;
+        }
+        txn.commit().map_err(err)
+    }
+
+    fn resume(&self) {
+        self.pending.lock().clear();
+        self.failed.store(false, Ordering::SeqCst);
+        tracing::info!("store accepts changes again");
+    }
+
     fn load_tasks(&self) -> Result<Vec<TaskRecord>, StoreError> {
-        let txn = self.db.begin_read().map_err(err)?;
+        let txn = current(&self.db)?.begin_read().map_err(err)?;
         let tasks = txn.open_table(TASKS).map_err(err)?;
         let mut out = Vec::new();
         for entry in tasks.iter().map_err(err)? {
@@ -257,7 +299,7 @@ impl Store for RedbStore {
         if let Some(c) = self.pending.lock().get(&(queue, seq)) {
             return Ok(Some(c.clone()));
         }
-        let txn = self.db.begin_read().map_err(err)?;
+        let txn = current(&self.db)?.begin_read().map_err(err)?;
         let bodies = txn.open_table(BODIES).map_err(err)?;
         match bodies.get((queue, seq)).map_err(err)? {
             Some(v) => decode::<Content>(v.value()).map(|c| Some(Arc::new(c))),

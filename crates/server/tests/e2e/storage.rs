@@ -1,0 +1,158 @@
+//! The durable store seen from a client: restarts, the data-dir lock, a full disk.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use aws_sdk_sqs::error::ProvideErrorMetadata;
+
+use crate::common::Harness;
+
+fn fresh_dir(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("redrive-e2e-{tag}-{}-{}", std::process::id(), rand_suffix()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn rand_suffix() -> u64 {
+    use std::hash::{BuildHasher, RandomState};
+    RandomState::new().hash_one(0u8)
+}
+
+async fn durable(dir: &Path) -> Harness {
+    let dir = dir.to_path_buf();
+    Harness::start_with(move |c| {
+        c.in_memory = false;
+        c.data_dir = dir;
+    })
+    .await
+}
+
+async fn count(h: &Harness, url: &str, name: &str) -> u64 {
+    h.attributes_named(url, &[name]).await[name].parse().unwrap()
+}
+
+#[tokio::test]
+async fn messages_and_in_flight_deadlines_and_receipt_handles_survive_a_restart() {
+    let dir = fresh_dir("restart");
+    let h = durable(&dir).await;
+    let url = h.create_queue("keep").await;
+    for body in ["one", "two", "three"] {
+        h.client.send_message().queue_url(&url).message_body(body).send().await.unwrap();
+    }
+    let got = h.client.receive_message().queue_url(&url).visibility_timeout(600).send().await.unwrap();
+    let handle = got.messages()[0].receipt_handle().unwrap().to_string();
+    h.server.shutdown().await;
+
+    let h = durable(&dir).await;
+    let url = h.expected_url("keep");
+    assert_eq!(count(&h, &url, "ApproximateNumberOfMessages").await, 2);
+    assert_eq!(count(&h, &url, "ApproximateNumberOfMessagesNotVisible").await, 1);
+    let bodies: Vec<String> = h
+        .client
+        .receive_message()
+        .queue_url(&url)
+        .max_number_of_messages(10)
+        .send()
+        .await
+        .unwrap()
+        .messages()
+        .iter()
+        .map(|m| m.body().unwrap().to_string())
+        .collect();
+    assert_eq!(bodies, ["two", "three"]);
+    // The handle issued before the restart still deletes its message.
+    h.client.delete_message().queue_url(&url).receipt_handle(&handle).send().await.unwrap();
+    h.advance(601);
+    assert_eq!(count(&h, &url, "ApproximateNumberOfMessagesNotVisible").await, 0);
+    assert_eq!(count(&h, &url, "ApproximateNumberOfMessages").await, 2);
+    h.server.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn a_second_server_on_the_same_data_dir_is_refused() {
+    let dir = fresh_dir("lock");
+    let h = durable(&dir).await;
+    let mut config = redrive::Config::for_tests();
+    config.in_memory = false;
+    config.data_dir = dir.clone();
+    let err = redrive::start(config).await.err().expect("a second server must be refused");
+    assert!(err.to_string().contains("in use by another redrive server"), "{err}");
+    h.server.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A tmpfs of a given size, unmounted when dropped.
+struct SmallDisk(PathBuf);
+
+impl SmallDisk {
+    fn mount(dir: &Path, size: &str) -> Option<SmallDisk> {
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir)
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then(|| SmallDisk(dir.to_path_buf()))
+    }
+
+    fn grow(&self, size: &str) {
+        let ok = Command::new("mount").args(["-o", &format!("remount,size={size}")]).arg(&self.0).status().unwrap();
+        assert!(ok.success());
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[tokio::test]
+async fn a_full_disk_answers_503_keeps_what_was_acknowledged_and_recovers_when_space_returns() {
+    let dir = fresh_dir("full");
+    let Some(disk) = SmallDisk::mount(&dir, "3m") else {
+        eprintln!("skipped: cannot mount a tmpfs here (needs root)");
+        return;
+    };
+    let data = dir.join("data");
+    let h = durable(&data).await;
+    let url = h.create_queue("big").await;
+    let body = "x".repeat(60_000);
+    let mut acked = 0;
+    let failure = loop {
+        match h.client.send_message().queue_url(&url).message_body(&body).send().await {
+            Ok(_) => acked += 1,
+            Err(e) => break e,
+        }
+        assert!(acked < 200, "the 3 MiB disk never filled");
+    };
+    assert_eq!(failure.code(), Some("ServiceUnavailable"));
+    assert_eq!(failure.raw_response().map(|r| r.status().as_u16()), Some(503));
+    assert!(acked > 10);
+
+    disk.grow("64m");
+    // The healer checks once a second of the server's clock.
+    let mut recovered = false;
+    for _ in 0..50 {
+        h.advance(1);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if h.client.send_message().queue_url(&url).message_body("after").send().await.is_ok() {
+            recovered = true;
+            break;
+        }
+    }
+    assert!(recovered, "the server did not recover after space returned");
+    let visible = count(&h, &url, "ApproximateNumberOfMessages").await;
+    // Every acknowledged send is there (a failed commit may or may not have landed).
+    assert!(visible > acked, "{visible} messages for {acked} acknowledged sends + 1");
+    assert!(visible <= acked + 2);
+    h.server.shutdown().await;
+
+    // What memory showed is what the disk holds.
+    let h = durable(&data).await;
+    assert_eq!(count(&h, &h.expected_url("big"), "ApproximateNumberOfMessages").await, visible);
+    h.server.shutdown().await;
+    drop(disk);
+    let _ = std::fs::remove_dir_all(&dir);
+}
