@@ -2,7 +2,8 @@
 //! receives and deletes of 1 KiB messages) against candidate embedded databases, to choose the
 //! engine under the durable store. See docs/benchmarks.md, "Storage engine choice".
 //!
-//! Every (engine, layout, depth) cell runs in a fresh child process so that its peak RSS is its own.
+//! Every (engine, layout, depth) cell is served by its own child process, so that its RSS is its
+//! own; the cells of one depth are alive together and their measured runs are interleaved.
 
 // A benchmark measures real (wall-clock) time and waits for real background work, so it reads
 // `Instant::now` and sleeps directly instead of going through `engine::clock`.
@@ -13,12 +14,14 @@ mod report;
 mod sys;
 mod workload;
 
-use std::path::PathBuf;
-use std::process::Command;
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use engines::{Engine, Layout, Tuning};
@@ -91,28 +94,46 @@ struct Args {
     child: Option<String>,
 }
 
-/// One (engine, layout, depth) cell, run in a child process.
+/// One (engine, layout, depth) cell, served by a child process.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 struct CellSpec {
     engine: Engine,
     layout: Layout,
     depth: u64,
-    groups: Vec<usize>,
-    runs: usize,
-    secs: f64,
-    min_txns: usize,
     prefill_batch: usize,
     queues: u64,
     tuning: Tuning,
     dir: PathBuf,
 }
 
+/// What the parent asks a cell's child process, one JSON line on its stdin.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+enum Request {
+    /// Run the cycle workload at this group size; answered with a [`RunResult`].
+    Measure { group: usize, secs: f64, min_txns: usize },
+    /// Close, measure disk, reopen cold and scan; answered with a [`Finish`], then the child exits.
+    Finish,
+}
+
+/// The child's first line: the store is pre-filled and settled.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Ready {
+    prefill_secs: f64,
+    settle_secs: f64,
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct RunResult {
     ops: u64,
     txns: u64,
+    /// Time spent in the durable commits.
     secs: f64,
+    /// Time waiting afterwards for the background work the run caused (fjall only).
+    settle_secs: f64,
+    /// Messages/s over `secs + settle_secs` (one message = insert + receive + delete = 3 operations).
     msgs_per_sec: f64,
+    /// Messages/s over `secs` alone.
+    foreground_msgs_per_sec: f64,
     p50_commit_ms: f64,
     p99_commit_ms: f64,
 }
@@ -121,20 +142,15 @@ pub struct RunResult {
 pub struct GroupResult {
     group: usize,
     runs: Vec<RunResult>,
-    /// Median over the runs of messages/s (one message = insert + receive + delete = 3 operations).
+    /// Median over the runs of messages/s.
     median_msgs_per_sec: f64,
+    median_foreground_msgs_per_sec: f64,
     median_p99_commit_ms: f64,
 }
 
+/// The child's last line.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct CellResult {
-    engine: Engine,
-    layout: Layout,
-    depth: u64,
-    prefill_secs: f64,
-    /// Wait for the engine's background work after the pre-fill (fjall's flushes and compactions).
-    settle_secs: f64,
-    groups: Vec<GroupResult>,
+struct Finish {
     /// Resident set size at the end of the measured runs.
     rss_bytes: u64,
     /// Peak resident set size of the cell's process (pre-fill included).
@@ -152,15 +168,93 @@ pub struct CellResult {
     scanned: u64,
 }
 
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CellResult {
+    engine: Engine,
+    layout: Layout,
+    depth: u64,
+    prefill_secs: f64,
+    /// Wait for the engine's background work after the pre-fill (fjall's flushes and compactions).
+    settle_secs: f64,
+    groups: Vec<GroupResult>,
+    #[serde(flatten)]
+    finish: Finish,
+}
+
 fn main() -> Result<()> {
     let args = Args::parse();
     if let Some(spec) = &args.child {
         let spec: CellSpec = serde_json::from_str(spec).context("bad --child spec")?;
-        let result = run_cell(&spec)?;
-        println!("{}", serde_json::to_string(&result)?);
-        return Ok(());
+        return serve_cell(&spec);
     }
     run_all(&args)
+}
+
+/// A running cell: its child process and the results gathered so far.
+struct Worker {
+    spec: CellSpec,
+    child: Child,
+    stdin: ChildStdin,
+    stdout: BufReader<ChildStdout>,
+    ready: Ready,
+    groups: Vec<GroupResult>,
+}
+
+impl Worker {
+    /// Starts the child and waits until its store is pre-filled.
+    fn spawn(exe: &Path, spec: CellSpec) -> Result<Worker> {
+        let mut child = Command::new(exe)
+            .arg("--child")
+            .arg(serde_json::to_string(&spec)?)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()?;
+        let stdin = child.stdin.take().context("child stdin")?;
+        let stdout = BufReader::new(child.stdout.take().context("child stdout")?);
+        let mut worker = Worker {
+            spec,
+            child,
+            stdin,
+            stdout,
+            ready: Ready { prefill_secs: 0.0, settle_secs: 0.0 },
+            groups: Vec::new(),
+        };
+        worker.ready = worker.read()?;
+        Ok(worker)
+    }
+
+    fn name(&self) -> String {
+        format!("{} / {} / depth {}", self.spec.engine.name(), self.spec.layout.name(), self.spec.depth)
+    }
+
+    fn read<T: DeserializeOwned>(&mut self) -> Result<T> {
+        let mut line = String::new();
+        if self.stdout.read_line(&mut line)? == 0 {
+            let status = self.child.wait()?;
+            bail!("cell {} exited ({status}) without answering", self.name());
+        }
+        serde_json::from_str(&line).with_context(|| format!("bad answer from cell {}: {line}", self.name()))
+    }
+
+    fn call<T: DeserializeOwned>(&mut self, request: &Request) -> Result<T> {
+        writeln!(self.stdin, "{}", serde_json::to_string(request)?)?;
+        self.stdin.flush()?;
+        self.read()
+    }
+
+    fn finish(mut self) -> Result<CellResult> {
+        let finish: Finish = self.call(&Request::Finish)?;
+        self.child.wait()?;
+        Ok(CellResult {
+            engine: self.spec.engine,
+            layout: self.spec.layout,
+            depth: self.spec.depth,
+            prefill_secs: self.ready.prefill_secs,
+            settle_secs: self.ready.settle_secs,
+            groups: self.groups,
+            finish,
+        })
+    }
 }
 
 fn run_all(args: &Args) -> Result<()> {
@@ -180,12 +274,16 @@ fn run_all(args: &Args) -> Result<()> {
     let machine = sys::Machine::probe(&base);
     eprintln!("machine: {}", machine.describe());
     let started = Instant::now();
+    let log = |msg: String| eprintln!("[{:>6.1}s] {msg}", started.elapsed().as_secs_f64());
 
     let exe = std::env::current_exe()?;
     let mut results = Vec::new();
-    for &engine in &args.engines {
-        for &layout in &args.layouts {
-            for &depth in &args.depths {
+    for &depth in &args.depths {
+        // All cells of one depth are alive at once and their runs are interleaved, so that load
+        // from elsewhere on the machine hits every engine alike instead of whichever ran then.
+        let mut workers = Vec::new();
+        for &engine in &args.engines {
+            for &layout in &args.layouts {
                 if layout == Layout::Combined && !args.combined_depths.contains(&depth) {
                     continue;
                 }
@@ -193,38 +291,55 @@ fn run_all(args: &Args) -> Result<()> {
                     engine,
                     layout,
                     depth,
-                    groups: args.groups.clone(),
-                    runs: args.runs,
-                    secs,
-                    min_txns: args.min_txns,
                     prefill_batch,
                     queues: args.queues,
                     tuning: Tuning { cache_bytes: args.cache_mib << 20 },
                     dir: base.join(format!("{}-{}-{depth}", engine.name(), layout.name())),
                 };
-                eprintln!(
-                    "[{:>6.1}s] {} / {} / depth {depth}: pre-fill and measure…",
-                    started.elapsed().as_secs_f64(),
-                    engine.name(),
-                    layout.name()
-                );
-                let output = Command::new(&exe).arg("--child").arg(serde_json::to_string(&spec)?).output()?;
-                if !args.keep {
-                    let _ = std::fs::remove_dir_all(&spec.dir);
-                }
-                if !output.status.success() {
-                    bail!(
-                        "cell {} / {} / {depth} failed ({}):\n{}",
-                        engine.name(),
-                        layout.name(),
-                        output.status,
-                        String::from_utf8_lossy(&output.stderr)
-                    );
-                }
-                let result: CellResult = serde_json::from_slice(&output.stdout)?;
-                eprintln!("{}", report::cell_summary(&result));
-                results.push(result);
+                let worker = Worker::spawn(&exe, spec)?;
+                log(format!(
+                    "{}: pre-filled in {:.2} s (+ {:.2} s settle)",
+                    worker.name(),
+                    worker.ready.prefill_secs,
+                    worker.ready.settle_secs
+                ));
+                workers.push(worker);
             }
+        }
+        for &group in &args.groups {
+            let warm_up = Request::Measure { group, secs: secs / 4.0, min_txns: 2 };
+            for worker in &mut workers {
+                let _: RunResult = worker.call(&warm_up)?;
+            }
+            let measure = Request::Measure { group, secs, min_txns: args.min_txns };
+            let mut runs: Vec<Vec<RunResult>> = vec![Vec::new(); workers.len()];
+            for run in 0..args.runs {
+                // Rotate who goes first, so no engine always follows the same neighbour.
+                for k in 0..workers.len() {
+                    let i = (k + run) % workers.len();
+                    runs[i].push(workers[i].call(&measure)?);
+                }
+            }
+            for (worker, runs) in workers.iter_mut().zip(runs) {
+                let result = GroupResult {
+                    group,
+                    median_msgs_per_sec: median(runs.iter().map(|r| r.msgs_per_sec).collect()),
+                    median_foreground_msgs_per_sec: median(runs.iter().map(|r| r.foreground_msgs_per_sec).collect()),
+                    median_p99_commit_ms: median(runs.iter().map(|r| r.p99_commit_ms).collect()),
+                    runs,
+                };
+                log(format!("{}: {}", worker.name(), report::group_summary(&result)));
+                worker.groups.push(result);
+            }
+        }
+        for worker in workers {
+            let dir = worker.spec.dir.clone();
+            let result = worker.finish()?;
+            log(report::cell_summary(&result));
+            if !args.keep {
+                let _ = std::fs::remove_dir_all(&dir);
+            }
+            results.push(result);
         }
     }
     if !args.keep && args.dir.is_none() {
@@ -242,7 +357,15 @@ fn run_all(args: &Args) -> Result<()> {
     Ok(())
 }
 
-fn run_cell(spec: &CellSpec) -> Result<CellResult> {
+/// The child side: pre-fill, then answer the parent's requests until `Finish`.
+fn serve_cell(spec: &CellSpec) -> Result<()> {
+    fn answer<T: Serialize>(value: &T) -> Result<()> {
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "{}", serde_json::to_string(value)?)?;
+        out.flush()?;
+        Ok(())
+    }
+
     if spec.dir.exists() {
         std::fs::remove_dir_all(&spec.dir)?;
     }
@@ -265,60 +388,52 @@ fn run_cell(spec: &CellSpec) -> Result<CellResult> {
     let prefill_secs = t.elapsed().as_secs_f64();
     let t = Instant::now();
     store.settle()?;
-    let settle_secs = t.elapsed().as_secs_f64();
+    answer(&Ready { prefill_secs, settle_secs: t.elapsed().as_secs_f64() })?;
 
-    let mut groups = Vec::new();
-    for &group in &spec.groups {
-        // Short warm-up at this group size, then the measured runs.
-        measure(store.as_mut(), &mut cycle, group, spec.secs / 4.0, 2)?;
-        let runs = (0..spec.runs)
-            .map(|_| measure(store.as_mut(), &mut cycle, group, spec.secs, spec.min_txns))
-            .collect::<Result<Vec<_>>>()?;
-        let median_msgs_per_sec = median(runs.iter().map(|r| r.msgs_per_sec).collect());
-        let median_p99_commit_ms = median(runs.iter().map(|r| r.p99_commit_ms).collect());
-        groups.push(GroupResult { group, runs, median_msgs_per_sec, median_p99_commit_ms });
+    for line in std::io::stdin().lock().lines() {
+        match serde_json::from_str::<Request>(&line?)? {
+            Request::Measure { group, secs, min_txns } => {
+                answer(&measure(store.as_mut(), &mut cycle, group, secs, min_txns)?)?;
+            }
+            Request::Finish => {
+                // A run may stop between the insert and the delete of a step: depth or depth + 1.
+                let stored = cycle.depth();
+                anyhow::ensure!(stored.abs_diff(spec.depth) <= 1, "backlog drifted to {stored}");
+                let rss_bytes = sys::rss_bytes()?;
+                drop(store);
+
+                let (disk_bytes, disk_apparent_bytes) = sys::disk_usage(&spec.dir)?;
+                sys::evict_from_page_cache(&spec.dir)?;
+                let t = Instant::now();
+                let mut store = engines::open(spec.engine, spec.layout, &spec.dir, spec.tuning)?;
+                let reopen_cold_secs = t.elapsed().as_secs_f64();
+                let t = Instant::now();
+                let (scanned, _) = store.scan_states()?;
+                let scan_cold_secs = t.elapsed().as_secs_f64();
+                let t = Instant::now();
+                let (again, _) = store.scan_states()?;
+                let scan_warm_secs = t.elapsed().as_secs_f64();
+                anyhow::ensure!(scanned == stored && again == stored, "scan found {scanned} of {stored} records");
+                drop(store);
+                return answer(&Finish {
+                    rss_bytes,
+                    // VmHWM is updated lazily; it can lag the VmRSS read above by a few pages.
+                    peak_rss_bytes: sys::peak_rss_bytes()?.max(rss_bytes),
+                    disk_bytes,
+                    disk_apparent_bytes,
+                    reopen_cold_secs,
+                    scan_cold_secs,
+                    scan_warm_secs,
+                    scanned,
+                });
+            }
+        }
     }
-    // A run may stop between the insert and the delete of a step: the backlog is depth or depth + 1.
-    let stored = cycle.depth();
-    anyhow::ensure!(stored.abs_diff(spec.depth) <= 1, "backlog drifted to {stored}");
-    let rss_bytes = sys::rss_bytes()?;
-    drop(store);
-
-    let (disk_bytes, disk_apparent_bytes) = sys::disk_usage(&spec.dir)?;
-    sys::evict_from_page_cache(&spec.dir)?;
-    let t = Instant::now();
-    let mut store = engines::open(spec.engine, spec.layout, &spec.dir, spec.tuning)?;
-    let reopen_cold_secs = t.elapsed().as_secs_f64();
-    let t = Instant::now();
-    let (scanned, _) = store.scan_states()?;
-    let scan_cold_secs = t.elapsed().as_secs_f64();
-    let t = Instant::now();
-    let (again, _) = store.scan_states()?;
-    let scan_warm_secs = t.elapsed().as_secs_f64();
-    anyhow::ensure!(scanned == stored && again == stored, "scan found {scanned} of {stored} records");
-    drop(store);
-    let peak_rss_bytes = sys::peak_rss_bytes()?;
-
-    Ok(CellResult {
-        engine: spec.engine,
-        layout: spec.layout,
-        depth: spec.depth,
-        prefill_secs,
-        settle_secs,
-        groups,
-        rss_bytes,
-        peak_rss_bytes,
-        disk_bytes,
-        disk_apparent_bytes,
-        reopen_cold_secs,
-        scan_cold_secs,
-        scan_warm_secs,
-        scanned,
-    })
+    bail!("parent went away")
 }
 
 /// Runs `group`-operation durable transactions of the cycle workload for at least `secs` seconds
-/// and `min_txns` transactions.
+/// and `min_txns` transactions, then waits for the background work they caused.
 fn measure(
     store: &mut dyn engines::Store,
     cycle: &mut Cycle,
@@ -341,6 +456,9 @@ fn measure(
         }
     }
     let elapsed = start.elapsed().as_secs_f64();
+    let t = Instant::now();
+    store.settle()?;
+    let settle_secs = t.elapsed().as_secs_f64();
     let txns = commit_ms.len() as u64;
     let ops = txns * group as u64;
     commit_ms.sort_by(f64::total_cmp);
@@ -348,7 +466,9 @@ fn measure(
         ops,
         txns,
         secs: elapsed,
-        msgs_per_sec: ops as f64 / 3.0 / elapsed,
+        settle_secs,
+        msgs_per_sec: ops as f64 / 3.0 / (elapsed + settle_secs),
+        foreground_msgs_per_sec: ops as f64 / 3.0 / elapsed,
         p50_commit_ms: percentile(&commit_ms, 0.50),
         p99_commit_ms: percentile(&commit_ms, 0.99),
     })

@@ -86,17 +86,23 @@ impl Store for FjallStore {
     }
 
     fn settle(&mut self) -> Result<()> {
-        let deadline = Instant::now() + Duration::from_secs(120);
+        // Idle = no sealed memtable waiting for its flush, no queued flush, no running compaction,
+        // seen three times 5 ms apart (so a compaction scheduled right after a flush is caught).
+        let deadline = Instant::now() + Duration::from_secs(300);
         let mut idle_polls = 0;
-        while idle_polls < 5 && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(50));
-            if self.db.outstanding_flushes() == 0 && self.db.active_compactions() == 0 {
+        loop {
+            let sealed =
+                self.primary.sealed_memtable_count() + self.states.as_ref().map_or(0, |s| s.sealed_memtable_count());
+            if sealed == 0 && self.db.outstanding_flushes() == 0 && self.db.active_compactions() == 0 {
                 idle_polls += 1;
             } else {
                 idle_polls = 0;
             }
+            if idle_polls >= 3 || Instant::now() >= deadline {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(5));
         }
-        Ok(())
     }
 
     fn scan_states(&mut self) -> Result<(u64, u64)> {

@@ -82,8 +82,10 @@ pub trait Store {
     /// Forces everything applied so far to stable storage (end of the pre-fill).
     fn sync(&mut self) -> Result<()>;
 
-    /// Waits until background work left by the bulk pre-fill (flushes, compactions) is done, so the
-    /// measured runs see the engine's steady state rather than the pre-fill's compaction debt.
+    /// Waits until the engine's background work (fjall's memtable flushes and compactions) is done.
+    /// Called after the pre-fill, so runs start from a steady state, and after every measured run,
+    /// whose figure includes this time: background work caused by a run is part of its cost, and it
+    /// must not spill into the next engine's run.
     fn settle(&mut self) -> Result<()> {
         Ok(())
     }
