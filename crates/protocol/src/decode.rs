@@ -11,6 +11,25 @@ fn typed<T: DeserializeOwned>(value: Value) -> Result<T, ApiError> {
     serde_json::from_value(value).map_err(|e| serde_error(&e.to_string()))
 }
 
+/// A batch without entries is an empty batch, however it was sent (no `Entries` member,
+/// or no `…RequestEntry.N` parameters over Query).
+fn empty_batch(action: Action, value: &Value) -> Option<ApiError> {
+    let entry = match action {
+        Action::SendMessageBatch => "SendMessageBatchRequestEntry",
+        Action::DeleteMessageBatch => "DeleteMessageBatchRequestEntry",
+        Action::ChangeMessageVisibilityBatch => "ChangeMessageVisibilityBatchRequestEntry",
+        _ => return None,
+    };
+    let empty = match value.get("Entries") {
+        None | Some(Value::Null) => true,
+        Some(Value::Array(a)) => a.is_empty(),
+        Some(_) => false,
+    };
+    empty.then(|| {
+        ApiError::new(ErrorCode::EmptyBatchRequest, format!("There should be at least one {entry} in the request."))
+    })
+}
+
 /// serde names a missing member as "missing field `Name`"; AWS answers MissingParameter.
 fn serde_error(text: &str) -> ApiError {
     if let Some(rest) = text.strip_prefix("missing field `") {
@@ -42,6 +61,11 @@ pub fn decode(action: Action, value: Value) -> Result<Request, ApiError> {
             ))
         }
     };
+    if value.get("QueueUrl").is_some() {
+        if let Some(e) = empty_batch(action, &value) {
+            return Err(e);
+        }
+    }
     use Action as A;
     use Request as R;
     Ok(match action {

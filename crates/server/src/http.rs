@@ -46,9 +46,9 @@ pub async fn serve(app: Arc<App>, req: Request<Incoming>) -> Result<Response<Ful
             app.metrics.record(action, code.as_deref(), elapsed);
             tracing::debug!(
                 request_id = %request_id,
-                action = action.map(|a| a.name()).unwrap_or("-"),
+                action = %action.map(|a| a.name()).unwrap_or("-"),
                 status = response.status().as_u16(),
-                code = code.as_deref().unwrap_or("OK"),
+                code = %code.as_deref().unwrap_or("OK"),
                 ms = elapsed.as_micros() as f64 / 1000.0,
                 "request"
             );
