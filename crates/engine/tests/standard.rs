@@ -1,0 +1,176 @@
+//! Engine behaviour of standard queues, driven by a manual clock: nothing here sleeps.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use engine::message::NewMessage;
+use engine::{Engine, EngineConfig, Error, ManualClock, ReceiveOptions};
+
+const START: u64 = 1_700_000_000_000;
+
+fn engine() -> (Arc<Engine>, ManualClock) {
+    let clock = ManualClock::new(START);
+    let config = EngineConfig { region: "us-east-1".into(), account_id: "000000000000".into() };
+    (Arc::new(Engine::in_memory(config, Arc::new(clock.clone()))), clock)
+}
+
+fn attrs(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+}
+
+fn body(text: &str) -> NewMessage {
+    NewMessage { body: text.into(), ..Default::default() }
+}
+
+fn recv(max: i64, visibility: Option<i64>) -> ReceiveOptions {
+    ReceiveOptions {
+        max_messages: Some(max),
+        visibility_timeout: visibility,
+        wait_time_seconds: Some(0),
+        ..Default::default()
+    }
+}
+
+async fn bodies(e: &Engine, q: &str, opts: ReceiveOptions) -> Vec<String> {
+    e.receive_message(q, opts).await.unwrap().iter().map(|r| r.content.body.clone()).collect()
+}
+
+#[tokio::test]
+async fn a_received_message_is_hidden_until_its_visibility_timeout_ends() {
+    let (e, clock) = engine();
+    e.create_queue("q", &attrs(&[("VisibilityTimeout", "30")]), &BTreeMap::new()).await.unwrap();
+    e.send_message("q", body("a"), "me").await.unwrap();
+    assert_eq!(bodies(&e, "q", recv(1, None)).await, ["a"]);
+    clock.advance(Duration::from_millis(29_999));
+    assert!(bodies(&e, "q", recv(1, None)).await.is_empty());
+    clock.advance(Duration::from_millis(1));
+    let again = e.receive_message("q", recv(1, None)).await.unwrap();
+    assert_eq!(again[0].receive_count, 2);
+    assert_eq!(again[0].first_receive_at, START);
+}
+
+#[tokio::test]
+async fn delays_count_as_delayed_then_become_visible() {
+    let (e, clock) = engine();
+    e.create_queue("q", &attrs(&[("DelaySeconds", "10")]), &BTreeMap::new()).await.unwrap();
+    e.send_message("q", body("queue-delay"), "me").await.unwrap();
+    e.send_message("q", NewMessage { delay_seconds: Some(0), ..body("no-delay") }, "me").await.unwrap();
+    let c = e.counts("q").unwrap();
+    assert_eq!((c.visible, c.delayed, c.in_flight), (1, 1, 0));
+    clock.advance(Duration::from_secs(10));
+    assert_eq!(e.counts("q").unwrap().visible, 2);
+}
+
+#[tokio::test]
+async fn messages_past_retention_are_gone() {
+    let (e, clock) = engine();
+    e.create_queue("q", &attrs(&[("MessageRetentionPeriod", "60")]), &BTreeMap::new()).await.unwrap();
+    e.send_message("q", body("old"), "me").await.unwrap();
+    clock.advance(Duration::from_secs(30));
+    e.send_message("q", body("new"), "me").await.unwrap();
+    clock.advance(Duration::from_secs(30));
+    assert_eq!(bodies(&e, "q", recv(10, None)).await, ["new"]);
+}
+
+#[tokio::test]
+async fn a_long_poll_returns_as_soon_as_a_message_is_sent() {
+    let (e, _clock) = engine();
+    e.create_queue("q", &BTreeMap::new(), &BTreeMap::new()).await.unwrap();
+    let waiter = {
+        let e = e.clone();
+        tokio::spawn(async move {
+            let opts = ReceiveOptions { wait_time_seconds: Some(20), ..Default::default() };
+            e.receive_message("q", opts).await.unwrap()
+        })
+    };
+    tokio::task::yield_now().await;
+    e.send_message("q", body("hello"), "me").await.unwrap();
+    let got = tokio::time::timeout(Duration::from_secs(5), waiter).await.unwrap().unwrap();
+    assert_eq!(got[0].content.body, "hello");
+}
+
+#[tokio::test]
+async fn a_long_poll_wakes_exactly_when_a_visibility_timeout_ends() {
+    let (e, clock) = engine();
+    e.create_queue("q", &BTreeMap::new(), &BTreeMap::new()).await.unwrap();
+    e.send_message("q", body("again"), "me").await.unwrap();
+    e.receive_message("q", recv(1, Some(5))).await.unwrap();
+    let waiter = {
+        let e = e.clone();
+        tokio::spawn(async move {
+            let opts = ReceiveOptions { wait_time_seconds: Some(20), ..Default::default() };
+            e.receive_message("q", opts).await.unwrap()
+        })
+    };
+    tokio::task::yield_now().await;
+    clock.advance(Duration::from_millis(4_999));
+    for _ in 0..10 {
+        tokio::task::yield_now().await;
+    }
+    assert!(!waiter.is_finished(), "woke before the visibility timeout ended");
+    clock.advance(Duration::from_millis(1));
+    let got = tokio::time::timeout(Duration::from_secs(5), waiter).await.unwrap().unwrap();
+    assert_eq!(got[0].content.body, "again");
+}
+
+#[tokio::test]
+async fn a_long_poll_with_nothing_to_receive_ends_at_its_wait_time() {
+    let (e, clock) = engine();
+    e.create_queue("q", &BTreeMap::new(), &BTreeMap::new()).await.unwrap();
+    let waiter = {
+        let e = e.clone();
+        tokio::spawn(async move {
+            e.receive_message("q", ReceiveOptions { wait_time_seconds: Some(20), ..Default::default() }).await.unwrap()
+        })
+    };
+    // Let the poll start (and read the clock) before time moves.
+    tokio::task::yield_now().await;
+    clock.advance(Duration::from_secs(19));
+    tokio::task::yield_now().await;
+    assert!(!waiter.is_finished());
+    clock.advance(Duration::from_secs(1));
+    assert!(tokio::time::timeout(Duration::from_secs(5), waiter).await.unwrap().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn the_receive_after_max_receive_count_moves_the_message_to_the_dead_letter_queue() {
+    let (e, clock) = engine();
+    e.create_queue("dlq", &BTreeMap::new(), &BTreeMap::new()).await.unwrap();
+    let policy = r#"{"deadLetterTargetArn":"arn:aws:sqs:us-east-1:000000000000:dlq","maxReceiveCount":2}"#;
+    e.create_queue("src", &attrs(&[("RedrivePolicy", policy)]), &BTreeMap::new()).await.unwrap();
+    let sent = e.send_message("src", body("poison"), "me").await.unwrap();
+    for _ in 0..2 {
+        assert_eq!(bodies(&e, "src", recv(1, Some(1))).await, ["poison"]);
+        clock.advance(Duration::from_secs(1));
+    }
+    // Expiry alone moved nothing.
+    assert_eq!(e.counts("dlq").unwrap().visible, 0);
+    assert!(bodies(&e, "src", recv(1, Some(1))).await.is_empty());
+    assert_eq!(e.counts("src").unwrap().visible + e.counts("src").unwrap().in_flight, 0);
+    let moved = e.receive_message("dlq", recv(1, None)).await.unwrap();
+    assert_eq!(moved[0].content.id, sent.message_id);
+    assert_eq!(moved[0].receive_count, 3);
+    assert_eq!(moved[0].content.dead_letter_source_arn.as_deref(), Some("arn:aws:sqs:us-east-1:000000000000:src"));
+}
+
+#[tokio::test]
+async fn a_purge_is_allowed_once_a_minute() {
+    let (e, clock) = engine();
+    e.create_queue("q", &BTreeMap::new(), &BTreeMap::new()).await.unwrap();
+    e.send_message("q", body("x"), "me").await.unwrap();
+    assert_eq!(e.purge_queue("q").await.unwrap(), 1);
+    assert_eq!(e.purge_queue("q").await, Err(Error::PurgeQueueInProgress("q".into())));
+    clock.advance(Duration::from_secs(60));
+    assert_eq!(e.purge_queue("q").await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn a_deleted_name_cannot_be_reused_for_sixty_seconds() {
+    let (e, clock) = engine();
+    e.create_queue("q", &BTreeMap::new(), &BTreeMap::new()).await.unwrap();
+    e.delete_queue("q").await.unwrap();
+    assert!(matches!(e.create_queue("q", &BTreeMap::new(), &BTreeMap::new()).await, Err(Error::QueueDeletedRecently)));
+    clock.advance(Duration::from_secs(60));
+    e.create_queue("q", &BTreeMap::new(), &BTreeMap::new()).await.unwrap();
+}
