@@ -212,7 +212,7 @@ impl Run {
     }
 
     fn log(&self, line: String) {
-        let mut t = self.trace.lock().unwrap();
+        let mut t = self.trace.lock().expect("trace lock");
         if t.len() == TRACE {
             t.pop_front();
         }
