@@ -645,7 +645,29 @@ impl Engine {
         };
         let deadline = start + wait_ms;
         if let Some(id) = &options.attempt_id {
-            if let Some(earlier) = queue.state.lock().fifo.as_mut().and_then(|f| f.attempt(id, start)) {
+            // A retry gets the same messages and handles, and their visibility timeout
+            // starts again (documented for ReceiveRequestAttemptId).
+            let retried = self
+                .change(&queue, |state, changes| {
+                    let Some(earlier) = state.fifo.as_mut().and_then(|f| f.attempt(id, start)) else {
+                        return Ok(None);
+                    };
+                    for r in &earlier {
+                        if let Some(h) = ReceiptHandle::decode(&r.receipt_handle) {
+                            let _ = state.change_visibility(
+                                queue.uid,
+                                &h,
+                                &r.receipt_handle,
+                                visibility_ms,
+                                start,
+                                changes,
+                            );
+                        }
+                    }
+                    Ok(Some(earlier))
+                })
+                .await?;
+            if let Some(earlier) = retried {
                 return Ok(earlier);
             }
         }
@@ -805,7 +827,12 @@ impl Engine {
         let queue = self.queue(name)?;
         let handle = self.handle_for(&queue, receipt_handle)?;
         let now = self.clock.now();
-        self.change(&queue, |state, changes| state.delete(queue.uid, &handle, receipt_handle, now, changes)).await
+        self.change(&queue, |state, changes| state.delete(queue.uid, &handle, receipt_handle, now, changes)).await?;
+        // A delete releases a FIFO group: its next message may be receivable now.
+        if queue.is_fifo() {
+            queue.arrivals.notify_waiters();
+        }
+        Ok(())
     }
 
     pub async fn delete_message_batch(
@@ -816,16 +843,22 @@ impl Engine {
         check_batch(entries.iter().map(|(id, _)| id.as_str()), "DeleteMessageBatchRequestEntry")?;
         let queue = self.queue(name)?;
         let now = self.clock.now();
-        self.change(&queue, |state, changes| {
-            Ok(entries
-                .iter()
-                .map(|(id, text)| {
-                    let r = self.handle_for(&queue, text).and_then(|h| state.delete(queue.uid, &h, text, now, changes));
-                    (id.clone(), r)
-                })
-                .collect())
-        })
-        .await
+        let results = self
+            .change(&queue, |state, changes| {
+                Ok(entries
+                    .iter()
+                    .map(|(id, text)| {
+                        let r =
+                            self.handle_for(&queue, text).and_then(|h| state.delete(queue.uid, &h, text, now, changes));
+                        (id.clone(), r)
+                    })
+                    .collect::<Vec<_>>())
+            })
+            .await?;
+        if queue.is_fifo() {
+            queue.arrivals.notify_waiters();
+        }
+        Ok(results)
     }
 
     pub async fn change_message_visibility(&self, name: &str, receipt_handle: &str, timeout: i64) -> Result<()> {
@@ -974,6 +1007,8 @@ fn prepare(
         }
     }
     let delay = match m.delay_seconds {
+        // FIFO queues delay only at the queue level; an accepted 0 changes nothing.
+        _ if attrs.fifo_queue => u64::from(attrs.delay_seconds),
         Some(d) if !(0..=900).contains(&d) => {
             return Err(Error::invalid_parameter(d, "DelaySeconds", "DelaySeconds must be >= 0 and <= 900."))
         }
@@ -1018,7 +1053,9 @@ fn accept(
         _ => None,
     };
     if let (Some(key), Some(f)) = (&key, state.fifo.as_mut()) {
-        if let Some(first) = f.duplicate(key, now) {
+        let first = f.duplicate(key, now);
+        changes.extend(f.lapsed.drain(..).map(|key| Change::DeleteDedup { queue: uid, key }));
+        if let Some(first) = first {
             sent.message_id = first.message_id;
             sent.sequence_number = Some(first.sequence_number);
             return sent;
@@ -1028,6 +1065,13 @@ fn accept(
     state.stats.sent += 1;
     if let (Some(key), Some(f)) = (key, state.fifo.as_mut()) {
         sent.sequence_number = Some(fifo::sequence_number(seq));
+        changes.push(Change::PutDedup {
+            queue: uid,
+            key: key.clone(),
+            message_id: sent.message_id.clone(),
+            seq,
+            expires_at: now + fifo::DEDUP_WINDOW_MS,
+        });
         f.remember(
             key,
             fifo::Accepted { message_id: sent.message_id.clone(), sequence_number: fifo::sequence_number(seq) },

@@ -41,6 +41,8 @@ pub(crate) struct FifoIndex {
     dedup_order: VecDeque<(Millis, String)>,
     attempts: HashMap<String, (Millis, Vec<Received>)>,
     attempt_order: VecDeque<(Millis, String)>,
+    /// Deduplication keys that lapsed, for the store to forget.
+    pub lapsed: Vec<String>,
 }
 
 impl FifoIndex {
@@ -96,6 +98,7 @@ impl FifoIndex {
         self.available.clear();
         self.dedup.clear();
         self.dedup_order.clear();
+        self.lapsed.clear();
     }
 
     fn expire(&mut self, now: Millis) {
@@ -105,6 +108,7 @@ impl FifoIndex {
             }
             if self.dedup.get(key).is_some_and(|(_, exp)| *exp <= now) {
                 self.dedup.remove(key);
+                self.lapsed.push(key.clone());
             }
             self.dedup_order.pop_front();
         }
@@ -126,7 +130,10 @@ impl FifoIndex {
     }
 
     pub fn remember(&mut self, key: String, accepted: Accepted, sent_at: Millis) {
-        let expires = sent_at + DEDUP_WINDOW_MS;
+        self.remember_until(key, accepted, sent_at + DEDUP_WINDOW_MS);
+    }
+
+    pub fn remember_until(&mut self, key: String, accepted: Accepted, expires: Millis) {
         self.dedup_order.push_back((expires, key.clone()));
         self.dedup.insert(key, (accepted, expires));
     }

@@ -16,7 +16,7 @@ use tokio::sync::Notify;
 use crate::attributes::QueueAttributes;
 use crate::clock::Millis;
 use crate::error::{Error, Result};
-use crate::fifo::{dedup_key, sequence_number, Accepted, FifoIndex, GroupId};
+use crate::fifo::{sequence_number, Accepted, FifoIndex, GroupId};
 use crate::message::SharedContent;
 use crate::receipt::ReceiptHandle;
 use crate::store::{Change, LoadedQueue, MessageState, QueueRecord, Store};
@@ -151,18 +151,17 @@ impl Queue {
         {
             let mut state = queue.state.lock();
             let fifo = state.fifo.is_some();
-            let scope_is_group = state.attrs.deduplication_scope == "messageGroup";
             for (seq, m) in loaded.messages {
                 let content = if fifo { store.content(queue.uid, seq).ok().flatten() } else { None };
                 let group = content.as_ref().and_then(|c| c.group_id.as_deref()).map(GroupId::from);
-                if let (Some(c), Some(f)) = (&content, state.fifo.as_mut()) {
-                    if let (Some(g), Some(d)) = (&c.group_id, &c.deduplication_id) {
-                        let accepted = Accepted { message_id: c.id.clone(), sequence_number: sequence_number(seq) };
-                        f.remember(dedup_key(scope_is_group, g, d), accepted, c.sent_at);
-                    }
-                }
                 state.place(seq, None, group, m, now);
                 state.next_seq = state.next_seq.max(seq + 1);
+            }
+            if let Some(f) = state.fifo.as_mut() {
+                for d in loaded.dedup.into_iter().filter(|d| d.expires_at > now) {
+                    let accepted = Accepted { message_id: d.message_id, sequence_number: sequence_number(d.seq) };
+                    f.remember_until(d.key, accepted, d.expires_at);
+                }
             }
         }
         queue
@@ -418,6 +417,10 @@ impl QueueState {
         let mut current = None;
         while out.len() < max {
             let Some(seq) = self.next_candidate(&mut current) else { break };
+            // A FIFO batch goes on with the same group after this message.
+            if let Some((_, last)) = current.as_mut() {
+                *last = seq;
+            }
             let Some(slot) = self.messages.get_mut(&seq) else {
                 self.ready.remove(&seq);
                 continue;

@@ -72,6 +72,18 @@ pub enum Change {
     },
     /// A move task's record and progress.
     PutTask(TaskRecord),
+    /// A FIFO deduplication id accepted until `expires_at`.
+    PutDedup {
+        queue: u64,
+        key: String,
+        message_id: String,
+        seq: u64,
+        expires_at: Millis,
+    },
+    DeleteDedup {
+        queue: u64,
+        key: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -82,6 +94,17 @@ pub struct StoreError(pub String);
 pub struct LoadedQueue {
     pub record: QueueRecord,
     pub messages: Vec<(u64, MessageState)>,
+    /// FIFO deduplication entries: (key, message id, seq, expires at).
+    pub dedup: Vec<DedupRecord>,
+}
+
+/// A remembered FIFO deduplication id, as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DedupRecord {
+    pub key: String,
+    pub message_id: String,
+    pub seq: u64,
+    pub expires_at: Millis,
 }
 
 pub type Commit = Pin<Box<dyn Future<Output = Result<(), StoreError>> + Send>>;

@@ -19,6 +19,7 @@
 //!
 //! Deterministic: seeds are fixed. `FIFO_MODEL_SEED=<n>` runs one seed, `FIFO_MODEL_SEEDS=<n>`
 //! runs seeds 0..n. A failure prints the seed, the queue configuration and the last steps.
+#![allow(clippy::unwrap_used)] // a failed unwrap in a test helper is a failed test
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};

@@ -1,4 +1,5 @@
 //! Engine behaviour of standard queues, driven by a manual clock: nothing here sleeps.
+#![allow(clippy::unwrap_used)] // a failed unwrap in a test helper is a failed test
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

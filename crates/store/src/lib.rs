@@ -20,7 +20,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 
 use engine::message::{Content, SharedContent};
-use engine::store::{Change, Commit, LoadedQueue, MessageState, QueueRecord, Store, StoreError, TaskRecord};
+use engine::store::{
+    Change, Commit, DedupRecord, LoadedQueue, MessageState, QueueRecord, Store, StoreError, TaskRecord,
+};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 
 const QUEUES: TableDefinition<u64, &[u8]> = TableDefinition::new("queues");
@@ -28,6 +30,8 @@ const STATES: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("states"
 const BODIES: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("bodies");
 /// (start time, task id) → `TaskRecord`, so a scan lists tasks in start order.
 const TASKS: TableDefinition<(u64, &str), &[u8]> = TableDefinition::new("tasks");
+/// (queue uid, deduplication key) → `DedupRecord` of a FIFO queue.
+const DEDUP: TableDefinition<(u64, &str), &[u8]> = TableDefinition::new("dedup");
 /// A scratch row the health probe rewrites.
 const PROBE: TableDefinition<&str, u64> = TableDefinition::new("probe");
 
@@ -103,6 +107,7 @@ impl RedbStore {
             txn.open_table(STATES).map_err(err)?;
             txn.open_table(BODIES).map_err(err)?;
             txn.open_table(TASKS).map_err(err)?;
+            txn.open_table(DEDUP).map_err(err)?;
             txn.commit().map_err(err)
         };
         init().map_err(|e| OpenError::Database(dir.into(), e.0))?;
@@ -167,6 +172,7 @@ fn apply(db: &Database, group: &[Job]) -> Result<(), StoreError> {
         let mut states = txn.open_table(STATES).map_err(err)?;
         let mut bodies = txn.open_table(BODIES).map_err(err)?;
         let mut tasks = txn.open_table(TASKS).map_err(err)?;
+        let mut dedup = txn.open_table(DEDUP).map_err(err)?;
         for change in group.iter().flat_map(|j| j.changes.iter()) {
             match change {
                 Change::PutQueue(record) => {
@@ -174,10 +180,12 @@ fn apply(db: &Database, group: &[Job]) -> Result<(), StoreError> {
                 }
                 Change::DeleteQueue { uid } => {
                     queues.remove(*uid).map_err(err)?;
+                    dedup.retain_in((*uid, "")..(uid.saturating_add(1), ""), |_, _| false).map_err(err)?;
                     states.retain_in((*uid, 0)..=(*uid, u64::MAX), |_, _| false).map_err(err)?;
                     bodies.retain_in((*uid, 0)..=(*uid, u64::MAX), |_, _| false).map_err(err)?;
                 }
                 Change::Purge { queue } => {
+                    dedup.retain_in((*queue, "")..(queue.saturating_add(1), ""), |_, _| false).map_err(err)?;
                     states.retain_in((*queue, 0)..=(*queue, u64::MAX), |_, _| false).map_err(err)?;
                     bodies.retain_in((*queue, 0)..=(*queue, u64::MAX), |_, _| false).map_err(err)?;
                 }
@@ -191,6 +199,18 @@ fn apply(db: &Database, group: &[Job]) -> Result<(), StoreError> {
                 Change::DeleteMessage { queue, seq } => {
                     states.remove((*queue, *seq)).map_err(err)?;
                     bodies.remove((*queue, *seq)).map_err(err)?;
+                }
+                Change::PutDedup { queue, key, message_id, seq, expires_at } => {
+                    let record = DedupRecord {
+                        key: key.clone(),
+                        message_id: message_id.clone(),
+                        seq: *seq,
+                        expires_at: *expires_at,
+                    };
+                    dedup.insert((*queue, key.as_str()), encode(&record)?.as_slice()).map_err(err)?;
+                }
+                Change::DeleteDedup { queue, key } => {
+                    dedup.remove((*queue, key.as_str())).map_err(err)?;
                 }
                 Change::PutTask(task) => {
                     tasks.insert((task.started_at, task.id.as_str()), encode(task)?.as_slice()).map_err(err)?;
@@ -236,6 +256,7 @@ impl Store for RedbStore {
         let txn = current(&self.db)?.begin_read().map_err(err)?;
         let queues = txn.open_table(QUEUES).map_err(err)?;
         let states = txn.open_table(STATES).map_err(err)?;
+        let dedups = txn.open_table(DEDUP).map_err(err)?;
         let mut out = Vec::new();
         for entry in queues.iter().map_err(err)? {
             let (_, value) = entry.map_err(err)?;
@@ -246,7 +267,12 @@ impl Store for RedbStore {
                 let state: MessageState = decode(value.value())?;
                 messages.push((key.value().1, state));
             }
-            out.push(LoadedQueue { record, messages });
+            let mut dedup = Vec::new();
+            for e in dedups.range((record.uid, "")..(record.uid.saturating_add(1), "")).map_err(err)? {
+                let (_, value) = e.map_err(err)?;
+                dedup.push(decode::<DedupRecord>(value.value())?);
+            }
+            out.push(LoadedQueue { record, messages, dedup });
         }
         Ok(out)
     }

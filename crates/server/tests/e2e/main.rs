@@ -1,5 +1,6 @@
 //! End-to-end tests: the real server in-process on an ephemeral port, driven by the
 //! unchanged aws-sdk-sqs client. Simulated time moves only through `advance_clock`.
+#![allow(clippy::unwrap_used)] // a failed unwrap in a test helper is a failed test
 
 mod attributes;
 mod batches;

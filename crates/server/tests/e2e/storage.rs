@@ -136,6 +136,7 @@ async fn a_full_disk_answers_503_keeps_what_was_acknowledged_and_recovers_when_s
     let mut recovered = false;
     for _ in 0..50 {
         h.advance(1);
+        #[allow(clippy::disallowed_methods)] // the healer runs in the background: wait for it in real time
         tokio::time::sleep(Duration::from_millis(100)).await;
         if h.client.send_message().queue_url(&url).message_body("after").send().await.is_ok() {
             recovered = true;
