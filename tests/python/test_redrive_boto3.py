@@ -205,6 +205,7 @@ def test_news_blog_walkthrough_with_boto3(redrive, sqs):
         assert "DeadLetterQueueSourceArn" not in m["Attributes"]
         first_receive = first_receive or m["Attributes"]["ApproximateFirstReceiveTimestamp"]
         assert m["Attributes"]["ApproximateFirstReceiveTimestamp"] == first_receive
+        sent_at = m["Attributes"]["SentTimestamp"]
         assert receive(sqs, url) == [], "hidden during the visibility timeout"
         redrive.advance(31)  # the default visibility timeout is 30 seconds
 
@@ -219,7 +220,7 @@ def test_news_blog_walkthrough_with_boto3(redrive, sqs):
     assert m["MD5OfBody"] == HELLO_MD5
     assert count_of(m) == 4
     assert m["Attributes"]["DeadLetterQueueSourceArn"] == redrive.queue_arn("awsnewsblog")
-    assert m["Attributes"]["ApproximateFirstReceiveTimestamp"] == first_receive
+    assert m["Attributes"]["SentTimestamp"] == sent_at, "a standard DLQ keeps the original enqueue time"
     assert sqs.list_dead_letter_source_queues(QueueUrl=dlq_url)["queueUrls"] == [url]
     redrive.advance(31)
 
@@ -476,6 +477,40 @@ def test_a_redrive_policy_is_stored_normalized_and_empty_removes_it(redrive, sqs
         sqs.set_queue_attributes(QueueUrl=url, Attributes={"RedrivePolicy": ""})
         assert "RedrivePolicy" not in redrive.attributes(url)
     assert sources_of(sqs, dlq_url) == sorted([as_number, highest, lowest])
+
+
+def test_the_json_wire_answers_as_aws_does(redrive, sqs):
+    """Empty lists are omitted (`{}`); errors carry AWS's `__type` and `x-amzn-query-error`."""
+    dlq_name, dlq_url = redrive.create_queue("wire")
+    dlq_arn = redrive.queue_arn(dlq_name)
+    auth = "AWS4-HMAC-SHA256 Credential=AKIDREDRIVETEST/20240101/us-east-1/sqs/aws4_request, SignedHeaders=host, Signature=x"
+
+    def call(target, body):
+        headers = {"Content-Type": "application/x-amz-json-1.0", "X-Amz-Target": f"AmazonSQS.{target}", "Authorization": auth}
+        status, resp_headers, raw = redrive.http("POST", "/", data=json.dumps(body).encode(), headers=headers)
+        return status, resp_headers.get("x-amzn-query-error"), json.loads(raw)
+
+    assert call("ListDeadLetterSourceQueues", {"QueueUrl": dlq_url}) == (200, None, {})
+    assert call("ListMessageMoveTasks", {"SourceArn": dlq_arn}) == (200, None, {})
+    assert call("StartMessageMoveTask", {"SourceArn": redrive.queue_arn("wire-nope")}) == (
+        404,
+        "ResourceNotFoundException;Sender",
+        {
+            "__type": "com.amazonaws.sqs#ResourceNotFoundException",
+            "message": "The resource that you specified for the SourceArn parameter doesn't exist.",
+        },
+    )
+    assert call("StartMessageMoveTask", {"SourceArn": dlq_arn}) == (
+        400,
+        "InvalidParameterValue;Sender",
+        {
+            "__type": "com.amazon.coral.service#InvalidParameterValueException",
+            "message": "Source queue must be configured as a Dead Letter Queue.",
+        },
+    )
+    _, src_url = redrive.create_queue("wire-src", RedrivePolicy=policy(dlq_arn))
+    status, _, body = call("ListDeadLetterSourceQueues", {"QueueUrl": dlq_url})
+    assert (status, body) == (200, {"queueUrls": [src_url]}), "the JSON member is lowercase queueUrls"
 
 
 # --- RedriveAllowPolicy --------------------------------------------------------------------
@@ -825,6 +860,82 @@ def test_a_deleted_dlq_leaves_messages_in_the_source(redrive, sqs):
         assert count_of(got[0]) == expected
         redrive.advance(31)
     assert redrive.counts(src_url) == (1, 0, 0)
+
+
+def test_a_standard_dlq_keeps_the_original_enqueue_time(redrive, sqs):
+    """Retention in a standard DLQ counts from the original send (AWS docs; seed 004)."""
+    dlq_name, dlq_url = redrive.create_queue("aged-dlq", MessageRetentionPeriod=120)
+    _, src_url = redrive.create_queue("aged", RedrivePolicy=policy(redrive.queue_arn(dlq_name), "1"))
+    sqs.send_message(QueueUrl=src_url, MessageBody="ageing")
+    assert len(receive(sqs, src_url)) == 1
+    redrive.advance(31)
+    assert receive(sqs, src_url) == []
+    assert redrive.counts(dlq_url) == (1, 0, 0)
+    redrive.advance(60)
+    assert redrive.counts(dlq_url) == (1, 0, 0), "91 s after the send"
+    redrive.advance(30)
+    assert redrive.counts(dlq_url) == (0, 0, 0), "121 s after the send: past the DLQ's retention"
+
+
+def test_long_polls_wake_on_dead_letter_and_redrive(redrive, sqs):
+    src_url, _, dlq_url, dlq_arn = source_and_dlq(redrive, "wake")
+    poller = redrive.client()
+    waiting = Background(poller.receive_message, QueueUrl=dlq_url, WaitTimeSeconds=20)
+    time.sleep(0.1)
+    assert not waiting.done()
+    sqs.send_message(QueueUrl=src_url, MessageBody="wake up")
+    assert len(sqs.receive_message(QueueUrl=src_url, VisibilityTimeout=0).get("Messages", [])) == 1
+    assert sqs.receive_message(QueueUrl=src_url).get("Messages", []) == []
+    got = waiting.result(timeout=5)
+    assert [m["Body"] for m in got["Messages"]] == ["wake up"], "woken by the hand-off, no clock movement"
+    redrive.advance(31)
+
+    waiting = Background(poller.receive_message, QueueUrl=src_url, WaitTimeSeconds=20)
+    time.sleep(0.1)
+    assert not waiting.done()
+    sqs.start_message_move_task(SourceArn=dlq_arn)
+    got = waiting.result(timeout=5)
+    assert [m["Body"] for m in got["Messages"]] == ["wake up"], "woken by the redrive"
+
+
+def test_fifo_dead_letter_and_redrive(redrive, sqs):
+    dlq_name = redrive.unique("fdlq") + ".fifo"
+    dlq_url = sqs.create_queue(QueueName=dlq_name, Attributes={"FifoQueue": "true"})["QueueUrl"]
+    dlq_arn = redrive.queue_arn(dlq_name)
+    src_name = redrive.unique("fsrc") + ".fifo"
+    src_url = sqs.create_queue(
+        QueueName=src_name,
+        Attributes={"FifoQueue": "true", "ContentBasedDeduplication": "true", "RedrivePolicy": policy(dlq_arn, "1")},
+    )["QueueUrl"]
+    _, std_dlq_url = redrive.create_queue("std-dlq")
+    std_dlq_arn = redrive.queue_arn(std_dlq_url.rsplit("/", 1)[1])
+    _, std_src_url = redrive.create_queue("std-src", RedrivePolicy=policy(std_dlq_arn))
+
+    to_fifo = policy(dlq_arn)
+    assert failure(sqs.set_queue_attributes, QueueUrl=std_src_url, Attributes={"RedrivePolicy": to_fifo}) == invalid(
+        f"Value {to_fifo} for parameter RedrivePolicy is invalid. Reason: "
+        "Dead-letter queue must be same type of queue as the source.."
+    )
+    assert failure(sqs.start_message_move_task, SourceArn=std_dlq_arn, DestinationArn=dlq_arn) == invalid(
+        "The source queue and destination queue must be of the same queue type."
+    )
+
+    sent = sqs.send_message(QueueUrl=src_url, MessageBody="fifo poison", MessageGroupId="g1")
+    assert len(receive(sqs, src_url)) == 1
+    redrive.advance(31)
+    assert receive(sqs, src_url) == []
+    (m,) = receive(sqs, dlq_url, VisibilityTimeout=0)
+    assert m["MessageId"] == sent["MessageId"]
+    assert m["Attributes"]["MessageGroupId"] == "g1"
+    assert m["Attributes"]["DeadLetterQueueSourceArn"] == redrive.queue_arn(src_name)
+    assert count_of(m) == 2
+    sqs.start_message_move_task(SourceArn=dlq_arn)
+    assert wait_status(sqs, dlq_arn, "COMPLETED")["ApproximateNumberOfMessagesMoved"] == 1
+    (back,) = receive(sqs, src_url)
+    assert back["Body"] == "fifo poison"
+    assert back["Attributes"]["MessageGroupId"] == "g1"
+    assert count_of(back) == 1
+    assert back["MessageId"] != sent["MessageId"]
 
 
 # --- durability ------------------------------------------------------------------------------

@@ -238,7 +238,7 @@ async fn the_news_blog_walkthrough_dead_letters_after_three_receives_and_redrive
     let message_id = sent.message_id().expect("MessageId").to_string();
 
     // Consume without deleting, three times, waiting out the 30 s visibility timeout.
-    let mut first_receive = String::new();
+    let mut sent_at = String::new();
     for attempt in 1..=3 {
         let got = receive_all_attributes(&h, &url, 1, None).await;
         assert_eq!(got.len(), 1, "receive {attempt} returns the message");
@@ -249,8 +249,7 @@ async fn the_news_blog_walkthrough_dead_letters_after_three_receives_and_redrive
         assert_eq!(receive_count(m), attempt);
         assert_eq!(system_attribute_of(m, MessageSystemAttributeName::DeadLetterQueueSourceArn), None);
         if attempt == 1 {
-            first_receive = system_attribute_of(m, MessageSystemAttributeName::ApproximateFirstReceiveTimestamp)
-                .expect("first receive timestamp");
+            sent_at = system_attribute_of(m, MessageSystemAttributeName::SentTimestamp).expect("SentTimestamp");
         }
         assert!(h.receive(&url, 1).await.is_empty(), "hidden for the visibility timeout");
         h.advance(31);
@@ -273,9 +272,9 @@ async fn the_news_blog_walkthrough_dead_letters_after_three_receives_and_redrive
         Some(arn("awsnewsblog").as_str())
     );
     assert_eq!(
-        system_attribute_of(m, MessageSystemAttributeName::ApproximateFirstReceiveTimestamp).as_deref(),
-        Some(first_receive.as_str()),
-        "the first receive happened in the source"
+        system_attribute_of(m, MessageSystemAttributeName::SentTimestamp).as_deref(),
+        Some(sent_at.as_str()),
+        "a standard DLQ keeps the original enqueue time"
     );
     assert_eq!(source_queues(&h, &dlq_url).await, vec![url.clone()]);
     h.advance(31);
@@ -470,6 +469,21 @@ async fn a_redrive_policy_is_stored_normalized_and_an_empty_value_removes_it() {
     assert_eq!(
         h.create_queue_with("as-number", &[("RedrivePolicy", &redrive_policy(&dlq, r#""3""#))]).await,
         as_number
+    );
+    let differs = h
+        .client
+        .create_queue()
+        .queue_name("as-number")
+        .attributes(QueueAttributeName::RedrivePolicy, redrive_policy(&dlq, "4"))
+        .send()
+        .await;
+    assert_eq!(
+        failure(differs),
+        (
+            400,
+            "QueueAlreadyExists".to_string(),
+            "A queue already exists with the same name and a different value for attribute RedrivePolicy".to_string()
+        )
     );
 
     assert_eq!(
@@ -1132,6 +1146,61 @@ async fn a_receive_of_several_messages_returns_those_under_the_limit_and_moves_t
     assert_eq!(in_dlq[0].md5_of_body(), Some(md5_hex(b"old").as_str()));
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_standard_dlq_keeps_the_original_enqueue_time_for_retention() {
+    // AWS: "For standard queues, the expiration of a message is always based on its
+    // original enqueue timestamp"; the redrive-policy guide (seed 004) says the same.
+    let h = Harness::start().await;
+    let dlq_url = h.create_queue_with("short-dlq", &[("MessageRetentionPeriod", "120")]).await;
+    let url = h.create_queue_with("long-src", &[("RedrivePolicy", &redrive_policy(&arn("short-dlq"), "1"))]).await;
+    h.send(&url, "ageing").await;
+    assert_eq!(h.receive(&url, 1).await.len(), 1);
+    h.advance(31);
+    assert!(h.receive(&url, 1).await.is_empty(), "handed to the DLQ at 31 s");
+    assert_eq!(h.counts(&dlq_url).await, (1, 0, 0));
+    h.advance(60);
+    assert_eq!(h.counts(&dlq_url).await, (1, 0, 0), "91 s after the send: still retained");
+    h.advance(30);
+    assert_eq!(h.counts(&dlq_url).await, (0, 0, 0), "121 s after the send: past the DLQ's 120 s retention");
+    assert!(h.receive(&dlq_url, 10).await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_polls_wake_when_a_message_is_dead_lettered_or_redriven() {
+    let h = Harness::start().await;
+    let (url, dlq_url) = source_and_dlq(&h, "wake", "wake-dlq", "1").await;
+    let long_poll = |queue: String| {
+        let client = h.client.clone();
+        tokio::spawn(async move {
+            client.receive_message().queue_url(queue).wait_time_seconds(20).send().await.expect("long poll")
+        })
+    };
+    // A consumer long-polls the DLQ; the hand-off (no clock movement) wakes it.
+    let waiting = long_poll(dlq_url.clone());
+    real_pause(100).await;
+    assert!(!waiting.is_finished(), "nothing to receive yet");
+    h.send(&url, "wake up").await;
+    assert_eq!(receive_all_attributes(&h, &url, 1, Some(0)).await.len(), 1);
+    assert!(h.receive(&url, 1).await.is_empty());
+    let got = tokio::time::timeout(std::time::Duration::from_secs(5), waiting)
+        .await
+        .expect("the long poll returned without the clock moving")
+        .expect("task");
+    assert_eq!(bodies(got.messages()), vec!["wake up".to_string()]);
+    h.advance(31);
+
+    // A consumer long-polls the source; the redrive wakes it.
+    let waiting = long_poll(url.clone());
+    real_pause(100).await;
+    assert!(!waiting.is_finished());
+    start_task(&h, &arn("wake-dlq"), None, None).await;
+    let got = tokio::time::timeout(std::time::Duration::from_secs(5), waiting)
+        .await
+        .expect("the long poll returned without the clock moving")
+        .expect("task");
+    assert_eq!(bodies(got.messages()), vec!["wake up".to_string()]);
+}
+
 // ---- FIFO ----
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1226,6 +1295,33 @@ async fn a_fifo_queue_dead_letters_to_a_fifo_dlq_and_is_redriven_back() {
     assert_ne!(back[0].message_id(), sent.message_id());
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fifo_dlq_restarts_the_retention_clock() {
+    // AWS: "For FIFO queues, the enqueue timestamp of the message is reset when the
+    // message is moved to a dead-letter queue."
+    let h = Harness::start().await;
+    let dlq_url =
+        h.create_queue_with("young-dlq.fifo", &[("FifoQueue", "true"), ("MessageRetentionPeriod", "120")]).await;
+    let url = h
+        .create_queue_with(
+            "young.fifo",
+            &[
+                ("FifoQueue", "true"),
+                ("ContentBasedDeduplication", "true"),
+                ("RedrivePolicy", &redrive_policy(&arn("young-dlq.fifo"), "1")),
+            ],
+        )
+        .await;
+    h.client.send_message().queue_url(&url).message_body("renewed").message_group_id("g").send().await.expect("send");
+    assert_eq!(h.receive(&url, 1).await.len(), 1);
+    h.advance(100);
+    assert!(h.receive(&url, 1).await.is_empty(), "handed to the DLQ 100 s after the send");
+    h.advance(60);
+    assert_eq!(h.counts(&dlq_url).await, (1, 0, 0), "160 s after the send, 60 s in the DLQ: retained");
+    h.advance(61);
+    assert_eq!(h.counts(&dlq_url).await, (0, 0, 0), "121 s in the DLQ: expired");
+}
+
 // ---- durability ----
 
 fn data_dir() -> std::path::PathBuf {
@@ -1274,14 +1370,21 @@ async fn check_resumed(h: &Harness, handle: &str, sent: &[String]) {
     assert_eq!(sorted(bodies(&h.drain(&url).await)), sent, "no message lost or duplicated");
 }
 
-/// Starts a server on `dir` (the previous one must have released it).
+/// Starts a server on `dir`. Server::shutdown may return a moment before the last
+/// connection task lets go of the engine (and so of the data-dir lock): retry for up to
+/// 2 s of real time rather than fail on that race.
 async fn restart(dir: &std::path::Path) -> Harness {
-    let mut config = redrive::Config::for_tests();
-    durable(dir)(&mut config);
-    match redrive::start(config).await {
-        Ok(server) => Harness { client: crate::common::client_for(&server.endpoint()), server },
-        Err(e) => panic!("a server stopped with Server::shutdown must release its data dir at once, got: {e}"),
+    let mut last = String::new();
+    for _ in 0..100 {
+        let mut config = redrive::Config::for_tests();
+        durable(dir)(&mut config);
+        match redrive::start(config).await {
+            Ok(server) => return Harness { client: crate::common::client_for(&server.endpoint()), server },
+            Err(e) => last = e.to_string(),
+        }
+        real_pause(20).await;
     }
+    panic!("a server stopped with Server::shutdown must release its data dir, got: {last}")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1290,7 +1393,7 @@ async fn a_rate_limited_task_survives_a_restart_and_resumes_without_losing_or_du
     let h = Harness::start_with(durable(&dir)).await;
     let (handle, sent) = durable_task_in_progress(&h).await;
     // Plain shutdown while the task waits for the clock: it must stop the task's runner
-    // and close the store, so that the same data dir opens again at once.
+    // and close the store, so that the same data dir opens again.
     let Harness { server, client } = h;
     drop(client);
     server.shutdown().await;
