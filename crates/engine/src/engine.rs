@@ -200,6 +200,8 @@ impl Engine {
         for r in runners {
             let _ = r.await;
         }
+        // Release the data directory now, even if a lingering connection still holds the engine.
+        self.store.close();
     }
 
     /// Resolves once `shutdown` has been called.

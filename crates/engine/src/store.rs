@@ -115,6 +115,8 @@ pub trait Store: Send + Sync + 'static {
     fn submit(&self, changes: Vec<Change>) -> Commit;
     /// Everything stored, for rebuilding the engine's index.
     fn load(&self) -> Result<Vec<LoadedQueue>, StoreError>;
+    /// Flush and release everything (files, locks); the store refuses changes afterwards.
+    fn close(&self) {}
     /// Whether an earlier commit failed, so the store refuses changes.
     fn is_failed(&self) -> bool {
         false

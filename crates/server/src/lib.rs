@@ -124,11 +124,13 @@ async fn accept_loop(listener: TcpListener, app: Arc<http::App>, mut stopped: wa
     drop(listener);
     // Long polls end early so shutdown does not wait out their 20 s; move tasks pause
     // (a RUNNING task resumes at the next start).
-    app.engine.stop().await;
+    app.engine.shutdown();
     tokio::select! {
         _ = graceful.shutdown() => {}
         _ = app.engine.clock().sleep_until(app.engine.clock().now() + 30_000) => {
             tracing::warn!("connections still open after 30 s; stopping anyway");
         }
     }
+    // Requests have finished: stop the runners, flush and close the store.
+    app.engine.stop().await;
 }

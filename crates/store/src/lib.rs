@@ -52,11 +52,11 @@ type SharedDb = Arc<parking_lot::RwLock<Option<Arc<Database>>>>;
 pub struct RedbStore {
     db: SharedDb,
     pending: Pending,
-    /// `None` once dropping: closing the channel ends the writer, which is then joined.
-    jobs: Option<mpsc::Sender<Job>>,
-    writer: Option<std::thread::JoinHandle<()>>,
+    /// `None` once closed: closing the channel ends the writer, which is then joined.
+    jobs: parking_lot::Mutex<Option<mpsc::Sender<Job>>>,
+    writer: parking_lot::Mutex<Option<std::thread::JoinHandle<()>>>,
     failed: Arc<AtomicBool>,
-    _lock: File,
+    lock: parking_lot::Mutex<Option<File>>,
     path: PathBuf,
 }
 
@@ -120,7 +120,15 @@ impl RedbStore {
             .name("redrive-store".into())
             .spawn(move || writer(&wdb, &rx, &wfailed, &wpending))
             .map_err(|e| OpenError::Io(dir.into(), e))?;
-        Ok(RedbStore { db, pending, jobs: Some(jobs), writer: Some(writer), failed, _lock: lock, path })
+        Ok(RedbStore {
+            db,
+            pending,
+            jobs: parking_lot::Mutex::new(Some(jobs)),
+            writer: parking_lot::Mutex::new(Some(writer)),
+            failed,
+            lock: parking_lot::Mutex::new(Some(lock)),
+            path,
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -225,10 +233,7 @@ impl Drop for RedbStore {
     /// Finish what was submitted and close the database before the lock is released,
     /// so the same directory can be opened again at once.
     fn drop(&mut self) {
-        self.jobs = None;
-        if let Some(w) = self.writer.take() {
-            let _ = w.join();
-        }
+        self.close();
     }
 }
 
@@ -243,7 +248,7 @@ impl Store for RedbStore {
                 }
             }
         }
-        let sent = self.jobs.as_ref().is_some_and(|j| j.send(Job { changes, done }).is_ok());
+        let sent = self.jobs.lock().as_ref().is_some_and(|j| j.send(Job { changes, done }).is_ok());
         if self.failed.load(Ordering::SeqCst) || !sent {
             return Box::pin(std::future::ready(Err(StoreError(
                 "the store stopped after an earlier failure; restart the server".into(),
@@ -275,6 +280,17 @@ impl Store for RedbStore {
             out.push(LoadedQueue { record, messages, dedup });
         }
         Ok(out)
+    }
+
+    /// Finish what was submitted, close the database and release the directory's lock;
+    /// later submissions fail.
+    fn close(&self) {
+        self.jobs.lock().take();
+        if let Some(w) = self.writer.lock().take() {
+            let _ = w.join();
+        }
+        self.db.write().take();
+        self.lock.lock().take();
     }
 
     fn is_failed(&self) -> bool {
