@@ -16,6 +16,13 @@
 //!
 //! Usage: `redrive-crash [--bin target/release/redrive] [--cycles 20] [--seed N]
 //! [--workers 8] [--queues 3] [--backlog 3000] [--keep]`
+//!
+//! `redrive-crash --redrive-scenario [--redrive-messages N] [--redrive-kills 5] [--bin …]
+//! [--seed N] [--keep]` runs the dead-letter redrive scenario instead of the load cycles
+//! (src/redrive.rs): N messages dead-lettered into a DLQ, SIGKILLs during message move
+//! tasks, exact counts after each restart, a full drain at the end. N defaults to 100,000,
+//! or 20,000 against a server from a `debug` directory (100,000 takes about 9 minutes
+//! there); pass `--redrive-messages 100000` to override.
 
 // The harness drives a real process in real time: it must sleep and read the wall clock.
 #![allow(clippy::disallowed_methods)]
@@ -24,6 +31,7 @@ mod client;
 mod content;
 mod load;
 mod model;
+mod redrive;
 mod server;
 mod verify;
 
@@ -81,9 +89,17 @@ struct Cli {
     /// verify on the same process. Every cycle must pass against any correct server.
     #[arg(long)]
     no_kill: bool,
-    /// Reserved: dead-letter redrive under crashes (not implemented yet).
-    #[arg(long)]
+    /// Run the dead-letter redrive scenario instead of the load cycles: fill a DLQ, SIGKILL the
+    /// server during message move tasks, check exact counts and bodies (see src/redrive.rs).
+    #[arg(long, conflicts_with = "no_kill")]
     redrive_scenario: bool,
+    /// Messages in the redrive scenario's DLQ [default: 100000; 20000 with a server from a
+    /// debug build directory].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    redrive_messages: Option<u64>,
+    /// SIGKILLs during the redrive scenario's moves.
+    #[arg(long, value_name = "K", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    redrive_kills: u32,
 }
 
 /// The run's temporary directory, removed on drop unless kept.
@@ -137,6 +153,24 @@ async fn main() -> ExitCode {
         return ExitCode::from(2);
     }
     let dir = RunDir { path, keep: cli.keep };
+    if cli.redrive_scenario {
+        let messages = cli.redrive_messages.unwrap_or_else(|| default_redrive_messages(&bin));
+        println!(
+            "crash-test: redrive scenario: server {}, {messages} messages, {} kills, seed {seed}, dir {}",
+            bin.display(),
+            cli.redrive_kills,
+            dir.path.display()
+        );
+        let opts = redrive::Options { messages, kills: cli.redrive_kills };
+        let outcome = tokio::select! {
+            outcome = redrive::run(bin, &dir.path, seed, &opts) => outcome,
+            _ = interrupted() => {
+                eprintln!("crash-test: interrupted");
+                return ExitCode::from(130);
+            }
+        };
+        return report(&outcome, &dir);
+    }
     println!(
         "crash-test: server {}, {} cycles, {} workers, {} queues, seed {seed}, dir {}",
         bin.display(),
@@ -148,9 +182,6 @@ async fn main() -> ExitCode {
     if cli.no_kill {
         println!("crash-test: --no-kill: harness self-check, the server is never killed");
     }
-    if cli.redrive_scenario {
-        println!("crash-test: --redrive-scenario: not yet (skipped)");
-    }
     let mut run = Run::new(&cli, bin, &dir.path, seed);
     let outcome = tokio::select! {
         outcome = run.all_cycles() => outcome,
@@ -160,6 +191,10 @@ async fn main() -> ExitCode {
         }
     };
     drop(run); // kills the server before the directory goes
+    report(&outcome, &dir)
+}
+
+fn report(outcome: &Outcome, dir: &RunDir) -> ExitCode {
     if dir.keep {
         println!("crash-test: run directory kept at {}", dir.path.display());
     }
@@ -168,6 +203,17 @@ async fn main() -> ExitCode {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
+    }
+}
+
+/// 100,000 messages, or fewer against a debug build of the server (found in a `debug`
+/// directory), which takes minutes for them; pass `--redrive-messages 100000` to override.
+fn default_redrive_messages(bin: &Path) -> u64 {
+    let debug = bin.parent().and_then(Path::file_name).is_some_and(|d| d == "debug");
+    if debug {
+        20_000
+    } else {
+        100_000
     }
 }
 

@@ -87,7 +87,7 @@ pub async fn drain(
     Ok(out)
 }
 
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct QueueCounts {
     pub visible: u64,
     pub not_visible: u64,
