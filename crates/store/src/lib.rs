@@ -35,6 +35,10 @@ const DEDUP: TableDefinition<(u64, &str), &[u8]> = TableDefinition::new("dedup")
 /// A scratch row the health probe rewrites.
 const PROBE: TableDefinition<&str, u64> = TableDefinition::new("probe");
 
+/// redb's page cache. Its default (1 GiB) would dominate the server's memory; bodies are
+/// read once per delivery, so a small cache costs little.
+const CACHE_BYTES: usize = 32 * 1024 * 1024;
+
 /// Most submissions one transaction takes.
 const MAX_GROUP: usize = 4096;
 
@@ -99,7 +103,10 @@ impl RedbStore {
             Err(std::fs::TryLockError::Error(e)) => return Err(OpenError::Io(dir.into(), e)),
         }
         let path = dir.join("redrive.redb");
-        let db = Database::create(&path).map_err(|e| OpenError::Database(dir.into(), e.to_string()))?;
+        let db = Database::builder()
+            .set_cache_size(CACHE_BYTES)
+            .create(&path)
+            .map_err(|e| OpenError::Database(dir.into(), e.to_string()))?;
         // Create the tables so that readers never meet a missing one.
         let init = || -> Result<(), StoreError> {
             let txn = db.begin_write().map_err(err)?;
@@ -307,7 +314,7 @@ impl Store for RedbStore {
                     return Err(StoreError("the database is still in use; retrying".into()));
                 }
             }
-            let db = Arc::new(Database::create(&self.path).map_err(err)?);
+            let db = Arc::new(Database::builder().set_cache_size(CACHE_BYTES).create(&self.path).map_err(err)?);
             *guard = Some(db.clone());
             db
         };
