@@ -1,0 +1,212 @@
+//! redrive-bench: load generator for Redrive (or any SQS-compatible endpoint on loopback).
+//!
+//! One JSON line per run goes to stdout and is appended to `--out`
+//! (default target/bench/results.jsonl); progress and errors go to stderr.
+//! See `redrive-bench --help` and scripts/bench.
+
+// A benchmark measures and paces real time, which the workspace otherwise reads only through engine::clock.
+#![allow(clippy::disallowed_methods)]
+
+mod client;
+mod fake;
+mod scenarios;
+mod stats;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Parser;
+
+use crate::client::{ClientKind, Endpoint};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Scenario {
+    /// SendMessage, one message per request.
+    Send,
+    /// SendMessageBatch, 10 messages per request.
+    SendBatch,
+    /// Producers send batches while consumers receive (10, wait 1 s) and delete in batches.
+    Cycle,
+    /// Many consumers long-poll one queue (WaitTimeSeconds=20); one producer sends timestamped
+    /// messages; measures send→receive latency.
+    LongPoll,
+    /// Fill a DLQ with --count messages, then time StartMessageMoveTask until COMPLETED.
+    Redrive,
+    /// FIFO queue over --groups message groups: send batches, then receive and delete all.
+    Fifo,
+    /// The client's own maximum against an in-process fake endpoint, then the same run against
+    /// the real endpoint, reported as a ratio to it.
+    Ceiling,
+    /// Store --count messages with SendMessageBatch and keep them (memory footprint).
+    Fill,
+}
+
+impl Scenario {
+    pub fn name(self) -> &'static str {
+        match self {
+            Scenario::Send => "send",
+            Scenario::SendBatch => "send-batch",
+            Scenario::Cycle => "cycle",
+            Scenario::LongPoll => "long-poll",
+            Scenario::Redrive => "redrive",
+            Scenario::Fifo => "fifo",
+            Scenario::Ceiling => "ceiling",
+            Scenario::Fill => "fill",
+        }
+    }
+
+    /// Runs that end by count rather than by time take --duration as a cap only.
+    fn default_duration(self) -> f64 {
+        match self {
+            Scenario::Redrive | Scenario::Fill => 600.0,
+            _ => 10.0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RedriveFill {
+    /// Send to the source, receive twice with VisibilityTimeout=0 so each message is handed off
+    /// to the DLQ (maxReceiveCount=1); the move task then returns them to their source.
+    Handoff,
+    /// Send straight to the DLQ and start the task with DestinationArn = the source.
+    Direct,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CeilingOf {
+    Send,
+    SendBatch,
+}
+
+#[derive(Debug, Clone, Parser)]
+#[command(name = "redrive-bench", version, about = "Load generator for Redrive or any SQS endpoint on loopback")]
+pub struct Args {
+    #[arg(long, value_enum)]
+    pub scenario: Scenario,
+    /// SQS endpoint; must resolve to a loopback address.
+    #[arg(long, default_value = "http://127.0.0.1:9324")]
+    pub endpoint: String,
+    /// sdk: aws-sdk-sqs (signed, its own pool); raw: pre-built unsigned JSON 1.0 over keep-alive hyper connections.
+    #[arg(long, value_enum, default_value_t = ClientKind::Sdk)]
+    pub client: ClientKind,
+    /// Concurrent workers (send, send-batch, ceiling, fill, fifo, redrive fill).
+    #[arg(long, default_value_t = 32)]
+    pub concurrency: usize,
+    /// Producers (cycle; default concurrency/2).
+    #[arg(long)]
+    pub producers: Option<usize>,
+    /// Consumers (cycle: default concurrency/2; long-poll: default 10000; fifo drain: default concurrency).
+    #[arg(long)]
+    pub consumers: Option<usize>,
+    /// Measured seconds (after --warmup); a time cap for redrive and fill (default 600).
+    #[arg(long)]
+    pub duration: Option<f64>,
+    /// Stop after this many messages instead of after --duration (no warm-up then).
+    #[arg(long)]
+    pub count: Option<u64>,
+    /// Message body size in bytes.
+    #[arg(long, default_value_t = 1024)]
+    pub body_size: usize,
+    /// Queue name prefix; each run creates fresh queues and deletes them after (unless --keep-queues).
+    #[arg(long, default_value = "bench")]
+    pub queue: String,
+    /// Sample this process's RSS (/proc/PID/status VmRSS) and CPU during and after the run.
+    #[arg(long)]
+    pub server_pid: Option<u32>,
+    /// FIFO message groups.
+    #[arg(long, default_value_t = 10)]
+    pub groups: u64,
+    /// Seconds of unmeasured load before the measured window.
+    #[arg(long, default_value_t = 1.0)]
+    pub warmup: f64,
+    /// long-poll: producer messages per second (0 = back to back).
+    #[arg(long, default_value_t = 100.0)]
+    pub rate: f64,
+    /// redrive: how the DLQ is filled.
+    #[arg(long, value_enum, default_value_t = RedriveFill::Handoff)]
+    pub redrive_fill: RedriveFill,
+    /// ceiling: which operation is measured against the fake and then the real endpoint.
+    #[arg(long, value_enum, default_value_t = CeilingOf::Send)]
+    pub ceiling_of: CeilingOf,
+    /// Label for the system under test, copied into the output (e.g. redrive, moto).
+    #[arg(long, default_value = "redrive")]
+    pub target: String,
+    /// Label for the store mode, copied into the output (e.g. durable, in-memory).
+    #[arg(long, default_value = "")]
+    pub store: String,
+    /// JSON lines are appended here.
+    #[arg(long, default_value = "target/bench/results.jsonl")]
+    pub out: PathBuf,
+    /// Leave the queues behind.
+    #[arg(long)]
+    pub keep_queues: bool,
+}
+
+impl Args {
+    pub fn duration(&self) -> Duration {
+        secs(self.duration.unwrap_or_else(|| self.scenario.default_duration()))
+    }
+
+    pub fn warmup(&self) -> Duration {
+        secs(self.warmup)
+    }
+}
+
+pub fn secs(s: f64) -> Duration {
+    Duration::try_from_secs_f64(s.max(0.0)).unwrap_or(Duration::from_secs(86_400))
+}
+
+fn check(args: &Args) -> Result<(), String> {
+    if args.concurrency == 0 || args.concurrency > 100_000 {
+        return Err("--concurrency must be 1..=100000".into());
+    }
+    if args.body_size == 0 || args.body_size > 256 * 1024 {
+        return Err("--body-size must be 1..=262144".into());
+    }
+    if args.groups == 0 {
+        return Err("--groups must be at least 1".into());
+    }
+    if args.count == Some(0) {
+        return Err("--count must be at least 1".into());
+    }
+    if args.consumers.is_some_and(|c| c == 0 || c > 100_000) || args.producers.is_some_and(|p| p == 0 || p > 100_000) {
+        return Err("--producers/--consumers must be 1..=100000".into());
+    }
+    if !args.queue.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') || args.queue.len() > 30 {
+        return Err("--queue: up to 30 of [A-Za-z0-9_-]".into());
+    }
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = Args::parse();
+    if let Err(e) = check(&args) {
+        eprintln!("redrive-bench: {e}");
+        return ExitCode::from(2);
+    }
+    let endpoint = match Endpoint::resolve(&args.endpoint).await {
+        Ok(e) => Arc::new(e),
+        Err(e) => {
+            eprintln!("redrive-bench: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    // The whole run is bounded whatever happens inside it.
+    let budget = args.warmup() + args.duration() * 4 + Duration::from_secs(120);
+    let ctx = scenarios::Ctx::new(args, endpoint);
+    match tokio::time::timeout(budget, scenarios::run(&ctx)).await {
+        Ok(Ok(())) => ExitCode::SUCCESS,
+        Ok(Err(e)) => {
+            eprintln!("redrive-bench: {} failed: {e}", ctx.args.scenario.name());
+            ExitCode::from(1)
+        }
+        Err(_) => {
+            eprintln!("redrive-bench: {} did not finish within {}s", ctx.args.scenario.name(), budget.as_secs());
+            ExitCode::from(3)
+        }
+    }
+}
