@@ -16,7 +16,7 @@ use crate::fifo;
 use crate::message::{self, Attributes, Content, NewMessage};
 use crate::movetask::TaskRecord;
 use crate::policy;
-use crate::queue::{Counts, DeadLetter, Queue, QueueState, Received};
+use crate::queue::{Counts, DeadLetter, Queue, QueueState, Received, MAX_WAKE};
 use crate::receipt::ReceiptHandle;
 use crate::store::{Change, Commit, MemoryStore, QueueRecord, Store, StoreError};
 
@@ -569,7 +569,7 @@ impl Engine {
                 Ok(accept(state, queue.uid, content, delay_ms, now, changes))
             })
             .await?;
-        queue.arrivals.notify_waiters();
+        queue.wake(1);
         Ok(sent)
     }
 
@@ -611,7 +611,7 @@ impl Engine {
                     .collect::<Vec<_>>())
             })
             .await?;
-        queue.arrivals.notify_waiters();
+        queue.wake(results.iter().filter(|(_, r)| r.is_ok()).count());
         Ok(results)
     }
 
@@ -681,6 +681,10 @@ impl Engine {
             let now = self.clock.now();
             let stopping = self.stopping.load(Ordering::SeqCst);
             let (got, next_visible) = self.receive_once(&queue, max, visibility_ms, now).await?;
+            if !got.is_empty() && queue.state.lock().counts().visible > 0 {
+                // Wake-ups are one per message: pass one on if this receive left some behind.
+                queue.wake(1);
+            }
             if !got.is_empty() || now >= deadline || stopping {
                 if let (Some(id), false) = (&options.attempt_id, got.is_empty()) {
                     if let Some(f) = queue.state.lock().fifo.as_mut() {
@@ -740,7 +744,7 @@ impl Engine {
         }
         if moved {
             if let Some(d) = &dlq {
-                d.arrivals.notify_waiters();
+                d.wake(MAX_WAKE);
             }
         }
         result
@@ -832,7 +836,7 @@ impl Engine {
         self.change(&queue, |state, changes| state.delete(queue.uid, &handle, receipt_handle, now, changes)).await?;
         // A delete releases a FIFO group: its next message may be receivable now.
         if queue.is_fifo() {
-            queue.arrivals.notify_waiters();
+            queue.wake(1);
         }
         Ok(())
     }
@@ -858,7 +862,7 @@ impl Engine {
             })
             .await?;
         if queue.is_fifo() {
-            queue.arrivals.notify_waiters();
+            queue.wake(results.len());
         }
         Ok(results)
     }
@@ -877,7 +881,7 @@ impl Engine {
             })
             .await?;
         if woke {
-            queue.arrivals.notify_waiters();
+            queue.wake(1);
         }
         Ok(())
     }
@@ -919,7 +923,7 @@ impl Engine {
             })
             .await?;
         if woke {
-            queue.arrivals.notify_waiters();
+            queue.wake(results.len());
         }
         Ok(results)
     }

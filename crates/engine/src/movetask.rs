@@ -370,7 +370,7 @@ impl Engine {
             (moved, self.store().submit(changes))
         };
         Engine::durable(commit).await.map_err(Stop::Store)?;
-        dest.arrivals.notify_waiters();
+        dest.wake(moved);
         // Nothing movable among the candidates (all taken by receivers meanwhile): try again.
         Ok(moved.max(usize::from(!candidates.is_empty() && moved == 0)))
     }

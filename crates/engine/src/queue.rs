@@ -23,6 +23,8 @@ use crate::store::{Change, LoadedQueue, MessageState, QueueRecord, Store};
 
 /// AWS's cap on in-flight messages of a standard queue.
 pub const MAX_IN_FLIGHT: usize = 120_000;
+/// Most long polls one change wakes at once.
+pub const MAX_WAKE: usize = 64;
 /// A message's visibility can never be extended past 12 hours from its receive.
 pub const MAX_VISIBILITY_MS: u64 = 43_200_000;
 
@@ -165,6 +167,15 @@ impl Queue {
             }
         }
         queue
+    }
+
+    /// Wake up to `n` long polls waiting on this queue (one per message that became
+    /// receivable), not all of them: with thousands waiting, a broadcast per send would cost
+    /// each send thousands of wake-ups.
+    pub fn wake(&self, n: usize) {
+        for _ in 0..n.min(MAX_WAKE) {
+            self.arrivals.notify_one();
+        }
     }
 
     pub fn is_fifo(&self) -> bool {
