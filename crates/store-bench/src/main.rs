@@ -51,11 +51,12 @@ struct Args {
     #[arg(long, value_delimiter = ',', default_value = "1000,1000000")]
     combined_depths: Vec<u64>,
 
-    /// Measured runs per cell; the reported figure is their median.
-    #[arg(long, default_value_t = 3)]
+    /// Measured runs per cell; the reported figure is their median. Many short interleaved runs
+    /// resist bursts of load from elsewhere on the machine better than a few long ones.
+    #[arg(long, default_value_t = 5)]
     runs: usize,
 
-    /// Minimum seconds per measured run [default: 1 with --quick, else 3].
+    /// Minimum seconds per measured run [default: 0.6 with --quick, else 2].
     #[arg(long)]
     secs: Option<f64>,
 
@@ -63,8 +64,8 @@ struct Args {
     #[arg(long, default_value_t = 8)]
     min_txns: usize,
 
-    /// Quick mode: pre-fill in large (20,000-message) non-fsync'd transactions and measure 1 s per
-    /// run. Without it the pre-fill uses 128-operation non-fsync'd transactions (the production
+    /// Quick mode: pre-fill in large (20,000-message) non-fsync'd transactions and measure 0.6 s
+    /// per run. Without it the pre-fill uses 128-operation non-fsync'd transactions (the production
     /// commit shape, so the on-disk layout is realistic) and runs are longer.
     #[arg(long)]
     quick: bool,
@@ -264,7 +265,7 @@ fn run_all(args: &Args) -> Result<()> {
     if let Some(&d) = args.depths.iter().find(|&&d| d < 10) {
         bail!("depth {d} is too small (minimum 10)");
     }
-    let secs = args.secs.unwrap_or(if args.quick { 1.0 } else { 3.0 });
+    let secs = args.secs.unwrap_or(if args.quick { 0.6 } else { 2.0 });
     let prefill_batch = if args.quick { 20_000 } else { 128 };
     let base = match &args.dir {
         Some(dir) => dir.clone(),
