@@ -156,7 +156,7 @@ pub fn markdown(
 
     let background: Vec<&CellResult> = results
         .iter()
-        .filter(|c| c.layout == Layout::Split && c.groups.iter().flat_map(|g| &g.runs).any(|r| r.settle_secs > 0.0))
+        .filter(|c| c.layout == Layout::Split && c.groups.iter().flat_map(|g| &g.runs).any(|r| r.settle_secs > 0.001))
         .collect();
     if !background.is_empty() {
         let _ = writeln!(
