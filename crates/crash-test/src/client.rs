@@ -1,12 +1,22 @@
 //! Raw AWS JSON 1.0 calls: `POST /` with `X-Amz-Target: AmazonSQS.<Action>`.
 
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use serde_json::Value;
 
 /// Every request gives up after this long; nothing waits unbounded.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Answers received by every client of this process: a watchdog's sign that the server is
+/// alive and working, however slow the machine.
+static ANSWERED: AtomicU64 = AtomicU64::new(0);
+
+/// How many requests have been answered so far, successes and errors alike.
+pub fn answered() -> u64 {
+    ANSWERED.load(Ordering::Relaxed)
+}
 
 #[derive(Debug, Clone)]
 pub enum CallError {
@@ -65,6 +75,7 @@ impl Sqs {
             .map_err(|e| CallError::Transport(describe(&e)))?;
         let status = response.status().as_u16();
         let bytes = response.bytes().await.map_err(|e| CallError::Transport(describe(&e)))?;
+        ANSWERED.fetch_add(1, Ordering::Relaxed);
         let value: Value = if bytes.iter().all(u8::is_ascii_whitespace) {
             Value::Object(Default::default())
         } else {

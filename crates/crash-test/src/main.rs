@@ -53,7 +53,8 @@ use crate::model::{Findings, Model};
 use crate::server::Server;
 use crate::verify::{Kept, Observed, DRAIN_VISIBILITY_S};
 
-const CYCLE_BUDGET: Duration = Duration::from_secs(60);
+/// Generous: CI machines have been seen ten times slower than a development machine.
+const CYCLE_BUDGET: Duration = Duration::from_secs(180);
 const HOUR_MS: u64 = 3_600_000;
 const VERIFY_ADVANCE_MS: u64 = 13 * HOUR_MS;
 
