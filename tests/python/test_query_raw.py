@@ -143,6 +143,17 @@ def test_get_on_queue_path(redrive):
     assert attribute_map(answer.findall("GetQueueAttributesResult/Attribute")) == {"VisibilityTimeout": "12"}
 
 
+def test_get_of_a_queue_url_without_action_is_an_unknown_operation(redrive):
+    # Recorded on AWS: 404 with this bare body, even when JSON is asked for.
+    _, url = create(redrive, "qbare")
+    for headers in ({}, {"Accept": "application/json"}):
+        status, _, body = redrive.http("GET", url, data=None, headers=headers)
+        assert (status, body) == (404, b"<UnknownOperationException/>")
+    # POSTed without an Action it stays MissingAction.
+    status, _, body = redrive.http("POST", url, data=b"Version=2012-11-05", headers={"Content-Type": FORM})
+    Answer(status, {}, body).expect_error("MissingAction")
+
+
 def test_set_queue_attributes_and_tags(redrive):
     _, url = create(redrive, "qset")
     query(

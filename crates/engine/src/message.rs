@@ -151,7 +151,9 @@ fn validate_attribute_name(name: &str) -> Result<()> {
     }
     let ok = !name.is_empty()
         && name.len() <= MAX_ATTRIBUTE_NAME
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+        // Latin letters with diacritics (U+00C0–U+017F) are accepted by AWS, though not
+        // documented (recorded: `attr.1øßä`, LocalStack's validated attribute test).
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '\u{C0}'..='\u{17F}'))
         && !name.starts_with('.')
         && !name.ends_with('.')
         && !name.contains("..")

@@ -49,6 +49,11 @@ fn takes_queue_url(action: Action) -> bool {
 /// Decode, dispatch and encode one call; returns the action (for logs) and the response.
 pub async fn handle(ctx: &Ctx<'_>, call: Call<'_>) -> (Option<Action>, Response<Full<Bytes>>) {
     let protocol = protocol_of(call.headers);
+    if protocol == Protocol::Query && is_bare_queue_get(&call) {
+        // Recorded on AWS: 404 with this body, whatever the Accept header.
+        let body = b"<UnknownOperationException/>".to_vec();
+        return (None, respond(StatusCode::NOT_FOUND, "text/xml", call.request_id, body));
+    }
     let mut action = None;
     let result = async {
         let (a, request) = match protocol {
@@ -103,6 +108,13 @@ pub async fn handle(ctx: &Ctx<'_>, call: Call<'_>) -> (Option<Action>, Response<
         Err(e) => error(protocol, &e, call.request_id),
     };
     (action, response)
+}
+
+/// A GET of a queue's URL that names no action (a browser opening the URL).
+fn is_bare_queue_get(call: &Call<'_>) -> bool {
+    call.method == Method::GET
+        && call.path.trim_matches('/').contains('/')
+        && !call.query.map(|q| query::parse_params(q.as_bytes())).unwrap_or_default().iter().any(|(k, _)| k == "Action")
 }
 
 fn respond(status: StatusCode, content_type: &'static str, request_id: &str, body: Vec<u8>) -> Response<Full<Bytes>> {

@@ -559,6 +559,37 @@ async fn more_than_ten_message_attributes_are_refused() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attribute_names_with_latin_diacritics_are_accepted_and_other_characters_refused() {
+    let h = Harness::start().await;
+    let url = h.create_queue("names").await;
+    // AWS accepts these, though its documentation lists only ASCII letters.
+    for name in ["attr.1øßä", "café", "Ŝtraße"] {
+        h.client
+            .send_message()
+            .queue_url(&url)
+            .message_body("x")
+            .message_attributes(name, string_attribute("v"))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e:?}"));
+    }
+    let got = receive_all_attributes(&h, &url).await;
+    let names: BTreeSet<String> = got.iter().flat_map(|m| received_attributes(m).into_keys()).collect();
+    assert_eq!(names, BTreeSet::from(["attr.1øßä".to_string(), "café".to_string(), "Ŝtraße".to_string()]));
+    for name in ["emoji😀", "日本", "a b", "a..b", ".a", "a/b"] {
+        let result = h
+            .client
+            .send_message()
+            .queue_url(&url)
+            .message_body("x")
+            .message_attributes(name, string_attribute("v"))
+            .send()
+            .await;
+        assert_eq!(error_code(result), "InvalidParameterValue", "{name}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn message_attributes_with_a_bad_data_type_or_missing_value_are_refused() {
     let h = Harness::start().await;
     let url = h.create_queue("bad-attr").await;

@@ -122,6 +122,29 @@ async fn add_permission_writes_a_statement_into_the_policy_attribute() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_policy_document_keeps_the_key_order_aws_writes() {
+    let h = Harness::start().await;
+    let url = h.create_queue("ordered").await;
+    h.client
+        .add_permission()
+        .queue_url(&url)
+        .label("l1")
+        .aws_account_ids("111111111111")
+        .actions("ReceiveMessage")
+        .send()
+        .await
+        .expect("add permission");
+    let text = h.attributes_named(&url, &["Policy"]).await["Policy"].clone();
+    let keys = |of: &str| -> Vec<usize> {
+        of.split(',').map(|k| text.find(&format!("\"{k}\"")).unwrap_or_else(|| panic!("{k} in {text}"))).collect()
+    };
+    let top = keys("Version,Id,Statement");
+    assert!(top.windows(2).all(|w| w[0] < w[1]), "top-level keys out of order: {text}");
+    let statement = keys("Sid,Effect,Principal,Action,Resource");
+    assert!(statement.windows(2).all(|w| w[0] < w[1]), "statement keys out of order: {text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn add_permission_lists_every_account_and_action_it_was_given() {
     let h = Harness::start().await;
     let url = h.create_queue("shared").await;
