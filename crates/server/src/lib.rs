@@ -89,7 +89,7 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
     let engine = Arc::new(if config.in_memory {
         Engine::in_memory(engine_config, clock)
     } else {
-        let store = store::RedbStore::open(&config.data_dir)?;
+        let store = store::SqliteStore::open(&config.data_dir)?;
         Engine::open(engine_config, clock, Arc::new(store))?
     });
     engine.resume_tasks();

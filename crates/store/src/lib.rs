@@ -1,46 +1,77 @@
-//! Durable stores for the engine's record (see `engine::store` for the contract).
+//! Durable store for the engine's record (see `engine::store` for the contract).
 //!
-//! `RedbStore` keeps three redb tables, each value encoded with postcard:
-//! - `queues`: queue uid → `QueueRecord`;
-//! - `states`: (queue uid, seq) → `MessageState` — small, rewritten by every receive
-//!   and visibility change, and the only table read at startup;
-//! - `bodies`: (queue uid, seq) → `Content` — written once, read when a message that was
-//!   loaded at startup is first received.
+//! `SqliteStore` keeps the record in SQLite (rusqlite, bundled), as the micro-benchmark in
+//! docs/benchmarks.md ("Storage engine choice") recommends: WAL journal with
+//! `synchronous=FULL` (every commit fsyncs the WAL), states and bodies in separate tables.
+//! Values are postcard-encoded; u64 keys are stored as the i64 with the same bits, so seqs and
+//! times keep their order (below 2^63) and queue uids, which may be any u64, are only ever
+//! compared for equality.
+//! - `queues`: uid → `QueueRecord`;
+//! - `states`: (queue, seq) → `MessageState`, `WITHOUT ROWID` — small, rewritten by every
+//!   receive and visibility change, and the only message table read at startup;
+//! - `bodies`: (queue, seq) → `Content`, a rowid table (1 KiB rows would overflow a
+//!   `WITHOUT ROWID` b-tree) — written once, read when a message that was loaded at startup
+//!   is first received;
+//! - `tasks`: (started at, id) → `TaskRecord`, scanned in start order;
+//! - `dedup`: (queue, key) → `DedupRecord` of a FIFO queue.
 //!
 //! One writer thread applies submissions in order. While it commits (one fsync), new
 //! submissions queue up; it takes all of them into the next transaction — group commit.
-//! If a commit fails (disk full, I/O error) the transaction is discarded and the store
-//! refuses further changes until the server restarts and reloads what is on disk, so the
-//! durable record never holds a change whose predecessor was lost.
+//! Reads (`load`, `content`) go through a second, read-only connection, which in WAL mode
+//! never waits for the writer's fsync. The WAL is kept short by SQLite's automatic checkpoint
+//! (once a commit leaves 1000 pages, ~4 MiB, in it, on the writer's thread, as benchmarked);
+//! `journal_size_limit` truncates a WAL that one large transaction grew.
+//! If a commit fails (disk full, I/O error) the transaction is rolled back and the store
+//! refuses further changes until the healer's `probe` commits again and the engine reloads
+//! what is on disk, so the durable record never holds a change whose predecessor was lost.
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
+use std::time::Duration;
 
 use engine::message::{Content, SharedContent};
 use engine::store::{
     Change, Commit, DedupRecord, LoadedQueue, MessageState, QueueRecord, Store, StoreError, TaskRecord,
 };
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use rusqlite::{params, Connection, OpenFlags, TransactionBehavior};
 
-const QUEUES: TableDefinition<u64, &[u8]> = TableDefinition::new("queues");
-const STATES: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("states");
-const BODIES: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("bodies");
-/// (start time, task id) → `TaskRecord`, so a scan lists tasks in start order.
-const TASKS: TableDefinition<(u64, &str), &[u8]> = TableDefinition::new("tasks");
-/// (queue uid, deduplication key) → `DedupRecord` of a FIFO queue.
-const DEDUP: TableDefinition<(u64, &str), &[u8]> = TableDefinition::new("dedup");
-/// A scratch row the health probe rewrites.
-const PROBE: TableDefinition<&str, u64> = TableDefinition::new("probe");
+const SCHEMA: &str = "
+    CREATE TABLE IF NOT EXISTS queues (
+        uid INTEGER PRIMARY KEY, record BLOB NOT NULL);
+    CREATE TABLE IF NOT EXISTS states (
+        queue INTEGER NOT NULL, seq INTEGER NOT NULL, state BLOB NOT NULL,
+        PRIMARY KEY (queue, seq)) WITHOUT ROWID;
+    CREATE TABLE IF NOT EXISTS bodies (
+        queue INTEGER NOT NULL, seq INTEGER NOT NULL, content BLOB NOT NULL,
+        PRIMARY KEY (queue, seq));
+    CREATE TABLE IF NOT EXISTS tasks (
+        started_at INTEGER NOT NULL, id TEXT NOT NULL, record BLOB NOT NULL,
+        PRIMARY KEY (started_at, id)) WITHOUT ROWID;
+    CREATE TABLE IF NOT EXISTS dedup (
+        queue INTEGER NOT NULL, key TEXT NOT NULL, record BLOB NOT NULL,
+        PRIMARY KEY (queue, key)) WITHOUT ROWID;
+    -- A scratch row the health probe rewrites.
+    CREATE TABLE IF NOT EXISTS probe (id INTEGER PRIMARY KEY, n INTEGER NOT NULL);";
 
-/// redb's page cache. Its default (1 GiB) would dominate the server's memory; bodies are
-/// read once per delivery, so a small cache costs little.
-const CACHE_BYTES: usize = 32 * 1024 * 1024;
+/// Page cache of the writer's connection, in KiB; SQLite's caches would otherwise grow with
+/// the database. Bodies are read once per delivery, so small caches cost little.
+const WRITER_CACHE_KIB: u32 = 32 * 1024;
+/// Page cache of the readers' connection, in KiB.
+const READER_CACHE_KIB: u32 = 16 * 1024;
+/// A WAL that one large transaction grew is truncated back to this after a checkpoint.
+const WAL_LIMIT_BYTES: u64 = 64 * 1024 * 1024;
+/// How long a connection waits for another's lock (WAL recovery, checkpoint restarts).
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Most submissions one transaction takes.
 const MAX_GROUP: usize = 4096;
+
+const FILE_NAME: &str = "redrive.sqlite";
+/// The file of the redb store that earlier versions kept.
+const REDB_FILE_NAME: &str = "redrive.redb";
 
 struct Job {
     changes: Vec<Change>,
@@ -50,16 +81,20 @@ struct Job {
 /// Bodies submitted but not yet committed, so a receive can deliver them meanwhile.
 type Pending = Arc<parking_lot::Mutex<HashMap<(u64, u64), SharedContent>>>;
 
-/// The open database; `None` only while it is being reopened after an I/O error.
-type SharedDb = Arc<parking_lot::RwLock<Option<Arc<Database>>>>;
+/// A connection; `None` once closed (or, for the writer's, while it is being reopened).
+type SharedConn = Arc<parking_lot::Mutex<Option<Connection>>>;
 
-pub struct RedbStore {
-    db: SharedDb,
+pub struct SqliteStore {
+    /// The writer's connection: the writer thread's, and the probe's while the store is failed.
+    conn: SharedConn,
+    /// The read-only connection of `load`, `load_tasks` and `content`.
+    reader: parking_lot::Mutex<Option<Connection>>,
     pending: Pending,
     /// `None` once closed: closing the channel ends the writer, which is then joined.
     jobs: parking_lot::Mutex<Option<mpsc::Sender<Job>>>,
     writer: parking_lot::Mutex<Option<std::thread::JoinHandle<()>>>,
     failed: Arc<AtomicBool>,
+    closed: AtomicBool,
     lock: parking_lot::Mutex<Option<File>>,
     path: PathBuf,
 }
@@ -78,7 +113,15 @@ fn err(e: impl std::fmt::Display) -> StoreError {
     StoreError(e.to_string())
 }
 
-fn encode<T: serde::Serialize>(v: &T) -> Result<Vec<u8>, StoreError> {
+fn stopped() -> StoreError {
+    StoreError("the store stopped after an earlier failure; restart the server".into())
+}
+
+fn closed() -> StoreError {
+    StoreError("the store is closed".into())
+}
+
+fn encode<T: serde::Serialize + ?Sized>(v: &T) -> Result<Vec<u8>, StoreError> {
     postcard::to_stdvec(v).map_err(err)
 }
 
@@ -86,9 +129,46 @@ fn decode<'a, T: serde::Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, StoreErro
     postcard::from_bytes(bytes).map_err(err)
 }
 
-impl RedbStore {
+/// A u64 key as the SQLite integer with the same bits.
+fn key(v: u64) -> i64 {
+    v as i64
+}
+
+/// The writer's connection: WAL, `synchronous=FULL`, a bounded cache.
+fn open_writer(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open(path).map_err(err)?;
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(err)?;
+    let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |row| row.get(0)).map_err(err)?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(StoreError(format!("SQLite refused WAL mode (journal_mode={mode})")));
+    }
+    conn.execute_batch(&format!(
+        "PRAGMA synchronous=FULL; PRAGMA cache_size=-{WRITER_CACHE_KIB}; \
+         PRAGMA journal_size_limit={WAL_LIMIT_BYTES};"
+    ))
+    .map_err(err)?;
+    conn.set_prepared_statement_cache_capacity(32);
+    Ok(conn)
+}
+
+/// The readers' connection; opened once the writer's has created the tables.
+fn open_reader(path: &Path) -> Result<Connection, StoreError> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
+    let conn = Connection::open_with_flags(path, flags).map_err(err)?;
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(err)?;
+    conn.execute_batch(&format!("PRAGMA cache_size=-{READER_CACHE_KIB};")).map_err(err)?;
+    Ok(conn)
+}
+
+fn close_connection(conn: Connection) {
+    if let Err((_, e)) = conn.close() {
+        tracing::warn!(error = %e, "closing the store's database");
+    }
+}
+
+impl SqliteStore {
     /// Open (or create) the store in `dir`, taking an exclusive lock on it.
-    pub fn open(dir: &Path) -> Result<RedbStore, OpenError> {
+    pub fn open(dir: &Path) -> Result<SqliteStore, OpenError> {
         std::fs::create_dir_all(dir).map_err(|e| OpenError::Io(dir.into(), e))?;
         let lock_path = dir.join("LOCK");
         let lock = OpenOptions::new()
@@ -102,37 +182,38 @@ impl RedbStore {
             Err(std::fs::TryLockError::WouldBlock) => return Err(OpenError::Locked(dir.into())),
             Err(std::fs::TryLockError::Error(e)) => return Err(OpenError::Io(dir.into(), e)),
         }
-        let path = dir.join("redrive.redb");
-        let db = Database::builder()
-            .set_cache_size(CACHE_BYTES)
-            .create(&path)
-            .map_err(|e| OpenError::Database(dir.into(), e.to_string()))?;
-        // Create the tables so that readers never meet a missing one.
-        let init = || -> Result<(), StoreError> {
-            let txn = db.begin_write().map_err(err)?;
-            txn.open_table(QUEUES).map_err(err)?;
-            txn.open_table(STATES).map_err(err)?;
-            txn.open_table(BODIES).map_err(err)?;
-            txn.open_table(TASKS).map_err(err)?;
-            txn.open_table(DEDUP).map_err(err)?;
-            txn.commit().map_err(err)
-        };
-        init().map_err(|e| OpenError::Database(dir.into(), e.0))?;
-        let db: SharedDb = Arc::new(parking_lot::RwLock::new(Some(Arc::new(db))));
+        let path = dir.join(FILE_NAME);
+        if !path.exists() && dir.join(REDB_FILE_NAME).exists() {
+            // Starting empty beside it would look like every queue was lost.
+            return Err(OpenError::Database(
+                dir.into(),
+                format!(
+                    "it holds {REDB_FILE_NAME}, a store of an earlier redrive (redb); this version keeps \
+                     its record in SQLite ({FILE_NAME}) and cannot read it"
+                ),
+            ));
+        }
+        let database = |e: StoreError| OpenError::Database(dir.into(), e.0);
+        let conn = open_writer(&path).map_err(database)?;
+        conn.execute_batch(SCHEMA).map_err(err).map_err(database)?;
+        let reader = open_reader(&path).map_err(database)?;
+        let conn: SharedConn = Arc::new(parking_lot::Mutex::new(Some(conn)));
         let (jobs, rx) = mpsc::channel::<Job>();
         let failed = Arc::new(AtomicBool::new(false));
         let pending = Pending::default();
-        let (wdb, wfailed, wpending) = (db.clone(), failed.clone(), pending.clone());
+        let (wconn, wfailed, wpending) = (conn.clone(), failed.clone(), pending.clone());
         let writer = std::thread::Builder::new()
             .name("redrive-store".into())
-            .spawn(move || writer(&wdb, &rx, &wfailed, &wpending))
+            .spawn(move || writer(&wconn, &rx, &wfailed, &wpending))
             .map_err(|e| OpenError::Io(dir.into(), e))?;
-        Ok(RedbStore {
-            db,
+        Ok(SqliteStore {
+            conn,
+            reader: parking_lot::Mutex::new(Some(reader)),
             pending,
             jobs: parking_lot::Mutex::new(Some(jobs)),
             writer: parking_lot::Mutex::new(Some(writer)),
             failed,
+            closed: AtomicBool::new(false),
             lock: parking_lot::Mutex::new(Some(lock)),
             path,
         })
@@ -143,11 +224,7 @@ impl RedbStore {
     }
 }
 
-fn current(db: &SharedDb) -> Result<Arc<Database>, StoreError> {
-    db.read().clone().ok_or_else(|| StoreError("the store is being reopened".into()))
-}
-
-fn writer(db: &SharedDb, rx: &mpsc::Receiver<Job>, failed: &AtomicBool, pending: &Pending) {
+fn writer(conn: &SharedConn, rx: &mpsc::Receiver<Job>, failed: &AtomicBool, pending: &Pending) {
     while let Ok(first) = rx.recv() {
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
@@ -157,12 +234,15 @@ fn writer(db: &SharedDb, rx: &mpsc::Receiver<Job>, failed: &AtomicBool, pending:
             }
         }
         let result = if failed.load(Ordering::SeqCst) {
-            Err(StoreError("the store stopped after an earlier failure; restart the server".into()))
+            Err(stopped())
         } else {
-            current(db).and_then(|db| apply(&db, &group))
+            match conn.lock().as_mut() {
+                Some(c) => apply(c, &group),
+                None => Err(closed()),
+            }
         };
         if let Err(e) = &result {
-            tracing::error!(error = %e, "store commit failed; refusing further changes until restart");
+            tracing::error!(error = %e, "store commit failed; refusing further changes until it recovers");
             failed.store(true, Ordering::SeqCst);
         }
         {
@@ -180,63 +260,112 @@ fn writer(db: &SharedDb, rx: &mpsc::Receiver<Job>, failed: &AtomicBool, pending:
     }
 }
 
-fn apply(db: &Database, group: &[Job]) -> Result<(), StoreError> {
-    let txn = db.begin_write().map_err(err)?;
-    {
-        let mut queues = txn.open_table(QUEUES).map_err(err)?;
-        let mut states = txn.open_table(STATES).map_err(err)?;
-        let mut bodies = txn.open_table(BODIES).map_err(err)?;
-        let mut tasks = txn.open_table(TASKS).map_err(err)?;
-        let mut dedup = txn.open_table(DEDUP).map_err(err)?;
-        for change in group.iter().flat_map(|j| j.changes.iter()) {
-            match change {
-                Change::PutQueue(record) => {
-                    queues.insert(record.uid, encode(record)?.as_slice()).map_err(err)?;
-                }
-                Change::DeleteQueue { uid } => {
-                    queues.remove(*uid).map_err(err)?;
-                    dedup.retain_in((*uid, "")..(uid.saturating_add(1), ""), |_, _| false).map_err(err)?;
-                    states.retain_in((*uid, 0)..=(*uid, u64::MAX), |_, _| false).map_err(err)?;
-                    bodies.retain_in((*uid, 0)..=(*uid, u64::MAX), |_, _| false).map_err(err)?;
-                }
-                Change::Purge { queue } => {
-                    dedup.retain_in((*queue, "")..(queue.saturating_add(1), ""), |_, _| false).map_err(err)?;
-                    states.retain_in((*queue, 0)..=(*queue, u64::MAX), |_, _| false).map_err(err)?;
-                    bodies.retain_in((*queue, 0)..=(*queue, u64::MAX), |_, _| false).map_err(err)?;
-                }
-                Change::PutMessage { queue, seq, content, state } => {
-                    bodies.insert((*queue, *seq), encode(content.as_ref())?.as_slice()).map_err(err)?;
-                    states.insert((*queue, *seq), encode(state)?.as_slice()).map_err(err)?;
-                }
-                Change::SetState { queue, seq, state } => {
-                    states.insert((*queue, *seq), encode(state)?.as_slice()).map_err(err)?;
-                }
-                Change::DeleteMessage { queue, seq } => {
-                    states.remove((*queue, *seq)).map_err(err)?;
-                    bodies.remove((*queue, *seq)).map_err(err)?;
-                }
-                Change::PutDedup { queue, key, message_id, seq, expires_at } => {
-                    let record = DedupRecord {
-                        key: key.clone(),
-                        message_id: message_id.clone(),
-                        seq: *seq,
-                        expires_at: *expires_at,
-                    };
-                    dedup.insert((*queue, key.as_str()), encode(&record)?.as_slice()).map_err(err)?;
-                }
-                Change::DeleteDedup { queue, key } => {
-                    dedup.remove((*queue, key.as_str())).map_err(err)?;
-                }
-                Change::PutTask(task) => {
-                    tasks.insert((task.started_at, task.id.as_str()), encode(task)?.as_slice()).map_err(err)?;
-                }
+/// Run one statement of the writer's (prepared once per connection).
+fn run(conn: &Connection, sql: &str, params: impl rusqlite::Params) -> Result<(), StoreError> {
+    conn.prepare_cached(sql).map_err(err)?.execute(params).map_err(err)?;
+    Ok(())
+}
+
+/// Apply `group` in one transaction; on any error the transaction is rolled back.
+fn apply(conn: &mut Connection, group: &[Job]) -> Result<(), StoreError> {
+    let result = apply_in_transaction(conn, group);
+    if result.is_err() && !conn.is_autocommit() {
+        // Dropping the transaction rolled back already unless that failed too; try again.
+        if let Err(e) = conn.execute_batch("ROLLBACK") {
+            tracing::warn!(error = %e, "rolling back a failed commit");
+        }
+    }
+    result
+}
+
+fn apply_in_transaction(conn: &mut Connection, group: &[Job]) -> Result<(), StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(err)?;
+    for change in group.iter().flat_map(|j| j.changes.iter()) {
+        match change {
+            Change::PutQueue(record) => {
+                run(
+                    &tx,
+                    "INSERT OR REPLACE INTO queues (uid, record) VALUES (?1, ?2)",
+                    params![key(record.uid), encode(record)?],
+                )?;
+            }
+            Change::DeleteQueue { uid } => {
+                let uid = key(*uid);
+                run(&tx, "DELETE FROM queues WHERE uid = ?1", [uid])?;
+                run(&tx, "DELETE FROM dedup WHERE queue = ?1", [uid])?;
+                run(&tx, "DELETE FROM states WHERE queue = ?1", [uid])?;
+                run(&tx, "DELETE FROM bodies WHERE queue = ?1", [uid])?;
+            }
+            Change::Purge { queue } => {
+                let queue = key(*queue);
+                run(&tx, "DELETE FROM dedup WHERE queue = ?1", [queue])?;
+                run(&tx, "DELETE FROM states WHERE queue = ?1", [queue])?;
+                run(&tx, "DELETE FROM bodies WHERE queue = ?1", [queue])?;
+            }
+            Change::PutMessage { queue, seq, content, state } => {
+                let (queue, seq) = (key(*queue), key(*seq));
+                run(
+                    &tx,
+                    "INSERT OR REPLACE INTO bodies (queue, seq, content) VALUES (?1, ?2, ?3)",
+                    params![queue, seq, encode(content.as_ref())?],
+                )?;
+                run(
+                    &tx,
+                    "INSERT OR REPLACE INTO states (queue, seq, state) VALUES (?1, ?2, ?3)",
+                    params![queue, seq, encode(state)?],
+                )?;
+            }
+            Change::SetState { queue, seq, state } => {
+                run(
+                    &tx,
+                    "INSERT OR REPLACE INTO states (queue, seq, state) VALUES (?1, ?2, ?3)",
+                    params![key(*queue), key(*seq), encode(state)?],
+                )?;
+            }
+            Change::DeleteMessage { queue, seq } => {
+                let (queue, seq) = (key(*queue), key(*seq));
+                run(&tx, "DELETE FROM states WHERE queue = ?1 AND seq = ?2", [queue, seq])?;
+                run(&tx, "DELETE FROM bodies WHERE queue = ?1 AND seq = ?2", [queue, seq])?;
+            }
+            Change::PutDedup { queue, key: dedup_key, message_id, seq, expires_at } => {
+                let record = DedupRecord {
+                    key: dedup_key.clone(),
+                    message_id: message_id.clone(),
+                    seq: *seq,
+                    expires_at: *expires_at,
+                };
+                run(
+                    &tx,
+                    "INSERT OR REPLACE INTO dedup (queue, key, record) VALUES (?1, ?2, ?3)",
+                    params![key(*queue), dedup_key, encode(&record)?],
+                )?;
+            }
+            Change::DeleteDedup { queue, key: dedup_key } => {
+                run(&tx, "DELETE FROM dedup WHERE queue = ?1 AND key = ?2", params![key(*queue), dedup_key])?;
+            }
+            Change::PutTask(task) => {
+                run(
+                    &tx,
+                    "INSERT OR REPLACE INTO tasks (started_at, id, record) VALUES (?1, ?2, ?3)",
+                    params![key(task.started_at), task.id, encode(task)?],
+                )?;
             }
         }
     }
-    txn.commit().map_err(err)
+    tx.commit().map_err(err)
 }
 
-impl Drop for RedbStore {
+/// One small write transaction: whether commits succeed again.
+fn probe_write(conn: &mut Connection) -> Result<(), StoreError> {
+    if !conn.is_autocommit() {
+        conn.execute_batch("ROLLBACK").map_err(err)?;
+    }
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(err)?;
+    tx.execute("INSERT INTO probe (id, n) VALUES (1, 1) ON CONFLICT (id) DO UPDATE SET n = n + 1", []).map_err(err)?;
+    tx.commit().map_err(err)
+}
+
+impl Drop for SqliteStore {
     /// Finish what was submitted and close the database before the lock is released,
     /// so the same directory can be opened again at once.
     fn drop(&mut self) {
@@ -244,7 +373,7 @@ impl Drop for RedbStore {
     }
 }
 
-impl Store for RedbStore {
+impl Store for SqliteStore {
     fn submit(&self, changes: Vec<Change>) -> Commit {
         let (done, wait) = tokio::sync::oneshot::channel();
         if !self.failed.load(Ordering::SeqCst) {
@@ -257,46 +386,66 @@ impl Store for RedbStore {
         }
         let sent = self.jobs.lock().as_ref().is_some_and(|j| j.send(Job { changes, done }).is_ok());
         if self.failed.load(Ordering::SeqCst) || !sent {
-            return Box::pin(std::future::ready(Err(StoreError(
-                "the store stopped after an earlier failure; restart the server".into(),
-            ))));
+            return Box::pin(std::future::ready(Err(stopped())));
         }
         Box::pin(async move { wait.await.unwrap_or_else(|_| Err(StoreError("the store writer stopped".into()))) })
     }
 
     fn load(&self) -> Result<Vec<LoadedQueue>, StoreError> {
-        let txn = current(&self.db)?.begin_read().map_err(err)?;
-        let queues = txn.open_table(QUEUES).map_err(err)?;
-        let states = txn.open_table(STATES).map_err(err)?;
-        let dedups = txn.open_table(DEDUP).map_err(err)?;
-        let mut out = Vec::new();
-        for entry in queues.iter().map_err(err)? {
-            let (_, value) = entry.map_err(err)?;
-            let record: QueueRecord = decode(value.value())?;
+        let mut guard = self.reader.lock();
+        let conn = guard.as_mut().ok_or_else(closed)?;
+        // One read transaction: every table as of the same commit.
+        let txn = conn.transaction().map_err(err)?;
+        let mut records = Vec::new();
+        {
+            let mut stmt = txn.prepare_cached("SELECT record FROM queues").map_err(err)?;
+            let mut rows = stmt.query([]).map_err(err)?;
+            while let Some(row) = rows.next().map_err(err)? {
+                records.push(decode::<QueueRecord>(row.get_ref(0).map_err(err)?.as_blob().map_err(err)?)?);
+            }
+        }
+        records.sort_by_key(|r| r.uid);
+        let mut out = Vec::with_capacity(records.len());
+        let mut states =
+            txn.prepare_cached("SELECT seq, state FROM states WHERE queue = ?1 ORDER BY seq").map_err(err)?;
+        let mut dedups = txn.prepare_cached("SELECT record FROM dedup WHERE queue = ?1 ORDER BY key").map_err(err)?;
+        for record in records {
             let mut messages = Vec::new();
-            for e in states.range((record.uid, 0)..=(record.uid, u64::MAX)).map_err(err)? {
-                let (key, value) = e.map_err(err)?;
-                let state: MessageState = decode(value.value())?;
-                messages.push((key.value().1, state));
+            let mut rows = states.query([key(record.uid)]).map_err(err)?;
+            while let Some(row) = rows.next().map_err(err)? {
+                let seq: i64 = row.get(0).map_err(err)?;
+                let state: MessageState = decode(row.get_ref(1).map_err(err)?.as_blob().map_err(err)?)?;
+                messages.push((seq as u64, state));
             }
+            drop(rows);
             let mut dedup = Vec::new();
-            for e in dedups.range((record.uid, "")..(record.uid.saturating_add(1), "")).map_err(err)? {
-                let (_, value) = e.map_err(err)?;
-                dedup.push(decode::<DedupRecord>(value.value())?);
+            let mut rows = dedups.query([key(record.uid)]).map_err(err)?;
+            while let Some(row) = rows.next().map_err(err)? {
+                dedup.push(decode::<DedupRecord>(row.get_ref(0).map_err(err)?.as_blob().map_err(err)?)?);
             }
+            drop(rows);
             out.push(LoadedQueue { record, messages, dedup });
         }
+        drop((states, dedups));
+        txn.commit().map_err(err)?;
         Ok(out)
     }
 
     /// Finish what was submitted, close the database and release the directory's lock;
     /// later submissions fail.
     fn close(&self) {
+        self.closed.store(true, Ordering::SeqCst);
         self.jobs.lock().take();
         if let Some(w) = self.writer.lock().take() {
             let _ = w.join();
         }
-        self.db.write().take();
+        if let Some(reader) = self.reader.lock().take() {
+            close_connection(reader);
+        }
+        // The last connection to close checkpoints the WAL into the database file.
+        if let Some(conn) = self.conn.lock().take() {
+            close_connection(conn);
+        }
         self.lock.lock().take();
     }
 
@@ -305,26 +454,24 @@ impl Store for RedbStore {
     }
 
     fn probe(&self) -> Result<(), StoreError> {
-        // redb refuses work after an I/O error until the database is opened anew.
-        let db = {
-            let mut guard = self.db.write();
-            if let Some(old) = guard.take() {
-                if let Err(still_used) = Arc::try_unwrap(old) {
-                    *guard = Some(still_used);
-                    return Err(StoreError("the database is still in use; retrying".into()));
-                }
-            }
-            let db = Arc::new(Database::builder().set_cache_size(CACHE_BYTES).create(&self.path).map_err(err)?);
-            *guard = Some(db.clone());
-            db
-        };
-        let txn = db.begin_write().map_err(err)?;
-        {
-            let mut t = txn.open_table(PROBE).map_err(err)?;
-            let n = t.get("probe").map_err(err)?.map_or(0, |v| v.value());
-            t.insert("probe", n + 1).map_err(err)?;
+        if self.closed.load(Ordering::SeqCst) {
+            return Err(closed());
         }
-        txn.commit().map_err(err)
+        let mut guard = self.conn.lock();
+        if let Some(conn) = guard.as_mut() {
+            match probe_write(conn) {
+                Ok(()) => return Ok(()),
+                Err(e) => tracing::debug!(error = %e, "store probe failed; reopening the database"),
+            }
+        }
+        // Try once more on a fresh connection, in case the old one kept a bad state.
+        if let Some(old) = guard.take() {
+            close_connection(old);
+        }
+        let mut conn = open_writer(&self.path)?;
+        let result = probe_write(&mut conn);
+        *guard = Some(conn);
+        result
     }
 
     fn resume(&self) {
@@ -334,12 +481,13 @@ impl Store for RedbStore {
     }
 
     fn load_tasks(&self) -> Result<Vec<TaskRecord>, StoreError> {
-        let txn = current(&self.db)?.begin_read().map_err(err)?;
-        let tasks = txn.open_table(TASKS).map_err(err)?;
+        let guard = self.reader.lock();
+        let conn = guard.as_ref().ok_or_else(closed)?;
+        let mut stmt = conn.prepare_cached("SELECT record FROM tasks ORDER BY started_at, id").map_err(err)?;
+        let mut rows = stmt.query([]).map_err(err)?;
         let mut out = Vec::new();
-        for entry in tasks.iter().map_err(err)? {
-            let (_, value) = entry.map_err(err)?;
-            out.push(decode(value.value())?);
+        while let Some(row) = rows.next().map_err(err)? {
+            out.push(decode(row.get_ref(0).map_err(err)?.as_blob().map_err(err)?)?);
         }
         Ok(out)
     }
@@ -348,11 +496,18 @@ impl Store for RedbStore {
         if let Some(c) = self.pending.lock().get(&(queue, seq)) {
             return Ok(Some(c.clone()));
         }
-        let txn = current(&self.db)?.begin_read().map_err(err)?;
-        let bodies = txn.open_table(BODIES).map_err(err)?;
-        match bodies.get((queue, seq)).map_err(err)? {
-            Some(v) => decode::<Content>(v.value()).map(|c| Some(Arc::new(c))),
+        let guard = self.reader.lock();
+        let conn = guard.as_ref().ok_or_else(closed)?;
+        let mut stmt = conn.prepare_cached("SELECT content FROM bodies WHERE queue = ?1 AND seq = ?2").map_err(err)?;
+        let mut rows = stmt.query([key(queue), key(seq)]).map_err(err)?;
+        match rows.next().map_err(err)? {
+            Some(row) => {
+                decode::<Content>(row.get_ref(0).map_err(err)?.as_blob().map_err(err)?).map(|c| Some(Arc::new(c)))
+            }
             None => Ok(None),
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,214 @@
+//! Conformance of `SqliteStore` to the `Store` contract: what is committed comes back after
+//! a reopen, in the order the engine expects.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use engine::attributes::QueueAttributes;
+use engine::message::Content;
+use engine::store::{Change, DedupRecord, MessageState, QueueRecord, Store, TaskRecord, TaskStatus};
+
+use crate::{OpenError, SqliteStore};
+
+/// A uid above 2^63: stored as a negative SQLite integer.
+const BIG_UID: u64 = 0xF000_0000_0000_0001;
+
+fn queue(uid: u64, name: &str) -> QueueRecord {
+    QueueRecord {
+        name: name.into(),
+        uid,
+        created_at: 1_000,
+        last_modified: 2_000,
+        attributes: QueueAttributes::defaults(name.ends_with(".fifo")),
+        tags: BTreeMap::from([("team".to_string(), "a".to_string())]),
+        last_purge: None,
+    }
+}
+
+fn content(body: &str) -> Arc<Content> {
+    Arc::new(Content {
+        id: format!("id-{body}"),
+        body: body.into(),
+        md5_of_body: engine::message::md5_hex(body.as_bytes()),
+        attributes: BTreeMap::new(),
+        md5_of_attributes: None,
+        system_attributes: BTreeMap::new(),
+        md5_of_system_attributes: None,
+        sender_id: "sender".into(),
+        sent_at: 5,
+        dead_letter_source_arn: None,
+        group_id: None,
+        deduplication_id: None,
+    })
+}
+
+fn state(visible_at: u64, receive_count: u32) -> MessageState {
+    MessageState {
+        enqueued_at: 10,
+        visible_at,
+        receive_count,
+        first_receive_at: (receive_count > 0).then_some(20),
+        received_at: 20,
+        nonce: u64::from(receive_count),
+    }
+}
+
+fn put(queue: u64, seq: u64, body: &str) -> Change {
+    Change::PutMessage { queue, seq, content: content(body), state: state(10, 0) }
+}
+
+fn task(id: &str, started_at: u64) -> TaskRecord {
+    TaskRecord {
+        id: id.into(),
+        source_arn: "arn:aws:sqs:us-east-1:000000000000:dlq".into(),
+        destination_arn: None,
+        max_per_second: Some(10),
+        status: TaskStatus::Running,
+        moved: 1,
+        to_move: 5,
+        started_at,
+        failure_reason: None,
+        boundary_seq: 7,
+    }
+}
+
+fn dedup(queue: u64, key: &str, seq: u64) -> Change {
+    Change::PutDedup { queue, key: key.into(), message_id: format!("m-{key}"), seq, expires_at: 300_000 }
+}
+
+#[tokio::test]
+async fn what_was_committed_comes_back_after_a_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path()).unwrap();
+    store
+        .submit(vec![Change::PutQueue(queue(BIG_UID, "big.fifo")), Change::PutQueue(queue(7, "small"))])
+        .await
+        .unwrap();
+    // Submitted together: one group, one transaction.
+    let commits = vec![
+        store.submit(vec![put(7, 1, "one"), put(7, 2, "two"), put(7, 3, "three")]),
+        store.submit(vec![Change::SetState { queue: 7, seq: 2, state: state(99, 1) }]),
+        store.submit(vec![Change::DeleteMessage { queue: 7, seq: 1 }]),
+        store.submit(vec![put(BIG_UID, 1, "fifo-one"), dedup(BIG_UID, "b", 1), dedup(BIG_UID, "a", 1)]),
+        store.submit(vec![dedup(BIG_UID, "c", 1), Change::DeleteDedup { queue: BIG_UID, key: "b".into() }]),
+        store.submit(vec![Change::PutTask(task("late", 2_000)), Change::PutTask(task("early", 1_000))]),
+    ];
+    for c in commits {
+        c.await.unwrap();
+    }
+    let mut updated = task("late", 2_000);
+    updated.moved = 5;
+    updated.status = TaskStatus::Completed;
+    store.submit(vec![Change::PutTask(updated.clone())]).await.unwrap();
+    store.close();
+    assert!(store.submit(vec![put(7, 9, "after close")]).await.is_err());
+    drop(store);
+
+    let store = SqliteStore::open(dir.path()).unwrap();
+    let loaded = store.load().unwrap();
+    // In uid order, as u64s.
+    assert_eq!(
+        loaded.iter().map(|q| q.record.clone()).collect::<Vec<_>>(),
+        [queue(7, "small"), queue(BIG_UID, "big.fifo")]
+    );
+    assert_eq!(loaded[0].messages, [(2, state(99, 1)), (3, state(10, 0))]);
+    assert!(loaded[0].dedup.is_empty());
+    assert_eq!(loaded[1].messages, [(1, state(10, 0))]);
+    let keys: Vec<_> = loaded[1].dedup.iter().map(|d| d.key.as_str()).collect();
+    assert_eq!(keys, ["a", "c"]);
+    assert_eq!(
+        loaded[1].dedup[0],
+        DedupRecord { key: "a".into(), message_id: "m-a".into(), seq: 1, expires_at: 300_000 }
+    );
+    let tasks = store.load_tasks().unwrap();
+    assert_eq!(tasks, [task("early", 1_000), updated]);
+    assert_eq!(store.content(7, 2).unwrap().unwrap().body, "two");
+    assert_eq!(store.content(7, 3).unwrap().unwrap(), content("three"));
+    assert_eq!(store.content(BIG_UID, 1).unwrap().unwrap().body, "fifo-one");
+    assert!(store.content(7, 1).unwrap().is_none(), "a deleted message keeps no body");
+    assert!(store.content(8, 1).unwrap().is_none());
+}
+
+#[tokio::test]
+async fn purge_and_delete_queue_remove_messages_and_dedup_of_that_queue_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path()).unwrap();
+    let (a, b, c) = (1, BIG_UID, BIG_UID + 1);
+    let mut changes =
+        vec![Change::PutQueue(queue(a, "a")), Change::PutQueue(queue(b, "b")), Change::PutQueue(queue(c, "c"))];
+    for q in [a, b, c] {
+        changes.extend([put(q, 1, "x"), put(q, 2, "y"), dedup(q, "k", 1)]);
+    }
+    store.submit(changes).await.unwrap();
+    store.submit(vec![Change::Purge { queue: b }, Change::DeleteQueue { uid: c }]).await.unwrap();
+    assert!(store.content(b, 1).unwrap().is_none());
+    assert!(store.content(c, 2).unwrap().is_none());
+    assert!(store.content(a, 2).unwrap().is_some());
+    drop(store);
+
+    let store = SqliteStore::open(dir.path()).unwrap();
+    let loaded = store.load().unwrap();
+    let names: Vec<_> = loaded.iter().map(|q| q.record.name.as_str()).collect();
+    assert_eq!(names, ["a", "b"]);
+    assert_eq!(loaded[0].messages.len(), 2);
+    assert_eq!(loaded[0].dedup.len(), 1);
+    assert!(loaded[1].messages.is_empty());
+    assert!(loaded[1].dedup.is_empty());
+    // The purged queue takes new messages.
+    store.submit(vec![put(b, 3, "z")]).await.unwrap();
+    assert_eq!(store.load().unwrap()[1].messages.len(), 1);
+}
+
+#[tokio::test]
+async fn a_submitted_body_can_be_read_before_its_commit_is_awaited() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path()).unwrap();
+    store.submit(vec![Change::PutQueue(queue(3, "q"))]).await.unwrap();
+    let commit = store.submit(vec![put(3, 1, "early")]);
+    assert_eq!(store.content(3, 1).unwrap().unwrap().body, "early");
+    commit.await.unwrap();
+    assert_eq!(store.content(3, 1).unwrap().unwrap().body, "early");
+    assert!(store.pending.lock().is_empty());
+}
+
+#[tokio::test]
+async fn the_directory_lock_refuses_a_second_store_until_the_first_closes() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path()).unwrap();
+    match SqliteStore::open(dir.path()) {
+        Err(e @ OpenError::Locked(_)) => {
+            assert!(e.to_string().contains("is in use by another redrive server"), "{e}");
+        }
+        Err(e) => panic!("unexpected error: {e}"),
+        Ok(_) => panic!("a second store opened the same directory"),
+    }
+    store.close();
+    let again = SqliteStore::open(dir.path()).unwrap();
+    assert!(again.load().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn probe_and_resume_leave_a_healthy_store_working() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path()).unwrap();
+    store.submit(vec![Change::PutQueue(queue(3, "q")), put(3, 1, "kept")]).await.unwrap();
+    assert!(!store.is_failed());
+    store.probe().unwrap();
+    store.probe().unwrap();
+    store.resume();
+    store.submit(vec![put(3, 2, "after")]).await.unwrap();
+    assert_eq!(store.load().unwrap()[0].messages.len(), 2);
+    store.close();
+    assert!(store.probe().is_err(), "a closed store does not reopen its database");
+}
+
+#[test]
+fn a_directory_holding_an_earlier_redb_store_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("redrive.redb"), b"old").unwrap();
+    let e = SqliteStore::open(dir.path()).err().expect("must refuse");
+    assert!(e.to_string().contains("redrive.redb"), "{e}");
+    // The lock was released with the refusal.
+    std::fs::remove_file(dir.path().join("redrive.redb")).unwrap();
+    SqliteStore::open(dir.path()).unwrap();
+}
