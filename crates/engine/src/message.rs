@@ -104,7 +104,10 @@ pub fn is_allowed_char(c: char) -> bool {
 }
 
 pub fn check_characters(text: &str) -> Result<()> {
-    if text.chars().all(is_allowed_char) {
+    // Most bodies are printable ASCII: a byte loop (which vectorizes) settles them before
+    // the per-character check.
+    let plain_ascii = text.bytes().all(|b| (0x20..0x80).contains(&b) || matches!(b, b'\t' | b'\n' | b'\r'));
+    if plain_ascii || text.chars().all(is_allowed_char) {
         Ok(())
     } else {
         Err(Error::InvalidMessageContents)
@@ -306,6 +309,11 @@ mod tests {
         assert!(check_characters("tab\tnl\ncr\r ok \u{10FFFF}").is_ok());
         assert_eq!(check_characters("\u{1}"), Err(Error::InvalidMessageContents));
         assert_eq!(check_characters("\u{FFFE}"), Err(Error::InvalidMessageContents));
+        // Both sides of the ASCII fast path.
+        assert!(check_characters("plain ascii ~\u{7F}").is_ok());
+        assert_eq!(check_characters("ascii then \u{1F}"), Err(Error::InvalidMessageContents));
+        assert!(check_characters("ascii then é and \u{D7FF}").is_ok());
+        assert_eq!(check_characters("é then \u{0}"), Err(Error::InvalidMessageContents));
     }
 
     #[test]
