@@ -20,7 +20,8 @@ use crate::dlq::parse_arn;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::message::Content;
-use crate::store::Change;
+use crate::queue::Queue;
+use crate::store::{Change, Commit};
 
 /// Messages per batch when no rate is set.
 const FULL_SPEED_BATCH: usize = 1000;
@@ -266,8 +267,18 @@ impl Engine {
     async fn run_task(self: Arc<Self>, id: String) {
         // Moves of the last second, for the rate cap: (time, count).
         let mut window: VecDeque<(Millis, u32)> = VecDeque::new();
+        // The batch submitted last, still being committed. The next batch is prepared while
+        // the store commits it (the store keeps submission order, so after a crash the disk
+        // holds a prefix of the batches, each with its own progress record).
+        let mut inflight: Option<InFlight> = None;
         loop {
             let Some(task) = self.task(&id) else { return };
+            let running = task.status == TaskStatus::Running && !self.is_stopping();
+            if !running {
+                if let Err(stop) = settle(inflight.take()).await {
+                    return self.stop_task(&id, stop).await;
+                }
+            }
             match task.status {
                 TaskStatus::Running => {}
                 TaskStatus::Cancelling => return self.finish_task(&id, TaskStatus::Cancelled, None).await,
@@ -285,6 +296,9 @@ impl Engine {
                     }
                     let used: u32 = window.iter().map(|&(_, n)| n).sum();
                     if used >= rate {
+                        if let Err(stop) = settle(inflight.take()).await {
+                            return self.stop_task(&id, stop).await;
+                        }
                         let until = window.front().map_or(now + 1000, |&(t, _)| t + 1000);
                         tokio::select! {
                             _ = self.clock().sleep_until(until) => {}
@@ -295,26 +309,34 @@ impl Engine {
                     (rate - used).min(10) as usize
                 }
             };
-            match self.move_batch(&task, limit, now).await {
-                Ok(0) => return self.finish_task(&id, TaskStatus::Completed, None).await,
-                Ok(n) => window.push_back((now, n as u32)),
-                Err(Stop::Failed(reason)) => return self.finish_task(&id, TaskStatus::Failed, Some(reason)).await,
-                Err(Stop::Store(e)) => {
-                    return self
-                        .finish_task(
-                            &id,
-                            TaskStatus::Failed,
-                            Some(format!("AWS.SimpleQueueService.InternalError: {e}")),
-                        )
-                        .await
+            let batch = self.move_batch(&task, limit, now);
+            // Whatever this batch did, the one before it must be durable first.
+            if let Err(stop) = settle(inflight.take()).await {
+                return self.stop_task(&id, stop).await;
+            }
+            match batch {
+                Ok(None) => return self.finish_task(&id, TaskStatus::Completed, None).await,
+                Ok(Some(b)) => {
+                    window.push_back((now, b.moved as u32));
+                    inflight = Some(b);
                 }
+                Err(stop) => return self.stop_task(&id, stop).await,
             }
             tokio::task::yield_now().await;
         }
     }
 
-    /// Move up to `limit` of the task's messages that share the oldest one's destination.
-    async fn move_batch(&self, task: &TaskRecord, limit: usize, now: Millis) -> Result<usize, Stop> {
+    async fn stop_task(&self, id: &str, stop: Stop) {
+        let reason = match stop {
+            Stop::Failed(reason) => reason,
+            Stop::Store(e) => format!("AWS.SimpleQueueService.InternalError: {e}"),
+        };
+        self.finish_task(id, TaskStatus::Failed, Some(reason)).await
+    }
+
+    /// Move up to `limit` of the task's messages that share the oldest one's destination, in
+    /// memory and submitted to the store; `None` when nothing is left to move.
+    fn move_batch(&self, task: &TaskRecord, limit: usize, now: Millis) -> Result<Option<InFlight>, Stop> {
         let nonexistent = || Stop::Failed("AWS.SimpleQueueService.NonExistentQueue".into());
         let source = self.queue_by_arn(&task.source_arn).ok_or_else(nonexistent)?;
         let candidates = {
@@ -326,7 +348,7 @@ impl Engine {
             }
             state.movable(source.uid, task.boundary_seq, limit, &**self.store()).map_err(Stop::Store)?
         };
-        let Some((_, first)) = candidates.first() else { return Ok(0) };
+        let Some((_, first)) = candidates.first() else { return Ok(None) };
         let dest_arn = match &task.destination_arn {
             Some(d) => d.clone(),
             None => first
@@ -369,9 +391,23 @@ impl Engine {
             changes.push(Change::PutTask(record));
             (moved, self.store().submit(changes))
         };
-        Engine::durable(commit).await.map_err(Stop::Store)?;
-        dest.wake(moved);
-        // Nothing movable among the candidates (all taken by receivers meanwhile): try again.
-        Ok(moved.max(usize::from(!candidates.is_empty() && moved == 0)))
+        // Nothing movable among the candidates (all taken by receivers meanwhile) is not the
+        // end: the next round looks again.
+        Ok(Some(InFlight { moved, commit, dest }))
     }
+}
+
+/// A batch of a move task submitted to the store.
+struct InFlight {
+    moved: usize,
+    commit: Commit,
+    dest: Arc<Queue>,
+}
+
+/// Wait until a submitted batch is durable, then wake receivers of its destination.
+async fn settle(batch: Option<InFlight>) -> Result<(), Stop> {
+    let Some(b) = batch else { return Ok(()) };
+    Engine::durable(b.commit).await.map_err(Stop::Store)?;
+    b.dest.wake(b.moved);
+    Ok(())
 }
