@@ -38,10 +38,11 @@ pub struct MessageState {
     /// When the message becomes (or became) visible: end of its delay or of its visibility timeout.
     pub visible_at: Millis,
     pub receive_count: u32,
-    pub first_receive_at: Option<Millis>,
+    /// 0 until the first receive (the clock never reads 0).
+    pub first_receive_at: Millis,
     pub received_at: Millis,
     /// Counts receives; part of each receipt handle.
-    pub nonce: u64,
+    pub nonce: u32,
 }
 
 #[derive(Debug, Clone)]

@@ -58,9 +58,9 @@ const SCHEMA: &str = "
 
 /// Page cache of the writer's connection, in KiB; SQLite's caches would otherwise grow with
 /// the database. Bodies are read once per delivery, so small caches cost little.
-const WRITER_CACHE_KIB: u32 = 32 * 1024;
+const WRITER_CACHE_KIB: u32 = 8 * 1024;
 /// Page cache of the readers' connection, in KiB.
-const READER_CACHE_KIB: u32 = 16 * 1024;
+const READER_CACHE_KIB: u32 = 4 * 1024;
 /// A WAL that one large transaction grew is truncated back to this after a checkpoint.
 const WAL_LIMIT_BYTES: u64 = 64 * 1024 * 1024;
 /// How long a connection waits for another's lock (WAL recovery, checkpoint restarts).

@@ -47,9 +47,9 @@ fn state(visible_at: u64, receive_count: u32) -> MessageState {
         enqueued_at: 10,
         visible_at,
         receive_count,
-        first_receive_at: (receive_count > 0).then_some(20),
+        first_receive_at: if receive_count > 0 { 20 } else { 0 },
         received_at: 20,
-        nonce: u64::from(receive_count),
+        nonce: receive_count,
     }
 }
 
