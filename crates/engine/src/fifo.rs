@@ -36,6 +36,8 @@ pub struct Accepted {
 #[derive(Debug, Default)]
 pub(crate) struct FifoIndex {
     pub groups: HashMap<GroupId, Group>,
+    /// The group of every message in the queue, by seq.
+    group_of: HashMap<u64, GroupId>,
     pub available: BTreeSet<(u64, GroupId)>,
     dedup: HashMap<String, (Accepted, Millis)>,
     dedup_order: VecDeque<(Millis, String)>,
@@ -48,16 +50,24 @@ pub(crate) struct FifoIndex {
 impl FifoIndex {
     pub fn add(&mut self, group: &GroupId, seq: u64) {
         self.groups.entry(group.clone()).or_default().seqs.insert(seq);
+        self.group_of.insert(seq, group.clone());
     }
 
-    /// Forget a message of `group`; `was_in_flight` releases the group's lock.
-    pub fn remove(&mut self, group: &GroupId, seq: u64, was_in_flight: bool) {
-        if let Some(g) = self.groups.get_mut(group) {
+    /// The group of the message `seq`.
+    pub fn group_of(&self, seq: u64) -> Option<&GroupId> {
+        self.group_of.get(&seq)
+    }
+
+    /// Forget the message `seq`; `was_in_flight` releases its group's lock. Answers its group.
+    pub fn remove(&mut self, seq: u64, was_in_flight: bool) -> Option<GroupId> {
+        let group = self.group_of.remove(&seq)?;
+        if let Some(g) = self.groups.get_mut(&group) {
             g.seqs.remove(&seq);
             if was_in_flight {
                 g.in_flight = g.in_flight.saturating_sub(1);
             }
         }
+        Some(group)
     }
 
     pub fn in_flight_delta(&mut self, group: &GroupId, up: bool) {
@@ -95,6 +105,7 @@ impl FifoIndex {
 
     pub fn clear_messages(&mut self) {
         self.groups.clear();
+        self.group_of.clear();
         self.available.clear();
         self.dedup.clear();
         self.dedup_order.clear();
@@ -190,10 +201,10 @@ mod tests {
         f.in_flight_delta(&g, true);
         f.refresh(&g, |_| true);
         assert!(f.available.is_empty());
-        f.remove(&g, 1, true);
+        assert_eq!(f.remove(1, true), Some(g.clone()));
         f.refresh(&g, |_| true);
         assert_eq!(f.available.first().map(|(s, _)| *s), Some(2));
-        f.remove(&g, 2, false);
+        assert_eq!(f.remove(2, false), Some(g.clone()));
         f.refresh(&g, |_| true);
         assert!(f.groups.is_empty() && f.available.is_empty());
     }

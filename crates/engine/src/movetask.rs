@@ -273,19 +273,20 @@ impl Engine {
         let mut inflight: Option<InFlight> = None;
         loop {
             let Some(task) = self.task(&id) else { return };
-            let running = task.status == TaskStatus::Running && !self.is_stopping();
-            if !running {
-                if let Err(stop) = settle(inflight.take()).await {
-                    return self.stop_task(&id, stop).await;
-                }
-            }
             match task.status {
-                TaskStatus::Running => {}
-                TaskStatus::Cancelling => return self.finish_task(&id, TaskStatus::Cancelled, None).await,
+                TaskStatus::Running if !self.is_stopping() => {}
+                TaskStatus::Running => {
+                    // Stopping: the task stays RUNNING and the next start resumes it.
+                    let _ = settle(inflight.take()).await;
+                    return;
+                }
+                TaskStatus::Cancelling => {
+                    if let Err(stop) = settle(inflight.take()).await {
+                        return self.stop_task(&id, stop).await;
+                    }
+                    return self.finish_task(&id, TaskStatus::Cancelled, None).await;
+                }
                 _ => return,
-            }
-            if self.is_stopping() {
-                return;
             }
             let now = self.clock().now();
             let limit = match task.max_per_second {

@@ -36,7 +36,7 @@ enum State {
 }
 
 /// One message in the index: 56 bytes, so that a million stored messages cost little
-/// memory (a FIFO message's group is kept apart, in `QueueState::groups`).
+/// memory (a FIFO message's group is kept in the `FifoIndex`).
 #[derive(Debug)]
 struct Slot {
     /// `None` for messages loaded from a durable store: read on demand.
@@ -105,8 +105,6 @@ pub(crate) struct QueueState {
     pub last_purge: Option<Millis>,
     pub deleted: bool,
     messages: HashMap<u64, Slot>,
-    /// The message group of each message of a FIFO queue.
-    groups: HashMap<u64, GroupId>,
     ready: BTreeSet<u64>,
     pending: BTreeSet<(Millis, u64)>,
     by_age: BTreeSet<(Millis, u64)>,
@@ -134,7 +132,6 @@ impl Queue {
                 last_purge: record.last_purge,
                 deleted: false,
                 messages: HashMap::new(),
-                groups: HashMap::new(),
                 ready: BTreeSet::new(),
                 pending: BTreeSet::new(),
                 by_age: BTreeSet::new(),
@@ -224,7 +221,7 @@ impl QueueState {
                 }
                 slot.state = State::Visible;
                 self.ready.insert(seq);
-                let group = self.groups.get(&seq).cloned();
+                let group = self.fifo.as_ref().and_then(|f| f.group_of(seq)).cloned();
                 if let (Some(g), Some(f)) = (&group, self.fifo.as_mut()) {
                     if was == State::InFlight {
                         f.in_flight_delta(g, false);
@@ -286,9 +283,6 @@ impl QueueState {
             }
         }
         self.messages.insert(seq, Slot { content, state, m });
-        if let Some(g) = &group {
-            self.groups.insert(seq, g.clone());
-        }
         self.refresh_group(&group);
     }
 
@@ -487,7 +481,7 @@ impl QueueState {
             changes.push(Change::SetState { queue: uid, seq, state: *m });
             self.stats.received += 1;
             let m = *m;
-            let group = self.groups.get(&seq).cloned();
+            let group = self.fifo.as_ref().and_then(|f| f.group_of(seq)).cloned();
             if let (Some(g), Some(f)) = (&group, self.fifo.as_mut()) {
                 f.in_flight_delta(g, true);
             }
@@ -584,7 +578,7 @@ impl QueueState {
             self.in_flight += 1;
             self.pending.insert((slot.m.visible_at, handle.seq));
         }
-        let group = self.groups.get(&handle.seq).cloned();
+        let group = self.fifo.as_ref().and_then(|f| f.group_of(handle.seq)).cloned();
         if let (Some(g), Some(f)) = (&group, self.fifo.as_mut()) {
             match (was_in_flight, visible_now) {
                 (true, true) => f.in_flight_delta(g, false),
@@ -599,7 +593,6 @@ impl QueueState {
     pub fn purge(&mut self, uid: u64, changes: &mut Vec<Change>) -> usize {
         let n = self.messages.len();
         self.messages.clear();
-        self.groups.clear();
         self.ready.clear();
         self.pending.clear();
         self.by_age.clear();
@@ -628,10 +621,7 @@ impl QueueState {
                 self.pending.remove(&(slot.m.visible_at, seq));
             }
         }
-        let group = self.groups.remove(&seq);
-        if let (Some(g), Some(f)) = (&group, self.fifo.as_mut()) {
-            f.remove(g, seq, slot.state == State::InFlight);
-        }
+        let group = self.fifo.as_mut().and_then(|f| f.remove(seq, slot.state == State::InFlight));
         self.refresh_group(&group);
     }
 }

@@ -49,8 +49,15 @@ fn takes_queue_url(action: Action) -> bool {
 /// Decode, dispatch and encode one call; returns the action (for logs) and the response.
 pub async fn handle(ctx: &Ctx<'_>, call: Call<'_>) -> (Option<Action>, Response<Full<Bytes>>) {
     let protocol = protocol_of(call.headers);
-    if protocol == Protocol::Query && is_bare_queue_get(&call) {
-        // Recorded on AWS: 404 with this body, whatever the Accept header.
+    let on_queue_path = call.path.trim_matches('/').contains('/');
+    let params = match protocol {
+        Protocol::Query => query_params(&call),
+        Protocol::Json => Vec::new(),
+    };
+    let names_action = params.iter().any(|(k, _)| k == "Action");
+    if protocol == Protocol::Query && call.method == Method::GET && on_queue_path && !names_action {
+        // A queue's URL opened without an action: recorded on AWS as a 404 with this body,
+        // whatever the Accept header.
         let body = b"<UnknownOperationException/>".to_vec();
         return (None, respond(StatusCode::NOT_FOUND, "text/xml", call.request_id, body));
     }
@@ -64,10 +71,6 @@ pub async fn handle(ctx: &Ctx<'_>, call: Call<'_>) -> (Option<Action>, Response<
                 (a, protocol::decode(a, json::parse_body(&call.body)?)?)
             }
             Protocol::Query => {
-                let mut params = call.query.map(|q| query::parse_params(q.as_bytes())).unwrap_or_default();
-                if call.method == Method::POST {
-                    params.extend(query::parse_params(&call.body));
-                }
                 let name = params.iter().find(|(k, _)| k == "Action").map(|(_, v)| v.clone()).ok_or_else(|| {
                     ApiError::new(ErrorCode::MissingAction, "The request must contain the parameter Action.")
                 })?;
@@ -78,7 +81,6 @@ pub async fn handle(ctx: &Ctx<'_>, call: Call<'_>) -> (Option<Action>, Response<
                     )
                 })?;
                 action = Some(a);
-                let on_queue_path = call.path.trim_matches('/').contains('/');
                 // A queue's URL refuses account-level actions (recorded on AWS).
                 if on_queue_path && matches!(a, Action::CreateQueue | Action::ListQueues) {
                     return Err(ApiError::new(
@@ -110,11 +112,13 @@ pub async fn handle(ctx: &Ctx<'_>, call: Call<'_>) -> (Option<Action>, Response<
     (action, response)
 }
 
-/// A GET of a queue's URL that names no action (a browser opening the URL).
-fn is_bare_queue_get(call: &Call<'_>) -> bool {
-    call.method == Method::GET
-        && call.path.trim_matches('/').contains('/')
-        && !call.query.map(|q| query::parse_params(q.as_bytes())).unwrap_or_default().iter().any(|(k, _)| k == "Action")
+/// A Query request's parameters: the query string's, then a POSTed form's.
+fn query_params(call: &Call<'_>) -> Vec<(String, String)> {
+    let mut params = call.query.map(|q| query::parse_params(q.as_bytes())).unwrap_or_default();
+    if call.method == Method::POST {
+        params.extend(query::parse_params(&call.body));
+    }
+    params
 }
 
 fn respond(status: StatusCode, content_type: &'static str, request_id: &str, body: Vec<u8>) -> Response<Full<Bytes>> {

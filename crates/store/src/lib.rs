@@ -94,7 +94,6 @@ pub struct SqliteStore {
     jobs: parking_lot::Mutex<Option<mpsc::Sender<Job>>>,
     writer: parking_lot::Mutex<Option<std::thread::JoinHandle<()>>>,
     failed: Arc<AtomicBool>,
-    closed: AtomicBool,
     lock: parking_lot::Mutex<Option<File>>,
     path: PathBuf,
 }
@@ -127,6 +126,11 @@ fn encode<T: serde::Serialize + ?Sized>(v: &T) -> Result<Vec<u8>, StoreError> {
 
 fn decode<'a, T: serde::Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, StoreError> {
     postcard::from_bytes(bytes).map_err(err)
+}
+
+/// Column `i` of a row: a postcard-encoded blob.
+fn blob<T: serde::de::DeserializeOwned>(row: &rusqlite::Row<'_>, i: usize) -> Result<T, StoreError> {
+    decode(row.get_ref(i).map_err(err)?.as_blob().map_err(err)?)
 }
 
 /// A u64 key as the SQLite integer with the same bits.
@@ -213,7 +217,6 @@ impl SqliteStore {
             jobs: parking_lot::Mutex::new(Some(jobs)),
             writer: parking_lot::Mutex::new(Some(writer)),
             failed,
-            closed: AtomicBool::new(false),
             lock: parking_lot::Mutex::new(Some(lock)),
             path,
         })
@@ -290,18 +293,10 @@ fn apply_in_transaction(conn: &mut Connection, group: &[Job]) -> Result<(), Stor
                 )?;
             }
             Change::DeleteQueue { uid } => {
-                let uid = key(*uid);
-                run(&tx, "DELETE FROM queues WHERE uid = ?1", [uid])?;
-                run(&tx, "DELETE FROM dedup WHERE queue = ?1", [uid])?;
-                run(&tx, "DELETE FROM states WHERE queue = ?1", [uid])?;
-                run(&tx, "DELETE FROM bodies WHERE queue = ?1", [uid])?;
+                run(&tx, "DELETE FROM queues WHERE uid = ?1", [key(*uid)])?;
+                purge(&tx, *uid)?;
             }
-            Change::Purge { queue } => {
-                let queue = key(*queue);
-                run(&tx, "DELETE FROM dedup WHERE queue = ?1", [queue])?;
-                run(&tx, "DELETE FROM states WHERE queue = ?1", [queue])?;
-                run(&tx, "DELETE FROM bodies WHERE queue = ?1", [queue])?;
-            }
+            Change::Purge { queue } => purge(&tx, *queue)?,
             Change::PutMessage { queue, seq, content, state } => {
                 let (queue, seq) = (key(*queue), key(*seq));
                 run(
@@ -355,6 +350,18 @@ fn apply_in_transaction(conn: &mut Connection, group: &[Job]) -> Result<(), Stor
     tx.commit().map_err(err)
 }
 
+/// Remove every message of a queue and its deduplication records.
+fn purge(conn: &Connection, queue: u64) -> Result<(), StoreError> {
+    for sql in [
+        "DELETE FROM dedup WHERE queue = ?1",
+        "DELETE FROM states WHERE queue = ?1",
+        "DELETE FROM bodies WHERE queue = ?1",
+    ] {
+        run(conn, sql, [key(queue)])?;
+    }
+    Ok(())
+}
+
 /// One small write transaction: whether commits succeed again.
 fn probe_write(conn: &mut Connection) -> Result<(), StoreError> {
     if !conn.is_autocommit() {
@@ -401,7 +408,7 @@ impl Store for SqliteStore {
             let mut stmt = txn.prepare_cached("SELECT record FROM queues").map_err(err)?;
             let mut rows = stmt.query([]).map_err(err)?;
             while let Some(row) = rows.next().map_err(err)? {
-                records.push(decode::<QueueRecord>(row.get_ref(0).map_err(err)?.as_blob().map_err(err)?)?);
+                records.push(blob::<QueueRecord>(row, 0)?);
             }
         }
         records.sort_by_key(|r| r.uid);
@@ -414,14 +421,14 @@ impl Store for SqliteStore {
             let mut rows = states.query([key(record.uid)]).map_err(err)?;
             while let Some(row) = rows.next().map_err(err)? {
                 let seq: i64 = row.get(0).map_err(err)?;
-                let state: MessageState = decode(row.get_ref(1).map_err(err)?.as_blob().map_err(err)?)?;
+                let state: MessageState = blob(row, 1)?;
                 messages.push((seq as u64, state));
             }
             drop(rows);
             let mut dedup = Vec::new();
             let mut rows = dedups.query([key(record.uid)]).map_err(err)?;
             while let Some(row) = rows.next().map_err(err)? {
-                dedup.push(decode::<DedupRecord>(row.get_ref(0).map_err(err)?.as_blob().map_err(err)?)?);
+                dedup.push(blob::<DedupRecord>(row, 0)?);
             }
             drop(rows);
             out.push(LoadedQueue { record, messages, dedup });
@@ -434,7 +441,6 @@ impl Store for SqliteStore {
     /// Finish what was submitted, close the database and release the directory's lock;
     /// later submissions fail.
     fn close(&self) {
-        self.closed.store(true, Ordering::SeqCst);
         self.jobs.lock().take();
         if let Some(w) = self.writer.lock().take() {
             let _ = w.join();
@@ -454,7 +460,8 @@ impl Store for SqliteStore {
     }
 
     fn probe(&self) -> Result<(), StoreError> {
-        if self.closed.load(Ordering::SeqCst) {
+        // Closed: the directory's lock may be gone, so it must not be reopened.
+        if self.jobs.lock().is_none() {
             return Err(closed());
         }
         let mut guard = self.conn.lock();
@@ -487,7 +494,7 @@ impl Store for SqliteStore {
         let mut rows = stmt.query([]).map_err(err)?;
         let mut out = Vec::new();
         while let Some(row) = rows.next().map_err(err)? {
-            out.push(decode(row.get_ref(0).map_err(err)?.as_blob().map_err(err)?)?);
+            out.push(blob(row, 0)?);
         }
         Ok(out)
     }
@@ -501,9 +508,7 @@ impl Store for SqliteStore {
         let mut stmt = conn.prepare_cached("SELECT content FROM bodies WHERE queue = ?1 AND seq = ?2").map_err(err)?;
         let mut rows = stmt.query([key(queue), key(seq)]).map_err(err)?;
         match rows.next().map_err(err)? {
-            Some(row) => {
-                decode::<Content>(row.get_ref(0).map_err(err)?.as_blob().map_err(err)?).map(|c| Some(Arc::new(c)))
-            }
+            Some(row) => blob::<Content>(row, 0).map(|c| Some(Arc::new(c))),
             None => Ok(None),
         }
     }
