@@ -6,7 +6,9 @@
 #
 #   cargo build --release -p redrive && TARGET=10000000 scripts/wrk/deep-backlog.sh
 #
-# Needs wrk (apt install wrk), curl, python3 and ~1.5 KB of disk per message under $OUT.
+# IN_MEMORY=1 runs the server with --in-memory (~1.6 GB of RAM per million messages) and
+# skips the restart. Needs wrk (apt install wrk), curl, python3 and ~1.5 KB of disk per
+# message under $OUT.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BIN=target/release/redrive
@@ -18,7 +20,9 @@ mkdir -p "$OUT"
 EP=http://127.0.0.1:$PORT
 TARGET=${TARGET:-10000000}
 rm -rf $DATA
-$BIN --data-dir $DATA --bind 127.0.0.1:$PORT > $OUT/server.log 2>&1 &
+STORE=(--data-dir "$DATA")
+if [ "${IN_MEMORY:-0}" = 1 ]; then STORE=(--in-memory); fi
+$BIN "${STORE[@]}" --bind 127.0.0.1:$PORT > $OUT/server.log 2>&1 &
 SPID=$!
 sleep 1
 call() { curl -s -X POST $EP/ -H "X-Amz-Target: AmazonSQS.$1" -H "Content-Type: application/x-amz-json-1.0" -d "$2"; }
@@ -43,11 +47,12 @@ for i in 1 2 3; do cycle shallow 15; done
 # Fill deep to TARGET.
 T0=$SECONDS
 while [ "$(count deep)" -lt "$TARGET" ]; do
-  QURL=$EP/000000000000/deep wrk -t2 -c64 -d30s -s $W/send-batch.lua $EP/ > $OUT/fill.txt
-  echo "deep: $(count deep) after $((SECONDS - T0)) s; RSS $(ps -o rss= -p $SPID) KiB; disk $(du -sb $DATA | cut -f1)"
+  QURL=$EP/000000000000/deep wrk -t2 -c64 -d${FILL_SECONDS:-30}s -s $W/send-batch.lua $EP/ > $OUT/fill.txt
+  echo "deep: $(count deep) after $((SECONDS - T0)) s; RSS $(ps -o rss= -p $SPID) KiB; disk $(du -sb $DATA 2>/dev/null | cut -f1)"
 done
 for i in 1 2 3; do cycle deep 15; done
 for i in 1 2 3; do cycle shallow 15; done
+if [ "${IN_MEMORY:-0}" = 1 ]; then kill $SPID; exit 0; fi
 kill -9 $SPID; wait $SPID 2>/dev/null || true
 T1=$(date +%s.%N)
 $BIN --data-dir $DATA --bind 127.0.0.1:$PORT > $OUT/server2.log 2>&1 &
