@@ -7,9 +7,10 @@
 //! kept as states change, so the approximate counts are O(1). Every change that must
 //! survive a restart is also pushed as a `Change` for the store.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
+use indexmap::IndexMap;
 use parking_lot::Mutex;
 use tokio::sync::Notify;
 
@@ -44,6 +45,12 @@ struct Slot {
     state: State,
     m: MessageState,
 }
+
+/// The index's slots by seq. An `IndexMap` keeps them in one dense vector (72 bytes each) with
+/// a table of 9-byte indices, where a hash map's buckets of whole slots sit half empty after
+/// it doubles: 1,000,000 messages take ~94 MB instead of ~136 MB. Seqs are the server's own
+/// numbers, so a fast unkeyed hash is safe.
+type Slots = IndexMap<u64, Slot, foldhash::fast::FixedState>;
 
 /// A message handed to a consumer.
 #[derive(Debug, Clone)]
@@ -104,7 +111,7 @@ pub(crate) struct QueueState {
     pub tags: BTreeMap<String, String>,
     pub last_purge: Option<Millis>,
     pub deleted: bool,
-    messages: HashMap<u64, Slot>,
+    messages: Slots,
     ready: BTreeSet<u64>,
     pending: BTreeSet<(Millis, u64)>,
     by_age: BTreeSet<(Millis, u64)>,
@@ -131,7 +138,7 @@ impl Queue {
                 tags: record.tags,
                 last_purge: record.last_purge,
                 deleted: false,
-                messages: HashMap::new(),
+                messages: Slots::default(),
                 ready: BTreeSet::new(),
                 pending: BTreeSet::new(),
                 by_age: BTreeSet::new(),
@@ -592,7 +599,7 @@ impl QueueState {
 
     pub fn purge(&mut self, uid: u64, changes: &mut Vec<Change>) -> usize {
         let n = self.messages.len();
-        self.messages.clear();
+        self.messages = Slots::default();
         self.ready.clear();
         self.pending.clear();
         self.by_age.clear();
@@ -606,7 +613,11 @@ impl QueueState {
     }
 
     fn remove(&mut self, seq: u64) {
-        let Some(slot) = self.messages.remove(&seq) else { return };
+        let Some(slot) = self.messages.swap_remove(&seq) else { return };
+        // Give memory back once a drained backlog leaves the index mostly empty.
+        if self.messages.capacity() > 4096 && self.messages.len() * 4 < self.messages.capacity() {
+            self.messages.shrink_to(self.messages.len() * 2);
+        }
         self.by_age.remove(&(slot.m.enqueued_at, seq));
         match slot.state {
             State::Visible => {
@@ -629,10 +640,54 @@ impl QueueState {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::message::Content;
+    use crate::store::MemoryStore;
 
     #[test]
     fn a_message_costs_at_most_56_bytes_of_index_slot() {
-        // With the u64 key a hash-table entry is 64 bytes: 1 M messages in ~2^21 buckets ≈ 136 MB.
+        // With its key and hash an index entry is 72 bytes: 1 M messages ≈ 72 MB.
         assert!(std::mem::size_of::<Slot>() <= 56, "Slot is {} bytes", std::mem::size_of::<Slot>());
+    }
+
+    #[test]
+    fn a_drained_backlog_gives_its_index_memory_back() {
+        let record = QueueRecord {
+            name: "q".into(),
+            uid: 7,
+            created_at: 1,
+            last_modified: 1,
+            attributes: QueueAttributes::defaults(false),
+            tags: BTreeMap::new(),
+            last_purge: None,
+        };
+        let queue = Queue::new("arn:aws:sqs:us-east-1:000000000000:q".into(), record, true);
+        let mut state = queue.state.lock();
+        let mut changes = Vec::new();
+        let content = Arc::new(Content {
+            id: "id".into(),
+            body: "x".into(),
+            md5_of_body: String::new(),
+            attributes: Default::default(),
+            md5_of_attributes: None,
+            system_attributes: Default::default(),
+            md5_of_system_attributes: None,
+            sender_id: String::new(),
+            sent_at: 1,
+            dead_letter_source_arn: None,
+            group_id: None,
+            deduplication_id: None,
+        });
+        let seqs: Vec<u64> = (0..100_000).map(|_| state.insert(7, content.clone(), 1, 0, 1, &mut changes)).collect();
+        let full = state.messages.capacity();
+        assert!(full >= 100_000);
+        // Taken in an order that moves entries around inside the map.
+        for &seq in seqs.iter().rev().step_by(2).chain(seqs.iter().step_by(2)) {
+            assert!(state.take_visible(7, seq, &MemoryStore, &mut changes).is_some(), "seq {seq}");
+        }
+        assert_eq!(state.counts(), Counts::default());
+        assert!(state.messages.capacity() <= 4096 * 2, "capacity {} after draining", state.messages.capacity());
+        // What is left is still found by its seq.
+        let last = state.insert(7, content.clone(), 1, 0, 1, &mut changes);
+        assert!(state.take_visible(7, last, &MemoryStore, &mut changes).is_some());
     }
 }
