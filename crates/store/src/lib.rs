@@ -311,9 +311,11 @@ fn apply_in_transaction(conn: &mut Connection, group: &[Job]) -> Result<(), Stor
                 )?;
             }
             Change::SetState { queue, seq, state } => {
+                // An UPDATE rewrites the row in place when the size is unchanged (REPLACE would
+                // delete and insert it), and cannot bring back a message deleted before.
                 run(
                     &tx,
-                    "INSERT OR REPLACE INTO states (queue, seq, state) VALUES (?1, ?2, ?3)",
+                    "UPDATE states SET state = ?3 WHERE queue = ?1 AND seq = ?2",
                     params![key(*queue), key(*seq), encode(state)?],
                 )?;
             }
