@@ -159,9 +159,9 @@ impl Queue {
         let queue = Queue::new(arn, loaded.record, store.is_memory());
         {
             let mut state = queue.state.lock();
-            let fifo = state.fifo.is_some();
+            let mut reader = state.fifo.is_some().then(|| store.reader());
             for (seq, m) in loaded.messages {
-                let content = if fifo { store.content(queue.uid, seq).ok().flatten() } else { None };
+                let content = reader.as_mut().and_then(|r| r.content(queue.uid, seq).ok().flatten());
                 let group = content.as_ref().and_then(|c| c.group_id.as_deref()).map(GroupId::from);
                 state.place(seq, None, group, m, now);
                 state.next_seq = state.next_seq.max(seq + 1);
@@ -330,11 +330,12 @@ impl QueueState {
         store: &dyn Store,
     ) -> Result<Vec<(u64, SharedContent)>> {
         let mut out = Vec::new();
+        let mut reader = None;
         for &seq in self.ready.range(..boundary).take(limit) {
             let Some(slot) = self.messages.get(&seq) else { continue };
             let content = match &slot.content {
                 Some(c) => c.clone(),
-                None => match store.content(uid, seq) {
+                None => match reader.get_or_insert_with(|| store.reader()).content(uid, seq) {
                     Ok(Some(c)) => c,
                     Ok(None) => continue,
                     Err(e) => return Err(Error::ServiceUnavailable(e.to_string())),
@@ -433,6 +434,7 @@ impl QueueState {
         }
         let mut out = Vec::with_capacity(max.min(self.ready.len()));
         let mut current = None;
+        let mut reader = None;
         while out.len() < max {
             let Some(seq) = self.next_candidate(&mut current) else { break };
             // A FIFO batch goes on with the same group after this message.
@@ -445,7 +447,7 @@ impl QueueState {
             };
             let content = match &slot.content {
                 Some(c) => c.clone(),
-                None => match store.content(uid, seq) {
+                None => match reader.get_or_insert_with(|| store.reader()).content(uid, seq) {
                     Ok(Some(c)) => c,
                     // A record without content cannot be delivered; leave it be.
                     Ok(None) | Err(_) if !out.is_empty() => break,

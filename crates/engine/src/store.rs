@@ -135,10 +135,27 @@ pub trait Store: Send + Sync + 'static {
     }
     /// A message's content, for messages loaded without it.
     fn content(&self, queue: u64, seq: u64) -> Result<Option<SharedContent>, StoreError>;
+    /// For reading several contents in a row (a receive, a move-task batch): the store may
+    /// serve them from one snapshot instead of one per message.
+    fn reader(&self) -> Box<dyn ContentReader + '_> {
+        Box::new(self)
+    }
     /// Whether contents live only in the engine's memory. Otherwise the engine keeps no
     /// bodies: `content` must also find those submitted but not yet committed.
     fn is_memory(&self) -> bool {
         false
+    }
+}
+
+/// Reads contents one after another; see `Store::reader`.
+pub trait ContentReader {
+    fn content(&mut self, queue: u64, seq: u64) -> Result<Option<SharedContent>, StoreError>;
+}
+
+/// One `Store::content` call per read.
+impl<S: Store + ?Sized> ContentReader for &S {
+    fn content(&mut self, queue: u64, seq: u64) -> Result<Option<SharedContent>, StoreError> {
+        Store::content(*self, queue, seq)
     }
 }
 

@@ -17,8 +17,10 @@
 //!
 //! One writer thread applies submissions in order. While it commits (one fsync), new
 //! submissions queue up; it takes all of them into the next transaction — group commit.
-//! Reads (`load`, `content`) go through a second, read-only connection, which in WAL mode
-//! never waits for the writer's fsync. The WAL is kept short by SQLite's automatic checkpoint
+//! Reads (`load`, `content`) go through read-only connections (one per runtime worker), which
+//! in WAL mode never wait for the writer's fsync. SQLite drops a reader's page cache whenever
+//! the writer has changed the file, so a run of reads (a receive of ten, a move-task batch)
+//! shares one read transaction (`SqliteReader`) rather than starting one per message. The WAL is kept short by SQLite's automatic checkpoint
 //! (once a commit leaves 1000 pages, ~4 MiB, in it, on the writer's thread, as benchmarked);
 //! `journal_size_limit` truncates a WAL that one large transaction grew.
 //! If a commit fails (disk full, I/O error) the transaction is rolled back and the store
@@ -59,8 +61,10 @@ const SCHEMA: &str = "
 /// Page cache of the writer's connection, in KiB; SQLite's caches would otherwise grow with
 /// the database. Bodies are read once per delivery, so small caches cost little.
 const WRITER_CACHE_KIB: u32 = 8 * 1024;
-/// Page cache of the readers' connection, in KiB.
+/// Page cache of each reader's connection, in KiB.
 const READER_CACHE_KIB: u32 = 4 * 1024;
+/// Read-only connections: as many as the runtime has workers on the 2-core machines we measure.
+const READERS: usize = 2;
 /// A WAL that one large transaction grew is truncated back to this after a checkpoint.
 const WAL_LIMIT_BYTES: u64 = 64 * 1024 * 1024;
 /// How long a connection waits for another's lock (WAL recovery, checkpoint restarts).
@@ -87,8 +91,8 @@ type SharedConn = Arc<parking_lot::Mutex<Option<Connection>>>;
 pub struct SqliteStore {
     /// The writer's connection: the writer thread's, and the probe's while the store is failed.
     conn: SharedConn,
-    /// The read-only connection of `load`, `load_tasks` and `content`.
-    reader: parking_lot::Mutex<Option<Connection>>,
+    /// The read-only connections of `load`, `load_tasks` and `content`.
+    readers: Vec<parking_lot::Mutex<Option<Connection>>>,
     pending: Pending,
     /// `None` once closed: closing the channel ends the writer, which is then joined.
     jobs: parking_lot::Mutex<Option<mpsc::Sender<Job>>>,
@@ -155,7 +159,7 @@ fn open_writer(path: &Path) -> Result<Connection, StoreError> {
     Ok(conn)
 }
 
-/// The readers' connection; opened once the writer's has created the tables.
+/// A reader's connection; opened once the writer's has created the tables.
 fn open_reader(path: &Path) -> Result<Connection, StoreError> {
     let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
     let conn = Connection::open_with_flags(path, flags).map_err(err)?;
@@ -200,7 +204,10 @@ impl SqliteStore {
         let database = |e: StoreError| OpenError::Database(dir.into(), e.0);
         let conn = open_writer(&path).map_err(database)?;
         conn.execute_batch(SCHEMA).map_err(err).map_err(database)?;
-        let reader = open_reader(&path).map_err(database)?;
+        let readers = (0..READERS)
+            .map(|_| open_reader(&path).map(|c| parking_lot::Mutex::new(Some(c))))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(database)?;
         let conn: SharedConn = Arc::new(parking_lot::Mutex::new(Some(conn)));
         let (jobs, rx) = mpsc::channel::<Job>();
         let failed = Arc::new(AtomicBool::new(false));
@@ -212,7 +219,7 @@ impl SqliteStore {
             .map_err(|e| OpenError::Io(dir.into(), e))?;
         Ok(SqliteStore {
             conn,
-            reader: parking_lot::Mutex::new(Some(reader)),
+            readers,
             pending,
             jobs: parking_lot::Mutex::new(Some(jobs)),
             writer: parking_lot::Mutex::new(Some(writer)),
@@ -224,6 +231,69 @@ impl SqliteStore {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// A free reader's connection, or the first one when all are busy.
+    fn reader_conn(&self) -> parking_lot::MutexGuard<'_, Option<Connection>> {
+        self.readers.iter().find_map(|r| r.try_lock()).unwrap_or_else(|| self.readers[0].lock())
+    }
+}
+
+/// Reads contents within one read transaction, begun at the first read that misses the
+/// pending map and committed when dropped.
+struct SqliteReader<'a> {
+    store: &'a SqliteStore,
+    conn: Option<parking_lot::MutexGuard<'a, Option<Connection>>>,
+    in_transaction: bool,
+}
+
+impl SqliteReader<'_> {
+    fn end(&mut self) {
+        if let (true, Some(Some(conn))) = (self.in_transaction, self.conn.as_deref()) {
+            if let Err(e) = conn.execute_batch("COMMIT") {
+                tracing::warn!(error = %e, "ending a read transaction");
+            }
+        }
+        self.in_transaction = false;
+    }
+}
+
+impl engine::store::ContentReader for SqliteReader<'_> {
+    fn content(&mut self, queue: u64, seq: u64) -> Result<Option<SharedContent>, StoreError> {
+        if let Some(c) = self.store.pending.lock().get(&(queue, seq)) {
+            return Ok(Some(c.clone()));
+        }
+        let store = self.store;
+        let guard = self.conn.get_or_insert_with(|| store.reader_conn());
+        let conn = guard.as_ref().ok_or_else(closed)?;
+        if !self.in_transaction {
+            conn.execute_batch("BEGIN").map_err(err)?;
+            self.in_transaction = true;
+        }
+        if let Some(c) = read_content(conn, queue, seq)? {
+            return Ok(Some(c));
+        }
+        // Not pending a moment ago, so committed, perhaps after this transaction's snapshot:
+        // look once more in a fresh one.
+        self.end();
+        let conn = self.conn.as_deref().and_then(Option::as_ref).ok_or_else(closed)?;
+        read_content(conn, queue, seq)
+    }
+}
+
+impl Drop for SqliteReader<'_> {
+    fn drop(&mut self) {
+        self.end();
+    }
+}
+
+/// A message's content from the bodies table.
+fn read_content(conn: &Connection, queue: u64, seq: u64) -> Result<Option<SharedContent>, StoreError> {
+    let mut stmt = conn.prepare_cached("SELECT content FROM bodies WHERE queue = ?1 AND seq = ?2").map_err(err)?;
+    let mut rows = stmt.query([key(queue), key(seq)]).map_err(err)?;
+    match rows.next().map_err(err)? {
+        Some(row) => blob::<Content>(row, 0).map(|c| Some(Arc::new(c))),
+        None => Ok(None),
     }
 }
 
@@ -401,7 +471,7 @@ impl Store for SqliteStore {
     }
 
     fn load(&self) -> Result<Vec<LoadedQueue>, StoreError> {
-        let mut guard = self.reader.lock();
+        let mut guard = self.reader_conn();
         let conn = guard.as_mut().ok_or_else(closed)?;
         // One read transaction: every table as of the same commit.
         let txn = conn.transaction().map_err(err)?;
@@ -447,8 +517,10 @@ impl Store for SqliteStore {
         if let Some(w) = self.writer.lock().take() {
             let _ = w.join();
         }
-        if let Some(reader) = self.reader.lock().take() {
-            close_connection(reader);
+        for reader in &self.readers {
+            if let Some(conn) = reader.lock().take() {
+                close_connection(conn);
+            }
         }
         // The last connection to close checkpoints the WAL into the database file.
         if let Some(conn) = self.conn.lock().take() {
@@ -490,7 +562,7 @@ impl Store for SqliteStore {
     }
 
     fn load_tasks(&self) -> Result<Vec<TaskRecord>, StoreError> {
-        let guard = self.reader.lock();
+        let guard = self.reader_conn();
         let conn = guard.as_ref().ok_or_else(closed)?;
         let mut stmt = conn.prepare_cached("SELECT record FROM tasks ORDER BY started_at, id").map_err(err)?;
         let mut rows = stmt.query([]).map_err(err)?;
@@ -505,14 +577,12 @@ impl Store for SqliteStore {
         if let Some(c) = self.pending.lock().get(&(queue, seq)) {
             return Ok(Some(c.clone()));
         }
-        let guard = self.reader.lock();
-        let conn = guard.as_ref().ok_or_else(closed)?;
-        let mut stmt = conn.prepare_cached("SELECT content FROM bodies WHERE queue = ?1 AND seq = ?2").map_err(err)?;
-        let mut rows = stmt.query([key(queue), key(seq)]).map_err(err)?;
-        match rows.next().map_err(err)? {
-            Some(row) => blob::<Content>(row, 0).map(|c| Some(Arc::new(c))),
-            None => Ok(None),
-        }
+        let guard = self.reader_conn();
+        read_content(guard.as_ref().ok_or_else(closed)?, queue, seq)
+    }
+
+    fn reader(&self) -> Box<dyn engine::store::ContentReader + '_> {
+        Box::new(SqliteReader { store: self, conn: None, in_transaction: false })
     }
 }
 

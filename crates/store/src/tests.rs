@@ -212,3 +212,23 @@ fn a_directory_holding_an_earlier_redb_store_is_refused() {
     std::fs::remove_file(dir.path().join("redrive.redb")).unwrap();
     SqliteStore::open(dir.path()).unwrap();
 }
+
+#[tokio::test]
+async fn a_reader_finds_messages_committed_after_its_first_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path()).unwrap();
+    store.submit(vec![Change::PutQueue(queue(1, "q")), put(1, 1, "first")]).await.unwrap();
+    let mut reader = store.reader();
+    // The first read begins the reader's snapshot.
+    assert_eq!(reader.content(1, 1).unwrap().unwrap().body, "first");
+    // Committed (so no longer pending) after that snapshot began.
+    store.submit(vec![put(1, 2, "second")]).await.unwrap();
+    assert_eq!(reader.content(1, 2).unwrap().unwrap().body, "second");
+    assert_eq!(reader.content(1, 1).unwrap().unwrap().body, "first");
+    assert!(reader.content(1, 3).unwrap().is_none());
+    drop(reader);
+    // Its transaction ended: the writer and a plain read go on.
+    store.submit(vec![Change::DeleteMessage { queue: 1, seq: 1 }]).await.unwrap();
+    assert!(store.content(1, 1).unwrap().is_none());
+    assert_eq!(store.content(1, 2).unwrap().unwrap().body, "second");
+}
