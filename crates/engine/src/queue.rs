@@ -228,7 +228,7 @@ impl QueueState {
                 }
                 slot.state = State::Visible;
                 self.ready.insert(seq);
-                let group = self.fifo.as_ref().and_then(|f| f.group_of(seq)).cloned();
+                let group = self.group_of_message(seq);
                 if let (Some(g), Some(f)) = (&group, self.fifo.as_mut()) {
                     if was == State::InFlight {
                         f.in_flight_delta(g, false);
@@ -381,8 +381,14 @@ impl QueueState {
         seq
     }
 
+    /// The group a new message joins (FIFO queues only).
     fn group_of(&self, content: &SharedContent) -> Option<GroupId> {
         self.fifo.as_ref().and(content.group_id.as_deref()).map(GroupId::from)
+    }
+
+    /// The group of an indexed message (FIFO queues only).
+    fn group_of_message(&self, seq: u64) -> Option<GroupId> {
+        self.fifo.as_ref().and_then(|f| f.group_of(seq)).cloned()
     }
 
     pub fn insert(
@@ -490,7 +496,7 @@ impl QueueState {
             changes.push(Change::SetState { queue: uid, seq, state: *m });
             self.stats.received += 1;
             let m = *m;
-            let group = self.fifo.as_ref().and_then(|f| f.group_of(seq)).cloned();
+            let group = self.group_of_message(seq);
             if let (Some(g), Some(f)) = (&group, self.fifo.as_mut()) {
                 f.in_flight_delta(g, true);
             }
@@ -587,7 +593,7 @@ impl QueueState {
             self.in_flight += 1;
             self.pending.insert((slot.m.visible_at, handle.seq));
         }
-        let group = self.fifo.as_ref().and_then(|f| f.group_of(handle.seq)).cloned();
+        let group = self.group_of_message(handle.seq);
         if let (Some(g), Some(f)) = (&group, self.fifo.as_mut()) {
             match (was_in_flight, visible_now) {
                 (true, true) => f.in_flight_delta(g, false),

@@ -10,19 +10,20 @@
 //! - `states`: (queue, seq) → `MessageState`, `WITHOUT ROWID` — small, rewritten by every
 //!   receive and visibility change, and the only message table read at startup;
 //! - `bodies`: (queue, seq) → `Content`, a rowid table (1 KiB rows would overflow a
-//!   `WITHOUT ROWID` b-tree) — written once, read when a message that was loaded at startup
-//!   is first received;
+//!   `WITHOUT ROWID` b-tree) — written once, read at each delivery (the engine keeps no
+//!   bodies with this store);
 //! - `tasks`: (started at, id) → `TaskRecord`, scanned in start order;
 //! - `dedup`: (queue, key) → `DedupRecord` of a FIFO queue.
 //!
 //! One writer thread applies submissions in order. While it commits (one fsync), new
 //! submissions queue up; it takes all of them into the next transaction — group commit.
-//! Reads (`load`, `content`) go through read-only connections (one per runtime worker), which
-//! in WAL mode never wait for the writer's fsync. SQLite drops a reader's page cache whenever
-//! the writer has changed the file, so a run of reads (a receive of ten, a move-task batch)
-//! shares one read transaction (`SqliteReader`) rather than starting one per message. The WAL is kept short by SQLite's automatic checkpoint
-//! (once a commit leaves 1000 pages, ~4 MiB, in it, on the writer's thread, as benchmarked);
-//! `journal_size_limit` truncates a WAL that one large transaction grew.
+//! Reads (`load`, `content`) go through read-only connections (about one per core), which in
+//! WAL mode never wait for the writer's fsync. SQLite drops a reader's page cache whenever the
+//! writer has changed the file, so a run of reads (a receive of ten, a move-task batch) shares
+//! one read transaction (`SqliteReader`) rather than starting one per message. The WAL is kept
+//! short by SQLite's automatic checkpoint (once a commit leaves 1000 pages, ~4 MiB, in it, on
+//! the writer's thread, as benchmarked); `journal_size_limit` truncates a WAL that one large
+//! transaction grew.
 //! If a commit fails (disk full, I/O error) the transaction is rolled back and the store
 //! refuses further changes until the healer's `probe` commits again and the engine reloads
 //! what is on disk, so the durable record never holds a change whose predecessor was lost.
@@ -63,8 +64,8 @@ const SCHEMA: &str = "
 const WRITER_CACHE_KIB: u32 = 8 * 1024;
 /// Page cache of each reader's connection, in KiB.
 const READER_CACHE_KIB: u32 = 4 * 1024;
-/// Read-only connections: as many as the runtime has workers on the 2-core machines we measure.
-const READERS: usize = 2;
+/// Read-only connections: one per runtime worker (one per core), within these bounds.
+const READERS: std::ops::RangeInclusive<usize> = 2..=4;
 /// A WAL that one large transaction grew is truncated back to this after a checkpoint.
 const WAL_LIMIT_BYTES: u64 = 64 * 1024 * 1024;
 /// How long a connection waits for another's lock (WAL recovery, checkpoint restarts).
@@ -204,7 +205,8 @@ impl SqliteStore {
         let database = |e: StoreError| OpenError::Database(dir.into(), e.0);
         let conn = open_writer(&path).map_err(database)?;
         conn.execute_batch(SCHEMA).map_err(err).map_err(database)?;
-        let readers = (0..READERS)
+        let cores = std::thread::available_parallelism().map_or(*READERS.start(), std::num::NonZeroUsize::get);
+        let readers = (0..cores.clamp(*READERS.start(), *READERS.end()))
             .map(|_| open_reader(&path).map(|c| parking_lot::Mutex::new(Some(c))))
             .collect::<Result<Vec<_>, _>>()
             .map_err(database)?;
@@ -231,6 +233,11 @@ impl SqliteStore {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// A body submitted but not committed yet.
+    fn pending_content(&self, queue: u64, seq: u64) -> Option<SharedContent> {
+        self.pending.lock().get(&(queue, seq)).cloned()
     }
 
     /// A free reader's connection, or the first one when all are busy.
@@ -260,8 +267,8 @@ impl SqliteReader<'_> {
 
 impl engine::store::ContentReader for SqliteReader<'_> {
     fn content(&mut self, queue: u64, seq: u64) -> Result<Option<SharedContent>, StoreError> {
-        if let Some(c) = self.store.pending.lock().get(&(queue, seq)) {
-            return Ok(Some(c.clone()));
+        if let Some(c) = self.store.pending_content(queue, seq) {
+            return Ok(Some(c));
         }
         let store = self.store;
         let guard = self.conn.get_or_insert_with(|| store.reader_conn());
@@ -574,8 +581,8 @@ impl Store for SqliteStore {
     }
 
     fn content(&self, queue: u64, seq: u64) -> Result<Option<SharedContent>, StoreError> {
-        if let Some(c) = self.pending.lock().get(&(queue, seq)) {
-            return Ok(Some(c.clone()));
+        if let Some(c) = self.pending_content(queue, seq) {
+            return Ok(Some(c));
         }
         let guard = self.reader_conn();
         read_content(guard.as_ref().ok_or_else(closed)?, queue, seq)
