@@ -20,13 +20,10 @@
 //! Reads (`load`, `content`) go through read-only connections (about one per core), which in
 //! WAL mode never wait for the writer's fsync. SQLite drops a reader's page cache whenever the
 //! writer has changed the file, so a run of reads (a receive of ten, a move-task batch) shares
-//! one read transaction (`SqliteReader`) rather than starting one per message. Checkpoints
-//! (copying WAL pages into the database file, with its own fsync) run on a thread of their own
-//! once the WAL holds 1000 more pages (~4 MiB) than were copied, so the writer's commits do not
-//! wait for them; only at 4000 pages does the writer checkpoint itself, between commits, since
-//! a checkpoint beside a busy writer never finds the WAL's end and the WAL restarts from its
-//! start only after a checkpoint that did. `journal_size_limit` truncates a WAL that one
-//! large transaction grew.
+//! one read transaction (`SqliteReader`) rather than starting one per message. The WAL is kept
+//! short by SQLite's automatic checkpoint (once a commit leaves 1000 pages, ~4 MiB, in it, on
+//! the writer's thread, as benchmarked); `journal_size_limit` truncates a WAL that one large
+//! transaction grew.
 //! If a commit fails (disk full, I/O error) the transaction is rolled back and the store
 //! refuses further changes until the healer's `probe` commits again and the engine reloads
 //! what is on disk, so the durable record never holds a change whose predecessor was lost.
@@ -74,12 +71,6 @@ const WAL_LIMIT_BYTES: u64 = 64 * 1024 * 1024;
 /// How long a connection waits for another's lock (WAL recovery, checkpoint restarts).
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// WAL pages after a commit at which the checkpointer thread copies them into the database.
-const CHECKPOINT_PAGES: i32 = 1000;
-/// WAL pages at which the writer checkpoints itself, so the WAL can restart from its start:
-/// a checkpoint beside a busy writer rarely catches up with the WAL's end.
-const WRITER_CHECKPOINT_PAGES: i32 = 4 * CHECKPOINT_PAGES;
-
 /// Most submissions one transaction takes.
 const MAX_GROUP: usize = 4096;
 
@@ -107,8 +98,6 @@ pub struct SqliteStore {
     /// `None` once closed: closing the channel ends the writer, which is then joined.
     jobs: parking_lot::Mutex<Option<mpsc::Sender<Job>>>,
     writer: parking_lot::Mutex<Option<std::thread::JoinHandle<()>>>,
-    checkpointer: parking_lot::Mutex<Option<std::thread::JoinHandle<()>>>,
-    wal: WalSize,
     failed: Arc<AtomicBool>,
     lock: parking_lot::Mutex<Option<File>>,
     path: PathBuf,
@@ -155,8 +144,8 @@ fn key(v: u64) -> i64 {
 }
 
 /// The writer's connection: WAL, `synchronous=FULL`, a bounded cache.
-fn open_writer(path: &Path, wal: &WalSize) -> Result<Connection, StoreError> {
-    let mut conn = Connection::open(path).map_err(err)?;
+fn open_writer(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open(path).map_err(err)?;
     conn.busy_timeout(BUSY_TIMEOUT).map_err(err)?;
     let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |row| row.get(0)).map_err(err)?;
     if !mode.eq_ignore_ascii_case("wal") {
@@ -168,46 +157,7 @@ fn open_writer(path: &Path, wal: &WalSize) -> Result<Connection, StoreError> {
     ))
     .map_err(err)?;
     conn.set_prepared_statement_cache_capacity(32);
-    // Replaces SQLite's automatic checkpoint on this connection (which runs inside COMMIT).
-    let (pages, wake) = (wal.pages.clone(), wal.wake.clone());
-    conn.wal_hook(Some(move |_: &mut rusqlite::hooks::Wal, n: std::ffi::c_int| {
-        pages.store(n, Ordering::Relaxed);
-        if n >= CHECKPOINT_PAGES {
-            let _ = wake.try_send(true);
-        }
-        Ok(())
-    }))
-    .map_err(err)?;
     Ok(conn)
-}
-
-/// The WAL's size as the writer's last commit left it, and the checkpointer's doorbell.
-#[derive(Clone)]
-struct WalSize {
-    pages: Arc<std::sync::atomic::AtomicI32>,
-    /// `true`: checkpoint; `false`: stop.
-    wake: mpsc::SyncSender<bool>,
-}
-
-/// Copies WAL pages into the database file beside the writer, a run of at least
-/// `CHECKPOINT_PAGES` at a time (each run ends with an fsync of the database file), until
-/// told to stop.
-fn checkpointer(conn: Connection, doorbell: &mpsc::Receiver<bool>, pages: &std::sync::atomic::AtomicI32) {
-    let mut backfilled = 0;
-    while let Ok(true) = doorbell.recv() {
-        let now = pages.load(Ordering::Relaxed);
-        if now < backfilled {
-            backfilled = 0; // the WAL restarted
-        }
-        if now - backfilled < CHECKPOINT_PAGES {
-            continue;
-        }
-        match checkpoint(&conn) {
-            Ok((_, done)) => backfilled = done,
-            Err(e) => tracing::debug!(error = %e, "background checkpoint"),
-        }
-    }
-    close_connection(conn);
 }
 
 /// A reader's connection; opened once the writer's has created the tables.
@@ -253,21 +203,8 @@ impl SqliteStore {
             ));
         }
         let database = |e: StoreError| OpenError::Database(dir.into(), e.0);
-        let (wake, doorbell) = mpsc::sync_channel(1);
-        let wal = WalSize { pages: Arc::default(), wake };
-        let conn = open_writer(&path, &wal).map_err(database)?;
+        let conn = open_writer(&path).map_err(database)?;
         conn.execute_batch(SCHEMA).map_err(err).map_err(database)?;
-        let ckpt_conn = Connection::open(&path).map_err(err).map_err(database)?;
-        ckpt_conn.busy_timeout(BUSY_TIMEOUT).map_err(err).map_err(database)?;
-        // A connection finds the WAL at its first read; until then a checkpoint does nothing.
-        ckpt_conn.query_row("SELECT count(*) FROM probe", [], |_| Ok(())).map_err(err).map_err(database)?;
-        let checkpointer = std::thread::Builder::new()
-            .name("redrive-ckpt".into())
-            .spawn({
-                let pages = wal.pages.clone();
-                move || checkpointer(ckpt_conn, &doorbell, &pages)
-            })
-            .map_err(|e| OpenError::Io(dir.into(), e))?;
         let cores = std::thread::available_parallelism().map_or(*READERS.start(), std::num::NonZeroUsize::get);
         let readers = (0..cores.clamp(*READERS.start(), *READERS.end()))
             .map(|_| open_reader(&path).map(|c| parking_lot::Mutex::new(Some(c))))
@@ -277,10 +214,10 @@ impl SqliteStore {
         let (jobs, rx) = mpsc::channel::<Job>();
         let failed = Arc::new(AtomicBool::new(false));
         let pending = Pending::default();
-        let (wconn, wfailed, wpending, wwal) = (conn.clone(), failed.clone(), pending.clone(), wal.clone());
+        let (wconn, wfailed, wpending) = (conn.clone(), failed.clone(), pending.clone());
         let writer = std::thread::Builder::new()
             .name("redrive-store".into())
-            .spawn(move || writer(&wconn, &rx, &wfailed, &wpending, &wwal))
+            .spawn(move || writer(&wconn, &rx, &wfailed, &wpending))
             .map_err(|e| OpenError::Io(dir.into(), e))?;
         Ok(SqliteStore {
             conn,
@@ -288,8 +225,6 @@ impl SqliteStore {
             pending,
             jobs: parking_lot::Mutex::new(Some(jobs)),
             writer: parking_lot::Mutex::new(Some(writer)),
-            checkpointer: parking_lot::Mutex::new(Some(checkpointer)),
-            wal,
             failed,
             lock: parking_lot::Mutex::new(Some(lock)),
             path,
@@ -369,7 +304,7 @@ fn read_content(conn: &Connection, queue: u64, seq: u64) -> Result<Option<Shared
     }
 }
 
-fn writer(conn: &SharedConn, rx: &mpsc::Receiver<Job>, failed: &AtomicBool, pending: &Pending, wal: &WalSize) {
+fn writer(conn: &SharedConn, rx: &mpsc::Receiver<Job>, failed: &AtomicBool, pending: &Pending) {
     while let Ok(first) = rx.recv() {
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
@@ -402,19 +337,7 @@ fn writer(conn: &SharedConn, rx: &mpsc::Receiver<Job>, failed: &AtomicBool, pend
         for job in group {
             let _ = job.done.send(result.clone());
         }
-        if result.is_ok() && wal.pages.load(Ordering::Relaxed) >= WRITER_CHECKPOINT_PAGES {
-            // Nothing is written meanwhile, so this one reaches the WAL's end and the next
-            // commit starts the WAL afresh; the checkpointer has copied most pages already.
-            if let Some(Err(e)) = conn.lock().as_ref().map(checkpoint) {
-                tracing::debug!(error = %e, "the writer's checkpoint");
-            }
-        }
     }
-}
-
-/// Copy what the WAL holds into the database file, as far as readers allow, without waiting.
-fn checkpoint(conn: &Connection) -> rusqlite::Result<(std::ffi::c_int, std::ffi::c_int)> {
-    conn.wal_checkpoint_v2(None::<&str>, rusqlite::wal::CheckpointMode::PASSIVE)
 }
 
 /// Run one statement of the writer's (prepared once per connection).
@@ -601,10 +524,6 @@ impl Store for SqliteStore {
         if let Some(w) = self.writer.lock().take() {
             let _ = w.join();
         }
-        if let Some(c) = self.checkpointer.lock().take() {
-            let _ = self.wal.wake.send(false);
-            let _ = c.join();
-        }
         for reader in &self.readers {
             if let Some(conn) = reader.lock().take() {
                 close_connection(conn);
@@ -637,7 +556,7 @@ impl Store for SqliteStore {
         if let Some(old) = guard.take() {
             close_connection(old);
         }
-        let mut conn = open_writer(&self.path, &self.wal)?;
+        let mut conn = open_writer(&self.path)?;
         let result = probe_write(&mut conn);
         *guard = Some(conn);
         result

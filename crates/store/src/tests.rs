@@ -235,8 +235,9 @@ async fn a_reader_finds_messages_committed_after_its_first_read() {
 
 #[tokio::test]
 async fn the_wal_stays_bounded_under_a_stream_of_commits() {
-    // Checkpoints run beside the writer; one that never caught up with the WAL's end would
-    // let it grow with every message (here ≈ 40 MiB of bodies).
+    // Checkpoints restart the WAL from its start; if none ever reached the WAL's end (as
+    // happens to a checkpoint running beside a busy writer) it would grow with every
+    // message (here ≈ 40 MiB of bodies).
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(dir.path()).unwrap();
     store.submit(vec![Change::PutQueue(queue(1, "stream"))]).await.unwrap();
