@@ -267,3 +267,50 @@ async fn the_wal_stays_bounded_under_a_stream_of_commits() {
     assert_eq!(loaded[0].messages.len(), 40_000);
     assert_eq!(store.content(1, 40_000).unwrap().unwrap().body, body);
 }
+
+#[tokio::test]
+async fn bodies_of_a_store_with_one_bodies_table_move_into_per_queue_tables() {
+    // The layout before per-queue tables: one `bodies` table keyed by (queue, seq).
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let conn = rusqlite::Connection::open(dir.path().join("redrive.sqlite")).unwrap();
+        conn.execute_batch(crate::SCHEMA).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE bodies (queue INTEGER NOT NULL, seq INTEGER NOT NULL, content BLOB NOT NULL,
+             PRIMARY KEY (queue, seq));",
+        )
+        .unwrap();
+        for (uid, name) in [(1, "a"), (BIG_UID, "b")] {
+            let record = crate::encode(&queue(uid, name)).unwrap();
+            conn.execute("INSERT INTO queues (uid, record) VALUES (?1, ?2)", rusqlite::params![uid as i64, record])
+                .unwrap();
+            for seq in 1..=3u64 {
+                let body = crate::encode(content(&format!("{name}{seq}")).as_ref()).unwrap();
+                let state = crate::encode(&state(10, 0)).unwrap();
+                conn.execute(
+                    "INSERT INTO states (queue, seq, state) VALUES (?1, ?2, ?3)",
+                    rusqlite::params![uid as i64, seq as i64, state],
+                )
+                .unwrap();
+                conn.execute(
+                    "INSERT INTO bodies (queue, seq, content) VALUES (?1, ?2, ?3)",
+                    rusqlite::params![uid as i64, seq as i64, body],
+                )
+                .unwrap();
+            }
+        }
+    }
+    let store = SqliteStore::open(dir.path()).unwrap();
+    let loaded = store.load().unwrap();
+    assert_eq!(loaded.iter().map(|q| q.messages.len()).collect::<Vec<_>>(), vec![3, 3]);
+    assert_eq!(store.content(1, 2).unwrap().unwrap().body, "a2");
+    assert_eq!(store.content(BIG_UID, 3).unwrap().unwrap().body, "b3");
+    // The old table is gone, and the moved bodies behave like new ones.
+    store.submit(vec![Change::DeleteMessage { queue: 1, seq: 2 }]).await.unwrap();
+    assert!(store.content(1, 2).unwrap().is_none());
+    drop(store);
+    let conn = rusqlite::Connection::open(dir.path().join("redrive.sqlite")).unwrap();
+    let legacy: i64 =
+        conn.query_row("SELECT count(*) FROM sqlite_master WHERE name = 'bodies'", [], |r| r.get(0)).unwrap();
+    assert_eq!(legacy, 0);
+}
