@@ -9,11 +9,9 @@
 //! - `queues`: uid → `QueueRecord`;
 //! - `states`: (queue, seq) → `MessageState`, `WITHOUT ROWID` — small, rewritten by every
 //!   receive and visibility change, and the only message table read at startup;
-//! - `bodies_<queue uid in hex>`: seq → `Content`, one table per queue, created with its
-//!   first message and dropped with the queue; `seq INTEGER PRIMARY KEY`, so one B-tree with
-//!   no separate index (1 KiB rows would overflow a `WITHOUT ROWID` b-tree) — written once,
-//!   read at each delivery (the engine keeps no bodies with this store). A store written
-//!   before (one `bodies` table keyed by (queue, seq)) is moved into these at open;
+//! - `bodies`: (queue, seq) → `Content`, a rowid table (1 KiB rows would overflow a
+//!   `WITHOUT ROWID` b-tree) — written once, read at each delivery (the engine keeps no
+//!   bodies with this store);
 //! - `tasks`: (started at, id) → `TaskRecord`, scanned in start order;
 //! - `dedup`: (queue, key) → `DedupRecord` of a FIFO queue.
 //!
@@ -49,6 +47,9 @@ const SCHEMA: &str = "
     CREATE TABLE IF NOT EXISTS states (
         queue INTEGER NOT NULL, seq INTEGER NOT NULL, state BLOB NOT NULL,
         PRIMARY KEY (queue, seq)) WITHOUT ROWID;
+    CREATE TABLE IF NOT EXISTS bodies (
+        queue INTEGER NOT NULL, seq INTEGER NOT NULL, content BLOB NOT NULL,
+        PRIMARY KEY (queue, seq));
     CREATE TABLE IF NOT EXISTS tasks (
         started_at INTEGER NOT NULL, id TEXT NOT NULL, record BLOB NOT NULL,
         PRIMARY KEY (started_at, id)) WITHOUT ROWID;
@@ -137,67 +138,6 @@ fn blob<T: serde::de::DeserializeOwned>(row: &rusqlite::Row<'_>, i: usize) -> Re
     decode(row.get_ref(i).map_err(err)?.as_blob().map_err(err)?)
 }
 
-/// The table of one queue's bodies, keyed by seq alone: one B-tree, so a commit of one
-/// queue's sends touches one page of it and a delete is one descent (with one table for all
-/// queues, keyed by (queue, seq), every row also had an index entry).
-fn bodies_table(queue: u64) -> String {
-    format!("bodies_{queue:016x}")
-}
-
-fn create_bodies_table(conn: &Connection, queue: u64) -> Result<(), StoreError> {
-    let table = bodies_table(queue);
-    conn.execute_batch(&format!("CREATE TABLE IF NOT EXISTS {table} (seq INTEGER PRIMARY KEY, content BLOB NOT NULL)"))
-        .map_err(err)
-}
-
-/// Whether `e` says a table does not exist: a queue's bodies table before its first message.
-fn is_missing_table(e: &rusqlite::Error) -> bool {
-    matches!(e, rusqlite::Error::SqliteFailure(_, Some(msg)) if msg.starts_with("no such table"))
-}
-
-/// Run a statement on a queue's bodies table; nothing to do if the table does not exist.
-fn run_on_bodies(conn: &Connection, sql: &str, params: impl rusqlite::Params) -> Result<(), StoreError> {
-    match conn.prepare_cached(sql).and_then(|mut stmt| stmt.execute(params)) {
-        Ok(_) => Ok(()),
-        Err(e) if is_missing_table(&e) => Ok(()),
-        Err(e) => Err(err(e)),
-    }
-}
-
-/// Move the bodies of a store written before bodies had a table per queue (one `bodies`
-/// table keyed by (queue, seq)) into the per-queue tables, in one transaction.
-fn migrate_bodies(conn: &mut Connection) -> Result<(), StoreError> {
-    let legacy: i64 = conn
-        .query_row("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'bodies'", [], |r| r.get(0))
-        .map_err(err)?;
-    if legacy == 0 {
-        return Ok(());
-    }
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(err)?;
-    let queues = {
-        let mut stmt = tx.prepare("SELECT DISTINCT queue FROM bodies").map_err(err)?;
-        let rows = stmt.query_map([], |r| r.get::<_, i64>(0)).map_err(err)?;
-        rows.collect::<Result<Vec<_>, _>>().map_err(err)?
-    };
-    let mut moved = 0;
-    for queue in queues {
-        create_bodies_table(&tx, queue as u64)?;
-        let table = bodies_table(queue as u64);
-        moved += tx
-            .execute(
-                &format!(
-                    "INSERT OR REPLACE INTO {table} (seq, content) SELECT seq, content FROM bodies WHERE queue = ?1"
-                ),
-                [queue],
-            )
-            .map_err(err)?;
-    }
-    tx.execute_batch("DROP TABLE bodies").map_err(err)?;
-    tx.commit().map_err(err)?;
-    tracing::info!(messages = moved, "moved message bodies into one table per queue");
-    Ok(())
-}
-
 /// A u64 key as the SQLite integer with the same bits.
 fn key(v: u64) -> i64 {
     v as i64
@@ -263,9 +203,8 @@ impl SqliteStore {
             ));
         }
         let database = |e: StoreError| OpenError::Database(dir.into(), e.0);
-        let mut conn = open_writer(&path).map_err(database)?;
+        let conn = open_writer(&path).map_err(database)?;
         conn.execute_batch(SCHEMA).map_err(err).map_err(database)?;
-        migrate_bodies(&mut conn).map_err(database)?;
         let cores = std::thread::available_parallelism().map_or(*READERS.start(), std::num::NonZeroUsize::get);
         let readers = (0..cores.clamp(*READERS.start(), *READERS.end()))
             .map(|_| open_reader(&path).map(|c| parking_lot::Mutex::new(Some(c))))
@@ -357,14 +296,8 @@ impl Drop for SqliteReader<'_> {
 
 /// A message's content from the bodies table.
 fn read_content(conn: &Connection, queue: u64, seq: u64) -> Result<Option<SharedContent>, StoreError> {
-    let sql = format!("SELECT content FROM {} WHERE seq = ?1", bodies_table(queue));
-    let mut stmt = match conn.prepare_cached(&sql) {
-        Ok(stmt) => stmt,
-        // Not in this snapshot's schema: the queue had no message yet.
-        Err(e) if is_missing_table(&e) => return Ok(None),
-        Err(e) => return Err(err(e)),
-    };
-    let mut rows = stmt.query([key(seq)]).map_err(err)?;
+    let mut stmt = conn.prepare_cached("SELECT content FROM bodies WHERE queue = ?1 AND seq = ?2").map_err(err)?;
+    let mut rows = stmt.query([key(queue), key(seq)]).map_err(err)?;
     match rows.next().map_err(err)? {
         Some(row) => blob::<Content>(row, 0).map(|c| Some(Arc::new(c))),
         None => Ok(None),
@@ -439,18 +372,15 @@ fn apply_in_transaction(conn: &mut Connection, group: &[Job]) -> Result<(), Stor
             Change::DeleteQueue { uid } => {
                 run(&tx, "DELETE FROM queues WHERE uid = ?1", [key(*uid)])?;
                 purge(&tx, *uid)?;
-                tx.execute_batch(&format!("DROP TABLE IF EXISTS {}", bodies_table(*uid))).map_err(err)?;
             }
             Change::Purge { queue } => purge(&tx, *queue)?,
             Change::PutMessage { queue, seq, content, state } => {
-                let sql = format!("INSERT OR REPLACE INTO {} (seq, content) VALUES (?1, ?2)", bodies_table(*queue));
-                match tx.prepare_cached(&sql) {
-                    Ok(_) => {}
-                    Err(e) if is_missing_table(&e) => create_bodies_table(&tx, *queue)?,
-                    Err(e) => return Err(err(e)),
-                }
                 let (queue, seq) = (key(*queue), key(*seq));
-                run(&tx, &sql, params![seq, encode(content.as_ref())?])?;
+                run(
+                    &tx,
+                    "INSERT OR REPLACE INTO bodies (queue, seq, content) VALUES (?1, ?2, ?3)",
+                    params![queue, seq, encode(content.as_ref())?],
+                )?;
                 run(
                     &tx,
                     "INSERT OR REPLACE INTO states (queue, seq, state) VALUES (?1, ?2, ?3)",
@@ -467,8 +397,9 @@ fn apply_in_transaction(conn: &mut Connection, group: &[Job]) -> Result<(), Stor
                 )?;
             }
             Change::DeleteMessage { queue, seq } => {
-                run(&tx, "DELETE FROM states WHERE queue = ?1 AND seq = ?2", [key(*queue), key(*seq)])?;
-                run_on_bodies(&tx, &format!("DELETE FROM {} WHERE seq = ?1", bodies_table(*queue)), [key(*seq)])?;
+                let (queue, seq) = (key(*queue), key(*seq));
+                run(&tx, "DELETE FROM states WHERE queue = ?1 AND seq = ?2", [queue, seq])?;
+                run(&tx, "DELETE FROM bodies WHERE queue = ?1 AND seq = ?2", [queue, seq])?;
             }
             Change::PutDedup { queue, key: dedup_key, message_id, seq, expires_at } => {
                 let record = DedupRecord {
@@ -500,10 +431,14 @@ fn apply_in_transaction(conn: &mut Connection, group: &[Job]) -> Result<(), Stor
 
 /// Remove every message of a queue and its deduplication records.
 fn purge(conn: &Connection, queue: u64) -> Result<(), StoreError> {
-    for sql in ["DELETE FROM dedup WHERE queue = ?1", "DELETE FROM states WHERE queue = ?1"] {
+    for sql in [
+        "DELETE FROM dedup WHERE queue = ?1",
+        "DELETE FROM states WHERE queue = ?1",
+        "DELETE FROM bodies WHERE queue = ?1",
+    ] {
         run(conn, sql, [key(queue)])?;
     }
-    run_on_bodies(conn, &format!("DELETE FROM {}", bodies_table(queue)), [])
+    Ok(())
 }
 
 /// One small write transaction: whether commits succeed again.
