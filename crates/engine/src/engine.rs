@@ -16,7 +16,7 @@ use crate::fifo;
 use crate::message::{self, Attributes, Content, NewMessage};
 use crate::movetask::TaskRecord;
 use crate::policy;
-use crate::queue::{Counts, DeadLetter, Queue, QueueState, Received, MAX_WAKE};
+use crate::queue::{Counts, DeadLetter, Queue, QueueState, Received, Seqs, MAX_WAKE};
 use crate::receipt::ReceiptHandle;
 use crate::store::{Change, Commit, MemoryStore, QueueRecord, Store, StoreError};
 
@@ -42,6 +42,8 @@ pub struct Engine {
     stop_signal: tokio::sync::Notify,
     tasks: Mutex<Vec<TaskRecord>>,
     runners: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    /// The next message seq, shared by every queue.
+    seqs: Seqs,
 }
 
 /// One queue as metrics see it.
@@ -90,13 +92,14 @@ impl Engine {
             stop_signal: tokio::sync::Notify::new(),
             tasks: Mutex::new(Vec::new()),
             runners: Mutex::new(Vec::new()),
+            seqs: Seqs::new(1.into()),
         };
         *engine.tasks.lock() = engine.store.load_tasks()?;
         let loaded = engine.store.load()?;
         let mut queues = engine.queues.write();
         for q in loaded {
             let arn = engine.arn_of(&q.record.name);
-            let queue = Queue::restore(arn, q, now, &*engine.store);
+            let queue = Queue::restore(arn, q, now, &*engine.store, &engine.seqs);
             queues.insert(queue.name.clone(), queue);
         }
         drop(queues);
@@ -118,6 +121,7 @@ impl Engine {
                 stop_signal: tokio::sync::Notify::new(),
                 tasks: Mutex::new(Vec::new()),
                 runners: Mutex::new(Vec::new()),
+                seqs: Seqs::new(1.into()),
             },
         }
     }
@@ -144,7 +148,7 @@ impl Engine {
         let now = self.clock.now();
         let mut fresh = BTreeMap::new();
         for q in self.store.load()? {
-            let queue = Queue::restore(self.arn_of(&q.record.name), q, now, &*self.store);
+            let queue = Queue::restore(self.arn_of(&q.record.name), q, now, &*self.store, &self.seqs);
             fresh.insert(queue.name.clone(), queue);
         }
         let tasks = self.store.load_tasks()?;
@@ -334,7 +338,7 @@ impl Engine {
                 tags: tags.clone(),
                 last_purge: None,
             };
-            let queue = Queue::new(self.arn_of(name), record.clone(), self.store.is_memory());
+            let queue = Queue::new(self.arn_of(name), record.clone(), self.store.is_memory(), self.seqs.clone());
             queues.insert(name.to_string(), queue.clone());
             (queue, self.store.submit(vec![Change::PutQueue(record)]))
         };

@@ -8,6 +8,7 @@
 //! survive a restart is also pushed as a `Change` for the store.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use indexmap::IndexMap;
@@ -51,6 +52,10 @@ struct Slot {
 /// it doubles: 1,000,000 messages take ~94 MB instead of ~136 MB. Seqs are the server's own
 /// numbers, so a fast unkeyed hash is safe.
 type Slots = IndexMap<u64, Slot, foldhash::fast::FixedState>;
+
+/// The next seq of the whole engine, shared by its queues: seqs are unique across queues, so
+/// a store can key a body by its seq alone. Each queue's seqs still rise in arrival order.
+pub(crate) type Seqs = Arc<AtomicU64>;
 
 /// A message handed to a consumer.
 #[derive(Debug, Clone)]
@@ -117,7 +122,7 @@ pub(crate) struct QueueState {
     by_age: BTreeSet<(Millis, u64)>,
     delayed: usize,
     in_flight: usize,
-    next_seq: u64,
+    seqs: Seqs,
     pub(crate) fifo: Option<FifoIndex>,
     /// Whether message bodies live here (memory store) or are read from the store.
     keep_content: bool,
@@ -125,7 +130,7 @@ pub(crate) struct QueueState {
 }
 
 impl Queue {
-    pub(crate) fn new(arn: String, record: QueueRecord, keep_content: bool) -> Arc<Queue> {
+    pub(crate) fn new(arn: String, record: QueueRecord, keep_content: bool, seqs: Seqs) -> Arc<Queue> {
         let fifo = record.attributes.fifo_queue.then(FifoIndex::default);
         Arc::new(Queue {
             name: record.name,
@@ -144,7 +149,7 @@ impl Queue {
                 by_age: BTreeSet::new(),
                 delayed: 0,
                 in_flight: 0,
-                next_seq: 1,
+                seqs,
                 fifo,
                 keep_content,
                 stats: Stats::default(),
@@ -155,8 +160,8 @@ impl Queue {
 
     /// Rebuild a queue and its index from what a store kept. A FIFO queue reads its
     /// messages' contents for their groups and deduplication ids.
-    pub(crate) fn restore(arn: String, loaded: LoadedQueue, now: Millis, store: &dyn Store) -> Arc<Queue> {
-        let queue = Queue::new(arn, loaded.record, store.is_memory());
+    pub(crate) fn restore(arn: String, loaded: LoadedQueue, now: Millis, store: &dyn Store, seqs: &Seqs) -> Arc<Queue> {
+        let queue = Queue::new(arn, loaded.record, store.is_memory(), seqs.clone());
         {
             let mut state = queue.state.lock();
             let mut reader = state.fifo.is_some().then(|| store.reader());
@@ -164,10 +169,12 @@ impl Queue {
                 let content = reader.as_mut().and_then(|r| r.content(queue.uid, seq).ok().flatten());
                 let group = content.as_ref().and_then(|c| c.group_id.as_deref()).map(GroupId::from);
                 state.place(seq, None, group, m, now);
-                state.next_seq = state.next_seq.max(seq + 1);
+                seqs.fetch_max(seq + 1, Ordering::Relaxed);
             }
             if let Some(f) = state.fifo.as_mut() {
                 for d in loaded.dedup.into_iter().filter(|d| d.expires_at > now) {
+                    // A later message's sequence number stays above the remembered one.
+                    seqs.fetch_max(d.seq + 1, Ordering::Relaxed);
                     let accepted = Accepted { message_id: d.message_id, sequence_number: sequence_number(d.seq) };
                     f.remember_until(d.key, accepted, d.expires_at);
                 }
@@ -316,9 +323,15 @@ impl QueueState {
         Some(*head)
     }
 
-    /// The seq the next message will get.
+    /// A seq above every message this queue holds now (the next one the engine hands out).
     pub fn next_seq(&self) -> u64 {
-        self.next_seq
+        self.seqs.load(Ordering::Relaxed)
+    }
+
+    /// A new message's seq. Taken under this queue's lock, so the queue's seqs rise in the
+    /// order its messages arrive.
+    fn take_seq(&self) -> u64 {
+        self.seqs.fetch_add(1, Ordering::Relaxed)
     }
 
     /// Up to `limit` visible messages older than `boundary`, oldest first, with content.
@@ -373,8 +386,7 @@ impl QueueState {
         now: Millis,
         changes: &mut Vec<Change>,
     ) -> u64 {
-        let seq = self.next_seq;
-        self.next_seq += 1;
+        let seq = self.take_seq();
         changes.push(Change::PutMessage { queue: uid, seq, content: content.clone(), state: m });
         let group = self.group_of(&content);
         self.place(seq, self.keep_content.then_some(content), group, m, now);
@@ -400,8 +412,7 @@ impl QueueState {
         now: Millis,
         changes: &mut Vec<Change>,
     ) -> u64 {
-        let seq = self.next_seq;
-        self.next_seq += 1;
+        let seq = self.take_seq();
         let m = MessageState {
             enqueued_at,
             visible_at: now + delay_ms,
@@ -668,7 +679,7 @@ mod tests {
             tags: BTreeMap::new(),
             last_purge: None,
         };
-        let queue = Queue::new("arn:aws:sqs:us-east-1:000000000000:q".into(), record, true);
+        let queue = Queue::new("arn:aws:sqs:us-east-1:000000000000:q".into(), record, true, Seqs::new(1.into()));
         let mut state = queue.state.lock();
         let mut changes = Vec::new();
         let content = Arc::new(Content {

@@ -52,6 +52,7 @@ pub enum Change {
     DeleteQueue {
         uid: u64,
     },
+    /// `seq` is unique across queues: a store may key the body by it alone.
     PutMessage {
         queue: u64,
         seq: u64,

@@ -9,9 +9,11 @@
 //! - `queues`: uid → `QueueRecord`;
 //! - `states`: (queue, seq) → `MessageState`, `WITHOUT ROWID` — small, rewritten by every
 //!   receive and visibility change, and the only message table read at startup;
-//! - `bodies`: (queue, seq) → `Content`, a rowid table (1 KiB rows would overflow a
-//!   `WITHOUT ROWID` b-tree) — written once, read at each delivery (the engine keeps no
-//!   bodies with this store);
+//! - `contents`: seq → `Content`, keyed by the seq alone (the engine's seqs are unique across
+//!   queues), so a body is one row of one B-tree with no second index — written once, read at
+//!   each delivery (the engine keeps no bodies with this store). A store written before seqs
+//!   were unique keeps its older bodies in `bodies`, keyed by (queue, seq); they are read and
+//!   deleted there until none is left, and the empty table is dropped at the next open;
 //! - `tasks`: (started at, id) → `TaskRecord`, scanned in start order;
 //! - `dedup`: (queue, key) → `DedupRecord` of a FIFO queue.
 //!
@@ -47,9 +49,7 @@ const SCHEMA: &str = "
     CREATE TABLE IF NOT EXISTS states (
         queue INTEGER NOT NULL, seq INTEGER NOT NULL, state BLOB NOT NULL,
         PRIMARY KEY (queue, seq)) WITHOUT ROWID;
-    CREATE TABLE IF NOT EXISTS bodies (
-        queue INTEGER NOT NULL, seq INTEGER NOT NULL, content BLOB NOT NULL,
-        PRIMARY KEY (queue, seq));
+    CREATE TABLE IF NOT EXISTS contents (seq INTEGER PRIMARY KEY, content BLOB NOT NULL);
     CREATE TABLE IF NOT EXISTS tasks (
         started_at INTEGER NOT NULL, id TEXT NOT NULL, record BLOB NOT NULL,
         PRIMARY KEY (started_at, id)) WITHOUT ROWID;
@@ -99,6 +99,8 @@ pub struct SqliteStore {
     jobs: parking_lot::Mutex<Option<mpsc::Sender<Job>>>,
     writer: parking_lot::Mutex<Option<std::thread::JoinHandle<()>>>,
     failed: Arc<AtomicBool>,
+    /// Whether the legacy `bodies` table held rows at open.
+    legacy: bool,
     lock: parking_lot::Mutex<Option<File>>,
     path: PathBuf,
 }
@@ -205,6 +207,7 @@ impl SqliteStore {
         let database = |e: StoreError| OpenError::Database(dir.into(), e.0);
         let conn = open_writer(&path).map_err(database)?;
         conn.execute_batch(SCHEMA).map_err(err).map_err(database)?;
+        let legacy = open_legacy_bodies(&conn).map_err(database)?;
         let cores = std::thread::available_parallelism().map_or(*READERS.start(), std::num::NonZeroUsize::get);
         let readers = (0..cores.clamp(*READERS.start(), *READERS.end()))
             .map(|_| open_reader(&path).map(|c| parking_lot::Mutex::new(Some(c))))
@@ -217,7 +220,7 @@ impl SqliteStore {
         let (wconn, wfailed, wpending) = (conn.clone(), failed.clone(), pending.clone());
         let writer = std::thread::Builder::new()
             .name("redrive-store".into())
-            .spawn(move || writer(&wconn, &rx, &wfailed, &wpending))
+            .spawn(move || writer(&wconn, &rx, &wfailed, &wpending, legacy))
             .map_err(|e| OpenError::Io(dir.into(), e))?;
         Ok(SqliteStore {
             conn,
@@ -226,6 +229,7 @@ impl SqliteStore {
             jobs: parking_lot::Mutex::new(Some(jobs)),
             writer: parking_lot::Mutex::new(Some(writer)),
             failed,
+            legacy,
             lock: parking_lot::Mutex::new(Some(lock)),
             path,
         })
@@ -277,14 +281,14 @@ impl engine::store::ContentReader for SqliteReader<'_> {
             conn.execute_batch("BEGIN").map_err(err)?;
             self.in_transaction = true;
         }
-        if let Some(c) = read_content(conn, queue, seq)? {
+        if let Some(c) = read_content(conn, queue, seq, store.legacy)? {
             return Ok(Some(c));
         }
         // Not pending a moment ago, so committed, perhaps after this transaction's snapshot:
         // look once more in a fresh one.
         self.end();
         let conn = self.conn.as_deref().and_then(Option::as_ref).ok_or_else(closed)?;
-        read_content(conn, queue, seq)
+        read_content(conn, queue, seq, store.legacy)
     }
 }
 
@@ -294,8 +298,34 @@ impl Drop for SqliteReader<'_> {
     }
 }
 
-/// A message's content from the bodies table.
-fn read_content(conn: &Connection, queue: u64, seq: u64) -> Result<Option<SharedContent>, StoreError> {
+/// Whether the `bodies` table of a store written before seqs were unique holds rows; an empty
+/// one is dropped (a schema change, so only here, before any reader opens).
+fn open_legacy_bodies(conn: &Connection) -> Result<bool, StoreError> {
+    let exists: bool = conn
+        .query_row("SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'bodies')", [], |r| {
+            r.get(0)
+        })
+        .map_err(err)?;
+    if !exists {
+        return Ok(false);
+    }
+    let rows: bool = conn.query_row("SELECT EXISTS (SELECT 1 FROM bodies)", [], |r| r.get(0)).map_err(err)?;
+    if !rows {
+        conn.execute_batch("DROP TABLE bodies").map_err(err)?;
+    }
+    Ok(rows)
+}
+
+/// A message's content: from `contents`, else (in a store with legacy bodies) from `bodies`.
+fn read_content(conn: &Connection, queue: u64, seq: u64, legacy: bool) -> Result<Option<SharedContent>, StoreError> {
+    let mut stmt = conn.prepare_cached("SELECT content FROM contents WHERE seq = ?1").map_err(err)?;
+    let mut rows = stmt.query([key(seq)]).map_err(err)?;
+    if let Some(row) = rows.next().map_err(err)? {
+        return blob::<Content>(row, 0).map(|c| Some(Arc::new(c)));
+    }
+    if !legacy {
+        return Ok(None);
+    }
     let mut stmt = conn.prepare_cached("SELECT content FROM bodies WHERE queue = ?1 AND seq = ?2").map_err(err)?;
     let mut rows = stmt.query([key(queue), key(seq)]).map_err(err)?;
     match rows.next().map_err(err)? {
@@ -304,7 +334,7 @@ fn read_content(conn: &Connection, queue: u64, seq: u64) -> Result<Option<Shared
     }
 }
 
-fn writer(conn: &SharedConn, rx: &mpsc::Receiver<Job>, failed: &AtomicBool, pending: &Pending) {
+fn writer(conn: &SharedConn, rx: &mpsc::Receiver<Job>, failed: &AtomicBool, pending: &Pending, legacy: bool) {
     while let Ok(first) = rx.recv() {
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
@@ -317,7 +347,7 @@ fn writer(conn: &SharedConn, rx: &mpsc::Receiver<Job>, failed: &AtomicBool, pend
             Err(stopped())
         } else {
             match conn.lock().as_mut() {
-                Some(c) => apply(c, &group),
+                Some(c) => apply(c, &group, legacy),
                 None => Err(closed()),
             }
         };
@@ -340,15 +370,14 @@ fn writer(conn: &SharedConn, rx: &mpsc::Receiver<Job>, failed: &AtomicBool, pend
     }
 }
 
-/// Run one statement of the writer's (prepared once per connection).
-fn run(conn: &Connection, sql: &str, params: impl rusqlite::Params) -> Result<(), StoreError> {
-    conn.prepare_cached(sql).map_err(err)?.execute(params).map_err(err)?;
-    Ok(())
+/// Run one statement of the writer's (prepared once per connection); the rows it changed.
+fn run(conn: &Connection, sql: &str, params: impl rusqlite::Params) -> Result<usize, StoreError> {
+    conn.prepare_cached(sql).map_err(err)?.execute(params).map_err(err)
 }
 
 /// Apply `group` in one transaction; on any error the transaction is rolled back.
-fn apply(conn: &mut Connection, group: &[Job]) -> Result<(), StoreError> {
-    let result = apply_in_transaction(conn, group);
+fn apply(conn: &mut Connection, group: &[Job], legacy: bool) -> Result<(), StoreError> {
+    let result = apply_in_transaction(conn, group, legacy);
     if result.is_err() && !conn.is_autocommit() {
         // Dropping the transaction rolled back already unless that failed too; try again.
         if let Err(e) = conn.execute_batch("ROLLBACK") {
@@ -358,7 +387,7 @@ fn apply(conn: &mut Connection, group: &[Job]) -> Result<(), StoreError> {
     result
 }
 
-fn apply_in_transaction(conn: &mut Connection, group: &[Job]) -> Result<(), StoreError> {
+fn apply_in_transaction(conn: &mut Connection, group: &[Job], legacy: bool) -> Result<(), StoreError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(err)?;
     for change in group.iter().flat_map(|j| j.changes.iter()) {
         match change {
@@ -371,15 +400,15 @@ fn apply_in_transaction(conn: &mut Connection, group: &[Job]) -> Result<(), Stor
             }
             Change::DeleteQueue { uid } => {
                 run(&tx, "DELETE FROM queues WHERE uid = ?1", [key(*uid)])?;
-                purge(&tx, *uid)?;
+                purge(&tx, *uid, legacy)?;
             }
-            Change::Purge { queue } => purge(&tx, *queue)?,
+            Change::Purge { queue } => purge(&tx, *queue, legacy)?,
             Change::PutMessage { queue, seq, content, state } => {
                 let (queue, seq) = (key(*queue), key(*seq));
                 run(
                     &tx,
-                    "INSERT OR REPLACE INTO bodies (queue, seq, content) VALUES (?1, ?2, ?3)",
-                    params![queue, seq, encode(content.as_ref())?],
+                    "INSERT OR REPLACE INTO contents (seq, content) VALUES (?1, ?2)",
+                    params![seq, encode(content.as_ref())?],
                 )?;
                 run(
                     &tx,
@@ -399,7 +428,9 @@ fn apply_in_transaction(conn: &mut Connection, group: &[Job]) -> Result<(), Stor
             Change::DeleteMessage { queue, seq } => {
                 let (queue, seq) = (key(*queue), key(*seq));
                 run(&tx, "DELETE FROM states WHERE queue = ?1 AND seq = ?2", [queue, seq])?;
-                run(&tx, "DELETE FROM bodies WHERE queue = ?1 AND seq = ?2", [queue, seq])?;
+                if run(&tx, "DELETE FROM contents WHERE seq = ?1", [seq])? == 0 && legacy {
+                    run(&tx, "DELETE FROM bodies WHERE queue = ?1 AND seq = ?2", [queue, seq])?;
+                }
             }
             Change::PutDedup { queue, key: dedup_key, message_id, seq, expires_at } => {
                 let record = DedupRecord {
@@ -430,12 +461,17 @@ fn apply_in_transaction(conn: &mut Connection, group: &[Job]) -> Result<(), Stor
 }
 
 /// Remove every message of a queue and its deduplication records.
-fn purge(conn: &Connection, queue: u64) -> Result<(), StoreError> {
+fn purge(conn: &Connection, queue: u64, legacy: bool) -> Result<(), StoreError> {
+    let legacy_bodies = legacy.then_some("DELETE FROM bodies WHERE queue = ?1");
     for sql in [
         "DELETE FROM dedup WHERE queue = ?1",
+        // Before the states, which say which seqs are the queue's.
+        "DELETE FROM contents WHERE seq IN (SELECT seq FROM states WHERE queue = ?1)",
         "DELETE FROM states WHERE queue = ?1",
-        "DELETE FROM bodies WHERE queue = ?1",
-    ] {
+    ]
+    .into_iter()
+    .chain(legacy_bodies)
+    {
         run(conn, sql, [key(queue)])?;
     }
     Ok(())
@@ -585,7 +621,7 @@ impl Store for SqliteStore {
             return Ok(Some(c));
         }
         let guard = self.reader_conn();
-        read_content(guard.as_ref().ok_or_else(closed)?, queue, seq)
+        read_content(guard.as_ref().ok_or_else(closed)?, queue, seq, self.legacy)
     }
 
     fn reader(&self) -> Box<dyn engine::store::ContentReader + '_> {

@@ -89,8 +89,9 @@ async fn what_was_committed_comes_back_after_a_reopen() {
         store.submit(vec![put(7, 1, "one"), put(7, 2, "two"), put(7, 3, "three")]),
         store.submit(vec![Change::SetState { queue: 7, seq: 2, state: state(99, 1) }]),
         store.submit(vec![Change::DeleteMessage { queue: 7, seq: 1 }]),
-        store.submit(vec![put(BIG_UID, 1, "fifo-one"), dedup(BIG_UID, "b", 1), dedup(BIG_UID, "a", 1)]),
-        store.submit(vec![dedup(BIG_UID, "c", 1), Change::DeleteDedup { queue: BIG_UID, key: "b".into() }]),
+        // Seqs are unique across queues (the engine has one counter).
+        store.submit(vec![put(BIG_UID, 4, "fifo-one"), dedup(BIG_UID, "b", 4), dedup(BIG_UID, "a", 4)]),
+        store.submit(vec![dedup(BIG_UID, "c", 4), Change::DeleteDedup { queue: BIG_UID, key: "b".into() }]),
         store.submit(vec![Change::PutTask(task("late", 2_000)), Change::PutTask(task("early", 1_000))]),
     ];
     for c in commits {
@@ -113,18 +114,18 @@ async fn what_was_committed_comes_back_after_a_reopen() {
     );
     assert_eq!(loaded[0].messages, [(2, state(99, 1)), (3, state(10, 0))]);
     assert!(loaded[0].dedup.is_empty());
-    assert_eq!(loaded[1].messages, [(1, state(10, 0))]);
+    assert_eq!(loaded[1].messages, [(4, state(10, 0))]);
     let keys: Vec<_> = loaded[1].dedup.iter().map(|d| d.key.as_str()).collect();
     assert_eq!(keys, ["a", "c"]);
     assert_eq!(
         loaded[1].dedup[0],
-        DedupRecord { key: "a".into(), message_id: "m-a".into(), seq: 1, expires_at: 300_000 }
+        DedupRecord { key: "a".into(), message_id: "m-a".into(), seq: 4, expires_at: 300_000 }
     );
     let tasks = store.load_tasks().unwrap();
     assert_eq!(tasks, [task("early", 1_000), updated]);
     assert_eq!(store.content(7, 2).unwrap().unwrap().body, "two");
     assert_eq!(store.content(7, 3).unwrap().unwrap(), content("three"));
-    assert_eq!(store.content(BIG_UID, 1).unwrap().unwrap().body, "fifo-one");
+    assert_eq!(store.content(BIG_UID, 4).unwrap().unwrap().body, "fifo-one");
     assert!(store.content(7, 1).unwrap().is_none(), "a deleted message keeps no body");
     assert!(store.content(8, 1).unwrap().is_none());
 }
@@ -136,13 +137,15 @@ async fn purge_and_delete_queue_remove_messages_and_dedup_of_that_queue_only() {
     let (a, b, c) = (1, BIG_UID, BIG_UID + 1);
     let mut changes =
         vec![Change::PutQueue(queue(a, "a")), Change::PutQueue(queue(b, "b")), Change::PutQueue(queue(c, "c"))];
-    for q in [a, b, c] {
-        changes.extend([put(q, 1, "x"), put(q, 2, "y"), dedup(q, "k", 1)]);
+    // Seqs a: 1, 2; b: 3, 4; c: 5, 6.
+    for (i, q) in [a, b, c].into_iter().enumerate() {
+        let first = 2 * i as u64 + 1;
+        changes.extend([put(q, first, "x"), put(q, first + 1, "y"), dedup(q, "k", first)]);
     }
     store.submit(changes).await.unwrap();
     store.submit(vec![Change::Purge { queue: b }, Change::DeleteQueue { uid: c }]).await.unwrap();
-    assert!(store.content(b, 1).unwrap().is_none());
-    assert!(store.content(c, 2).unwrap().is_none());
+    assert!(store.content(b, 3).unwrap().is_none());
+    assert!(store.content(c, 6).unwrap().is_none());
     assert!(store.content(a, 2).unwrap().is_some());
     drop(store);
 
@@ -155,7 +158,7 @@ async fn purge_and_delete_queue_remove_messages_and_dedup_of_that_queue_only() {
     assert!(loaded[1].messages.is_empty());
     assert!(loaded[1].dedup.is_empty());
     // The purged queue takes new messages.
-    store.submit(vec![put(b, 3, "z")]).await.unwrap();
+    store.submit(vec![put(b, 7, "z")]).await.unwrap();
     assert_eq!(store.load().unwrap()[1].messages.len(), 1);
 }
 
@@ -266,4 +269,60 @@ async fn the_wal_stays_bounded_under_a_stream_of_commits() {
     let loaded = store.load().unwrap();
     assert_eq!(loaded[0].messages.len(), 40_000);
     assert_eq!(store.content(1, 40_000).unwrap().unwrap().body, body);
+}
+
+/// Whether the database in `dir` has a table `name`.
+fn has_table(dir: &std::path::Path, name: &str) -> bool {
+    let conn = rusqlite::Connection::open(dir.join(crate::FILE_NAME)).unwrap();
+    conn.query_row("SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE name = ?1)", [name], |r| r.get(0)).unwrap()
+}
+
+#[tokio::test]
+async fn bodies_stored_before_seqs_were_unique_are_read_deleted_and_purged_until_none_is_left() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path()).unwrap();
+    store.submit(vec![Change::PutQueue(queue(1, "a")), Change::PutQueue(queue(2, "b"))]).await.unwrap();
+    drop(store);
+    // As an earlier version wrote them: bodies keyed by (queue, seq), each queue counting from 1.
+    {
+        let conn = rusqlite::Connection::open(dir.path().join(crate::FILE_NAME)).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE bodies (queue INTEGER NOT NULL, seq INTEGER NOT NULL, content BLOB NOT NULL,
+             PRIMARY KEY (queue, seq));",
+        )
+        .unwrap();
+        for (q, seq, body) in [(1, 1, "a-one"), (2, 1, "b-one"), (2, 2, "b-two")] {
+            let c = crate::encode(content(body).as_ref()).unwrap();
+            let st = crate::encode(&state(10, 0)).unwrap();
+            conn.execute("INSERT INTO bodies (queue, seq, content) VALUES (?1, ?2, ?3)", rusqlite::params![q, seq, c])
+                .unwrap();
+            conn.execute("INSERT INTO states (queue, seq, state) VALUES (?1, ?2, ?3)", rusqlite::params![q, seq, st])
+                .unwrap();
+        }
+    }
+
+    let store = SqliteStore::open(dir.path()).unwrap();
+    assert_eq!(store.content(1, 1).unwrap().unwrap().body, "a-one");
+    assert_eq!(store.content(2, 1).unwrap().unwrap().body, "b-one");
+    let mut reader = store.reader();
+    assert_eq!(reader.content(2, 2).unwrap().unwrap().body, "b-two");
+    drop(reader);
+    // New seqs start above every stored one.
+    store.submit(vec![put(1, 3, "a-new")]).await.unwrap();
+    store.submit(vec![Change::DeleteMessage { queue: 1, seq: 1 }]).await.unwrap();
+    assert!(store.content(1, 1).unwrap().is_none());
+    assert_eq!(store.content(2, 1).unwrap().unwrap().body, "b-one", "another queue's seq 1 is untouched");
+    store.submit(vec![Change::Purge { queue: 2 }]).await.unwrap();
+    assert!(store.content(2, 2).unwrap().is_none());
+    assert_eq!(store.content(1, 3).unwrap().unwrap().body, "a-new");
+    drop(store);
+
+    // Nothing left in the old table: it is dropped at the next open.
+    assert!(has_table(dir.path(), "bodies"));
+    let store = SqliteStore::open(dir.path()).unwrap();
+    assert!(!has_table(dir.path(), "bodies"));
+    let loaded = store.load().unwrap();
+    assert_eq!(loaded[0].messages.iter().map(|m| m.0).collect::<Vec<_>>(), [3]);
+    assert!(loaded[1].messages.is_empty());
+    assert_eq!(store.content(1, 3).unwrap().unwrap().body, "a-new");
 }
