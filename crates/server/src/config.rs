@@ -17,6 +17,8 @@ pub struct Config {
     /// Time moves only through `POST /_redrive/clock/advance?ms=N` (tests).
     pub manual_clock: bool,
     pub log: String,
+    /// Threads that serve requests; `None`: see `Config::workers`.
+    pub worker_threads: Option<usize>,
 }
 
 impl Default for Config {
@@ -30,6 +32,7 @@ impl Default for Config {
             public_url: None,
             manual_clock: false,
             log: "info".into(),
+            worker_threads: None,
         }
     }
 }
@@ -45,13 +48,21 @@ impl Config {
             ..Config::default()
         }
     }
+
+    /// Threads that serve requests: as configured, else one per core — less the one the
+    /// durable store's writer keeps busy, since on two cores a second request thread beside
+    /// it costs more in wake-ups and thread switches than it adds (docs/benchmarks.md).
+    pub fn workers(&self, cores: usize) -> usize {
+        self.worker_threads.unwrap_or(if self.in_memory { cores } else { cores.saturating_sub(1) }).max(1)
+    }
 }
 
 /// Command line; every flag is also an environment variable.
 #[derive(Debug, Parser)]
 #[command(name = "redrive", version, about = "An SQS-compatible message queue server")]
 pub struct Args {
-    /// TOML file with any of: bind, data_dir, in_memory, region, account_id, public_url, log.
+    /// TOML file with any of: bind, data_dir, in_memory, region, account_id, public_url, log,
+    /// worker_threads.
     #[arg(long, env = "REDRIVE_CONFIG")]
     pub config: Option<PathBuf>,
     /// Address to listen on.
@@ -73,6 +84,10 @@ pub struct Args {
     /// Log filter, e.g. info or redrive=debug.
     #[arg(long, env = "REDRIVE_LOG")]
     pub log: Option<String>,
+    /// Threads that serve requests (default: one per core, less one for a durable store's writer).
+    #[arg(long, env = "REDRIVE_WORKER_THREADS", value_name = "N",
+          value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub worker_threads: Option<u16>,
     /// For tests: time advances only through POST /_redrive/clock/advance?ms=N.
     #[arg(long, env = "REDRIVE_MANUAL_CLOCK", hide = true)]
     pub manual_clock: bool,
@@ -88,6 +103,7 @@ struct FileConfig {
     account_id: Option<String>,
     public_url: Option<String>,
     log: Option<String>,
+    worker_threads: Option<u16>,
 }
 
 impl Args {
@@ -97,6 +113,10 @@ impl Args {
             None => FileConfig::default(),
         };
         let d = Config::default();
+        let worker_threads = self.worker_threads.or(file.worker_threads);
+        if worker_threads.is_some_and(|n| !(1..=1024).contains(&n)) {
+            return Err("worker_threads must be between 1 and 1024".into());
+        }
         Ok(Config {
             bind: self.bind.or(file.bind).unwrap_or(d.bind),
             data_dir: self.data_dir.or(file.data_dir).unwrap_or(d.data_dir),
@@ -106,6 +126,7 @@ impl Args {
             public_url: self.public_url.or(file.public_url).map(|u| u.trim_end_matches('/').to_string()),
             manual_clock: self.manual_clock,
             log: self.log.or(file.log).unwrap_or(d.log),
+            worker_threads: worker_threads.map(usize::from),
         })
     }
 }
@@ -132,5 +153,21 @@ mod tests {
         assert_eq!(c.account_id, "000000000000");
         std::fs::write(&file, "nope = 1\n").unwrap();
         assert!(Args::parse_from(["redrive", "--config", file.to_str().unwrap()]).into_config().is_err());
+        std::fs::write(&file, "worker_threads = 0\n").unwrap();
+        assert!(Args::parse_from(["redrive", "--config", file.to_str().unwrap()]).into_config().is_err());
+        std::fs::write(&file, "worker_threads = 3\n").unwrap();
+        let c = Args::parse_from(["redrive", "--config", file.to_str().unwrap()]).into_config().unwrap();
+        assert_eq!(c.worker_threads, Some(3));
+        assert!(Args::try_parse_from(["redrive", "--worker-threads", "0"]).is_err());
+    }
+
+    #[test]
+    fn a_durable_server_leaves_a_core_to_the_store_writer() {
+        let durable = Config::default();
+        assert_eq!((durable.workers(1), durable.workers(2), durable.workers(8)), (1, 1, 7));
+        let memory = Config { in_memory: true, ..Config::default() };
+        assert_eq!((memory.workers(1), memory.workers(2)), (1, 2));
+        let set = Config { worker_threads: Some(4), ..Config::default() };
+        assert_eq!(set.workers(2), 4);
     }
 }

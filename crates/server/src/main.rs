@@ -7,8 +7,7 @@ use redrive::config::Args;
 #[global_allocator]
 static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
-#[tokio::main]
-async fn main() -> std::process::ExitCode {
+fn main() -> std::process::ExitCode {
     let config = match Args::parse().into_config() {
         Ok(c) => c,
         Err(e) => {
@@ -16,6 +15,19 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(config.workers(cores)).enable_all().build();
+    match runtime {
+        Ok(rt) => rt.block_on(serve(config)),
+        Err(e) => {
+            eprintln!("redrive: cannot start the runtime: {e}");
+            std::process::ExitCode::from(1)
+        }
+    }
+}
+
+async fn serve(config: redrive::config::Config) -> std::process::ExitCode {
     let filter = tracing_subscriber::EnvFilter::try_new(&config.log)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
