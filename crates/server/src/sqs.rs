@@ -106,7 +106,7 @@ pub async fn handle(ctx: &Ctx<'_>, call: Call<'_>) -> (Option<Action>, Response<
         Ok(out) if protocol == Protocol::Json && out.is_empty() => {
             respond(StatusCode::OK, json::CONTENT_TYPE, call.request_id, Vec::new())
         }
-        Ok(out) => success(protocol, action, &out.to_value(), call.request_id),
+        Ok(out) => success(protocol, action, &out, call.request_id),
         Err(e) => error(protocol, &e, call.request_id),
     };
     (action, response)
@@ -135,14 +135,17 @@ fn respond(status: StatusCode, content_type: &'static str, request_id: &str, bod
 fn success(
     protocol: Protocol,
     action: Option<Action>,
-    value: &serde_json::Value,
+    out: &protocol::types::Response,
     request_id: &str,
 ) -> Response<Full<Bytes>> {
     match (protocol, action) {
-        (Protocol::Query, Some(a)) => {
-            respond(StatusCode::OK, "text/xml", request_id, query::encode_response(a, value, request_id).into_bytes())
-        }
-        _ => respond(StatusCode::OK, json::CONTENT_TYPE, request_id, json::encode_response(value)),
+        (Protocol::Query, Some(a)) => respond(
+            StatusCode::OK,
+            "text/xml",
+            request_id,
+            query::encode_response(a, &out.to_value(), request_id).into_bytes(),
+        ),
+        _ => respond(StatusCode::OK, json::CONTENT_TYPE, request_id, out.to_json()),
     }
 }
 
