@@ -16,7 +16,7 @@ use crate::fifo;
 use crate::message::{self, Attributes, Content, NewMessage};
 use crate::movetask::TaskRecord;
 use crate::policy;
-use crate::queue::{Counts, DeadLetter, Queue, QueueState, Received, Seqs, MAX_WAKE};
+use crate::queue::{Counts, DeadLetter, Queue, QueueState, Received, SeqCounter, Seqs, MAX_WAKE};
 use crate::receipt::ReceiptHandle;
 use crate::store::{Change, Commit, MemoryStore, QueueRecord, Store, StoreError};
 
@@ -92,9 +92,14 @@ impl Engine {
             stop_signal: tokio::sync::Notify::new(),
             tasks: Mutex::new(Vec::new()),
             runners: Mutex::new(Vec::new()),
-            seqs: Seqs::new(1.into()),
+            seqs: SeqCounter::new(),
         };
         *engine.tasks.lock() = engine.store.load_tasks()?;
+        engine.seqs.restore_limit(engine.store.seq_limit()?);
+        for task in engine.tasks.lock().iter() {
+            // A task resumed moves only what was in its queue when it started.
+            engine.seqs.at_least(task.boundary_seq);
+        }
         let loaded = engine.store.load()?;
         let mut queues = engine.queues.write();
         for q in loaded {
@@ -121,7 +126,7 @@ impl Engine {
                 stop_signal: tokio::sync::Notify::new(),
                 tasks: Mutex::new(Vec::new()),
                 runners: Mutex::new(Vec::new()),
-                seqs: Seqs::new(1.into()),
+                seqs: SeqCounter::new(),
             },
         }
     }
@@ -146,6 +151,7 @@ impl Engine {
         let mut queues = self.queues.write();
         self.store.probe()?;
         let now = self.clock.now();
+        self.seqs.forget_reservations_since(self.store.seq_limit()?);
         let mut fresh = BTreeMap::new();
         for q in self.store.load()? {
             let queue = Queue::restore(self.arn_of(&q.record.name), q, now, &*self.store, &self.seqs);

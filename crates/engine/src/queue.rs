@@ -53,9 +53,65 @@ struct Slot {
 /// numbers, so a fast unkeyed hash is safe.
 type Slots = IndexMap<u64, Slot, foldhash::fast::FixedState>;
 
-/// The next seq of the whole engine, shared by its queues: seqs are unique across queues, so
-/// a store can key a body by its seq alone. Each queue's seqs still rise in arrival order.
-pub(crate) type Seqs = Arc<AtomicU64>;
+/// How many seqs a durable reservation covers (see `SeqCounter`).
+pub const SEQ_BLOCK: u64 = 1 << 20;
+
+/// The engine's message numbering, shared by its queues: seqs are unique across queues, so a
+/// store can key a body by its seq alone, and each queue's seqs rise in arrival order.
+///
+/// No seq is ever handed out twice, restarts included (else a receipt handle of a deleted
+/// message could name a new one, or a FIFO sequence number go backwards): the store keeps a
+/// limit below which seqs may have been used, raised a block at a time in the same commit as
+/// the message that needs it — half a block ahead, so no seq is used past a limit that is not
+/// durable unless half a million messages are sent and deleted before that commit lands.
+#[derive(Debug)]
+pub(crate) struct SeqCounter {
+    next: AtomicU64,
+    /// The highest limit asked of the store so far.
+    reserved: AtomicU64,
+}
+
+pub(crate) type Seqs = Arc<SeqCounter>;
+
+impl SeqCounter {
+    pub fn new() -> Seqs {
+        Arc::new(SeqCounter { next: AtomicU64::new(1), reserved: AtomicU64::new(0) })
+    }
+
+    /// Hand out seqs from `seq` on at the least (restoring what a store kept).
+    pub fn at_least(&self, seq: u64) {
+        self.next.fetch_max(seq, Ordering::Relaxed);
+    }
+
+    /// The limit a store kept: seqs below it may have been used before.
+    pub fn restore_limit(&self, limit: u64) {
+        self.at_least(limit);
+        self.reserved.fetch_max(limit, Ordering::Relaxed);
+    }
+
+    /// After a failed commit: a reservation may have been rolled back with it, so ask
+    /// again from what the store kept.
+    pub fn forget_reservations_since(&self, durable_limit: u64) {
+        self.reserved.store(durable_limit, Ordering::Relaxed);
+    }
+
+    /// The seq the next message will get.
+    pub fn peek(&self) -> u64 {
+        self.next.load(Ordering::Relaxed)
+    }
+
+    /// A new seq; pushes a reservation when the durable limit comes within half a block.
+    pub fn take(&self, changes: &mut Vec<Change>) -> u64 {
+        let seq = self.next.fetch_add(1, Ordering::Relaxed);
+        if seq + SEQ_BLOCK / 2 >= self.reserved.load(Ordering::Relaxed) {
+            let limit = seq + SEQ_BLOCK;
+            if self.reserved.fetch_max(limit, Ordering::Relaxed) < limit {
+                changes.push(Change::ReserveSeqs { below: limit });
+            }
+        }
+        seq
+    }
+}
 
 /// A message handed to a consumer.
 #[derive(Debug, Clone)]
@@ -169,12 +225,12 @@ impl Queue {
                 let content = reader.as_mut().and_then(|r| r.content(queue.uid, seq).ok().flatten());
                 let group = content.as_ref().and_then(|c| c.group_id.as_deref()).map(GroupId::from);
                 state.place(seq, None, group, m, now);
-                seqs.fetch_max(seq + 1, Ordering::Relaxed);
+                seqs.at_least(seq + 1);
             }
             if let Some(f) = state.fifo.as_mut() {
                 for d in loaded.dedup.into_iter().filter(|d| d.expires_at > now) {
                     // A later message's sequence number stays above the remembered one.
-                    seqs.fetch_max(d.seq + 1, Ordering::Relaxed);
+                    seqs.at_least(d.seq + 1);
                     let accepted = Accepted { message_id: d.message_id, sequence_number: sequence_number(d.seq) };
                     f.remember_until(d.key, accepted, d.expires_at);
                 }
@@ -325,13 +381,7 @@ impl QueueState {
 
     /// A seq above every message this queue holds now (the next one the engine hands out).
     pub fn next_seq(&self) -> u64 {
-        self.seqs.load(Ordering::Relaxed)
-    }
-
-    /// A new message's seq. Taken under this queue's lock, so the queue's seqs rise in the
-    /// order its messages arrive.
-    fn take_seq(&self) -> u64 {
-        self.seqs.fetch_add(1, Ordering::Relaxed)
+        self.seqs.peek()
     }
 
     /// Up to `limit` visible messages older than `boundary`, oldest first, with content.
@@ -386,7 +436,8 @@ impl QueueState {
         now: Millis,
         changes: &mut Vec<Change>,
     ) -> u64 {
-        let seq = self.take_seq();
+        // Taken under this queue's lock, so the queue's seqs rise in arrival order.
+        let seq = self.seqs.take(changes);
         changes.push(Change::PutMessage { queue: uid, seq, content: content.clone(), state: m });
         let group = self.group_of(&content);
         self.place(seq, self.keep_content.then_some(content), group, m, now);
@@ -412,7 +463,7 @@ impl QueueState {
         now: Millis,
         changes: &mut Vec<Change>,
     ) -> u64 {
-        let seq = self.take_seq();
+        let seq = self.seqs.take(changes);
         let m = MessageState {
             enqueued_at,
             visible_at: now + delay_ms,
@@ -669,6 +720,30 @@ mod tests {
     }
 
     #[test]
+    fn seqs_are_reserved_half_a_block_ahead_of_use() {
+        let seqs = SeqCounter::new();
+        let mut changes = Vec::new();
+        let taken: Vec<u64> = (0..SEQ_BLOCK + 2).map(|_| seqs.take(&mut changes)).collect();
+        assert_eq!(taken[..3], [1, 2, 3]);
+        let limits: Vec<u64> = changes
+            .iter()
+            .map(|c| match c {
+                Change::ReserveSeqs { below } => *below,
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        let half = SEQ_BLOCK / 2;
+        assert_eq!(limits, [1 + SEQ_BLOCK, half + 1 + SEQ_BLOCK, 2 * half + 1 + SEQ_BLOCK]);
+        // Restored: seqs go on from the kept limit, and the next one asks for a new block.
+        let seqs = SeqCounter::new();
+        seqs.restore_limit(5_000_000);
+        seqs.at_least(42);
+        changes.clear();
+        assert_eq!(seqs.take(&mut changes), 5_000_000);
+        assert!(matches!(changes[..], [Change::ReserveSeqs { below }] if below == 5_000_000 + SEQ_BLOCK));
+    }
+
+    #[test]
     fn a_drained_backlog_gives_its_index_memory_back() {
         let record = QueueRecord {
             name: "q".into(),
@@ -679,7 +754,7 @@ mod tests {
             tags: BTreeMap::new(),
             last_purge: None,
         };
-        let queue = Queue::new("arn:aws:sqs:us-east-1:000000000000:q".into(), record, true, Seqs::new(1.into()));
+        let queue = Queue::new("arn:aws:sqs:us-east-1:000000000000:q".into(), record, true, SeqCounter::new());
         let mut state = queue.state.lock();
         let mut changes = Vec::new();
         let content = Arc::new(Content {

@@ -86,6 +86,11 @@ pub enum Change {
         queue: u64,
         key: String,
     },
+    /// Seqs below `below` may be in use: a restarted engine hands out none of them again.
+    /// A store keeps the highest limit it was given.
+    ReserveSeqs {
+        below: u64,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -130,6 +135,10 @@ pub trait Store: Send + Sync + 'static {
     }
     /// Accept changes again after a successful `probe` and reload.
     fn resume(&self) {}
+    /// The highest `ReserveSeqs` limit kept (0 if none).
+    fn seq_limit(&self) -> Result<u64, StoreError> {
+        Ok(0)
+    }
     /// Every move task kept, in start order.
     fn load_tasks(&self) -> Result<Vec<TaskRecord>, StoreError> {
         Ok(Vec::new())

@@ -15,7 +15,8 @@
 //!   were unique keeps its older bodies in `bodies`, keyed by (queue, seq); they are read and
 //!   deleted there until none is left, and the empty table is dropped at the next open;
 //! - `tasks`: (started at, id) → `TaskRecord`, scanned in start order;
-//! - `dedup`: (queue, key) → `DedupRecord` of a FIFO queue.
+//! - `dedup`: (queue, key) → `DedupRecord` of a FIFO queue;
+//! - `meta`: name → integer: `seq_limit`, below which seqs may have been used.
 //!
 //! One writer thread applies submissions in order. While it commits (one fsync), new
 //! submissions queue up; it takes all of them into the next transaction — group commit.
@@ -56,6 +57,8 @@ const SCHEMA: &str = "
     CREATE TABLE IF NOT EXISTS dedup (
         queue INTEGER NOT NULL, key TEXT NOT NULL, record BLOB NOT NULL,
         PRIMARY KEY (queue, key)) WITHOUT ROWID;
+    -- Single values by name: `seq_limit`, the highest ReserveSeqs limit.
+    CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
     -- A scratch row the health probe rewrites.
     CREATE TABLE IF NOT EXISTS probe (id INTEGER PRIMARY KEY, n INTEGER NOT NULL);";
 
@@ -448,6 +451,14 @@ fn apply_in_transaction(conn: &mut Connection, group: &[Job], legacy: bool) -> R
             Change::DeleteDedup { queue, key: dedup_key } => {
                 run(&tx, "DELETE FROM dedup WHERE queue = ?1 AND key = ?2", params![key(*queue), dedup_key])?;
             }
+            Change::ReserveSeqs { below } => {
+                run(
+                    &tx,
+                    "INSERT INTO meta (key, value) VALUES ('seq_limit', ?1) \
+                     ON CONFLICT (key) DO UPDATE SET value = max(value, excluded.value)",
+                    [key(*below)],
+                )?;
+            }
             Change::PutTask(task) => {
                 run(
                     &tx,
@@ -602,6 +613,16 @@ impl Store for SqliteStore {
         self.pending.lock().clear();
         self.failed.store(false, Ordering::SeqCst);
         tracing::info!("store accepts changes again");
+    }
+
+    fn seq_limit(&self) -> Result<u64, StoreError> {
+        let guard = self.reader_conn();
+        let conn = guard.as_ref().ok_or_else(closed)?;
+        let limit: Option<i64> = conn
+            .query_row("SELECT value FROM meta WHERE key = 'seq_limit'", [], |r| r.get(0))
+            .map(Some)
+            .or_else(|e| if e == rusqlite::Error::QueryReturnedNoRows { Ok(None) } else { Err(err(e)) })?;
+        Ok(limit.map_or(0, |v| v as u64))
     }
 
     fn load_tasks(&self) -> Result<Vec<TaskRecord>, StoreError> {

@@ -326,3 +326,16 @@ async fn bodies_stored_before_seqs_were_unique_are_read_deleted_and_purged_until
     assert!(loaded[1].messages.is_empty());
     assert_eq!(store.content(1, 3).unwrap().unwrap().body, "a-new");
 }
+
+#[tokio::test]
+async fn the_seq_limit_keeps_the_highest_reservation() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path()).unwrap();
+    assert_eq!(store.seq_limit().unwrap(), 0);
+    store.submit(vec![Change::ReserveSeqs { below: 1 << 20 }]).await.unwrap();
+    // Two reservations crossing in flight: the lower one, committed later, changes nothing.
+    store.submit(vec![Change::ReserveSeqs { below: 3 << 20 }, Change::ReserveSeqs { below: 2 << 20 }]).await.unwrap();
+    assert_eq!(store.seq_limit().unwrap(), 3 << 20);
+    drop(store);
+    assert_eq!(SqliteStore::open(dir.path()).unwrap().seq_limit().unwrap(), 3 << 20);
+}

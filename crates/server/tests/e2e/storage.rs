@@ -114,6 +114,28 @@ async fn messages_sent_after_a_restart_never_overwrite_stored_ones_of_any_queue(
 }
 
 #[tokio::test]
+async fn a_receipt_handle_from_before_a_restart_never_deletes_a_message_sent_after_it() {
+    // The deleted message's number must not be handed to the next message after a restart,
+    // or its old handle (a consumer retrying its delete) would delete that one.
+    let dir = fresh_dir("stale-handle");
+    let h = durable(&dir).await;
+    let url = h.create_queue("q").await;
+    h.send(&url, "old").await;
+    let old = h.receive(&url, 1).await.remove(0);
+    h.delete(&url, &old).await;
+    h.server.shutdown().await;
+
+    let h = durable(&dir).await;
+    let url = h.expected_url("q");
+    h.send(&url, "new").await;
+    h.client.delete_message().queue_url(&url).receipt_handle(old.receipt_handle().unwrap()).send().await.unwrap();
+    let bodies: Vec<String> = h.drain(&url).await.iter().map(|m| m.body().unwrap().to_string()).collect();
+    assert_eq!(bodies, ["new"]);
+    h.server.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
 async fn a_second_server_on_the_same_data_dir_is_refused() {
     let dir = fresh_dir("lock");
     let h = durable(&dir).await;
