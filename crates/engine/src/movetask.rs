@@ -19,7 +19,7 @@ use crate::clock::Millis;
 use crate::dlq::parse_arn;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
-use crate::message::Content;
+use crate::message::{Content, SharedContent};
 use crate::queue::Queue;
 use crate::store::{Change, Commit};
 
@@ -358,13 +358,9 @@ impl Engine {
                 .ok_or_else(|| Stop::Failed("CouldNotDetermineMessageSource".into()))?,
         };
         let dest = self.queue_by_arn(&dest_arn).filter(|d| d.uid != source.uid).ok_or_else(nonexistent)?;
-        let seqs: Vec<u64> = candidates
-            .iter()
-            .take_while(|(_, c)| {
-                task.destination_arn.is_some() || c.dead_letter_source_arn.as_deref() == Some(&dest_arn)
-            })
-            .map(|(seq, _)| *seq)
-            .collect();
+        let same_destination = |c: &SharedContent| {
+            task.destination_arn.is_some() || c.dead_letter_source_arn.as_deref() == Some(&dest_arn)
+        };
         let mut changes = Vec::new();
         let (moved, commit) = {
             let (mut src, dst) = crate::engine::lock_pair(&source, Some(&dest));
@@ -373,8 +369,10 @@ impl Engine {
                 return Err(nonexistent());
             }
             let mut moved = 0;
-            for seq in seqs {
-                let Some(content) = src.take_visible(source.uid, seq, &**self.store(), &mut changes) else { continue };
+            for (seq, content) in candidates.iter().take_while(|(_, c)| same_destination(c)) {
+                if !src.take_visible(source.uid, *seq, &mut changes) {
+                    continue;
+                }
                 // A redriven message is a new message: new id, new times, no receive count.
                 let id = uuid::Uuid::new_v4().to_string();
                 let fresh = Content {
@@ -382,7 +380,7 @@ impl Engine {
                     id,
                     sent_at: now,
                     dead_letter_source_arn: None,
-                    ..(*content).clone()
+                    ..(**content).clone()
                 };
                 dst.insert(dest.uid, Arc::new(fresh), now, 0, now, &mut changes);
                 dst.stats.redriven += 1;

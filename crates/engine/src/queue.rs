@@ -409,22 +409,15 @@ impl QueueState {
         Ok(out)
     }
 
-    /// Remove a message that is visible right now and return its content.
-    pub fn take_visible(
-        &mut self,
-        uid: u64,
-        seq: u64,
-        store: &dyn Store,
-        changes: &mut Vec<Change>,
-    ) -> Option<SharedContent> {
-        let slot = self.messages.get(&seq).filter(|s| s.state == State::Visible)?;
-        let content = match &slot.content {
-            Some(c) => c.clone(),
-            None => store.content(uid, seq).ok()??,
-        };
+    /// Remove a message if it is visible right now (its content, which never changes, the
+    /// caller read with `movable`); whether it was.
+    pub fn take_visible(&mut self, uid: u64, seq: u64, changes: &mut Vec<Change>) -> bool {
+        if !self.messages.get(&seq).is_some_and(|s| s.state == State::Visible) {
+            return false;
+        }
         self.remove(seq);
         changes.push(Change::DeleteMessage { queue: uid, seq });
-        Some(content)
+        true
     }
 
     /// Add a message that keeps its counts and times (a dead-letter hand-off, a restore).
@@ -776,12 +769,13 @@ mod tests {
         assert!(full >= 100_000);
         // Taken in an order that moves entries around inside the map.
         for &seq in seqs.iter().rev().step_by(2).chain(seqs.iter().step_by(2)) {
-            assert!(state.take_visible(7, seq, &MemoryStore, &mut changes).is_some(), "seq {seq}");
+            assert!(state.take_visible(7, seq, &mut changes), "seq {seq}");
         }
         assert_eq!(state.counts(), Counts::default());
         assert!(state.messages.capacity() <= 4096 * 2, "capacity {} after draining", state.messages.capacity());
         // What is left is still found by its seq.
         let last = state.insert(7, content.clone(), 1, 0, 1, &mut changes);
-        assert!(state.take_visible(7, last, &MemoryStore, &mut changes).is_some());
+        assert!(state.take_visible(7, last, &mut changes));
+        assert!(!state.take_visible(7, last, &mut changes), "taken already");
     }
 }
