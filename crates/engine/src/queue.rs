@@ -704,7 +704,6 @@ impl QueueState {
 mod tests {
     use super::*;
     use crate::message::Content;
-    use crate::store::MemoryStore;
 
     #[test]
     fn a_message_costs_at_most_56_bytes_of_index_slot() {
