@@ -481,47 +481,35 @@ impl Response {
     /// This output as the JSON protocol's body, serialized straight from the output type (no
     /// intermediate tree: a receive of ten 1 KiB bodies would copy every body into it).
     pub fn to_json(&self) -> Vec<u8> {
-        use serde_json::to_vec as v;
-        let r = match self {
-            Response::Empty => Ok(b"{}".to_vec()),
-            Response::QueueUrl(o) => v(o),
-            Response::ListQueues(o) => v(o),
-            Response::Attributes(o) => v(o),
-            Response::ListQueueTags(o) => v(o),
-            Response::SendMessage(o) => v(o),
-            Response::SendMessageBatch(o) => v(o),
-            Response::ReceiveMessage(o) => v(o),
-            Response::IdBatch(o) => v(o),
-            Response::ListDeadLetterSourceQueues(o) => v(o),
-            Response::StartMessageMoveTask(o) => v(o),
-            Response::CancelMessageMoveTask(o) => v(o),
-            Response::ListMessageMoveTasks(o) => v(o),
-        };
-        // As in `to_value`: these types always serialize.
-        r.unwrap_or_else(|_| b"{}".to_vec())
+        // These types hold only strings, integers, booleans, lists and string-keyed maps,
+        // which always serialize.
+        serde_json::to_vec(self).unwrap_or_else(|_| b"{}".to_vec())
     }
 
     /// The JSON tree of this output (the Query protocol renders it as XML).
     pub fn to_value(&self) -> serde_json::Value {
-        use serde_json::to_value as v;
-        let r = match self {
-            Response::Empty => Ok(serde_json::Value::Object(Default::default())),
-            Response::QueueUrl(o) => v(o),
-            Response::ListQueues(o) => v(o),
-            Response::Attributes(o) => v(o),
-            Response::ListQueueTags(o) => v(o),
-            Response::SendMessage(o) => v(o),
-            Response::SendMessageBatch(o) => v(o),
-            Response::ReceiveMessage(o) => v(o),
-            Response::IdBatch(o) => v(o),
-            Response::ListDeadLetterSourceQueues(o) => v(o),
-            Response::StartMessageMoveTask(o) => v(o),
-            Response::CancelMessageMoveTask(o) => v(o),
-            Response::ListMessageMoveTasks(o) => v(o),
-        };
-        // These types hold only strings, integers, booleans, lists and string-keyed maps,
-        // which always serialize.
-        r.unwrap_or_default()
+        serde_json::to_value(self).unwrap_or_default()
+    }
+}
+
+/// An output serializes as its members; `Empty` as an object without any.
+impl Serialize for Response {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Response::Empty => serde::ser::SerializeMap::end(s.serialize_map(Some(0))?),
+            Response::QueueUrl(o) => o.serialize(s),
+            Response::ListQueues(o) => o.serialize(s),
+            Response::Attributes(o) => o.serialize(s),
+            Response::ListQueueTags(o) => o.serialize(s),
+            Response::SendMessage(o) => o.serialize(s),
+            Response::SendMessageBatch(o) => o.serialize(s),
+            Response::ReceiveMessage(o) => o.serialize(s),
+            Response::IdBatch(o) => o.serialize(s),
+            Response::ListDeadLetterSourceQueues(o) => o.serialize(s),
+            Response::StartMessageMoveTask(o) => o.serialize(s),
+            Response::CancelMessageMoveTask(o) => o.serialize(s),
+            Response::ListMessageMoveTasks(o) => o.serialize(s),
+        }
     }
 }
 
@@ -562,5 +550,7 @@ mod tests {
             let direct: serde_json::Value = serde_json::from_slice(&out.to_json()).unwrap();
             assert_eq!(direct, out.to_value(), "{out:?}");
         }
+        assert_eq!(Response::Empty.to_json(), b"{}");
+        assert_eq!(Response::Empty.to_value(), serde_json::json!({}));
     }
 }

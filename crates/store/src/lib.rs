@@ -42,7 +42,7 @@ use engine::message::{Content, SharedContent};
 use engine::store::{
     Change, Commit, DedupRecord, LoadedQueue, MessageState, QueueRecord, Store, StoreError, TaskRecord,
 };
-use rusqlite::{params, Connection, OpenFlags, TransactionBehavior};
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 
 const SCHEMA: &str = "
     CREATE TABLE IF NOT EXISTS queues (
@@ -321,16 +321,21 @@ fn open_legacy_bodies(conn: &Connection) -> Result<bool, StoreError> {
 
 /// A message's content: from `contents`, else (in a store with legacy bodies) from `bodies`.
 fn read_content(conn: &Connection, queue: u64, seq: u64, legacy: bool) -> Result<Option<SharedContent>, StoreError> {
-    let mut stmt = conn.prepare_cached("SELECT content FROM contents WHERE seq = ?1").map_err(err)?;
-    let mut rows = stmt.query([key(seq)]).map_err(err)?;
-    if let Some(row) = rows.next().map_err(err)? {
-        return blob::<Content>(row, 0).map(|c| Some(Arc::new(c)));
+    let found = query_content(conn, "SELECT content FROM contents WHERE seq = ?1", [key(seq)])?;
+    if found.is_some() || !legacy {
+        return Ok(found);
     }
-    if !legacy {
-        return Ok(None);
-    }
-    let mut stmt = conn.prepare_cached("SELECT content FROM bodies WHERE queue = ?1 AND seq = ?2").map_err(err)?;
-    let mut rows = stmt.query([key(queue), key(seq)]).map_err(err)?;
+    query_content(conn, "SELECT content FROM bodies WHERE queue = ?1 AND seq = ?2", [key(queue), key(seq)])
+}
+
+/// The content in the first row of `sql`, if any.
+fn query_content(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> Result<Option<SharedContent>, StoreError> {
+    let mut stmt = conn.prepare_cached(sql).map_err(err)?;
+    let mut rows = stmt.query(params).map_err(err)?;
     match rows.next().map_err(err)? {
         Some(row) => blob::<Content>(row, 0).map(|c| Some(Arc::new(c))),
         None => Ok(None),
@@ -620,8 +625,8 @@ impl Store for SqliteStore {
         let conn = guard.as_ref().ok_or_else(closed)?;
         let limit: Option<i64> = conn
             .query_row("SELECT value FROM meta WHERE key = 'seq_limit'", [], |r| r.get(0))
-            .map(Some)
-            .or_else(|e| if e == rusqlite::Error::QueryReturnedNoRows { Ok(None) } else { Err(err(e)) })?;
+            .optional()
+            .map_err(err)?;
         Ok(limit.map_or(0, |v| v as u64))
     }
 

@@ -129,8 +129,7 @@ async fn a_receipt_handle_from_before_a_restart_never_deletes_a_message_sent_aft
     let url = h.expected_url("q");
     h.send(&url, "new").await;
     h.client.delete_message().queue_url(&url).receipt_handle(old.receipt_handle().unwrap()).send().await.unwrap();
-    let bodies: Vec<String> = h.drain(&url).await.iter().map(|m| m.body().unwrap().to_string()).collect();
-    assert_eq!(bodies, ["new"]);
+    assert_eq!(drained_bodies(&h, &url).await, ["new"]);
     h.server.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
