@@ -63,8 +63,12 @@ const SCHEMA: &str = "
     CREATE TABLE IF NOT EXISTS probe (id INTEGER PRIMARY KEY, n INTEGER NOT NULL);";
 
 /// Page cache of the writer's connection, in KiB; SQLite's caches would otherwise grow with
-/// the database. Bodies are read once per delivery, so small caches cost little.
-const WRITER_CACHE_KIB: u32 = 8 * 1024;
+/// the database. Bodies are read once per delivery, so small caches cost little. Small for a
+/// second reason: while the database is under 1 GiB, a B-tree balance that swaps page numbers
+/// parks a page at the number above it (the pending-byte page), and every commit after one
+/// then walks the cache's whole hash table to drop pages past the end — 15 % of the writer's
+/// CPU in the cycle with 8 MiB (docs/benchmarks.md).
+const WRITER_CACHE_KIB: u32 = 2 * 1024;
 /// Page cache of each reader's connection, in KiB.
 const READER_CACHE_KIB: u32 = 4 * 1024;
 /// Read-only connections: one per runtime worker (one per core), within these bounds.
