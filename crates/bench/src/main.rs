@@ -101,6 +101,11 @@ pub struct Args {
     /// Consumers (cycle: default concurrency/2; long-poll: default 10000; fifo drain: default concurrency).
     #[arg(long)]
     pub consumers: Option<usize>,
+    /// Cycle: producers wait while this many sent messages are not yet deleted, so the figure
+    /// is the rate the whole pipeline sustains; without it, producers that outrun the
+    /// consumers grow the backlog for the whole run.
+    #[arg(long)]
+    pub max_backlog: Option<u64>,
     /// Measured seconds (after --warmup); a time cap for redrive and fill (default 600).
     #[arg(long)]
     pub duration: Option<f64>,
@@ -174,6 +179,9 @@ fn check(args: &Args) -> Result<(), String> {
     }
     if args.consumers.is_some_and(|c| c == 0 || c > 100_000) || args.producers.is_some_and(|p| p == 0 || p > 100_000) {
         return Err("--producers/--consumers must be 1..=100000".into());
+    }
+    if args.max_backlog.is_some_and(|m| m < 10) {
+        return Err("--max-backlog must be at least 10 (one batch)".into());
     }
     if !args.queue.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') || args.queue.len() > 30 {
         return Err("--queue: up to 30 of [A-Za-z0-9_-]".into());

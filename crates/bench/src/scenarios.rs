@@ -243,15 +243,20 @@ async fn cycle(ctx: &Ctx) -> Result<(), String> {
     let receive = Arc::new(PreparedReceive::new(&url, 10, 1, None)?);
     let deleted_total = Arc::new(AtomicU64::new(0));
     let sent = Arc::new(AtomicU64::new(0));
+    let backlog = Arc::new(Backlog::default());
     let mut set = JoinSet::new();
     for _ in 0..producers {
         let mut conn = ctx.target.conn(a.client);
-        let (p, w, sent) = (prepared.clone(), window.clone(), sent.clone());
+        let (p, w, sent, backlog, max_backlog) =
+            (prepared.clone(), window.clone(), sent.clone(), backlog.clone(), a.max_backlog);
         set.spawn(async move {
             let mut s = Stats::default();
             let mut last = Instant::now();
             let mut failures = 0;
             while w.claim(BATCH as u64) {
+                if let Some(max) = max_backlog {
+                    backlog.below(max, &w).await;
+                }
                 let t0 = Instant::now();
                 let r = conn.send_batch(&p).await;
                 let t1 = Instant::now();
@@ -259,6 +264,7 @@ async fn cycle(ctx: &Ctx) -> Result<(), String> {
                 match r {
                     Ok(out) => {
                         failures = 0;
+                        backlog.sent.fetch_add(out.ok as u64, Ordering::Relaxed);
                         if w.counts(t0, t1) {
                             s.record("send_batch", t1 - t0);
                             sent.fetch_add(out.ok as u64, Ordering::Relaxed);
@@ -283,7 +289,8 @@ async fn cycle(ctx: &Ctx) -> Result<(), String> {
     let limit = a.count;
     for _ in 0..consumers {
         let mut conn = ctx.target.conn(a.client);
-        let (r, w, deleted_total, url) = (receive.clone(), window.clone(), deleted_total.clone(), url.clone());
+        let (r, w, deleted_total, url, backlog) =
+            (receive.clone(), window.clone(), deleted_total.clone(), url.clone(), backlog.clone());
         set.spawn(async move {
             let mut s = Stats::default();
             let mut last = Instant::now();
@@ -324,6 +331,7 @@ async fn cycle(ctx: &Ctx) -> Result<(), String> {
                 last = t3;
                 match del {
                     Ok(out) => {
+                        backlog.deleted(out.ok as u64);
                         if w.counts(t0, t3) {
                             s.record("delete_batch", t3 - t2);
                             s.messages += out.ok as u64;
@@ -348,6 +356,7 @@ async fn cycle(ctx: &Ctx) -> Result<(), String> {
     let mut line = ctx.line("cycle");
     line.insert("producers".into(), producers.into());
     line.insert("consumers".into(), consumers.into());
+    line.insert("max_backlog".into(), a.max_backlog.into());
     measured(&mut line, &stats, window.elapsed(last), &out, "receive");
     let secs = window.elapsed(last).as_secs_f64().max(1e-9);
     let sent = sent.load(Ordering::Relaxed);
@@ -356,6 +365,32 @@ async fn cycle(ctx: &Ctx) -> Result<(), String> {
     line.insert("backlog_after".into(), backlog.into());
     emit(&a.out, &line);
     Ok(())
+}
+
+/// Messages a cycle's producers sent and its consumers deleted, warm-up included; producers
+/// wait on it for `--max-backlog`.
+#[derive(Default)]
+struct Backlog {
+    sent: AtomicU64,
+    deleted: AtomicU64,
+    drained: tokio::sync::Notify,
+}
+
+impl Backlog {
+    fn deleted(&self, n: u64) {
+        self.deleted.fetch_add(n, Ordering::Relaxed);
+        self.drained.notify_waiters();
+    }
+
+    /// Wait until fewer than `max` sent messages are undeleted (or the window ends). The
+    /// timeout covers a wake-up missed between the check and the wait.
+    async fn below(&self, max: u64, window: &Window) {
+        while self.sent.load(Ordering::Relaxed).saturating_sub(self.deleted.load(Ordering::Relaxed)) >= max
+            && !window.past_end()
+        {
+            let _ = tokio::time::timeout(Duration::from_millis(1), self.drained.notified()).await;
+        }
+    }
 }
 
 /// Microseconds since `base`, written at the start of a long-poll body, then M (measured)
