@@ -275,6 +275,19 @@ impl Engine {
         queue: &Queue,
         f: impl FnOnce(&mut QueueState, &mut Vec<Change>) -> Result<T>,
     ) -> Result<T> {
+        self.change_waking(queue, f, |_| 0).await
+    }
+
+    /// `change`, and wake `wakes(value)` long polls of the queue as soon as the changes are
+    /// submitted rather than once they are durable: a woken receive submits its own changes
+    /// after these, so it answers only once these are durable too, and the wait for the
+    /// two commits overlaps instead of running one after the other.
+    async fn change_waking<T>(
+        &self,
+        queue: &Queue,
+        f: impl FnOnce(&mut QueueState, &mut Vec<Change>) -> Result<T>,
+        wakes: impl FnOnce(&T) -> usize,
+    ) -> Result<T> {
         let mut changes = Vec::new();
         let (value, commit) = {
             let mut state = queue.state.lock();
@@ -286,6 +299,9 @@ impl Engine {
             let commit = (!changes.is_empty()).then(|| self.store.submit(changes));
             (value, commit)
         };
+        if let Ok(v) = &value {
+            queue.wake(wakes(v));
+        }
         if let Some(commit) = commit {
             Engine::durable(commit).await?;
         }
@@ -573,14 +589,15 @@ impl Engine {
     pub async fn send_message(&self, name: &str, message: NewMessage, sender_id: &str) -> Result<Sent> {
         let queue = self.queue(name)?;
         let now = self.clock.now();
-        let sent = self
-            .change(&queue, |state, changes| {
+        self.change_waking(
+            &queue,
+            |state, changes| {
                 let (content, delay_ms) = prepare(&state.attrs, message, sender_id, now, false)?;
                 Ok(accept(state, queue.uid, content, delay_ms, now, changes))
-            })
-            .await?;
-        queue.wake(1);
-        Ok(sent)
+            },
+            |_| 1,
+        )
+        .await
     }
 
     /// SendMessageBatch: batch-level rules first, then each entry on its own.
@@ -609,8 +626,9 @@ impl Engine {
                 return Err(Error::InvalidParameterValue(NO_DEDUP_ID.into()));
             }
         }
-        let results = self
-            .change(&queue, |state, changes| {
+        self.change_waking(
+            &queue,
+            |state, changes| {
                 Ok(entries
                     .into_iter()
                     .map(|(id, message)| {
@@ -619,10 +637,10 @@ impl Engine {
                         (id, r)
                     })
                     .collect::<Vec<_>>())
-            })
-            .await?;
-        queue.wake(results.iter().filter(|(_, r)| r.is_ok()).count());
-        Ok(results)
+            },
+            |results| results.iter().filter(|(_, r)| r.is_ok()).count(),
+        )
+        .await
     }
 
     /// ReceiveMessage, long-polling for up to the wait time. Returns as soon as a
@@ -843,12 +861,14 @@ impl Engine {
         let queue = self.queue(name)?;
         let handle = self.handle_for(&queue, receipt_handle)?;
         let now = self.clock.now();
-        self.change(&queue, |state, changes| state.delete(queue.uid, &handle, receipt_handle, now, changes)).await?;
         // A delete releases a FIFO group: its next message may be receivable now.
-        if queue.is_fifo() {
-            queue.wake(1);
-        }
-        Ok(())
+        let fifo = queue.is_fifo();
+        self.change_waking(
+            &queue,
+            |state, changes| state.delete(queue.uid, &handle, receipt_handle, now, changes),
+            |_| usize::from(fifo),
+        )
+        .await
     }
 
     pub async fn delete_message_batch(
@@ -859,8 +879,10 @@ impl Engine {
         check_batch(entries.iter().map(|(id, _)| id.as_str()), "DeleteMessageBatchRequestEntry")?;
         let queue = self.queue(name)?;
         let now = self.clock.now();
-        let results = self
-            .change(&queue, |state, changes| {
+        let fifo = queue.is_fifo();
+        self.change_waking(
+            &queue,
+            |state, changes| {
                 Ok(entries
                     .iter()
                     .map(|(id, text)| {
@@ -869,12 +891,10 @@ impl Engine {
                         (id.clone(), r)
                     })
                     .collect::<Vec<_>>())
-            })
-            .await?;
-        if queue.is_fifo() {
-            queue.wake(results.len());
-        }
-        Ok(results)
+            },
+            |results| if fifo { results.len() } else { 0 },
+        )
+        .await
     }
 
     pub async fn change_message_visibility(&self, name: &str, receipt_handle: &str, timeout: i64) -> Result<()> {
@@ -884,16 +904,16 @@ impl Engine {
         let queue = self.queue(name)?;
         let handle = self.handle_for(&queue, receipt_handle)?;
         let now = self.clock.now();
-        let woke = self
-            .change(&queue, |state, changes| {
+        self.change_waking(
+            &queue,
+            |state, changes| {
                 state.advance(queue.uid, now, changes);
                 state.change_visibility(queue.uid, &handle, receipt_handle, timeout as u64 * 1000, now, changes)
-            })
-            .await?;
-        if woke {
-            queue.wake(1);
-        }
-        Ok(())
+            },
+            |woke| usize::from(*woke),
+        )
+        .await
+        .map(|_| ())
     }
 
     pub async fn change_message_visibility_batch(
@@ -904,37 +924,39 @@ impl Engine {
         check_batch(entries.iter().map(|(id, _, _)| id.as_str()), "ChangeMessageVisibilityBatchRequestEntry")?;
         let queue = self.queue(name)?;
         let now = self.clock.now();
-        let mut woke = false;
-        let results = self
-            .change(&queue, |state, changes| {
-                state.advance(queue.uid, now, changes);
-                Ok(entries
-                    .iter()
-                    .enumerate()
-                    .map(|(i, (id, text, timeout))| {
-                        let r = match timeout {
-                            None => Err(Error::MissingParameter(format!(
-                                "ChangeMessageVisibilityBatchRequestEntry.{}.VisibilityTimeout",
-                                i + 1
-                            ))),
-                            Some(t) if !(0..=43_200).contains(t) => Err(Error::invalid_parameter(
-                                t,
-                                "VisibilityTimeout",
-                                "VisibilityTimeout must be an integer between 0 and 43200.",
-                            )),
-                            Some(t) => self.handle_for(&queue, text).and_then(|h| {
-                                state.change_visibility(queue.uid, &h, text, *t as u64 * 1000, now, changes)
-                            }),
-                        };
-                        woke |= r == Ok(true);
-                        (id.clone(), r.map(|_| ()))
-                    })
-                    .collect::<Vec<_>>())
-            })
+        let (results, _) = self
+            .change_waking(
+                &queue,
+                |state, changes| {
+                    state.advance(queue.uid, now, changes);
+                    let mut woke = false;
+                    let results = entries
+                        .iter()
+                        .enumerate()
+                        .map(|(i, (id, text, timeout))| {
+                            let r = match timeout {
+                                None => Err(Error::MissingParameter(format!(
+                                    "ChangeMessageVisibilityBatchRequestEntry.{}.VisibilityTimeout",
+                                    i + 1
+                                ))),
+                                Some(t) if !(0..=43_200).contains(t) => Err(Error::invalid_parameter(
+                                    t,
+                                    "VisibilityTimeout",
+                                    "VisibilityTimeout must be an integer between 0 and 43200.",
+                                )),
+                                Some(t) => self.handle_for(&queue, text).and_then(|h| {
+                                    state.change_visibility(queue.uid, &h, text, *t as u64 * 1000, now, changes)
+                                }),
+                            };
+                            woke |= r == Ok(true);
+                            (id.clone(), r.map(|_| ()))
+                        })
+                        .collect::<Vec<_>>();
+                    Ok((results, woke))
+                },
+                |(results, woke)| if *woke { results.len() } else { 0 },
+            )
             .await?;
-        if woke {
-            queue.wake(results.len());
-        }
         Ok(results)
     }
 }

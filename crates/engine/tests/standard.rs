@@ -175,3 +175,76 @@ async fn a_deleted_name_cannot_be_reused_for_sixty_seconds() {
     clock.advance(Duration::from_secs(60));
     e.create_queue("q", &BTreeMap::new(), &BTreeMap::new()).await.unwrap();
 }
+
+/// A store that keeps nothing and holds every commit until the gate is opened: a stand-in
+/// for a slow disk, to see what happens while a change is submitted but not yet durable.
+struct GatedStore {
+    open: tokio::sync::watch::Sender<bool>,
+}
+
+impl engine::Store for GatedStore {
+    fn submit(&self, _changes: Vec<engine::store::Change>) -> engine::store::Commit {
+        let mut open = self.open.subscribe();
+        Box::pin(async move {
+            let _ = open.wait_for(|o| *o).await;
+            Ok(())
+        })
+    }
+
+    fn load(&self) -> Result<Vec<engine::store::LoadedQueue>, engine::store::StoreError> {
+        Ok(Vec::new())
+    }
+
+    fn content(
+        &self,
+        _queue: u64,
+        _seq: u64,
+    ) -> Result<Option<engine::message::SharedContent>, engine::store::StoreError> {
+        Ok(None)
+    }
+
+    fn is_memory(&self) -> bool {
+        true
+    }
+}
+
+#[tokio::test]
+async fn a_long_poll_takes_a_message_while_its_send_commits_and_answers_once_it_is_durable() {
+    let clock = ManualClock::new(START);
+    let config = EngineConfig { region: "us-east-1".into(), account_id: "000000000000".into() };
+    let store = Arc::new(GatedStore { open: tokio::sync::watch::channel(true).0 });
+    let e = Arc::new(Engine::open(config, Arc::new(clock), store.clone()).unwrap());
+    e.create_queue("q", &BTreeMap::new(), &BTreeMap::new()).await.unwrap();
+    store.open.send_replace(false);
+
+    let waiter = {
+        let e = e.clone();
+        tokio::spawn(async move {
+            let opts = ReceiveOptions { wait_time_seconds: Some(20), ..Default::default() };
+            e.receive_message("q", opts).await.unwrap()
+        })
+    };
+    tokio::task::yield_now().await;
+    let sender = {
+        let e = e.clone();
+        tokio::spawn(async move { e.send_message("q", body("hello"), "me").await.unwrap() })
+    };
+    // The waiter is woken by the submission, not by the commit: it takes the message
+    // while the send's commit is still held...
+    let mut yields = 0;
+    while e.counts("q").unwrap().in_flight == 0 {
+        yields += 1;
+        assert!(yields < 10_000, "the long poll was not woken while the send was committing");
+        tokio::task::yield_now().await;
+    }
+    // ...but neither answers before the commits are durable.
+    for _ in 0..100 {
+        tokio::task::yield_now().await;
+    }
+    assert!(!waiter.is_finished() && !sender.is_finished());
+    store.open.send_replace(true);
+    let sent = tokio::time::timeout(Duration::from_secs(5), sender).await.unwrap().unwrap();
+    let got = tokio::time::timeout(Duration::from_secs(5), waiter).await.unwrap().unwrap();
+    assert_eq!(got[0].content.body, "hello");
+    assert_eq!(got[0].content.id, sent.message_id);
+}
