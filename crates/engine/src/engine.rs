@@ -767,13 +767,14 @@ impl Engine {
             let commit = (!changes.is_empty()).then(|| self.store.submit(changes));
             (result.map(|got| (got, next_visible)), commit, moved)
         };
-        if let Some(commit) = commit {
-            Engine::durable(commit).await?;
-        }
+        // Waiters on the DLQ wake at submission, as for a send (`change_waking`).
         if moved {
             if let Some(d) = &dlq {
                 d.wake(MAX_WAKE);
             }
+        }
+        if let Some(commit) = commit {
+            Engine::durable(commit).await?;
         }
         result
     }

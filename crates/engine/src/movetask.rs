@@ -403,10 +403,10 @@ struct InFlight {
     dest: Arc<Queue>,
 }
 
-/// Wait until a submitted batch is durable, then wake receivers of its destination.
+/// Wake receivers of a submitted batch's destination (their own commits follow the batch's,
+/// as for a send), then wait until the batch is durable.
 async fn settle(batch: Option<InFlight>) -> Result<(), Stop> {
     let Some(b) = batch else { return Ok(()) };
-    Engine::durable(b.commit).await.map_err(Stop::Store)?;
     b.dest.wake(b.moved);
-    Ok(())
+    Engine::durable(b.commit).await.map_err(Stop::Store)
 }

@@ -208,22 +208,40 @@ impl engine::Store for GatedStore {
     }
 }
 
-#[tokio::test]
-async fn a_long_poll_takes_a_message_while_its_send_commits_and_answers_once_it_is_durable() {
+/// An engine on a `GatedStore` whose gate is open.
+fn gated_engine() -> (Arc<Engine>, ManualClock, Arc<GatedStore>) {
     let clock = ManualClock::new(START);
     let config = EngineConfig { region: "us-east-1".into(), account_id: "000000000000".into() };
     let store = Arc::new(GatedStore { open: tokio::sync::watch::channel(true).0 });
-    let e = Arc::new(Engine::open(config, Arc::new(clock), store.clone()).unwrap());
+    let e = Arc::new(Engine::open(config, Arc::new(clock.clone()), store.clone()).unwrap());
+    (e, clock, store)
+}
+
+fn long_poll(e: &Arc<Engine>, queue: &'static str) -> tokio::task::JoinHandle<Vec<engine::queue::Received>> {
+    let e = e.clone();
+    tokio::spawn(async move {
+        let opts = ReceiveOptions { wait_time_seconds: Some(20), ..Default::default() };
+        e.receive_message(queue, opts).await.unwrap()
+    })
+}
+
+/// Yield until a message of `queue` is in flight (taken by a receive).
+async fn until_in_flight(e: &Engine, queue: &str, what: &str) {
+    let mut yields = 0;
+    while e.counts(queue).unwrap().in_flight == 0 {
+        yields += 1;
+        assert!(yields < 10_000, "{what}");
+        tokio::task::yield_now().await;
+    }
+}
+
+#[tokio::test]
+async fn a_long_poll_takes_a_message_while_its_send_commits_and_answers_once_it_is_durable() {
+    let (e, _clock, store) = gated_engine();
     e.create_queue("q", &BTreeMap::new(), &BTreeMap::new()).await.unwrap();
     store.open.send_replace(false);
 
-    let waiter = {
-        let e = e.clone();
-        tokio::spawn(async move {
-            let opts = ReceiveOptions { wait_time_seconds: Some(20), ..Default::default() };
-            e.receive_message("q", opts).await.unwrap()
-        })
-    };
+    let waiter = long_poll(&e, "q");
     tokio::task::yield_now().await;
     let sender = {
         let e = e.clone();
@@ -231,12 +249,7 @@ async fn a_long_poll_takes_a_message_while_its_send_commits_and_answers_once_it_
     };
     // The waiter is woken by the submission, not by the commit: it takes the message
     // while the send's commit is still held...
-    let mut yields = 0;
-    while e.counts("q").unwrap().in_flight == 0 {
-        yields += 1;
-        assert!(yields < 10_000, "the long poll was not woken while the send was committing");
-        tokio::task::yield_now().await;
-    }
+    until_in_flight(&e, "q", "the long poll was not woken while the send was committing").await;
     // ...but neither answers before the commits are durable.
     for _ in 0..100 {
         tokio::task::yield_now().await;
@@ -247,4 +260,33 @@ async fn a_long_poll_takes_a_message_while_its_send_commits_and_answers_once_it_
     let got = tokio::time::timeout(Duration::from_secs(5), waiter).await.unwrap().unwrap();
     assert_eq!(got[0].content.body, "hello");
     assert_eq!(got[0].content.id, sent.message_id);
+}
+
+#[tokio::test]
+async fn a_long_poll_on_the_dead_letter_queue_takes_a_hand_off_while_it_commits() {
+    let (e, _clock, store) = gated_engine();
+    e.create_queue("dlq", &BTreeMap::new(), &BTreeMap::new()).await.unwrap();
+    let policy = r#"{"deadLetterTargetArn":"arn:aws:sqs:us-east-1:000000000000:dlq","maxReceiveCount":1}"#;
+    e.create_queue("src", &attrs(&[("RedrivePolicy", policy)]), &BTreeMap::new()).await.unwrap();
+    let sent = e.send_message("src", body("poison"), "me").await.unwrap();
+    assert_eq!(bodies(&e, "src", recv(1, Some(0))).await, ["poison"]);
+    store.open.send_replace(false);
+
+    let waiter = long_poll(&e, "dlq");
+    tokio::task::yield_now().await;
+    // The second receive hands the message to the DLQ and waits for that commit.
+    let receiver = {
+        let e = e.clone();
+        tokio::spawn(async move { e.receive_message("src", recv(1, None)).await.unwrap() })
+    };
+    until_in_flight(&e, "dlq", "the DLQ's long poll was not woken while the hand-off was committing").await;
+    for _ in 0..100 {
+        tokio::task::yield_now().await;
+    }
+    assert!(!waiter.is_finished() && !receiver.is_finished());
+    store.open.send_replace(true);
+    assert!(tokio::time::timeout(Duration::from_secs(5), receiver).await.unwrap().unwrap().is_empty());
+    let got = tokio::time::timeout(Duration::from_secs(5), waiter).await.unwrap().unwrap();
+    assert_eq!(got[0].content.id, sent.message_id);
+    assert_eq!(got[0].receive_count, 2);
 }
