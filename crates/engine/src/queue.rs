@@ -54,7 +54,7 @@ struct Slot {
 type Slots = IndexMap<u64, Slot, foldhash::fast::FixedState>;
 
 /// How many seqs a durable reservation covers (see `SeqCounter`).
-pub const SEQ_BLOCK: u64 = 1 << 20;
+pub(crate) const SEQ_BLOCK: u64 = 1 << 20;
 
 /// The engine's message numbering, shared by its queues: seqs are unique across queues, so a
 /// store can key a body by its seq alone, and each queue's seqs rise in arrival order.

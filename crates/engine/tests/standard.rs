@@ -37,6 +37,15 @@ async fn bodies(e: &Engine, q: &str, opts: ReceiveOptions) -> Vec<String> {
     e.receive_message(q, opts).await.unwrap().iter().map(|r| r.content.body.clone()).collect()
 }
 
+/// A ReceiveMessage waiting up to 20 s, spawned.
+fn long_poll(e: &Arc<Engine>, queue: &'static str) -> tokio::task::JoinHandle<Vec<engine::queue::Received>> {
+    let e = e.clone();
+    tokio::spawn(async move {
+        let opts = ReceiveOptions { wait_time_seconds: Some(20), ..Default::default() };
+        e.receive_message(queue, opts).await.unwrap()
+    })
+}
+
 #[tokio::test]
 async fn a_received_message_is_hidden_until_its_visibility_timeout_ends() {
     let (e, clock) = engine();
@@ -78,13 +87,7 @@ async fn messages_past_retention_are_gone() {
 async fn a_long_poll_returns_as_soon_as_a_message_is_sent() {
     let (e, _clock) = engine();
     e.create_queue("q", &BTreeMap::new(), &BTreeMap::new()).await.unwrap();
-    let waiter = {
-        let e = e.clone();
-        tokio::spawn(async move {
-            let opts = ReceiveOptions { wait_time_seconds: Some(20), ..Default::default() };
-            e.receive_message("q", opts).await.unwrap()
-        })
-    };
+    let waiter = long_poll(&e, "q");
     tokio::task::yield_now().await;
     e.send_message("q", body("hello"), "me").await.unwrap();
     let got = tokio::time::timeout(Duration::from_secs(5), waiter).await.unwrap().unwrap();
@@ -97,13 +100,7 @@ async fn a_long_poll_wakes_exactly_when_a_visibility_timeout_ends() {
     e.create_queue("q", &BTreeMap::new(), &BTreeMap::new()).await.unwrap();
     e.send_message("q", body("again"), "me").await.unwrap();
     e.receive_message("q", recv(1, Some(5))).await.unwrap();
-    let waiter = {
-        let e = e.clone();
-        tokio::spawn(async move {
-            let opts = ReceiveOptions { wait_time_seconds: Some(20), ..Default::default() };
-            e.receive_message("q", opts).await.unwrap()
-        })
-    };
+    let waiter = long_poll(&e, "q");
     tokio::task::yield_now().await;
     clock.advance(Duration::from_millis(4_999));
     for _ in 0..10 {
@@ -119,12 +116,7 @@ async fn a_long_poll_wakes_exactly_when_a_visibility_timeout_ends() {
 async fn a_long_poll_with_nothing_to_receive_ends_at_its_wait_time() {
     let (e, clock) = engine();
     e.create_queue("q", &BTreeMap::new(), &BTreeMap::new()).await.unwrap();
-    let waiter = {
-        let e = e.clone();
-        tokio::spawn(async move {
-            e.receive_message("q", ReceiveOptions { wait_time_seconds: Some(20), ..Default::default() }).await.unwrap()
-        })
-    };
+    let waiter = long_poll(&e, "q");
     // Let the poll start (and read the clock) before time moves.
     tokio::task::yield_now().await;
     clock.advance(Duration::from_secs(19));
@@ -215,14 +207,6 @@ fn gated_engine() -> (Arc<Engine>, ManualClock, Arc<GatedStore>) {
     let store = Arc::new(GatedStore { open: tokio::sync::watch::channel(true).0 });
     let e = Arc::new(Engine::open(config, Arc::new(clock.clone()), store.clone()).unwrap());
     (e, clock, store)
-}
-
-fn long_poll(e: &Arc<Engine>, queue: &'static str) -> tokio::task::JoinHandle<Vec<engine::queue::Received>> {
-    let e = e.clone();
-    tokio::spawn(async move {
-        let opts = ReceiveOptions { wait_time_seconds: Some(20), ..Default::default() };
-        e.receive_message(queue, opts).await.unwrap()
-    })
 }
 
 /// Yield until a message of `queue` is in flight (taken by a receive).
