@@ -127,6 +127,12 @@ pub struct Args {
     /// Seconds of unmeasured load before the measured window.
     #[arg(long, default_value_t = 1.0)]
     pub warmup: f64,
+    /// long-poll: each consumer's first poll waits 1–20 s (consumer k: 1 + k mod 20), so the
+    /// polls that expire empty and are made again spread evenly over every 20 s, as in a
+    /// fleet that has been running; without it every consumer starts together and they all
+    /// expire and poll again within the same second or two, every 20 s.
+    #[arg(long)]
+    pub spread_polls: bool,
     /// long-poll: producer messages per second (0 = back to back).
     #[arg(long, default_value_t = 100.0)]
     pub rate: f64,

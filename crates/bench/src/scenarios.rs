@@ -424,6 +424,9 @@ async fn long_poll(ctx: &Ctx) -> Result<(), String> {
     let consumers = a.consumers.unwrap_or(10_000);
     let url = ctx.control.create_queue(&ctx.queue_name("longpoll"), &[]).await?;
     let receive = Arc::new(PreparedReceive::new(&url, 1, 20, None)?);
+    // The first polls of --spread-polls: waits of 1..=20 s.
+    let first: Arc<Vec<PreparedReceive>> =
+        Arc::new((1..=20).map(|wait| PreparedReceive::new(&url, 1, wait, None)).collect::<Result<_, _>>()?);
     let shared = Arc::new(LongPollShared {
         stats: Mutex::new(Stats::default()),
         received: AtomicU64::new(0),
@@ -435,9 +438,10 @@ async fn long_poll(ctx: &Ctx) -> Result<(), String> {
     let base = Instant::now();
     let mut set: JoinSet<()> = JoinSet::new();
     note(format!("long-poll: starting {consumers} consumers"));
-    for _ in 0..consumers {
+    for k in 0..consumers {
         let mut conn = ctx.target.conn(a.client);
         let (r, sh, url) = (receive.clone(), shared.clone(), url.clone());
+        let first = a.spread_polls.then(|| first.clone());
         set.spawn(async move {
             let mut failures = 0;
             for i in 0..MAX_POLLS {
@@ -447,7 +451,11 @@ async fn long_poll(ctx: &Ctx) -> Result<(), String> {
                 if i == 0 {
                     sh.started.fetch_add(1, Ordering::Relaxed);
                 }
-                let msgs = match conn.receive(&r).await {
+                let poll = match &first {
+                    Some(f) if i == 0 => &f[k % f.len()],
+                    _ => &*r,
+                };
+                let msgs = match conn.receive(poll).await {
                     Ok(m) => m,
                     Err(e) => {
                         if !sh.stop.load(Ordering::Relaxed) {
@@ -579,6 +587,7 @@ async fn long_poll(ctx: &Ctx) -> Result<(), String> {
     let mut line = ctx.line("long-poll");
     line.insert("consumers".into(), consumers.into());
     line.insert("consumers_started".into(), started.into());
+    line.insert("spread_polls".into(), a.spread_polls.into());
     line.insert("settle_s".into(), round(settle_s, 2).into());
     line.insert("settle_probes".into(), probes.into());
     line.insert("rate".into(), a.rate.into());
