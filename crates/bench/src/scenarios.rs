@@ -425,8 +425,11 @@ async fn long_poll(ctx: &Ctx) -> Result<(), String> {
     let url = ctx.control.create_queue(&ctx.queue_name("longpoll"), &[]).await?;
     let receive = Arc::new(PreparedReceive::new(&url, 1, 20, None)?);
     // The first polls of --spread-polls: waits of 1..=20 s.
-    let first: Arc<Vec<PreparedReceive>> =
-        Arc::new((1..=20).map(|wait| PreparedReceive::new(&url, 1, wait, None)).collect::<Result<_, _>>()?);
+    let first: Option<Arc<Vec<PreparedReceive>>> = a
+        .spread_polls
+        .then(|| (1..=20).map(|wait| PreparedReceive::new(&url, 1, wait, None)).collect::<Result<_, _>>())
+        .transpose()?
+        .map(Arc::new);
     let shared = Arc::new(LongPollShared {
         stats: Mutex::new(Stats::default()),
         received: AtomicU64::new(0),
@@ -441,7 +444,7 @@ async fn long_poll(ctx: &Ctx) -> Result<(), String> {
     for k in 0..consumers {
         let mut conn = ctx.target.conn(a.client);
         let (r, sh, url) = (receive.clone(), shared.clone(), url.clone());
-        let first = a.spread_polls.then(|| first.clone());
+        let first = first.clone();
         set.spawn(async move {
             let mut failures = 0;
             for i in 0..MAX_POLLS {

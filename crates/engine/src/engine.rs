@@ -925,13 +925,13 @@ impl Engine {
         check_batch(entries.iter().map(|(id, _, _)| id.as_str()), "ChangeMessageVisibilityBatchRequestEntry")?;
         let queue = self.queue(name)?;
         let now = self.clock.now();
-        let (results, _) = self
+        // Each entry's result says whether it made its message visible now.
+        let results = self
             .change_waking(
                 &queue,
                 |state, changes| {
                     state.advance(queue.uid, now, changes);
-                    let mut woke = false;
-                    let results = entries
+                    Ok(entries
                         .iter()
                         .enumerate()
                         .map(|(i, (id, text, timeout))| {
@@ -949,16 +949,14 @@ impl Engine {
                                     state.change_visibility(queue.uid, &h, text, *t as u64 * 1000, now, changes)
                                 }),
                             };
-                            woke |= r == Ok(true);
-                            (id.clone(), r.map(|_| ()))
+                            (id.clone(), r)
                         })
-                        .collect::<Vec<_>>();
-                    Ok((results, woke))
+                        .collect::<Vec<_>>())
                 },
-                |(results, woke)| if *woke { results.len() } else { 0 },
+                |results| if results.iter().any(|(_, r)| *r == Ok(true)) { results.len() } else { 0 },
             )
             .await?;
-        Ok(results)
+        Ok(results.into_iter().map(|(id, r)| (id, r.map(|_| ()))).collect())
     }
 }
 
