@@ -589,12 +589,11 @@ impl Engine {
     pub async fn send_message(&self, name: &str, message: NewMessage, sender_id: &str) -> Result<Sent> {
         let queue = self.queue(name)?;
         let now = self.clock.now();
+        let rules = SendRules::of(&queue.state.lock().attrs);
+        let (content, delay_ms) = prepare(rules, message, sender_id, now, false)?;
         self.change_waking(
             &queue,
-            |state, changes| {
-                let (content, delay_ms) = prepare(&state.attrs, message, sender_id, now, false)?;
-                Ok(accept(state, queue.uid, content, delay_ms, now, changes))
-            },
+            |state, changes| Ok(accept(state, queue.uid, content, delay_ms, now, changes)),
             |_| 1,
         )
         .await
@@ -614,27 +613,27 @@ impl Engine {
             return Err(Error::BatchRequestTooLong { limit: MAX_BATCH_BYTES, sent: total });
         }
         let now = self.clock.now();
-        if queue.is_fifo() {
+        let rules = SendRules::of(&queue.state.lock().attrs);
+        if rules.fifo {
             // On a FIFO queue these fail the whole batch, unlike other entry errors (recorded on AWS).
-            let cbd = queue.state.lock().attrs.content_based_deduplication;
             if entries.iter().any(|(_, m)| m.group_id.is_none()) {
                 return Err(Error::InvalidParameterValue(
                     "The request must contain the parameter MessageGroupId.".into(),
                 ));
             }
-            if !cbd && entries.iter().any(|(_, m)| m.deduplication_id.is_none()) {
+            if !rules.content_based_deduplication && entries.iter().any(|(_, m)| m.deduplication_id.is_none()) {
                 return Err(Error::InvalidParameterValue(NO_DEDUP_ID.into()));
             }
         }
+        let prepared: Vec<_> =
+            entries.into_iter().map(|(id, message)| (id, prepare(rules, message, sender_id, now, true))).collect();
         self.change_waking(
             &queue,
             |state, changes| {
-                Ok(entries
+                Ok(prepared
                     .into_iter()
-                    .map(|(id, message)| {
-                        let r = prepare(&state.attrs, message, sender_id, now, true)
-                            .map(|(content, delay_ms)| accept(state, queue.uid, content, delay_ms, now, changes));
-                        (id, r)
+                    .map(|(id, p)| {
+                        (id, p.map(|(content, delay_ms)| accept(state, queue.uid, content, delay_ms, now, changes)))
                     })
                     .collect::<Vec<_>>())
             },
@@ -983,22 +982,38 @@ pub(crate) fn lock_pair<'a>(
     }
 }
 
+/// What `prepare` needs of a queue's attributes, copied out under a short lock so that the
+/// work on each message (validation, MD5, a MessageId) runs outside the queue's lock: under
+/// it, two request threads sending batches to one queue took turns, one waiting idle.
+#[derive(Clone, Copy)]
+struct SendRules {
+    fifo: bool,
+    content_based_deduplication: bool,
+    maximum_message_size: u32,
+    delay_seconds: u32,
+}
+
+impl SendRules {
+    fn of(attrs: &QueueAttributes) -> SendRules {
+        SendRules {
+            fifo: attrs.fifo_queue,
+            content_based_deduplication: attrs.content_based_deduplication,
+            maximum_message_size: attrs.maximum_message_size,
+            delay_seconds: attrs.delay_seconds,
+        }
+    }
+}
+
 /// Validate one message against the queue's rules and build its stored content.
 /// `in_batch` picks AWS's wording for an oversized batch entry.
-fn prepare(
-    attrs: &QueueAttributes,
-    m: NewMessage,
-    sender_id: &str,
-    now: Millis,
-    in_batch: bool,
-) -> Result<(Content, u64)> {
+fn prepare(rules: SendRules, m: NewMessage, sender_id: &str, now: Millis, in_batch: bool) -> Result<(Content, u64)> {
     if m.body.is_empty() {
         return Err(Error::MissingParameter("MessageBody".into()));
     }
     message::check_characters(&m.body)?;
     message::validate_attributes(&m.attributes)?;
     message::validate_system_attributes(&m.system_attributes)?;
-    let limit = attrs.maximum_message_size as usize;
+    let limit = rules.maximum_message_size as usize;
     if message::message_size(&m.body, &m.attributes) > limit {
         let verb = if in_batch { "cannot be validated" } else { "are invalid" };
         return Err(Error::InvalidParameterValue(format!(
@@ -1017,7 +1032,7 @@ fn prepare(
         }
     }
     let mut deduplication_id = m.deduplication_id;
-    if attrs.fifo_queue {
+    if rules.fifo {
         if m.group_id.is_none() {
             return Err(Error::MissingParameter("MessageGroupId".into()));
         }
@@ -1028,7 +1043,7 @@ fn prepare(
                 "The request include parameter that is not valid for this queue type.",
             ));
         }
-        if deduplication_id.is_none() && attrs.content_based_deduplication {
+        if deduplication_id.is_none() && rules.content_based_deduplication {
             deduplication_id = Some(fifo::content_dedup_id(&m.body));
         }
         if deduplication_id.is_none() {
@@ -1045,12 +1060,12 @@ fn prepare(
     }
     let delay = match m.delay_seconds {
         // FIFO queues delay only at the queue level; an accepted 0 changes nothing.
-        _ if attrs.fifo_queue => u64::from(attrs.delay_seconds),
+        _ if rules.fifo => u64::from(rules.delay_seconds),
         Some(d) if !(0..=900).contains(&d) => {
             return Err(Error::invalid_parameter(d, "DelaySeconds", "DelaySeconds must be >= 0 and <= 900."))
         }
         Some(d) => d as u64,
-        None => u64::from(attrs.delay_seconds),
+        None => u64::from(rules.delay_seconds),
     };
     let content = Content {
         id: uuid::Uuid::new_v4().to_string(),
