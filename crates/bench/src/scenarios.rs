@@ -73,6 +73,7 @@ impl Ctx {
         m.insert("store".into(), a.store.as_str().into());
         m.insert("endpoint".into(), self.target.endpoint.url.as_str().into());
         m.insert("concurrency".into(), a.concurrency.into());
+        m.insert("client_threads".into(), a.client_threads().into());
         m.insert("body_size".into(), a.body_size.into());
         m.insert("warmup_s".into(), a.warmup.into());
         let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
@@ -895,7 +896,8 @@ async fn ceiling(ctx: &Ctx) -> Result<(), String> {
     let (of, op) = if batch { ("send-batch", "send_batch") } else { ("send", "send") };
     let body = ctx.body();
 
-    let fake = fake::start(&body).await.map_err(|e| format!("fake server: {e}"))?;
+    let fake = fake::start(&body, crate::cores().saturating_sub(a.client_threads()))
+        .map_err(|e| format!("fake server: {e}"))?;
     let fake_addr = fake.addr;
     let fake_target = Target::new(Arc::new(Endpoint::resolve(&format!("http://{}", fake.addr)).await?));
     let fake_url = format!("http://{}/000000000000/ceiling", fake.addr);
