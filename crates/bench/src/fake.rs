@@ -1,9 +1,9 @@
 //! The ceiling: an in-process fake SQS endpoint on loopback that answers SendMessage and
 //! SendMessageBatch at once with a canned, valid JSON 1.0 response. Driving it with the same
 //! client and concurrency measures the most that client can do on this machine. The fake runs
-//! on the cores the client's runtime leaves, or inside that runtime when it has them all (the
-//! fewest threads, measured the highest ceiling with the SDK client: 14,000–14,600 SendMessage
-//! calls/s against 12,500–12,700 with a two-thread runtime of its own beside it).
+//! on the cores the client's runtime leaves, or inside that runtime when it has them all: the
+//! fewest threads give the highest, so strictest, ceiling (SDK client: 14,000–14,600
+//! SendMessage calls/s inside its runtime, 12,500–12,700 beside it on two threads of its own).
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
