@@ -46,10 +46,10 @@ struct Canned {
 }
 
 /// Starts the fake on 127.0.0.1 (a free port); `body` is the message body the bench sends,
-/// whose MD5 the canned responses carry; `threads` is the fake's own runtime's, 0 for none
-/// (it then runs in the caller's runtime).
-pub fn start(body: &str, threads: usize) -> std::io::Result<FakeServer> {
-    let runtime = match threads {
+/// whose MD5 the canned responses carry; `client_threads` are the client's runtime's (the
+/// fake takes the cores left, or runs in the caller's runtime when none are).
+pub fn start(body: &str, client_threads: usize) -> std::io::Result<FakeServer> {
+    let runtime = match crate::cores().saturating_sub(client_threads) {
         0 => None,
         n => Some(
             tokio::runtime::Builder::new_multi_thread().worker_threads(n).thread_name("fake").enable_all().build()?,

@@ -896,8 +896,7 @@ async fn ceiling(ctx: &Ctx) -> Result<(), String> {
     let (of, op) = if batch { ("send-batch", "send_batch") } else { ("send", "send") };
     let body = ctx.body();
 
-    let fake = fake::start(&body, crate::cores().saturating_sub(a.client_threads()))
-        .map_err(|e| format!("fake server: {e}"))?;
+    let fake = fake::start(&body, a.client_threads()).map_err(|e| format!("fake server: {e}"))?;
     let fake_addr = fake.addr;
     let fake_target = Target::new(Arc::new(Endpoint::resolve(&format!("http://{}", fake.addr)).await?));
     let fake_url = format!("http://{}/000000000000/ceiling", fake.addr);
