@@ -7,6 +7,7 @@ mod batches;
 mod common;
 mod errors;
 mod fifo;
+mod hostile;
 mod long_polling;
 mod messages;
 mod metrics;
