@@ -174,6 +174,13 @@ impl Harness {
 }
 
 /// A client configured as an application would configure it for a local endpoint.
+/// A new empty directory for a durable server's files.
+pub fn fresh_dir(tag: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("redrive-e2e-{tag}-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
 pub fn client_for(endpoint: &str) -> Client {
     let config = aws_sdk_sqs::Config::builder()
         .behavior_version(BehaviorVersion::latest())

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::common::Harness;
+use crate::common::{fresh_dir, Harness};
 
 /// Values a client could send in place of any field.
 fn hostile_values() -> Vec<Value> {
@@ -269,17 +269,14 @@ async fn check_witness(h: &Harness, url: &str) {
     assert_eq!(bodies, ["w-one", "w-three", "w-two"]);
 }
 
-#[tokio::test]
-async fn every_field_of_every_json_operation_survives_hostile_values() {
-    let h = Harness::start().await;
-    let witness_url = witness(&h).await;
-    let raw = Raw::new(&h);
+/// Sends every hostile variant of every operation's JSON request; the faults found and
+/// how many requests were sent.
+async fn json_pass(h: &Harness) -> (Vec<String>, usize) {
+    let raw = Raw::new(h);
     let mut faults = Vec::new();
     let mut sent = 0;
-    for (op, template) in {
-        let s = scene(&h).await;
-        templates(&s.target, &s.target_arn, &s.dlq, &s.dlq_arn, &s.handle, &s.task)
-    } {
+    let s = scene(h).await;
+    for (op, template) in templates(&s.target, &s.target_arn, &s.dlq, &s.dlq_arn, &s.handle, &s.task) {
         let target = format!("AmazonSQS.{op}");
         let mut all = Vec::new();
         paths(&template, &mut Vec::new(), &mut all);
@@ -306,9 +303,40 @@ async fn every_field_of_every_json_operation_survives_hostile_values() {
             faults.push(format!("{op} deeply nested body: {fault}"));
         }
     }
+    (faults, sent)
+}
+
+fn assert_no_faults(faults: &[String], sent: usize, at_least: usize) {
     assert!(faults.is_empty(), "{} of {sent} answers were not SQS answers:\n{}", faults.len(), faults.join("\n"));
-    assert!(sent > 2_000, "only {sent} requests were sent");
+    assert!(sent >= at_least, "only {sent} requests were sent");
+}
+
+#[tokio::test]
+async fn every_field_of_every_json_operation_survives_hostile_values() {
+    let h = Harness::start().await;
+    let witness_url = witness(&h).await;
+    let (faults, sent) = json_pass(&h).await;
+    assert_no_faults(&faults, sent, 2_000);
     check_witness(&h, &witness_url).await;
+}
+
+#[tokio::test]
+async fn hostile_values_leave_the_durable_record_intact_across_a_restart() {
+    let dir = fresh_dir("hostile");
+    let durable = |c: &mut redrive::Config| {
+        c.in_memory = false;
+        c.data_dir = dir.clone();
+    };
+    let h = Harness::start_with(durable).await;
+    let witness_url = witness(&h).await;
+    let (faults, sent) = json_pass(&h).await;
+    assert_no_faults(&faults, sent, 2_000);
+    h.server.shutdown().await;
+
+    let h = Harness::start_with(durable).await;
+    check_witness(&h, &witness_url).await;
+    h.server.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// The JSON templates as Query parameters (Attribute.N.Name, Entry.N.Field …), flattened.
@@ -484,7 +512,6 @@ async fn every_parameter_of_every_query_operation_survives_hostile_values() {
             }
         }
     }
-    assert!(faults.is_empty(), "{} of {sent} answers were not SQS answers:\n{}", faults.len(), faults.join("\n"));
-    assert!(sent > 1_000, "only {sent} requests were sent");
+    assert_no_faults(&faults, sent, 1_000);
     check_witness(&h, &witness_url).await;
 }

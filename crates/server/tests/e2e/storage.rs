@@ -6,18 +6,7 @@ use std::time::Duration;
 
 use aws_sdk_sqs::error::ProvideErrorMetadata;
 
-use crate::common::Harness;
-
-fn fresh_dir(tag: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("redrive-e2e-{tag}-{}-{}", std::process::id(), rand_suffix()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn rand_suffix() -> u64 {
-    use std::hash::{BuildHasher, RandomState};
-    RandomState::new().hash_one(0u8)
-}
+use crate::common::{fresh_dir, Harness};
 
 async fn durable(dir: &Path) -> Harness {
     let dir = dir.to_path_buf();
