@@ -430,14 +430,39 @@ fn missing_in_entry(entry_path: &str, part: &str) -> ApiError {
 // ---- responses ----
 
 /// XML text: quick-xml escapes `&`, `<` and `>`; like AWS we also write `"` as `&quot;` and
-/// U+000D as `&#xD;`, which XML parsers would otherwise turn into U+000A.
+/// U+000D as `&#xD;`, which XML parsers would otherwise turn into U+000A. Characters XML 1.0
+/// cannot carry at all, even as references (most C0 controls, U+FFFE, U+FFFF), become U+FFFD:
+/// stored values never hold them, but an error message may quote the input that did.
 fn escape(text: &str) -> Cow<'_, str> {
+    if text.chars().any(not_xml) {
+        let clean: String = text.chars().map(|c| if not_xml(c) { '\u{FFFD}' } else { c }).collect();
+        return Cow::Owned(escape_chars(&clean).into_owned());
+    }
+    escape_chars(text)
+}
+
+fn escape_chars(text: &str) -> Cow<'_, str> {
     let escaped = quick_xml::escape::partial_escape(text);
     if escaped.contains(['"', '\r']) {
         Cow::Owned(escaped.replace('"', "&quot;").replace('\r', "&#xD;"))
     } else {
         escaped
     }
+}
+
+/// Outside XML 1.0's Char production.
+fn not_xml(c: char) -> bool {
+    matches!(c, '\u{0}'..='\u{8}' | '\u{B}' | '\u{C}' | '\u{E}'..='\u{1F}' | '\u{FFFE}' | '\u{FFFF}')
+}
+
+/// Whether any member of `obj` would write an element.
+fn has_content(members: &[Member], obj: &Map<String, Value>) -> bool {
+    members.iter().any(|m| match (obj.get(m.json), &m.shape) {
+        (None, _) => false,
+        (Some(v), Shape::Str | Shape::Int) => scalar_text(v).is_some(),
+        (Some(v), Shape::List(_)) => v.as_array().is_some_and(|a| !a.is_empty()),
+        (Some(v), Shape::Map { .. }) => v.as_object().is_some_and(|o| !o.is_empty()),
+    })
 }
 
 /// Text of a scalar output; `None` for null (an absent optional member).
@@ -543,11 +568,15 @@ pub fn encode_response(action: Action, output: &Value, request_id: &str) -> Stri
         x.root(&root)?;
         if let Some(members) = output_members(action) {
             let result = format!("{action}Result");
-            x.start(&result)?;
-            if let Some(obj) = output.as_object() {
-                x.structure(members, obj)?;
+            match output.as_object().filter(|obj| has_content(members, obj)) {
+                Some(obj) => {
+                    x.start(&result)?;
+                    x.structure(members, obj)?;
+                    x.end(&result)?;
+                }
+                // AWS writes an empty result as `<ReceiveMessageResult/>` (recorded).
+                None => x.empty(&result)?,
             }
-            x.end(&result)?;
         }
         x.start("ResponseMetadata")?;
         x.text("RequestId", request_id)?;
@@ -1231,7 +1260,7 @@ mod tests {
         );
         assert_eq!(
             xml(Action::ListQueues, Response::ListQueues(Default::default())),
-            wrap("ListQueues", "<ListQueuesResult></ListQueuesResult>")
+            wrap("ListQueues", "<ListQueuesResult/>")
         );
     }
 
@@ -1348,7 +1377,7 @@ mod tests {
         );
         assert_eq!(
             xml(Action::DeleteMessageBatch, Response::IdBatch(Default::default())),
-            wrap("DeleteMessageBatch", "<DeleteMessageBatchResult></DeleteMessageBatchResult>")
+            wrap("DeleteMessageBatch", "<DeleteMessageBatchResult/>")
         );
     }
 
@@ -1418,11 +1447,11 @@ mod tests {
     fn an_empty_receive_and_an_empty_dead_letter_list_still_have_a_result_element() {
         assert_eq!(
             xml(Action::ReceiveMessage, Response::ReceiveMessage(Default::default())),
-            wrap("ReceiveMessage", "<ReceiveMessageResult></ReceiveMessageResult>")
+            wrap("ReceiveMessage", "<ReceiveMessageResult/>")
         );
         assert_eq!(
             xml(Action::ListDeadLetterSourceQueues, Response::ListDeadLetterSourceQueues(Default::default())),
-            wrap("ListDeadLetterSourceQueues", "<ListDeadLetterSourceQueuesResult></ListDeadLetterSourceQueuesResult>")
+            wrap("ListDeadLetterSourceQueues", "<ListDeadLetterSourceQueuesResult/>")
         );
     }
 
@@ -1562,5 +1591,12 @@ mod tests {
             "{doc}"
         );
         assert_eq!(texts_of(&doc, "Message"), vec![e.message.clone()]);
+    }
+
+    #[test]
+    fn characters_xml_cannot_carry_become_replacement_characters_so_the_answer_still_parses() {
+        let e = ApiError::invalid_parameter_value("The action Foo\u{1}\u{1F}\u{FFFF} is not valid; tab\tstays.");
+        let doc = encode_error(&e, "rid");
+        assert_eq!(texts_of(&doc, "Message"), vec!["The action Foo\u{FFFD}\u{FFFD}\u{FFFD} is not valid; tab\tstays."]);
     }
 }
