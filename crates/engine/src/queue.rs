@@ -591,9 +591,10 @@ impl QueueState {
         Ok(())
     }
 
-    /// Change the visibility of a received message, with its latest receipt handle.
-    /// As recorded against AWS, a message whose timeout already ran out is hidden again;
-    /// a deleted message and an older handle are refused (docs/aws-reference.md §4.1).
+    /// Change the visibility of a received message. As recorded against AWS, a message whose
+    /// timeout already ran out is hidden again, and on a standard queue an older handle of a
+    /// message received again since changes the message as the latest would; a deleted message
+    /// is refused, and so is an older handle on a FIFO queue (docs/aws-reference.md §4.1).
     /// Ok(true) when the message became visible at once.
     #[allow(clippy::too_many_arguments)]
     pub fn change_visibility(
@@ -616,7 +617,7 @@ impl QueueState {
         if slot.state == State::Delayed {
             return Err(gone());
         }
-        if u64::from(slot.m.nonce) != handle.nonce {
+        if self.fifo.is_some() && u64::from(slot.m.nonce) != handle.nonce {
             return Err(Error::invalid_parameter(handle_text, "ReceiptHandle", "The receipt handle has expired."));
         }
         if now + timeout_ms > slot.m.received_at + MAX_VISIBILITY_MS {

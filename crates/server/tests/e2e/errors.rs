@@ -153,6 +153,31 @@ async fn changing_visibility_after_the_timeout_expired_hides_the_message_again()
     assert_eq!(h.receive(&url, 1).await.len(), 1);
 }
 
+/// AWS-validated (LocalStack's `test_terminate_visibility_timeout_after_receive`): on a
+/// standard queue, the handle of an earlier receive still changes the message's visibility.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_older_handle_changes_the_visibility_of_a_message_received_again() {
+    let h = Harness::start().await;
+    let url = h.create_queue("older-handle").await;
+    h.send(&url, "test").await;
+    let first = h.client.receive_message().queue_url(&url).visibility_timeout(0).send().await.unwrap();
+    let older = first.messages()[0].receipt_handle().unwrap().to_string();
+    let again = h.client.receive_message().queue_url(&url).visibility_timeout(3).send().await.unwrap();
+    assert_eq!(again.messages().len(), 1);
+    assert_eq!(h.counts(&url).await, (0, 1, 0), "in flight after the second receive");
+    h.client
+        .change_message_visibility()
+        .queue_url(&url)
+        .receipt_handle(&older)
+        .visibility_timeout(0)
+        .send()
+        .await
+        .unwrap();
+    let released = h.receive(&url, 1).await;
+    assert_eq!(released.len(), 1, "visible again without waiting for the 3 s");
+    assert_eq!(released[0].body(), Some("test"));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn changing_visibility_after_releasing_a_message_hides_it_again() {
     let h = Harness::start().await;
