@@ -96,10 +96,8 @@ impl QueueAttributes {
                 }
             }
             "Policy" => {
-                if !value.is_empty()
-                    && serde_json::from_str::<serde_json::Value>(value).map(|v| !v.is_object()).unwrap_or(true)
-                {
-                    return Err(Error::InvalidAttributeValue("Invalid value for the parameter Policy.".into()));
+                if !value.is_empty() {
+                    crate::policy::validate(value)?;
                 }
                 self.policy = non_empty(value);
             }

@@ -49,13 +49,41 @@ fn parse(policy: Option<&str>, arn: &str) -> Value {
         .unwrap_or_else(|| json!({"Version": "2008-10-17", "Id": format!("{arn}/SQSDefaultPolicy"), "Statement": []}))
 }
 
+/// A queue holds at most 20 policy statements (SQS quotas).
+const MAX_STATEMENTS: usize = 20;
+
+/// The statements of a policy document, one statement given as an object made a list of one.
+/// `Policy` values are checked when set (`validate`), so a statement that is neither a list nor
+/// an object can only come from an older store; it counts as none.
 fn statements(doc: &mut Value) -> Option<&mut Vec<Value>> {
     let obj = doc.as_object_mut()?;
     let st = obj.entry("Statement").or_insert_with(|| Value::Array(Vec::new()));
     if st.is_object() {
         *st = Value::Array(vec![st.take()]);
     }
+    if !st.is_array() {
+        *st = Value::Array(Vec::new());
+    }
     st.as_array_mut()
+}
+
+/// A `Policy` attribute value: a JSON object with one statement object or a non-empty list of
+/// them, at most 20 (AWS refuses a policy with no statement: "Invalid value for the parameter
+/// Policy.").
+pub fn validate(policy: &str) -> Result<()> {
+    let invalid = || Error::InvalidAttributeValue("Invalid value for the parameter Policy.".into());
+    let doc: Value = serde_json::from_str(policy).map_err(|_| invalid())?;
+    let count = match doc.get("Statement") {
+        Some(Value::Object(_)) => 1,
+        Some(Value::Array(list)) if !list.is_empty() && list.iter().all(Value::is_object) => list.len(),
+        _ => return Err(invalid()),
+    };
+    if count > MAX_STATEMENTS {
+        return Err(Error::InvalidAttributeValue(format!(
+            "{count} statements were found in the submitted policy, max allowed is {MAX_STATEMENTS}"
+        )));
+    }
+    Ok(())
 }
 
 pub fn add_statement(
@@ -75,6 +103,12 @@ pub fn add_statement(
     }
     if accounts.is_empty() {
         return Err(Error::MissingParameter("AWSAccountIds".into()));
+    }
+    // A principal is an account id; AWS answers `*` or an ARN this way (reported from AWS).
+    if let Some(bad) = accounts.iter().find(|a| a.len() != 12 || !a.bytes().all(|b| b.is_ascii_digit())) {
+        return Err(Error::InvalidParameterValue(format!(
+            "Value [{bad}] for parameter PrincipalId is invalid. Reason: Unable to verify."
+        )));
     }
     if actions.is_empty() {
         return Err(Error::MissingParameter("Actions".into()));
@@ -96,6 +130,12 @@ pub fn add_statement(
     let list = statements(&mut doc).ok_or_else(|| Error::Internal("policy document is not an object".into()))?;
     if list.iter().any(|s| s.get("Sid").and_then(Value::as_str) == Some(label)) {
         return Err(Error::invalid_parameter(label, "Label", "Already exists."));
+    }
+    if list.len() >= MAX_STATEMENTS {
+        return Err(Error::OverLimit(format!(
+            "{} Statements were found, maximum allowed is {MAX_STATEMENTS}.",
+            list.len() + 1
+        )));
     }
     list.push(json!({
         "Sid": label,
@@ -132,7 +172,7 @@ mod tests {
         assert_eq!(v["Statement"][0]["Principal"]["AWS"], "arn:aws:iam::111122223333:root");
         assert_eq!(v["Statement"][0]["Action"], "SQS:SendMessage");
         assert_eq!(v["Statement"][0]["Resource"], arn);
-        assert!(add_statement(Some(&p), arn, "l1", &["1".into()], &["SendMessage".into()]).is_err());
+        assert!(add_statement(Some(&p), arn, "l1", &["111122223333".into()], &["SendMessage".into()]).is_err());
         assert_eq!(remove_statement(Some(&p), "l1").unwrap(), None);
         assert!(remove_statement(Some(&p), "nope").is_err());
     }

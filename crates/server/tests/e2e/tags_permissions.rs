@@ -2,6 +2,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
+use aws_sdk_sqs::types::QueueAttributeName;
 use serde_json::Value;
 
 use crate::common::{error_code, error_of, Harness, ACCOUNT};
@@ -251,4 +252,93 @@ async fn remove_permission_refuses_an_unknown_label() {
     let url = h.create_queue("no-label").await;
     let result = h.client.remove_permission().queue_url(&url).label("Nobody").send().await;
     assert_eq!(error_code(result), "InvalidParameterValue");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_policy_without_statements_is_refused_and_add_permission_then_still_works() {
+    let h = Harness::start().await;
+    let url = h.create_queue("bad-policy").await;
+    let arn = h.attribute(&url, "QueueArn").await;
+    let empty = serde_json::json!({"Version": "2008-10-17", "Id": format!("{arn}/SQSDefaultPolicy"), "Statement": []});
+    for bad in [empty.to_string(), "{}".into(), r#"{"Statement":"x"}"#.into(), r#"{"Statement":5}"#.into(), "[]".into()]
+    {
+        let result =
+            h.client.set_queue_attributes().queue_url(&url).attributes(QueueAttributeName::Policy, &bad).send().await;
+        assert_eq!(
+            error_of(result),
+            ("InvalidAttributeValue".to_string(), "Invalid value for the parameter Policy.".to_string()),
+            "{bad}"
+        );
+    }
+    assert!(policy(&h, &url).await.is_none(), "nothing was stored");
+    h.client
+        .add_permission()
+        .queue_url(&url)
+        .label("After")
+        .aws_account_ids("111122223333")
+        .actions("SendMessage")
+        .send()
+        .await
+        .expect("add permission after refused policies");
+    assert!(statement(&policy(&h, &url).await.unwrap(), "After").is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn add_permission_names_accounts_by_twelve_digit_id() {
+    let h = Harness::start().await;
+    let url = h.create_queue("principals").await;
+    for bad in ["*", "abc", "12345", "arn:aws:iam::111111111111:user/bob"] {
+        let result = h
+            .client
+            .add_permission()
+            .queue_url(&url)
+            .label("P")
+            .aws_account_ids(bad)
+            .actions("SendMessage")
+            .send()
+            .await;
+        assert_eq!(
+            error_of(result),
+            (
+                "InvalidParameterValue".to_string(),
+                format!("Value [{bad}] for parameter PrincipalId is invalid. Reason: Unable to verify.")
+            )
+        );
+    }
+    assert!(policy(&h, &url).await.is_none(), "no policy was written");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queue_policy_holds_at_most_twenty_statements() {
+    let h = Harness::start().await;
+    let url = h.create_queue("full-policy").await;
+    let add = |label: String| {
+        h.client
+            .add_permission()
+            .queue_url(&url)
+            .label(label)
+            .aws_account_ids("111122223333")
+            .actions("SendMessage")
+            .send()
+    };
+    for i in 0..20 {
+        add(format!("s{i}")).await.expect("up to 20 statements");
+    }
+    assert_eq!(
+        error_of(add("s20".into()).await),
+        ("OverLimit".to_string(), "21 Statements were found, maximum allowed is 20.".to_string())
+    );
+    let statements: Vec<Value> =
+        (0..21).map(|i| serde_json::json!({"Sid": format!("s{i}"), "Effect": "Allow"})).collect();
+    let big = serde_json::json!({"Version": "2012-10-17", "Statement": statements}).to_string();
+    let result =
+        h.client.set_queue_attributes().queue_url(&url).attributes(QueueAttributeName::Policy, big).send().await;
+    assert_eq!(
+        error_of(result),
+        (
+            "InvalidAttributeValue".to_string(),
+            "21 statements were found in the submitted policy, max allowed is 20".to_string()
+        )
+    );
+    assert_eq!(policy(&h, &url).await.unwrap()["Statement"].as_array().unwrap().len(), 20, "the policy is unchanged");
 }
