@@ -338,6 +338,42 @@ def test_unknown_action(redrive):
     query(redrive, {"Action": "MakeCoffee"}).expect_error("InvalidAction")
 
 
+def test_control_characters_are_refused_or_replaced_so_every_answer_is_xml(redrive):
+    # XML 1.0 cannot carry U+0001 even as a reference: values holding it are refused, and
+    # an error quoting it writes U+FFFD, so every answer still parses (Answer parses it).
+    _, url = create(redrive, "qctl")
+    answer = query(redrive, {"Action": "Foo\x01"}).expect_error("InvalidAction")
+    assert "Foo\ufffd" in answer.text("Error/Message")
+    query(redrive, {"Action": "TagQueue", "QueueUrl": url, "Tag.1.Key": "k\x01", "Tag.1.Value": "v"}).expect_error(
+        "InvalidParameterValue"
+    )
+    query(redrive, {"Action": "TagQueue", "QueueUrl": url, "Tag.1.Key": "k", "Tag.1.Value": "v\x0b"}).expect_error(
+        "InvalidParameterValue"
+    )
+    tags = query(redrive, {"Action": "ListQueueTags", "QueueUrl": url}).expect_ok("ListQueueTags")
+    assert tags.findall("ListQueueTagsResult/Tag") == []
+    query(
+        redrive,
+        {
+            "Action": "SendMessage",
+            "QueueUrl": url,
+            "MessageBody": "x",
+            "MessageAttribute.1.Name": "a",
+            "MessageAttribute.1.Value.DataType": "String.\x01",
+            "MessageAttribute.1.Value.StringValue": "v",
+        },
+    ).expect_error("InvalidParameterValue")
+    query(redrive, {"Action": "GetQueueAttributes", "QueueUrl": url, "AttributeName.1": "Foo\x01"}).expect_error(
+        "InvalidAttributeName"
+    )
+    query(redrive, {"Action": "DeleteMessage", "QueueUrl": url, "ReceiptHandle": "garb\x01age"}).expect_error(
+        "ReceiptHandleIsInvalid", 404
+    )
+    # Nothing was stored: the receive is empty, written as AWS writes it (recorded).
+    empty = query(redrive, {"Action": "ReceiveMessage", "QueueUrl": url, "MessageAttributeName.1": "All"})
+    assert b"<ReceiveMessageResult/>" in empty.expect_ok("ReceiveMessage").body
+
+
 def test_missing_parameters(redrive):
     _, url = create(redrive, "qmissing")
     query(redrive, {"Action": "SendMessage", "QueueUrl": url}).expect_error("MissingParameter")

@@ -1169,13 +1169,30 @@ fn validate_tags(tags: &BTreeMap<String, String>) -> Result<()> {
                 "Tag key '{k}' is invalid: a tag key must be 1 to 128 characters."
             )));
         }
+        if k.starts_with("aws:") {
+            return Err(Error::InvalidParameterValue(format!(
+                "Tag key '{k}' is invalid: the prefix aws: is reserved for use by AWS."
+            )));
+        }
         if v.chars().count() > 256 {
             return Err(Error::InvalidParameterValue(format!(
                 "Tag value for key '{k}' is invalid: a tag value can be at most 256 characters."
             )));
         }
+        if !k.chars().chain(v.chars()).all(tag_char) {
+            return Err(Error::InvalidParameterValue(format!(
+                "Tag '{k}' is invalid: tag keys and values may contain only letters, digits, spaces and _ . : / = + - @."
+            )));
+        }
     }
     Ok(())
+}
+
+/// AWS's tag character set, `[\p{L}\p{Z}\p{N}_.:/=+\-@]` (quotas-queues.html).
+fn tag_char(c: char) -> bool {
+    c.is_alphanumeric()
+        || (c.is_whitespace() && !c.is_control())
+        || matches!(c, '_' | '.' | ':' | '/' | '=' | '+' | '-' | '@')
 }
 
 /// Batch rules shared by the three batch actions: 1–10 entries with distinct, well-formed ids.

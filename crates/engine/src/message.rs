@@ -185,6 +185,12 @@ pub fn validate_attribute_value(name: &str, value: &AttributeValue, kind: &str) 
             "Message ({kind}) attribute type must be shorter than 256 bytes."
         )));
     }
+    // A type has the body's character rules (SQS Developer Guide, message attributes).
+    if check_characters(data_type).is_err() {
+        return Err(Error::InvalidParameterValue(format!(
+            "Message ({kind}) attribute '{name}' type contains invalid characters. Valid unicode characters are #x9 | #xA | #xD | #x20 to #xD7FF | #xE000 to #xFFFD | #x10000 to #x10FFFF"
+        )));
+    }
     if !matches!(base, "String" | "Number" | "Binary") {
         return Err(Error::InvalidParameterValue(format!(
             "The type of message ({kind}) attribute '{name}' is invalid. You must use only the following supported type prefixes: Binary, Number, String."

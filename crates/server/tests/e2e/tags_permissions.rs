@@ -342,3 +342,18 @@ async fn a_queue_policy_holds_at_most_twenty_statements() {
     );
     assert_eq!(policy(&h, &url).await.unwrap()["Statement"].as_array().unwrap().len(), 20, "the policy is unchanged");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tags_keep_to_the_aws_character_set_and_leave_the_aws_prefix_alone() {
+    let h = Harness::start().await;
+    let url = h.create_queue("tag-rules").await;
+    let ok = map(&[("team name_1.a:b/c=d+e-f@g", "Zürich 東京 ü 42"), ("empty", "")]);
+    h.client.tag_queue().queue_url(&url).set_tags(Some(ok.clone())).send().await.expect("documented characters");
+    for (k, v) in [("aws:owner", "x"), ("bad!", "x"), ("k", "v#"), ("tab\tkey", "x"), ("k", "line\nbreak")] {
+        let result = h.client.tag_queue().queue_url(&url).tags(k, v).send().await;
+        assert_eq!(error_code(result), "InvalidParameterValue", "{k:?}={v:?}");
+        let created = h.client.create_queue().queue_name("tag-rules-new").tags(k, v).send().await;
+        assert_eq!(error_code(created), "InvalidParameterValue", "create with {k:?}={v:?}");
+    }
+    assert_eq!(tags(&h, &url).await, ok, "refused tags change nothing");
+}
