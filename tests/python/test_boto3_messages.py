@@ -247,6 +247,38 @@ def test_aws_trace_header_system_attribute(sqs, queue):
     assert msg["Attributes"] == {"AWSTraceHeader": trace}
 
 
+def test_x_amzn_trace_id_header_becomes_the_aws_trace_header(sqs, queue):
+    # Recorded on AWS (X-Ray's SQS integration): the HTTP header X-Amzn-Trace-Id of
+    # SendMessage and SendMessageBatch becomes each message's AWSTraceHeader, unless the
+    # message sets that system attribute itself; it is not part of the send's digests.
+    _, url = queue
+    header = "Root=1-3152b799-8954dae64eda91bc9a23a7e8;Parent=7fa8c0f79203be72;Sampled=1"
+    own = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"
+
+    def add_header(request, **_):
+        request.headers["X-Amzn-Trace-Id"] = header
+
+    events = sqs.meta.events
+    for op in ("SendMessage", "SendMessageBatch"):
+        events.register(f"before-sign.sqs.{op}", add_header)
+    try:
+        sent = sqs.send_message(QueueUrl=url, MessageBody="from-header")
+        assert "MD5OfMessageSystemAttributes" not in sent
+        system = {"AWSTraceHeader": {"DataType": "String", "StringValue": own}}
+        sqs.send_message(QueueUrl=url, MessageBody="own-attribute", MessageSystemAttributes=system)
+        batch = sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": "b", "MessageBody": "batched"}])
+        assert [e["Id"] for e in batch["Successful"]] == ["b"]
+    finally:
+        for op in ("SendMessage", "SendMessageBatch"):
+            events.unregister(f"before-sign.sqs.{op}", add_header)
+    got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, MessageSystemAttributeNames=["AWSTraceHeader"])
+    traces = {m["Body"]: m.get("Attributes", {}).get("AWSTraceHeader") for m in got["Messages"]}
+    assert traces == {"from-header": header, "own-attribute": own, "batched": header}
+    sqs.send_message(QueueUrl=url, MessageBody="no-header")
+    plain = receive_one(sqs, url, MessageSystemAttributeNames=["AWSTraceHeader"])
+    assert "AWSTraceHeader" not in plain.get("Attributes", {})
+
+
 # --- system attributes on receive ---------------------------------------------------
 
 

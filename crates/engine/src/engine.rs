@@ -13,7 +13,7 @@ use crate::clock::{Clock, Millis};
 use crate::dlq::{parse_arn, RedrivePolicy};
 use crate::error::{Error, Result};
 use crate::fifo;
-use crate::message::{self, Attributes, Content, NewMessage};
+use crate::message::{self, AttributeData, AttributeValue, Attributes, Content, NewMessage};
 use crate::movetask::TaskRecord;
 use crate::policy;
 use crate::queue::{Counts, DeadLetter, Queue, QueueState, Received, SeqCounter, Seqs, MAX_WAKE};
@@ -1067,14 +1067,23 @@ fn prepare(rules: SendRules, m: NewMessage, sender_id: &str, now: Millis, in_bat
         Some(d) => d as u64,
         None => u64::from(rules.delay_seconds),
     };
+    // The digest is of what the client sent; a trace header taken from the HTTP header is
+    // not part of it, nor of the message's size (as on AWS).
+    let md5_of_system_attributes = message::md5_of_attributes(&m.system_attributes);
+    let mut system_attributes = m.system_attributes;
+    if let Some(trace) = m.trace_header.filter(|t| !t.is_empty()) {
+        system_attributes
+            .entry("AWSTraceHeader".into())
+            .or_insert(AttributeValue { data_type: "String".into(), value: AttributeData::String(trace) });
+    }
     let content = Content {
         id: uuid::Uuid::new_v4().to_string(),
         md5_of_body: message::md5_hex(m.body.as_bytes()),
         md5_of_attributes: message::md5_of_attributes(&m.attributes),
-        md5_of_system_attributes: message::md5_of_attributes(&m.system_attributes),
+        md5_of_system_attributes,
         body: m.body,
         attributes: m.attributes,
-        system_attributes: m.system_attributes,
+        system_attributes,
         sender_id: sender_id.to_string(),
         sent_at: now,
         dead_letter_source_arn: None,

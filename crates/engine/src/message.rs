@@ -33,6 +33,9 @@ pub struct NewMessage {
     pub system_attributes: Attributes,
     pub group_id: Option<String>,
     pub deduplication_id: Option<String>,
+    /// The request's `X-Amzn-Trace-Id` header: the message's `AWSTraceHeader` unless the
+    /// message sets that system attribute itself (AWS X-Ray's SQS integration).
+    pub trace_header: Option<String>,
 }
 
 /// A stored message's immutable content, shared between the queue and receivers.

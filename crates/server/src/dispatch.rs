@@ -24,6 +24,8 @@ pub struct Ctx<'a> {
     pub base_url: String,
     /// SenderId of sent messages: the caller's access key id, else the account.
     pub sender_id: String,
+    /// The request's `X-Amzn-Trace-Id`, which sent messages carry as `AWSTraceHeader`.
+    pub trace_header: Option<String>,
 }
 
 impl Ctx<'_> {

@@ -81,7 +81,12 @@ async fn sqs_call(
         (None, Some(host)) => format!("http://{host}"),
         (None, None) => format!("http://{}", app.local_addr),
     };
-    let ctx = Ctx { engine: &app.engine, base_url, sender_id: sender_id(&parts.headers, &app.config.account_id) };
+    let ctx = Ctx {
+        engine: &app.engine,
+        base_url,
+        sender_id: sender_id(&parts.headers, &app.config.account_id),
+        trace_header: parts.headers.get("x-amzn-trace-id").and_then(|v| v.to_str().ok()).map(str::to_string),
+    };
     let call = sqs::Call {
         method: &parts.method,
         path: parts.uri.path(),

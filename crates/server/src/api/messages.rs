@@ -59,6 +59,7 @@ fn attributes_out(attrs: &Attributes) -> MessageAttributeMap {
 
 #[allow(clippy::too_many_arguments)]
 fn new_message(
+    ctx: &Ctx<'_>,
     body: String,
     delay_seconds: Option<i64>,
     attributes: Option<MessageAttributeMap>,
@@ -73,12 +74,14 @@ fn new_message(
         system_attributes: attributes_in(system_attributes, "system")?,
         group_id,
         deduplication_id,
+        trace_header: ctx.trace_header.clone(),
     })
 }
 
 pub async fn send_message(ctx: &Ctx<'_>, i: SendMessageInput) -> Outcome {
     let name = ctx.queue_name(&i.queue_url)?;
     let m = new_message(
+        ctx,
         i.message_body,
         i.delay_seconds,
         i.message_attributes,
@@ -103,6 +106,7 @@ pub async fn send_message_batch(ctx: &Ctx<'_>, i: SendMessageBatchInput) -> Outc
     let mut early_failures = Vec::new();
     for e in i.entries {
         match new_message(
+            ctx,
             e.message_body,
             e.delay_seconds,
             e.message_attributes,
