@@ -336,6 +336,58 @@ def test_visibility_expiry_restarts_the_group_in_order(redrive, sqs):
     assert again[0]["ReceiptHandle"] != m1["ReceiptHandle"]
 
 
+# Recorded on AWS (LocalStack's AWS-validated FIFO tests): a group delivers its run of visible
+# messages from the head, so a head that became visible again is delivered while a later
+# message of its group is still in flight; and groups whose messages came back from a receive
+# wait behind groups that were visible before.
+
+
+def test_a_head_visible_again_is_delivered_while_a_later_message_of_its_group_is_in_flight(redrive, sqs):
+    # test_fifo_message_group_visibility_after_terminate_visibility_timeout
+    _, url = fifo_queue(redrive, "fvis", VisibilityTimeout=30, ContentBasedDeduplication="true")
+    for body, group in [("g1-m1", "group-1"), ("g1-m2", "group-1"), ("g2-m1", "group-2")]:
+        send(sqs, url, body, group)
+    first = receive(sqs, url, 2)
+    assert bodies(first) == ["g1-m1", "g1-m2"]
+    sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=first[0]["ReceiptHandle"], VisibilityTimeout=0)
+    assert bodies(receive(sqs, url, 3)) == ["g2-m1", "g1-m1"]
+
+
+@pytest.mark.parametrize("extended, expected", [(0, []), (1, ["foo"]), (2, ["foo", "bar"])])
+def test_extending_one_message_hides_it_and_those_after_it_in_its_group(redrive, sqs, extended, expected):
+    # test_fifo_group_visibility_extends_with_change_message_visibility, recorded 2025-11
+    _, url = fifo_queue(redrive, "fext", VisibilityTimeout=1)
+    for body in ["foo", "bar", "baz"]:
+        send(sqs, url, body, "1", dedup=body)
+    got = receive(sqs, url, 5)
+    assert bodies(got) == ["foo", "bar", "baz"]
+    sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=got[extended]["ReceiptHandle"], VisibilityTimeout=4)
+    redrive.advance(2.5)
+    assert bodies(receive(sqs, url, 5)) == expected
+
+
+def test_groups_back_from_a_zero_visibility_receive_wait_behind_groups_never_received(redrive, sqs):
+    # test_fifo_receive_message_with_zero_visibility_timeout
+    _, url = fifo_queue(redrive, "fzero", ContentBasedDeduplication="true")
+    for body in ["g1-m1", "g2-m1", "g2-m2", "g3-m1", "g1-m2"]:
+        send(sqs, url, body, body.split("-")[0])
+    assert bodies(receive(sqs, url, 3, VisibilityTimeout=0)) == ["g1-m1", "g1-m2", "g2-m1"]
+    assert bodies(receive(sqs, url, 10, VisibilityTimeout=0)) == ["g3-m1", "g1-m1", "g1-m2", "g2-m1", "g2-m2"]
+
+
+def test_groups_come_back_after_their_timeouts_in_the_order_they_expired(redrive, sqs):
+    # test_fifo_receive_message_visibility_timeout_shared_in_group
+    _, url = fifo_queue(redrive, "fback", VisibilityTimeout=1, ContentBasedDeduplication="true")
+    for body in ["g1-m1", "g1-m2", "g1-m3", "g1-m4", "g2-m1", "g3-m1"]:
+        send(sqs, url, body, body.split("-")[0])
+    assert bodies(receive(sqs, url, 2)) == ["g1-m1", "g1-m2"]
+    redrive.advance(0.1)
+    assert bodies(receive(sqs, url, 1)) == ["g2-m1"]
+    redrive.advance(2)
+    expected = ["g3-m1", "g1-m1", "g1-m2", "g1-m3", "g1-m4", "g2-m1"]
+    assert bodies(receive(sqs, url, 10, VisibilityTimeout=0)) == expected
+
+
 # --- ReceiveRequestAttemptId -----------------------------------------------------------------
 
 

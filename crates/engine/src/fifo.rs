@@ -1,8 +1,12 @@
 //! FIFO queue bookkeeping: message groups, the deduplication window, receive attempts.
 //!
-//! A group can deliver only while none of its messages is in flight, and then only its
-//! head (oldest message) onward. `available` holds the groups that can deliver now, keyed
-//! by their head's seq, so picking the next group is O(log n) however many groups exist.
+//! A group delivers the run of visible messages from its head (oldest message) up to the
+//! first one that is not visible: so nothing while its head is in flight, and, as recorded on
+//! AWS, its head again as soon as that becomes visible, even while a later message of the
+//! group is still in flight. `available` holds the groups whose head is visible, ordered by
+//! when that head became visible (ties in the order it happened), so a group whose message
+//! came back from a receive waits behind groups visible since before; picking the next group
+//! is O(log n) however many groups exist.
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
@@ -21,10 +25,14 @@ pub type GroupId = Arc<str>;
 pub(crate) struct Group {
     /// Every message of the group still in the queue, by seq.
     pub seqs: BTreeSet<u64>,
-    pub in_flight: usize,
     /// The key under which this group sits in `available`, if it does.
-    pub available_at: Option<u64>,
+    pub available_at: Option<AvailableKey>,
 }
+
+/// (when the head became visible, whether it had been received before, the order it became
+/// visible in, the head's seq). Within one millisecond a head never received goes first, in
+/// send order (its seq), then heads back from a receive, in the order they came back.
+pub(crate) type AvailableKey = (Millis, bool, u64, u64);
 
 /// A message already accepted under a deduplication id.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,7 +46,9 @@ pub(crate) struct FifoIndex {
     pub groups: HashMap<GroupId, Group>,
     /// The group of every message in the queue, by seq.
     group_of: HashMap<u64, GroupId>,
-    pub available: BTreeSet<(u64, GroupId)>,
+    pub available: BTreeSet<(AvailableKey, GroupId)>,
+    /// Counts heads becoming visible, to order those that did in the same millisecond.
+    next_order: u64,
     dedup: HashMap<String, (Accepted, Millis)>,
     dedup_order: VecDeque<(Millis, String)>,
     attempts: HashMap<String, (Millis, Vec<Received>)>,
@@ -58,43 +68,41 @@ impl FifoIndex {
         self.group_of.get(&seq)
     }
 
-    /// Forget the message `seq`; `was_in_flight` releases its group's lock. Answers its group.
-    pub fn remove(&mut self, seq: u64, was_in_flight: bool) -> Option<GroupId> {
+    /// Forget the message `seq`. Answers its group.
+    pub fn remove(&mut self, seq: u64) -> Option<GroupId> {
         let group = self.group_of.remove(&seq)?;
         if let Some(g) = self.groups.get_mut(&group) {
             g.seqs.remove(&seq);
-            if was_in_flight {
-                g.in_flight = g.in_flight.saturating_sub(1);
-            }
         }
         Some(group)
     }
 
-    pub fn in_flight_delta(&mut self, group: &GroupId, up: bool) {
-        if let Some(g) = self.groups.get_mut(group) {
-            if up {
-                g.in_flight += 1;
-            } else {
-                g.in_flight = g.in_flight.saturating_sub(1);
+    /// Recompute whether `group` can deliver: `visible_since(head)` is when its head became
+    /// visible and whether it had been received before, or `None` while it is not visible.
+    pub fn refresh(&mut self, group: &GroupId, visible_since: impl Fn(u64) -> Option<(Millis, bool)>) {
+        let Some(g) = self.groups.get_mut(group) else { return };
+        let Some(head) = g.seqs.first().copied() else {
+            if let Some(old) = g.available_at.take() {
+                self.available.remove(&(old, group.clone()));
+            }
+            self.groups.remove(group);
+            return;
+        };
+        let since = visible_since(head);
+        if let (Some((t, returned)), Some((at, was_returned, _, h))) = (since, g.available_at) {
+            if (at, was_returned, h) == (t, returned, head) {
+                return;
             }
         }
-    }
-
-    /// Recompute whether `group` can deliver: nothing in flight and its head visible.
-    pub fn refresh(&mut self, group: &GroupId, head_visible: impl Fn(u64) -> bool) {
-        let Some(g) = self.groups.get_mut(group) else { return };
         if let Some(old) = g.available_at.take() {
             self.available.remove(&(old, group.clone()));
         }
-        match g.seqs.first().copied() {
-            None => {
-                self.groups.remove(group);
-            }
-            Some(head) if g.in_flight == 0 && head_visible(head) => {
-                g.available_at = Some(head);
-                self.available.insert((head, group.clone()));
-            }
-            Some(_) => {}
+        if let Some((t, returned)) = since {
+            let order = if returned { self.next_order } else { head };
+            self.next_order += 1;
+            let key = (t, returned, order, head);
+            g.available_at = Some(key);
+            self.available.insert((key, group.clone()));
         }
     }
 
@@ -191,22 +199,37 @@ mod tests {
     }
 
     #[test]
-    fn a_group_is_available_only_with_nothing_in_flight_and_a_visible_head() {
+    fn a_group_is_available_while_its_head_is_visible_in_the_order_heads_became_visible() {
         let mut f = FifoIndex::default();
-        let g: GroupId = Arc::from("g");
-        f.add(&g, 1);
-        f.add(&g, 2);
-        f.refresh(&g, |_| true);
-        assert_eq!(f.available.first().map(|(s, _)| *s), Some(1));
-        f.in_flight_delta(&g, true);
-        f.refresh(&g, |_| true);
-        assert!(f.available.is_empty());
-        assert_eq!(f.remove(1, true), Some(g.clone()));
-        f.refresh(&g, |_| true);
-        assert_eq!(f.available.first().map(|(s, _)| *s), Some(2));
-        assert_eq!(f.remove(2, false), Some(g.clone()));
-        f.refresh(&g, |_| true);
-        assert!(f.groups.is_empty() && f.available.is_empty());
+        let (a, b, c): (GroupId, GroupId, GroupId) = (Arc::from("a"), Arc::from("b"), Arc::from("c"));
+        f.add(&a, 1);
+        f.add(&a, 2);
+        f.add(&b, 3);
+        f.add(&c, 4);
+        for g in [&c, &b, &a] {
+            f.refresh(g, |_| Some((100, false)));
+        }
+        let heads = |f: &FifoIndex| f.available.iter().map(|((_, _, _, h), _)| *h).collect::<Vec<_>>();
+        assert_eq!(heads(&f), [1, 3, 4], "never received: oldest head first");
+        // a's head goes in flight: a cannot deliver, whatever follows it.
+        f.refresh(&a, |_| None);
+        assert_eq!(heads(&f), [3, 4]);
+        // b's head too, then both come back in the same millisecond, b first: behind c,
+        // which was visible before, and in the order they came back.
+        f.refresh(&b, |_| None);
+        f.refresh(&b, |_| Some((100, true)));
+        f.refresh(&a, |_| Some((100, true)));
+        assert_eq!(heads(&f), [4, 3, 1]);
+        // Refreshing an unchanged group keeps its place.
+        f.refresh(&c, |_| Some((100, false)));
+        assert_eq!(heads(&f), [4, 3, 1]);
+        // a's head is deleted; its next message has been visible since 50.
+        assert_eq!(f.remove(1), Some(a.clone()));
+        f.refresh(&a, |_| Some((50, false)));
+        assert_eq!(heads(&f), [2, 4, 3]);
+        f.remove(2);
+        f.refresh(&a, |_| None);
+        assert!(!f.groups.contains_key(&a));
     }
 
     #[test]

@@ -292,11 +292,6 @@ impl QueueState {
                 slot.state = State::Visible;
                 self.ready.insert(seq);
                 let group = self.group_of_message(seq);
-                if let (Some(g), Some(f)) = (&group, self.fifo.as_mut()) {
-                    if was == State::InFlight {
-                        f.in_flight_delta(g, false);
-                    }
-                }
                 self.refresh_group(&group);
             }
         }
@@ -348,9 +343,6 @@ impl QueueState {
         self.by_age.insert((m.enqueued_at, seq));
         if let (Some(g), Some(f)) = (&group, self.fifo.as_mut()) {
             f.add(g, seq);
-            if state == State::InFlight {
-                f.in_flight_delta(g, true);
-            }
         }
         self.messages.insert(seq, Slot { content, state, m });
         self.refresh_group(&group);
@@ -360,7 +352,9 @@ impl QueueState {
     fn refresh_group(&mut self, group: &Option<GroupId>) {
         let (Some(g), Some(f)) = (group, self.fifo.as_mut()) else { return };
         let messages = &self.messages;
-        f.refresh(g, |head| messages.get(&head).is_some_and(|s| s.state == State::Visible));
+        f.refresh(g, |head| {
+            messages.get(&head).filter(|s| s.state == State::Visible).map(|s| (s.m.visible_at, s.m.receive_count > 0))
+        });
     }
 
     /// The next message a receive should consider: the oldest visible one, or for a FIFO
@@ -374,7 +368,7 @@ impl QueueState {
                 return Some(seq);
             }
         }
-        let (head, group) = f.available.first()?;
+        let ((_, _, _, head), group) = f.available.first()?;
         *current = Some((group.clone(), *head));
         Some(*head)
     }
@@ -552,9 +546,6 @@ impl QueueState {
             self.stats.received += 1;
             let m = *m;
             let group = self.group_of_message(seq);
-            if let (Some(g), Some(f)) = (&group, self.fifo.as_mut()) {
-                f.in_flight_delta(g, true);
-            }
             self.refresh_group(&group);
             out.push(Received {
                 sequence_number: self.fifo.as_ref().map(|_| sequence_number(seq)),
@@ -627,7 +618,6 @@ impl QueueState {
                 "Total VisibilityTimeout for the message is beyond the limit [43200 seconds]",
             ));
         }
-        let was_in_flight = slot.state == State::InFlight;
         match slot.state {
             State::InFlight => {
                 self.pending.remove(&(slot.m.visible_at, handle.seq));
@@ -650,13 +640,6 @@ impl QueueState {
             self.pending.insert((slot.m.visible_at, handle.seq));
         }
         let group = self.group_of_message(handle.seq);
-        if let (Some(g), Some(f)) = (&group, self.fifo.as_mut()) {
-            match (was_in_flight, visible_now) {
-                (true, true) => f.in_flight_delta(g, false),
-                (false, false) => f.in_flight_delta(g, true),
-                _ => {}
-            }
-        }
         self.refresh_group(&group);
         Ok(visible_now)
     }
@@ -696,7 +679,7 @@ impl QueueState {
                 self.pending.remove(&(slot.m.visible_at, seq));
             }
         }
-        let group = self.fifo.as_mut().and_then(|f| f.remove(seq, slot.state == State::InFlight));
+        let group = self.fifo.as_mut().and_then(|f| f.remove(seq));
         self.refresh_group(&group);
     }
 }
