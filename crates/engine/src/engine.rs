@@ -342,6 +342,12 @@ impl Engine {
                         "A queue already exists with the same name and a different value for attribute {differs}"
                     )));
                 }
+                // Tags given for an existing queue must be its tags (reported from AWS).
+                if !tags.is_empty() && *tags != state.tags {
+                    return Err(Error::QueueAlreadyExists(
+                        "A queue already exists with the same name and different tags".into(),
+                    ));
+                }
                 return Ok(existing.clone());
             }
             if let Some(&deleted_at) = self.recently_deleted.lock().get(name) {

@@ -357,3 +357,20 @@ async fn tags_keep_to_the_aws_character_set_and_leave_the_aws_prefix_alone() {
     }
     assert_eq!(tags(&h, &url).await, ok, "refused tags change nothing");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn create_queue_of_an_existing_name_with_other_tags_is_refused() {
+    let h = Harness::start().await;
+    let url = h.client.create_queue().queue_name("tagged").tags("team", "a").send().await.unwrap();
+    let url = url.queue_url().unwrap().to_string();
+    let again = h.client.create_queue().queue_name("tagged").tags("team", "a").send().await.unwrap();
+    assert_eq!(again.queue_url(), Some(url.as_str()), "the same tags: the existing queue");
+    let untagged = h.client.create_queue().queue_name("tagged").send().await.unwrap();
+    assert_eq!(untagged.queue_url(), Some(url.as_str()), "no tags given: the existing queue");
+    let other = h.client.create_queue().queue_name("tagged").tags("team", "b").send().await;
+    assert_eq!(error_code(other), "QueueAlreadyExists");
+    h.create_queue("bare").await;
+    let tagged_now = h.client.create_queue().queue_name("bare").tags("team", "a").send().await;
+    assert_eq!(error_code(tagged_now), "QueueAlreadyExists", "even when the existing queue has no tags");
+    assert_eq!(tags(&h, &url).await, map(&[("team", "a")]), "the queue's tags are unchanged");
+}
