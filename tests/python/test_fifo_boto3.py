@@ -407,6 +407,27 @@ def test_receive_request_attempt_id_returns_the_same_messages_and_handles(redriv
     assert bodies(receive(sqs, url)) == ["m3"]
 
 
+def test_a_retry_after_a_delete_is_a_new_receive_not_a_replay_of_the_deleted_message(redrive, sqs):
+    # Documented: a retry returns the same messages only if none was deleted or changed since.
+    _, url = fifo_queue(redrive, ContentBasedDeduplication="true")
+    for body in ["m0", "m1"]:
+        send(sqs, url, body, "g")
+    first = receive(sqs, url, 1, ReceiveRequestAttemptId="z")
+    assert bodies(first) == ["m0"]
+    delete_all(sqs, url, first)
+    again = receive(sqs, url, 1, ReceiveRequestAttemptId="z")
+    assert bodies(again) == ["m1"]
+    assert again[0]["ReceiptHandle"] != first[0]["ReceiptHandle"]
+
+
+@pytest.mark.parametrize("attempt", ["x" * 129, "has space", "\u00e9"])
+def test_a_receive_request_attempt_id_keeps_to_the_documented_characters(redrive, sqs, attempt):
+    _, url = fifo_queue(redrive, ContentBasedDeduplication="true")
+    with aws_error("InvalidParameterValue", 400):
+        sqs.receive_message(QueueUrl=url, ReceiveRequestAttemptId=attempt)
+    assert receive(sqs, url, 1, ReceiveRequestAttemptId="!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~" + "a" * 96) == []
+
+
 # --- expired receipt handles -------------------------------------------------------------------
 
 

@@ -668,6 +668,14 @@ impl Engine {
         if let Some(w) = options.wait_time_seconds.filter(|w| !(0..=20).contains(w)) {
             return Err(Error::invalid_parameter(w, "WaitTimeSeconds", "Must be >= 0 and <= 20, if provided."));
         }
+        // Documented: up to 128 characters of a-z, A-Z, 0-9 and punctuation.
+        if let Some(id) = options.attempt_id.as_deref().filter(|id| !is_printable_id(id)) {
+            return Err(Error::invalid_parameter(
+                id,
+                "ReceiveRequestAttemptId",
+                "ReceiveRequestAttemptId can only include alphanumeric and punctuation characters. 1 to 128 in length.",
+            ));
+        }
         let queue = self.queue(name)?;
         let start = self.clock.now();
         let (visibility_ms, wait_ms) = {
@@ -681,12 +689,23 @@ impl Engine {
         let deadline = start + wait_ms;
         if let Some(id) = &options.attempt_id {
             // A retry gets the same messages and handles, and their visibility timeout
-            // starts again (documented for ReceiveRequestAttemptId).
+            // starts again (documented for ReceiveRequestAttemptId) — unless one of them was
+            // deleted or received again since, when the documentation rules the retry out:
+            // then it is a new receive.
             let retried = self
                 .change(&queue, |state, changes| {
                     let Some(earlier) = state.fifo.as_mut().and_then(|f| f.attempt(id, start)) else {
                         return Ok(None);
                     };
+                    let unchanged = earlier
+                        .iter()
+                        .all(|r| ReceiptHandle::decode(&r.receipt_handle).is_some_and(|h| state.holds_receive(&h)));
+                    if !unchanged {
+                        if let Some(f) = state.fifo.as_mut() {
+                            f.forget_attempt(id);
+                        }
+                        return Ok(None);
+                    }
                     for r in &earlier {
                         if let Some(h) = ReceiptHandle::decode(&r.receipt_handle) {
                             let _ = state.change_visibility(
@@ -1010,6 +1029,12 @@ impl SendRules {
     }
 }
 
+/// 1 to 128 characters of a-z, A-Z, 0-9 and ASCII punctuation: the rule for message group,
+/// deduplication and receive attempt ids.
+fn is_printable_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_graphic())
+}
+
 /// Validate one message against the queue's rules and build its stored content.
 /// `in_batch` picks AWS's wording for an oversized batch entry.
 fn prepare(rules: SendRules, m: NewMessage, sender_id: &str, now: Millis, in_batch: bool) -> Result<(Content, u64)> {
@@ -1028,7 +1053,7 @@ fn prepare(rules: SendRules, m: NewMessage, sender_id: &str, now: Millis, in_bat
     }
     for (param, value) in [("MessageGroupId", &m.group_id), ("MessageDeduplicationId", &m.deduplication_id)] {
         if let Some(v) = value {
-            if v.is_empty() || v.len() > 128 || !v.chars().all(|c| c.is_ascii_graphic()) {
+            if !is_printable_id(v) {
                 return Err(Error::invalid_parameter(
                     v,
                     param,

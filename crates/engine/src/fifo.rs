@@ -162,6 +162,11 @@ impl FifoIndex {
         self.attempts.get(id).map(|(_, r)| r.clone())
     }
 
+    /// Drop a receive attempt whose messages changed since (its expiry entry lapses unused).
+    pub fn forget_attempt(&mut self, id: &str) {
+        self.attempts.remove(id);
+    }
+
     pub fn remember_attempt(&mut self, id: String, received: Vec<Received>, now: Millis) {
         let expires = now + DEDUP_WINDOW_MS;
         self.attempt_order.push_back((expires, id.clone()));

@@ -582,6 +582,11 @@ impl QueueState {
         Ok(())
     }
 
+    /// Whether the message a receipt handle names is still there and not received again since.
+    pub fn holds_receive(&self, handle: &ReceiptHandle) -> bool {
+        self.messages.get(&handle.seq).is_some_and(|slot| u64::from(slot.m.nonce) == handle.nonce)
+    }
+
     /// Change the visibility of a received message. As recorded against AWS, a message whose
     /// timeout already ran out is hidden again, and on a standard queue an older handle of a
     /// message received again since changes the message as the latest would; a deleted message
