@@ -440,6 +440,13 @@ def test_operations_on_missing_queue_fail_with_non_existent_queue(redrive, sqs):
             call()
 
 
+def test_a_queue_url_without_a_queue_in_it_names_no_queue(redrive, sqs):
+    # AWS answers NonExistentQueue here (moto PR #3657, checked against AWS by its maintainer).
+    for url in ["http://whatever-incorrect-queue-address", redrive.endpoint + "/"]:
+        with aws_error(NON_EXISTENT, 400):
+            sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])
+
+
 def test_non_existent_queue_maps_to_modeled_exception(redrive, sqs):
     with pytest.raises(sqs.exceptions.QueueDoesNotExist):
         sqs.get_queue_url(QueueName=redrive.unique("missing"))

@@ -49,12 +49,8 @@ impl Ctx<'_> {
         let name = match segments.as_slice() {
             [owner, name] if *owner == self.account() || *owner == "queue" => *name,
             [name] => *name,
-            [] => {
-                return Err(Failure(ApiError::new(
-                    ErrorCode::InvalidAddress,
-                    format!("The address {url} is not valid for this endpoint."),
-                )))
-            }
+            // A URL with no queue in it names no queue: AWS answers NonExistentQueue
+            // (reported by moto's maintainers, as recorded for a missing QueueUrl).
             _ => {
                 return Err(Failure(ApiError::new(ErrorCode::QueueDoesNotExist, "The specified queue does not exist.")))
             }
