@@ -338,6 +338,20 @@ def test_unknown_action(redrive):
     query(redrive, {"Action": "MakeCoffee"}).expect_error("InvalidAction")
 
 
+def test_receive_with_attribute_names_and_system_attribute_names_returns_only_the_attribute_names(redrive):
+    # Recorded on AWS over Query (LocalStack's test_message_system_attribute_names_with_attribute_names,
+    # sqs_query variant): AttributeName.N wins; over JSON the two lists are merged.
+    _, url = create(redrive, "qnames", VisibilityTimeout=0)
+    query(redrive, {"Action": "SendMessage", "QueueUrl": url, "MessageBody": "msg"}).expect_ok("SendMessage")
+    both = {"Action": "ReceiveMessage", "QueueUrl": url, "MessageSystemAttributeName.1": "All"}
+    answer = query(redrive, {**both, "AttributeName.1": "SenderId"}).expect_ok("ReceiveMessage")
+    names = {n.findtext(tag("Name")) for n in answer.findall("ReceiveMessageResult/Message/Attribute")}
+    assert names == {"SenderId"}
+    answer = query(redrive, both).expect_ok("ReceiveMessage")
+    names = {n.findtext(tag("Name")) for n in answer.findall("ReceiveMessageResult/Message/Attribute")}
+    assert names == {"SenderId", "SentTimestamp", "ApproximateReceiveCount", "ApproximateFirstReceiveTimestamp"}
+
+
 def test_control_characters_are_refused_or_replaced_so_every_answer_is_xml(redrive):
     # XML 1.0 cannot carry U+0001 even as a reference: values holding it are refused, and
     # an error quoting it writes U+FFFD, so every answer still parses (Answer parses it).

@@ -277,7 +277,13 @@ fn is_envelope(key: &str) -> bool {
 pub fn decode(action: Action, params: &[(String, String)]) -> Result<Value, ApiError> {
     let pairs: Vec<(&str, &str)> =
         params.iter().filter(|(k, _)| !is_envelope(k)).map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    decode_struct(input_members(action), &pairs, "").map(Value::Object)
+    let mut tree = decode_struct(input_members(action), &pairs, "")?;
+    // Over Query, a ReceiveMessage that names AttributeName.N gets only those attributes, its
+    // MessageSystemAttributeName.N aside (recorded on AWS; JSON merges the two lists).
+    if action == Action::ReceiveMessage && tree.contains_key("AttributeNames") {
+        tree.remove("MessageSystemAttributeNames");
+    }
+    Ok(Value::Object(tree))
 }
 
 /// `pairs` are the parameters under `path` (`SendMessageBatchRequestEntry.1.`), with
@@ -906,12 +912,21 @@ mod tests {
     }
 
     #[test]
+    fn receive_message_with_attribute_names_ignores_system_attribute_names_as_aws_does_over_query() {
+        let tree = decode(
+            Action::ReceiveMessage,
+            &params(&[("QueueUrl", "u"), ("AttributeName.1", "SenderId"), ("MessageSystemAttributeName.1", "All")]),
+        )
+        .unwrap();
+        assert_eq!(tree, json!({"QueueUrl": "u", "AttributeNames": ["SenderId"]}));
+    }
+
+    #[test]
     fn receive_message_gathers_the_three_name_lists_and_integers() {
         same_as_json(
             Action::ReceiveMessage,
             &[
                 ("QueueUrl", "u"),
-                ("AttributeName.1", "All"),
                 ("MessageSystemAttributeName.1", "SentTimestamp"),
                 ("MessageSystemAttributeName.2", "SenderId"),
                 ("MessageAttributeName.1", "trace.*"),
@@ -922,7 +937,6 @@ mod tests {
             ],
             json!({
                 "QueueUrl": "u",
-                "AttributeNames": ["All"],
                 "MessageSystemAttributeNames": ["SentTimestamp", "SenderId"],
                 "MessageAttributeNames": ["trace.*"],
                 "MaxNumberOfMessages": 10,
