@@ -4,6 +4,7 @@ clients speak it."""
 from __future__ import annotations
 
 import base64
+import json
 import xml.etree.ElementTree as ET
 from urllib.parse import urlencode, urlsplit
 
@@ -62,6 +63,11 @@ class Answer:
 
 
 def query(redrive, params: dict, path: str = "/", method: str = "POST", sign: bool = True) -> Answer:
+    status, resp_headers, body = send_query(redrive, params, path, method, sign)
+    return Answer(status, resp_headers, body)
+
+
+def send_query(redrive, params: dict, path: str = "/", method: str = "POST", sign: bool = True, accept=None):
     params = {"Version": "2012-11-05", **params}
     encoded = urlencode(params)
     url = path if path.startswith("http") else f"{redrive.endpoint}{path}"
@@ -69,12 +75,13 @@ def query(redrive, params: dict, path: str = "/", method: str = "POST", sign: bo
         url, data, headers = f"{url}?{encoded}", None, {}
     else:
         data, headers = encoded.encode("utf-8"), {"Content-Type": FORM}
+    if accept:
+        headers["Accept"] = accept
     if sign:
         request = AWSRequest(method=method, url=url, data=data, headers=headers)
         SigV4Auth(CREDENTIALS, "sqs", "us-east-1").add_auth(request)
         headers = dict(request.headers.items())
-    status, resp_headers, body = redrive.http(method, url, data=data, headers=headers)
-    return Answer(status, resp_headers, body)
+    return redrive.http(method, url, data=data, headers=headers)
 
 
 def create(redrive, prefix: str, **attributes) -> tuple[str, str]:
@@ -350,6 +357,38 @@ def test_receive_with_attribute_names_and_system_attribute_names_returns_only_th
     answer = query(redrive, both).expect_ok("ReceiveMessage")
     names = {n.findtext(tag("Name")) for n in answer.findall("ReceiveMessageResult/Message/Attribute")}
     assert names == {"SenderId", "SentTimestamp", "ApproximateReceiveCount", "ApproximateFirstReceiveTimestamp"}
+
+
+def test_a_query_request_that_accepts_json_is_answered_in_json(redrive):
+    # Recorded on AWS (LocalStack's AWS-validated Query API tests): the XML tree as JSON,
+    # ReceiveMessage's messages as the lowercase list `messages`, a map as {Name, Value} entries,
+    # errors as {"Error": {"Code", "Message"}}. A queue URL without an action stays XML (above).
+    name, url = create(redrive, "qjson")
+    path = urlsplit(url).path
+    query(redrive, {"Action": "SendMessage", "QueueUrl": url, "MessageBody": "ba\rr &amp;"}).expect_ok("SendMessage")
+
+    def get(params, at="/"):
+        status, headers, body = send_query(redrive, params, at, "GET", accept="application/json")
+        assert headers.get("content-type", headers.get("Content-Type", "")).startswith("application/json")
+        return status, json.loads(body)
+
+    status, doc = get({"Action": "ListQueues", "QueueNamePrefix": name})
+    assert status == 200
+    assert doc["ListQueuesResponse"]["ListQueuesResult"]["QueueUrls"] == [url]
+    assert doc["ListQueuesResponse"]["ResponseMetadata"]["RequestId"]
+    status, doc = get({"Action": "GetQueueAttributes", "AttributeName.1": "All"}, path)
+    attributes = doc["GetQueueAttributesResponse"]["GetQueueAttributesResult"]["Attributes"]
+    arn = [a["Value"] for a in attributes if a["Name"] == "QueueArn"]
+    assert arn == [redrive.queue_arn(name)]
+    status, doc = get({"Action": "ReceiveMessage", "QueueUrl": url, "VisibilityTimeout": "0"})
+    messages = doc["ReceiveMessageResponse"]["ReceiveMessageResult"]["messages"]
+    assert [m["Body"] for m in messages] == ["ba\rr &amp;"]
+    status, doc = get({"Action": "ListQueues"}, path)
+    assert status == 400
+    assert doc["Error"]["Code"] == "InvalidAction"
+    assert doc["Error"]["Message"] == "The action ListQueues is not valid for this endpoint."
+    # Without the header, the same request is XML.
+    assert query(redrive, {"Action": "ListQueues", "QueueNamePrefix": name}, method="GET").expect_ok("ListQueues")
 
 
 def test_control_characters_are_refused_or_replaced_so_every_answer_is_xml(redrive):

@@ -615,6 +615,73 @@ pub fn encode_error(err: &ApiError, request_id: &str) -> String {
     render().unwrap_or_default()
 }
 
+/// The answer to a Query request whose `Accept` asks for JSON: AWS negotiates this for Query
+/// requests and writes the XML tree as JSON (recorded): `{"{Action}Response": {"{Action}Result":
+/// {…}, "ResponseMetadata": {"RequestId": …}}}`, where a map is a list of `{Name, Value}`
+/// entries and ReceiveMessage's messages are the lowercase list `messages`.
+pub fn encode_response_json(action: Action, output: &Value, request_id: &str) -> Value {
+    let mut response = Map::new();
+    if let Some(members) = output_members(action) {
+        let mut result = output.as_object().map(|obj| json_structure(members, obj)).unwrap_or_default();
+        if let Some(messages) = result.remove("Messages").filter(|_| action == Action::ReceiveMessage) {
+            result.insert("messages".into(), messages);
+        }
+        response.insert(format!("{action}Result"), Value::Object(result));
+    }
+    response.insert("ResponseMetadata".into(), serde_json::json!({ "RequestId": request_id }));
+    serde_json::json!({ format!("{action}Response"): response })
+}
+
+/// A Query error as JSON, for a caller that asked for it: `{"Error": {"Type", "Code",
+/// "Message"}, "RequestId"}` (recorded: `Error.Code`, `Error.Message`).
+pub fn encode_error_json(err: &ApiError, request_id: &str) -> Value {
+    let info = err.code.info();
+    serde_json::json!({
+        "Error": {
+            "Type": if info.sender_fault { "Sender" } else { "Receiver" },
+            "Code": info.query_code,
+            "Message": err.message,
+        },
+        "RequestId": request_id,
+    })
+}
+
+fn json_structure(members: &[Member], obj: &Map<String, Value>) -> Map<String, Value> {
+    let mut out = Map::new();
+    for m in members {
+        let Some(value) = obj.get(m.json) else { continue };
+        let rendered = match &m.shape {
+            Shape::Str | Shape::Int => scalar_text(value).map(|t| Value::String(t.into_owned())),
+            Shape::List(item) => {
+                let items = value.as_array().into_iter().flatten();
+                Some(Value::Array(items.filter_map(|v| json_item(item, v)).collect()))
+            }
+            Shape::Map { key, value: value_name, of } => {
+                let entries = value.as_object().into_iter().flatten().filter_map(|(k, v)| {
+                    let mut entry = Map::new();
+                    entry.insert((*key).into(), Value::String(k.clone()));
+                    entry.insert((*value_name).into(), json_item(of, v)?);
+                    Some(Value::Object(entry))
+                });
+                Some(Value::Array(entries.collect()))
+            }
+        };
+        if let Some(v) = rendered {
+            out.insert(m.json.into(), v);
+        }
+    }
+    out
+}
+
+fn json_item(item: &Item, value: &Value) -> Option<Value> {
+    match item {
+        Item::Str => scalar_text(value).map(|t| Value::String(t.into_owned())),
+        Item::Struct(members) => {
+            Some(Value::Object(value.as_object().map(|o| json_structure(members, o)).unwrap_or_default()))
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,7 +3,7 @@
 
 use bytes::Bytes;
 use http_body_util::Full;
-use hyper::header::{HeaderMap, HeaderValue, CONTENT_TYPE};
+use hyper::header::{HeaderMap, HeaderValue, ACCEPT, CONTENT_TYPE};
 use hyper::{Method, Response, StatusCode};
 use protocol::{json, query, Action, ApiError, ErrorCode};
 
@@ -13,6 +13,15 @@ use crate::dispatch::{dispatch, Ctx};
 pub enum Protocol {
     Json,
     Query,
+    /// Query parameters from a caller whose `Accept` asks for JSON: AWS answers those in JSON
+    /// (recorded), the XML tree written as JSON.
+    QueryJson,
+}
+
+impl Protocol {
+    fn is_query(self) -> bool {
+        matches!(self, Protocol::Query | Protocol::QueryJson)
+    }
 }
 
 /// What the HTTP layer hands over.
@@ -26,8 +35,12 @@ pub struct Call<'a> {
 }
 
 pub fn protocol_of(headers: &HeaderMap) -> Protocol {
+    let accepts_json =
+        || headers.get_all(ACCEPT).iter().filter_map(|v| v.to_str().ok()).any(|v| v.contains("application/json"));
     if headers.contains_key("x-amz-target") {
         Protocol::Json
+    } else if accepts_json() {
+        Protocol::QueryJson
     } else {
         Protocol::Query
     }
@@ -51,11 +64,11 @@ pub async fn handle(ctx: &Ctx<'_>, call: Call<'_>) -> (Option<Action>, Response<
     let protocol = protocol_of(call.headers);
     let on_queue_path = call.path.trim_matches('/').contains('/');
     let params = match protocol {
-        Protocol::Query => query_params(&call),
+        Protocol::Query | Protocol::QueryJson => query_params(&call),
         Protocol::Json => Vec::new(),
     };
     let names_action = params.iter().any(|(k, _)| k == "Action");
-    if protocol == Protocol::Query && call.method == Method::GET && on_queue_path && !names_action {
+    if protocol.is_query() && call.method == Method::GET && on_queue_path && !names_action {
         // A queue's URL opened without an action: recorded on AWS as a 404 with this body,
         // whatever the Accept header.
         let body = b"<UnknownOperationException/>".to_vec();
@@ -70,7 +83,7 @@ pub async fn handle(ctx: &Ctx<'_>, call: Call<'_>) -> (Option<Action>, Response<
                 action = Some(a);
                 (a, protocol::decode(a, json::parse_body(&call.body)?)?)
             }
-            Protocol::Query => {
+            Protocol::Query | Protocol::QueryJson => {
                 let name = params.iter().find(|(k, _)| k == "Action").map(|(_, v)| v.clone()).ok_or_else(|| {
                     ApiError::new(ErrorCode::MissingAction, "The request must contain the parameter Action.")
                 })?;
@@ -145,6 +158,12 @@ fn success(
             request_id,
             query::encode_response(a, &out.to_value(), request_id).into_bytes(),
         ),
+        (Protocol::QueryJson, Some(a)) => respond(
+            StatusCode::OK,
+            "application/json",
+            request_id,
+            query::encode_response_json(a, &out.to_value(), request_id).to_string().into_bytes(),
+        ),
         _ => respond(StatusCode::OK, json::CONTENT_TYPE, request_id, out.to_json()),
     }
 }
@@ -160,7 +179,7 @@ pub fn error(protocol: Protocol, e: &ApiError, request_id: &str) -> Response<Ful
             }
             r
         }
-        Protocol::Query => {
+        Protocol::Query | Protocol::QueryJson => {
             // The one message recorded to differ between the protocols.
             let wsdl;
             let e = if e.code == ErrorCode::QueueDoesNotExist {
@@ -169,6 +188,10 @@ pub fn error(protocol: Protocol, e: &ApiError, request_id: &str) -> Response<Ful
             } else {
                 e
             };
+            if protocol == Protocol::QueryJson {
+                let body = query::encode_error_json(e, request_id).to_string().into_bytes();
+                return respond(status, "application/json", request_id, body);
+            }
             respond(status, "text/xml", request_id, query::encode_error(e, request_id).into_bytes())
         }
     }
