@@ -45,7 +45,23 @@ fn serde_error(text: &str) -> ApiError {
             };
         }
     }
-    ApiError::new(ErrorCode::SerializationException, text.to_string())
+    ApiError::new(ErrorCode::SerializationException, coral_message(text))
+}
+
+/// AWS's (Coral's) words for a member of the wrong JSON type, where they are known
+/// (docs/aws-reference.md §2.1); serde's own description otherwise.
+fn coral_message(serde_text: &str) -> String {
+    let integer_expected =
+        ["expected i64", "expected i32", "expected u64", "expected u32"].iter().any(|e| serde_text.contains(e));
+    if serde_text.starts_with("invalid type: string") && integer_expected {
+        "STRING_VALUE can not be converted to an Integer".into()
+    } else if serde_text.starts_with("invalid type: map") {
+        "Start of structure or map found where not expected.".into()
+    } else if serde_text.starts_with("invalid type: sequence") {
+        "Start of list found where not expected".into()
+    } else {
+        serde_text.to_string()
+    }
 }
 
 /// Decode the JSON tree of one action's input. A body that is not an object is a
@@ -111,6 +127,12 @@ mod tests {
     fn a_wrong_type_is_a_serialization_error() {
         let err = decode(Action::ReceiveMessage, json!({"QueueUrl": "u", "MaxNumberOfMessages": "ten"})).unwrap_err();
         assert_eq!(err.code, ErrorCode::SerializationException);
+        // AWS's words (reported from AWS; the other two as a peer copied them).
+        assert_eq!(err.message, "STRING_VALUE can not be converted to an Integer");
+        let err = decode(Action::SendMessage, json!({"QueueUrl": "u", "MessageBody": {"a": 1}})).unwrap_err();
+        assert_eq!(err.message, "Start of structure or map found where not expected.");
+        let err = decode(Action::SendMessage, json!({"QueueUrl": "u", "MessageBody": ["a"]})).unwrap_err();
+        assert_eq!(err.message, "Start of list found where not expected");
     }
 
     #[test]
