@@ -396,10 +396,24 @@ fn decode_map(
     pairs: &[(&str, &str)],
     path: &str,
 ) -> Result<Option<Value>, ApiError> {
-    let groups = indexed(pairs, name, path)?;
+    // `Attribute.Name=…&Attribute.Value=…` without an index, the form the 2012-11-05 Query
+    // reference documents for one attribute, is entry 0.
+    let bare_key = format!("{name}.{key}");
+    let bare_value = format!("{name}.{value}");
+    let is_bare = |k: &str| matches!(of, Item::Str) && (k == bare_key || k == bare_value);
+    let indexed_pairs: Vec<(&str, &str)> = pairs.iter().copied().filter(|(k, _)| !is_bare(k)).collect();
+    let mut groups = indexed(&indexed_pairs, name, path)?;
+    let bare: Entry<'_> = pairs
+        .iter()
+        .filter(|(k, _)| is_bare(k))
+        .map(|(k, v)| (k.strip_prefix(name).and_then(|r| r.strip_prefix('.')), *v))
+        .collect();
+    if !bare.is_empty() {
+        groups.insert(0, bare);
+    }
     let mut out = Map::new();
     for (n, entry) in &groups {
-        let entry_path = format!("{path}{name}.{n}.");
+        let entry_path = if *n == 0 { format!("{path}{name}.") } else { format!("{path}{name}.{n}.") };
         let k = exact(entry, Some(key));
         let v = match of {
             Item::Str => exact(entry, Some(value)).map(|v| Value::String(v.to_string())),
@@ -976,6 +990,17 @@ mod tests {
         let Request::SendMessageBatch(input) = r else { panic!("not SendMessageBatch") };
         assert_eq!(input.entries.len(), 2);
         assert_eq!(input.entries[0].delay_seconds, Some(3));
+    }
+
+    #[test]
+    fn one_attribute_may_be_sent_without_an_index_as_the_query_reference_documents() {
+        same_as_json(
+            Action::SetQueueAttributes,
+            &[("QueueUrl", "u"), ("Attribute.Name", "DelaySeconds"), ("Attribute.Value", "6")],
+            json!({"QueueUrl": "u", "Attributes": {"DelaySeconds": "6"}}),
+        );
+        let err = decode_err(Action::SetQueueAttributes, &[("QueueUrl", "u"), ("Attribute.Name", "DelaySeconds")]);
+        assert_eq!(err.message, "The request must contain the parameter Attribute.Value.");
     }
 
     #[test]
