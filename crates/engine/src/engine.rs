@@ -272,7 +272,7 @@ impl Engine {
     /// for them to be durable.
     async fn change<T>(
         &self,
-        queue: &Queue,
+        queue: &Arc<Queue>,
         f: impl FnOnce(&mut QueueState, &mut Vec<Change>) -> Result<T>,
     ) -> Result<T> {
         self.change_waking(queue, f, |_| 0).await
@@ -284,7 +284,7 @@ impl Engine {
     /// two commits overlaps instead of running one after the other.
     async fn change_waking<T>(
         &self,
-        queue: &Queue,
+        queue: &Arc<Queue>,
         f: impl FnOnce(&mut QueueState, &mut Vec<Change>) -> Result<T>,
         wakes: impl FnOnce(&T) -> usize,
     ) -> Result<T> {
@@ -302,6 +302,8 @@ impl Engine {
         if let Ok(v) = &value {
             queue.wake(wakes(v));
         }
+        // A delayed send or a shorter visibility timeout may be the queue's next wake-up.
+        queue.arm_timer(&self.clock);
         if let Some(commit) = commit {
             Engine::durable(commit).await?;
         }
@@ -309,7 +311,7 @@ impl Engine {
     }
 
     /// The queue's record after `f` edits its state.
-    async fn change_queue(&self, queue: &Queue, f: impl FnOnce(&mut QueueState) -> Result<()>) -> Result<()> {
+    async fn change_queue(&self, queue: &Arc<Queue>, f: impl FnOnce(&mut QueueState) -> Result<()>) -> Result<()> {
         self.change(queue, |state, changes| {
             f(state)?;
             changes.push(Change::PutQueue(queue.record(state)));
@@ -732,7 +734,7 @@ impl Engine {
             arrivals.as_mut().enable();
             let now = self.clock.now();
             let stopping = self.stopping.load(Ordering::SeqCst);
-            let (got, next_visible) = self.receive_once(&queue, max, visibility_ms, now).await?;
+            let got = self.receive_once(&queue, max, visibility_ms, now).await?;
             if !got.is_empty() && queue.state.lock().counts().visible > 0 {
                 // Wake-ups are one per message: pass one on if this receive left some behind.
                 queue.wake(1);
@@ -745,10 +747,12 @@ impl Engine {
                 }
                 return Ok(got);
             }
-            let wake_at = next_visible.map_or(deadline, |t| t.min(deadline));
+            // A message that becomes visible later (a visibility timeout or a delay ending)
+            // wakes us through the queue's timer, whoever put it in flight and when.
+            queue.arm_timer(&self.clock);
             tokio::select! {
                 _ = &mut arrivals => {}
-                _ = self.clock.sleep_until(wake_at) => {}
+                _ = self.clock.sleep_until(deadline) => {}
             }
         }
     }
@@ -758,11 +762,11 @@ impl Engine {
     /// and — one submission, one transaction — on disk.
     async fn receive_once(
         &self,
-        queue: &Queue,
+        queue: &Arc<Queue>,
         max: usize,
         visibility_ms: u64,
         now: Millis,
-    ) -> Result<(Vec<Received>, Option<Millis>)> {
+    ) -> Result<Vec<Received>> {
         let policy = queue.state.lock().attrs.redrive();
         // A deleted DLQ leaves messages in the source, as on AWS.
         let dlq =
@@ -786,11 +790,12 @@ impl Engine {
                 _ => None,
             };
             let result = src.receive(queue.uid, max, visibility_ms, now, &*self.store, dead_letter, &mut changes);
-            let next_visible = src.next_visible_at();
             let moved = changes.iter().any(|c| matches!(c, Change::PutMessage { .. }));
             let commit = (!changes.is_empty()).then(|| self.store.submit(changes));
-            (result.map(|got| (got, next_visible)), commit, moved)
+            (result, commit, moved)
         };
+        // What this receive put in flight wakes other long polls when its timeout ends.
+        queue.arm_timer(&self.clock);
         // Waiters on the DLQ wake at submission, as for a send (`change_waking`).
         if moved {
             if let Some(d) = &dlq {

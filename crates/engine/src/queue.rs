@@ -16,7 +16,7 @@ use parking_lot::Mutex;
 use tokio::sync::Notify;
 
 use crate::attributes::QueueAttributes;
-use crate::clock::Millis;
+use crate::clock::{Clock, Millis};
 use crate::error::{Error, Result};
 use crate::fifo::{sequence_number, Accepted, FifoIndex, GroupId};
 use crate::message::SharedContent;
@@ -164,6 +164,14 @@ pub struct Queue {
     pub(crate) state: Mutex<QueueState>,
     /// Woken whenever a message may have become receivable.
     pub(crate) arrivals: Notify,
+    /// The queue's one wake-up timer: when it fires, and which arming it is.
+    timer: Mutex<Timer>,
+}
+
+#[derive(Debug, Default)]
+struct Timer {
+    at: Option<Millis>,
+    generation: u64,
 }
 
 pub(crate) struct QueueState {
@@ -211,7 +219,46 @@ impl Queue {
                 stats: Stats::default(),
             }),
             arrivals: Notify::new(),
+            timer: Mutex::new(Timer::default()),
         })
+    }
+
+    /// Make sure long polls wake when the queue's next pending message (in flight or delayed)
+    /// becomes visible: one timer per queue, set to the earliest such time, wakes as many
+    /// polls as messages became due, then sets itself to the next. Called after every change
+    /// that may add an earlier pending message, and by a long poll before it waits.
+    pub(crate) fn arm_timer(self: &Arc<Queue>, clock: &Arc<dyn Clock>) {
+        let Some(at) = self.state.lock().next_visible_at() else { return };
+        let generation = {
+            let mut timer = self.timer.lock();
+            if timer.at.is_some_and(|t| t <= at) {
+                return;
+            }
+            timer.generation += 1;
+            timer.at = Some(at);
+            timer.generation
+        };
+        let (queue, clock) = (Arc::downgrade(self), clock.clone());
+        tokio::spawn(async move {
+            clock.sleep_until(at).await;
+            let Some(queue) = queue.upgrade() else { return };
+            {
+                let mut timer = queue.timer.lock();
+                if timer.generation != generation {
+                    return; // re-armed earlier meanwhile: that timer took over
+                }
+                timer.at = None;
+            }
+            let due = {
+                let state = queue.state.lock();
+                if state.deleted {
+                    return;
+                }
+                state.due(clock.now())
+            };
+            queue.wake(due);
+            queue.arm_timer(&clock);
+        });
     }
 
     /// Rebuild a queue and its index from what a store kept. A FIFO queue reads its
@@ -300,6 +347,11 @@ impl QueueState {
     /// When the next pending message becomes visible, if any.
     pub fn next_visible_at(&self) -> Option<Millis> {
         self.pending.first().map(|&(t, _)| t)
+    }
+
+    /// How many pending messages are due by `now` (visible once the index is brought up to it).
+    fn due(&self, now: Millis) -> usize {
+        self.pending.range(..(now.saturating_add(1), 0)).take(MAX_WAKE).count()
     }
 
     /// When the oldest message still in the queue was enqueued.

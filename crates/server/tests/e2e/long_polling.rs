@@ -138,3 +138,72 @@ async fn several_long_polls_each_get_a_different_message() {
     bodies.sort();
     assert_eq!(bodies, vec!["one".to_string(), "two".to_string()], "each message delivered once");
 }
+
+/// Several consumers long-poll one queue; one takes the message and dies. The others wake
+/// when its visibility timeout ends, though the message went in flight after they started
+/// waiting (AWS: long polling returns a message as soon as one is available).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_waiting_long_poll_wakes_when_a_message_taken_after_it_started_comes_back() {
+    let h = Harness::start().await;
+    let url = h.create_queue("wake-on-other-receive").await;
+    let taker = {
+        let request = h.client.receive_message().queue_url(&url).wait_time_seconds(20).visibility_timeout(5);
+        tokio::spawn(async move { request.send().await.expect("long poll") })
+    };
+    real_pause(200).await;
+    let waiter = spawn_long_poll(&h.client, &url, Some(20));
+    real_pause(200).await;
+    h.send(&url, "taken then dropped").await;
+    assert_eq!(finishes_promptly(taker).await.messages().len(), 1);
+    real_pause(200).await;
+    assert!(!waiter.is_finished(), "the message is in flight");
+    h.advance(6);
+    let output = finishes_promptly(waiter).await;
+    assert_eq!(output.messages()[0].body(), Some("taken then dropped"));
+}
+
+/// A ChangeMessageVisibility that shortens the timeout wakes a waiting poll when it ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shortened_visibility_timeout_wakes_a_waiting_long_poll_when_it_ends() {
+    let h = Harness::start().await;
+    let url = h.create_queue_with("wake-on-shortened", &[("VisibilityTimeout", "30")]).await;
+    h.send(&url, "released early").await;
+    let handle = h.receive(&url, 1).await[0].receipt_handle().unwrap().to_string();
+    let poll = spawn_long_poll(&h.client, &url, Some(20));
+    real_pause(300).await;
+    h.client
+        .change_message_visibility()
+        .queue_url(&url)
+        .receipt_handle(&handle)
+        .visibility_timeout(5)
+        .send()
+        .await
+        .unwrap();
+    real_pause(200).await;
+    h.advance(6);
+    let output = finishes_promptly(poll).await;
+    assert_eq!(output.messages()[0].body(), Some("released early"));
+}
+
+/// A delayed send wakes one poll, which may time out before the delay ends; a poll still
+/// waiting then gets the message when the delay ends, not at its own deadline.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delayed_message_reaches_a_poll_still_waiting_when_the_delay_ends() {
+    let h = Harness::start().await;
+    let url = h.create_queue("wake-after-delay").await;
+    let early = spawn_long_poll(&h.client, &url, Some(20));
+    real_pause(200).await;
+    h.advance(10);
+    let late = spawn_long_poll(&h.client, &url, Some(20));
+    real_pause(200).await;
+    h.advance(5);
+    h.client.send_message().queue_url(&url).message_body("delayed").delay_seconds(10).send().await.unwrap();
+    real_pause(200).await;
+    h.advance(5); // the early poll's 20 s end
+    assert!(finishes_promptly(early).await.messages().is_empty());
+    real_pause(200).await;
+    assert!(!late.is_finished(), "still delayed");
+    h.advance(5); // the delay ends; the late poll has 5 s left
+    let output = finishes_promptly(late).await;
+    assert_eq!(output.messages()[0].body(), Some("delayed"));
+}
