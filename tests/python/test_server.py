@@ -118,3 +118,65 @@ def test_data_dir_survives_restart(tmp_path):
         sqs.delete_message(QueueUrl=url, ReceiptHandle=msgs[0]["ReceiptHandle"])
     finally:
         assert server.stop() == 0, server.log_tail()
+
+
+def raw_exchange(port: int, request: bytes) -> bytes:
+    """Send raw bytes, read the answer until the server closes or goes quiet."""
+    import socket
+
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(request)
+        sock.shutdown(socket.SHUT_WR)
+        chunks = []
+        while True:
+            try:
+                data = sock.recv(65536)
+            except TimeoutError:
+                break
+            if not data:
+                break
+            chunks.append(data)
+    return b"".join(chunks)
+
+
+def test_only_get_and_post_run_actions_and_health_answers_head(redrive):
+    # A browser's CORS preflight (OPTIONS) or any other method must not run the action it names.
+    name = redrive.unique("nomethod")
+    for method in ["OPTIONS", "PUT", "DELETE", "PATCH"]:
+        status, headers, _ = http_request(method, f"{redrive.endpoint}/?Action=CreateQueue&QueueName={name}")
+        assert status == 405, method
+        assert headers.get("Allow") == "GET, POST"
+        assert headers.get("Access-Control-Allow-Origin") is None
+    assert name not in json.dumps(redrive.sqs.list_queues())
+    for path in ["/health", "/ready"]:
+        status, headers, body = http_request("HEAD", redrive.endpoint + path)
+        assert (status, body) == (200, b"")
+        assert headers.get("Content-Type") == "text/plain"
+
+
+def test_oversized_and_broken_bodies_get_their_own_errors(redrive):
+    big = 5 * 1024 * 1024 + 1
+    head = (
+        f"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-amz-json-1.0\r\n"
+        f"X-Amz-Target: AmazonSQS.ListQueues\r\nContent-Length: {big}\r\n\r\n"
+    ).encode()
+    answer = raw_exchange(redrive.port, head)
+    assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
+    assert b"RequestEntityTooLarge" in answer
+    # A chunked body whose chunk size is not hexadecimal is unreadable, not too large.
+    broken = (
+        b"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-amz-json-1.0\r\n"
+        b"X-Amz-Target: AmazonSQS.ListQueues\r\nTransfer-Encoding: chunked\r\n\r\nZZ\r\n{}\r\n0\r\n\r\n"
+    )
+    answer = raw_exchange(redrive.port, broken)
+    assert answer.startswith(b"HTTP/1.1 400"), answer[:300]
+    assert b"could not be read" in answer
+
+
+def test_a_json_body_without_a_target_gets_a_json_error(redrive):
+    status, headers, body = http_request(
+        "POST", redrive.endpoint + "/", data=b"{}", headers={"Content-Type": "application/x-amz-json-1.0"}
+    )
+    assert status == 400
+    assert headers.get("x-amzn-query-error") == "InvalidAction;Sender"
+    assert json.loads(body)["__type"] == "com.amazon.coral.service#UnknownOperationException"

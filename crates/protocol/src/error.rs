@@ -40,6 +40,8 @@ pub enum ErrorCode {
     MalformedQueryString,
     AccessDenied,
     RequestEntityTooLarge,
+    /// The request body did not arrive in time.
+    RequestTimeout,
     SerializationException,
     UnknownOperation,
     InternalError,
@@ -130,6 +132,7 @@ impl ErrorCode {
             MalformedQueryString => sender(400, "com.amazonaws.sqs#MalformedQueryString", "MalformedQueryString"),
             AccessDenied => sender(403, "com.amazon.coral.service#AccessDeniedException", "AccessDenied"),
             RequestEntityTooLarge => sender(413, "com.amazonaws.sqs#RequestEntityTooLarge", "RequestEntityTooLarge"),
+            RequestTimeout => sender(408, "com.amazon.coral.service#RequestTimeoutException", "RequestTimeout"),
             SerializationException => sender(400, "com.amazon.coral.service#SerializationException", "MalformedInput"),
             UnknownOperation => sender(400, "com.amazon.coral.service#UnknownOperationException", "InvalidAction"),
             InternalError => receiver(500, "com.amazonaws.sqs#InternalError", "InternalError"),

@@ -21,6 +21,11 @@ use crate::sqs;
 pub const MAX_BODY: usize = 5 * 1024 * 1024;
 /// Largest request head (request line and headers) hyper will buffer.
 pub const MAX_HEAD: usize = 64 * 1024;
+/// How long a request body may take to arrive once its headers have.
+pub const BODY_TIMEOUT_MS: u64 = 30_000;
+/// Request bodies being read at once, across all connections, in KiB: a bound on the memory
+/// that slow or stalled uploads can hold (a body waits for its share of it).
+pub const BODY_BUDGET_KIB: usize = 256 * 1024;
 
 pub struct App {
     pub engine: Arc<Engine>,
@@ -28,6 +33,7 @@ pub struct App {
     pub manual_clock: Option<ManualClock>,
     pub local_addr: SocketAddr,
     pub metrics: crate::metrics::Metrics,
+    pub body_budget: tokio::sync::Semaphore,
 }
 
 pub async fn serve(app: Arc<App>, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
@@ -35,9 +41,17 @@ pub async fn serve(app: Arc<App>, req: Request<Incoming>) -> Result<Response<Ful
     let method = req.method().clone();
     let path = req.uri().path().to_string();
     let response = match (&method, path.as_str()) {
-        (&Method::GET, "/health") | (&Method::GET, "/ready") => plain(StatusCode::OK, "OK"),
+        (&Method::GET | &Method::HEAD, "/health" | "/ready") => plain(StatusCode::OK, "OK"),
         (&Method::GET, "/metrics") => crate::metrics::response(&app.metrics, &app.engine),
         (_, "/_redrive/clock/advance") => advance_clock(&app, req.uri().query()),
+        // The SQS API is GET and POST only. Any other method (a browser's CORS preflight
+        // included) runs nothing; there are no CORS headers, so browsers keep other sites'
+        // pages away from this server.
+        (m, _) if m != Method::GET && m != Method::POST => {
+            let mut r = plain(StatusCode::METHOD_NOT_ALLOWED, "the SQS API takes GET and POST");
+            r.headers_mut().insert(hyper::header::ALLOW, hyper::header::HeaderValue::from_static("GET, POST"));
+            r
+        }
         _ => {
             let timer = crate::metrics::Timer::start();
             let (action, response) = sqs_call(&app, req, &request_id).await;
@@ -71,9 +85,9 @@ async fn sqs_call(
     if declared.is_some_and(|n| n > MAX_BODY as u64) {
         return (None, sqs::error(protocol, &too_large(), request_id));
     }
-    let body = match Limited::new(body, MAX_BODY).collect().await {
-        Ok(b) => b.to_bytes(),
-        Err(_) => return (None, sqs::error(protocol, &too_large(), request_id)),
+    let body = match read_body(app, body, declared).await {
+        Ok(b) => b,
+        Err(e) => return (None, sqs::error(protocol, &e, request_id)),
     };
     let host = parts.headers.get(HOST).and_then(|h| h.to_str().ok()).map(str::to_string);
     let base_url = match (&app.config.public_url, host) {
@@ -96,6 +110,29 @@ async fn sqs_call(
         request_id,
     };
     sqs::handle(&ctx, call).await
+}
+
+/// Read a request body: at most MAX_BODY bytes, within BODY_TIMEOUT_MS of real time (a
+/// connection deadline, like hyper's for headers, not SQS time), holding its share of the
+/// body budget (its declared length, else the largest body) while it arrives.
+async fn read_body(app: &App, body: Incoming, declared: Option<u64>) -> Result<Bytes, ApiError> {
+    let kib = declared.map_or(MAX_BODY, |n| n as usize).div_ceil(1024).clamp(1, BODY_BUDGET_KIB) as u32;
+    let read = async {
+        let _share = app.body_budget.acquire_many(kib).await;
+        Limited::new(body, MAX_BODY).collect().await
+    };
+    match tokio::time::timeout(std::time::Duration::from_millis(BODY_TIMEOUT_MS), read).await {
+        Ok(Ok(b)) => Ok(b.to_bytes()),
+        Ok(Err(e)) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => Err(ApiError::new(
+            ErrorCode::RequestEntityTooLarge,
+            format!("Request body is larger than {MAX_BODY} bytes."),
+        )),
+        Ok(Err(_)) => Err(ApiError::new(ErrorCode::SerializationException, "The request body could not be read.")),
+        Err(_) => Err(ApiError::new(
+            ErrorCode::RequestTimeout,
+            format!("The request body did not arrive within {} s.", BODY_TIMEOUT_MS / 1000),
+        )),
+    }
 }
 
 /// The access key id of a SigV4 `Authorization` header; the account id without one.
@@ -131,6 +168,7 @@ fn form_pairs(q: &str) -> Vec<(String, String)> {
 fn plain(status: StatusCode, text: &'static str) -> Response<Full<Bytes>> {
     let mut r = Response::new(Full::new(Bytes::from_static(text.as_bytes())));
     *r.status_mut() = status;
+    r.headers_mut().insert(hyper::header::CONTENT_TYPE, hyper::header::HeaderValue::from_static("text/plain"));
     r
 }
 

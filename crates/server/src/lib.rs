@@ -94,10 +94,23 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
     });
     engine.resume_tasks();
     engine.spawn_healer();
-    let app = Arc::new(http::App { engine, config, manual_clock, local_addr: addr, metrics: metrics::Metrics::new() });
+    let app = Arc::new(http::App {
+        engine,
+        config,
+        manual_clock,
+        local_addr: addr,
+        metrics: metrics::Metrics::new(),
+        body_budget: tokio::sync::Semaphore::new(http::BODY_BUDGET_KIB),
+    });
     let (stop, stopped) = watch::channel(false);
     let task = tokio::spawn(accept_loop(listener, app.clone(), stopped));
     Ok(Server { addr, app, stop, task })
+}
+
+/// A pause in real time: connection pacing, not SQS time, so a manual clock must not hold it.
+#[allow(clippy::disallowed_methods)]
+async fn accept_pause() {
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
 }
 
 async fn accept_loop(listener: TcpListener, app: Arc<http::App>, mut stopped: watch::Receiver<bool>) {
@@ -105,7 +118,16 @@ async fn accept_loop(listener: TcpListener, app: Arc<http::App>, mut stopped: wa
     loop {
         tokio::select! {
             accepted = listener.accept() => {
-                let Ok((stream, _)) = accepted else { continue };
+                let stream = match accepted {
+                    Ok((stream, _)) => stream,
+                    Err(e) => {
+                        // Out of file descriptors (or memory): accepting again at once would
+                        // spin; pause so that open connections can finish and free some.
+                        tracing::warn!(error = %e, "accept failed; pausing 100 ms");
+                        accept_pause().await;
+                        continue;
+                    }
+                };
                 let _ = stream.set_nodelay(true);
                 let app = app.clone();
                 let service = service_fn(move |req| http::serve(app.clone(), req));

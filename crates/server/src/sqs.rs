@@ -37,7 +37,11 @@ pub struct Call<'a> {
 pub fn protocol_of(headers: &HeaderMap) -> Protocol {
     let accepts_json =
         || headers.get_all(ACCEPT).iter().filter_map(|v| v.to_str().ok()).any(|v| v.contains("application/json"));
-    if headers.contains_key("x-amz-target") {
+    // A JSON 1.0 body without X-Amz-Target still gets a JSON answer (an unknown operation).
+    let json_body = || {
+        headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("application/x-amz-json"))
+    };
+    if headers.contains_key("x-amz-target") || json_body() {
         Protocol::Json
     } else if accepts_json() {
         Protocol::QueryJson
