@@ -58,6 +58,51 @@ def test_region_account_and_public_url_flags(tmp_path):
         assert server.stop() == 0
 
 
+def test_a_public_url_with_a_path_hands_out_queue_urls_that_work(tmp_path):
+    # Behind a reverse proxy at https://example.test/sqs/ the queue URLs carry the path too.
+    server = ServerProcess(args=["--public-url", "http://sqs.example.test/sqs/"], log_dir=tmp_path).start()
+    try:
+        sqs = client_for(server.endpoint)
+        url = sqs.create_queue(QueueName="behind-proxy")["QueueUrl"]
+        assert url == "http://sqs.example.test/sqs/000000000000/behind-proxy"
+        sqs.send_message(QueueUrl=url, MessageBody="through the proxy")
+        got = sqs.receive_message(QueueUrl=url)["Messages"]
+        assert [m["Body"] for m in got] == ["through the proxy"]
+    finally:
+        assert server.stop() == 0
+
+
+def test_queue_urls_from_other_emulators_name_the_queue(redrive, sqs):
+    name = redrive.unique("foreign")
+    sqs.create_queue(QueueName=name)
+    for url in [
+        f"http://localhost:4566/queue/{redrive.region}/{redrive.account}/{name}",  # LocalStack, path style
+        f"https://sqs.{redrive.region}.amazonaws.com/{redrive.account}/{name}",
+        f"http://localhost:9324/queue/{name}",  # ElasticMQ
+    ]:
+        sqs.send_message(QueueUrl=url, MessageBody=url)
+    got = sqs.receive_message(QueueUrl=redrive.queue_url(name), MaxNumberOfMessages=10)["Messages"]
+    assert len(got) == 3
+
+
+def test_a_presigned_request_names_its_sender(redrive):
+    from urllib.parse import urlencode
+
+    from botocore.auth import SigV4QueryAuth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    name = redrive.unique("presigned")
+    url = redrive.sqs.create_queue(QueueName=name)["QueueUrl"]
+    params = urlencode({"Action": "SendMessage", "QueueUrl": url, "MessageBody": "signed in the URL", "Version": "2012-11-05"})
+    request = AWSRequest(method="GET", url=f"{redrive.endpoint}/?{params}")
+    SigV4QueryAuth(Credentials("AKIDPRESIGNED", "secret"), "sqs", "us-east-1", expires=300).add_auth(request)
+    status, _, body = http_request("GET", request.url)
+    assert status == 200, body
+    got = redrive.sqs.receive_message(QueueUrl=url, MessageSystemAttributeNames=["SenderId"])["Messages"]
+    assert got[0]["Attributes"]["SenderId"] == "AKIDPRESIGNED"
+
+
 def test_queue_url_follows_host_header(redrive):
     sqs = client_for(f"http://localhost:{redrive.port}")
     name = redrive.unique("host")

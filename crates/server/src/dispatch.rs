@@ -38,16 +38,18 @@ impl Ctx<'_> {
     }
 
     /// The queue a QueueUrl names. Accepts `{base}/{account}/{name}`, the legacy
-    /// `{base}/queue/{name}` and a bare path; another account's queue does not exist here.
+    /// `{base}/queue/{name}`, LocalStack's `{base}/queue/{region}/{account}/{name}` and a
+    /// bare path, with or without the path of a `--public-url` before them; another
+    /// account's queue does not exist here.
     pub fn queue_name(&self, url: &str) -> Result<String, Failure> {
-        let path = match url.split_once("://") {
-            Some((_, rest)) => rest.split_once('/').map_or("", |(_, p)| p),
-            None => url,
-        };
-        let path = path.split(['?', '#']).next().unwrap_or("");
-        let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+        let mut segments = path_segments(url);
+        let prefix = path_segments(&self.base_url);
+        if !prefix.is_empty() && segments.starts_with(&prefix) {
+            segments.drain(..prefix.len());
+        }
         let name = match segments.as_slice() {
             [owner, name] if *owner == self.account() || *owner == "queue" => *name,
+            ["queue", _region, owner, name] if *owner == self.account() => *name,
             [name] => *name,
             // A URL with no queue in it names no queue: AWS answers NonExistentQueue
             // (reported by moto's maintainers, as recorded for a missing QueueUrl).
@@ -57,6 +59,16 @@ impl Ctx<'_> {
         };
         Ok(name.to_string())
     }
+}
+
+/// The non-empty path segments of a URL (or of a bare path), without query or fragment.
+fn path_segments(url: &str) -> Vec<&str> {
+    let path = match url.split_once("://") {
+        Some((_, rest)) => rest.split_once('/').map_or("", |(_, p)| p),
+        None => url,
+    };
+    let path = path.split(['?', '#']).next().unwrap_or("");
+    path.split('/').filter(|s| !s.is_empty()).collect()
 }
 
 pub async fn dispatch(ctx: &Ctx<'_>, request: Request) -> Outcome {

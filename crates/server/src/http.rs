@@ -98,7 +98,7 @@ async fn sqs_call(
     let ctx = Ctx {
         engine: &app.engine,
         base_url,
-        sender_id: sender_id(&parts.headers, &app.config.account_id),
+        sender_id: sender_id(&parts.headers, parts.uri.query(), &app.config.account_id),
         trace_header: parts.headers.get("x-amzn-trace-id").and_then(|v| v.to_str().ok()).map(str::to_string),
     };
     let call = sqs::Call {
@@ -135,16 +135,24 @@ async fn read_body(app: &App, body: Incoming, declared: Option<u64>) -> Result<B
     }
 }
 
-/// The access key id of a SigV4 `Authorization` header; the account id without one.
-fn sender_id(headers: &hyper::HeaderMap, account: &str) -> String {
-    headers
+/// The caller's access key id — from a SigV4 `Authorization` header, or the query string of
+/// a presigned request (`X-Amz-Credential`, or SigV2's `AWSAccessKeyId`) — else the account id.
+fn sender_id(headers: &hyper::HeaderMap, query: Option<&str>, account: &str) -> String {
+    let from_header = headers
         .get(hyper::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split("Credential=").nth(1))
         .and_then(|c| c.split('/').next())
+        .map(str::to_string);
+    let from_query = || {
+        let params = form_pairs(query?);
+        let found = params.into_iter().find(|(k, _)| k == "X-Amz-Credential" || k == "AWSAccessKeyId")?;
+        found.1.split('/').next().map(str::to_string)
+    };
+    from_header
+        .or_else(from_query)
         .filter(|k| !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric()))
-        .unwrap_or(account)
-        .to_string()
+        .unwrap_or_else(|| account.to_string())
 }
 
 fn advance_clock(app: &App, query: Option<&str>) -> Response<Full<Bytes>> {

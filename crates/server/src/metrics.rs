@@ -336,8 +336,16 @@ pub async fn error_code(response: Response<Full<Bytes>>) -> (Response<Full<Bytes
         Ok(b) => b.to_bytes(),
         Err(never) => match never {},
     };
-    let code = xml_error_code(&body).unwrap_or_else(|| format!("HTTP{}", parts.status.as_u16()));
+    let code = xml_error_code(&body)
+        .or_else(|| query_json_error_code(&body))
+        .unwrap_or_else(|| format!("HTTP{}", parts.status.as_u16()));
     (Response::from_parts(parts, Full::new(body)), Some(code))
+}
+
+/// `Error.Code` of a Query error answered in JSON (the caller's Accept asked for it).
+fn query_json_error_code(body: &[u8]) -> Option<String> {
+    let doc: serde_json::Value = serde_json::from_slice(body).ok()?;
+    doc.get("Error")?.get("Code")?.as_str().map(str::to_string)
 }
 
 fn xml_error_code(body: &[u8]) -> Option<String> {
@@ -391,5 +399,7 @@ mod tests {
         let xml = b"<ErrorResponse><Error><Type>Sender</Type><Code>AWS.SimpleQueueService.NonExistentQueue</Code></Error></ErrorResponse>";
         assert_eq!(xml_error_code(xml).as_deref(), Some("AWS.SimpleQueueService.NonExistentQueue"));
         assert_eq!(xml_error_code(b"<x/>"), None);
+        let json = br#"{"Error":{"Type":"Sender","Code":"AWS.SimpleQueueService.NonExistentQueue","Message":"m"}}"#;
+        assert_eq!(query_json_error_code(json).as_deref(), Some("AWS.SimpleQueueService.NonExistentQueue"));
     }
 }
