@@ -388,6 +388,25 @@ def test_groups_come_back_after_their_timeouts_in_the_order_they_expired(redrive
     assert bodies(receive(sqs, url, 10, VisibilityTimeout=0)) == expected
 
 
+def test_a_fifo_queue_delay_is_retroactive(redrive, sqs):
+    # Documented (sqs-delay-queues.html): "For FIFO queues, the per-queue delay setting is
+    # retroactive—changing the setting affects the delay of messages already in the queue."
+    _, url = fifo_queue(redrive, "fdelay", DelaySeconds=60, ContentBasedDeduplication="true")
+    send(sqs, url, "was delayed", "g")
+    assert receive(sqs, url) == []
+    sqs.set_queue_attributes(QueueUrl=url, Attributes={"DelaySeconds": "0"})
+    assert bodies(receive(sqs, url, VisibilityTimeout=0)) == ["was delayed"]
+    _, later = fifo_queue(redrive, "fdelay2", ContentBasedDeduplication="true")
+    send(sqs, later, "now delayed", "g")
+    redrive.advance(10)
+    sqs.set_queue_attributes(QueueUrl=later, Attributes={"DelaySeconds": "60"})
+    attrs = sqs.get_queue_attributes(QueueUrl=later, AttributeNames=["ApproximateNumberOfMessagesDelayed"])
+    assert attrs["Attributes"]["ApproximateNumberOfMessagesDelayed"] == "1"
+    assert receive(sqs, later) == []
+    redrive.advance(50)  # 60 s after it was sent
+    assert bodies(receive(sqs, later)) == ["now delayed"]
+
+
 # --- ReceiveRequestAttemptId -----------------------------------------------------------------
 
 

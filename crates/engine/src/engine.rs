@@ -524,9 +524,17 @@ impl Engine {
         let now = self.clock.now();
         queue.state.lock().attrs.apply(attributes)?;
         self.check_redrive_target(&queue.arn, queue.is_fifo(), attributes)?;
-        self.change_queue(&queue, |state| {
+        self.change(&queue, |state, changes| {
+            let before = state.attrs.delay_seconds;
             state.attrs = state.attrs.apply(attributes)?;
             state.last_modified = now;
+            changes.push(Change::PutQueue(queue.record(state)));
+            // A FIFO queue's delay is retroactive (documented): it moves the end of the delay
+            // of every message not yet received.
+            if state.fifo.is_some() && state.attrs.delay_seconds != before {
+                let delay_ms = u64::from(state.attrs.delay_seconds) * 1000;
+                state.redelay_unreceived(queue.uid, delay_ms, now, changes);
+            }
             Ok(())
         })
         .await?;

@@ -701,6 +701,45 @@ impl QueueState {
         Ok(visible_now)
     }
 
+    /// Set the end of the delay of every message never received to `delay_ms` after it was
+    /// enqueued: visible if that has passed, delayed until then otherwise.
+    pub fn redelay_unreceived(&mut self, uid: u64, delay_ms: u64, now: Millis, changes: &mut Vec<Change>) {
+        let unreceived: Vec<u64> =
+            self.messages.iter().filter(|(_, slot)| slot.m.receive_count == 0).map(|(&seq, _)| seq).collect();
+        let mut groups = Vec::new();
+        for seq in unreceived {
+            let Some(slot) = self.messages.get_mut(&seq) else { continue };
+            let visible_at = slot.m.enqueued_at + delay_ms;
+            if visible_at == slot.m.visible_at {
+                continue;
+            }
+            match slot.state {
+                State::Visible => {
+                    self.ready.remove(&seq);
+                }
+                State::Delayed => {
+                    self.pending.remove(&(slot.m.visible_at, seq));
+                    self.delayed -= 1;
+                }
+                State::InFlight => continue, // not reached: an in-flight message was received
+            }
+            slot.m.visible_at = visible_at;
+            if visible_at <= now {
+                slot.state = State::Visible;
+                self.ready.insert(seq);
+            } else {
+                slot.state = State::Delayed;
+                self.delayed += 1;
+                self.pending.insert((visible_at, seq));
+            }
+            changes.push(Change::SetState { queue: uid, seq, state: slot.m });
+            groups.push(self.group_of_message(seq));
+        }
+        for group in groups {
+            self.refresh_group(&group);
+        }
+    }
+
     pub fn purge(&mut self, uid: u64, changes: &mut Vec<Change>) -> usize {
         let n = self.messages.len();
         self.messages = Slots::default();
