@@ -72,6 +72,20 @@ def test_a_public_url_with_a_path_hands_out_queue_urls_that_work(tmp_path):
         assert server.stop() == 0
 
 
+def test_queue_urls_follow_a_tls_proxy_forwarded_headers(redrive, sqs):
+    name = redrive.unique("forwarded")
+    sqs.create_queue(QueueName=name)
+    headers = {
+        "Content-Type": "application/x-amz-json-1.0",
+        "X-Amz-Target": "AmazonSQS.GetQueueUrl",
+        "X-Forwarded-Proto": "https",
+        "X-Forwarded-Host": "mq.example.com",
+    }
+    status, _, body = http_request("POST", redrive.endpoint + "/", data=json.dumps({"QueueName": name}).encode(), headers=headers)
+    assert status == 200
+    assert json.loads(body)["QueueUrl"] == f"https://mq.example.com/{redrive.account}/{name}"
+
+
 def test_queue_urls_from_other_emulators_name_the_queue(redrive, sqs):
     name = redrive.unique("foreign")
     sqs.create_queue(QueueName=name)

@@ -20,8 +20,19 @@ pub fn parse_body(body: &[u8]) -> Result<Value, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(Value::Null);
     }
-    serde_json::from_slice(body)
-        .map_err(|e| ApiError::new(ErrorCode::SerializationException, format!("Could not parse request body: {e}")))
+    serde_json::from_slice(body).map_err(|e| {
+        let text = e.to_string();
+        // A `\uD800`-style escape with no partner (a string cut inside an emoji) is valid JSON
+        // text for AWS's parser, and the character is outside the body's allowed set.
+        if text.contains("surrogate") || text.contains("hex escape") {
+            ApiError::new(
+                ErrorCode::InvalidMessageContents,
+                "Invalid characters found. Valid unicode characters are #x9 | #xA | #xD | #x20 to #xD7FF | #xE000 to #xFFFD | #x10000 to #x10FFFF",
+            )
+        } else {
+            ApiError::new(ErrorCode::SerializationException, format!("Could not parse request body: {text}"))
+        }
+    })
 }
 
 pub fn encode_response(value: &Value) -> Vec<u8> {
@@ -43,6 +54,15 @@ pub fn query_error_header(err: &ApiError) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_lone_surrogate_escape_is_an_invalid_character_not_malformed_json() {
+        for body in [r#"{"MessageBody":"ab\ud800cd"}"#, r#"{"MessageBody":"\udc00"}"#, r#"{"MessageBody":"\ud800"}"#] {
+            assert_eq!(parse_body(body.as_bytes()).unwrap_err().code, ErrorCode::InvalidMessageContents, "{body}");
+        }
+        assert!(parse_body(r#"{"MessageBody":"\ud83d\ude00"}"#.as_bytes()).is_ok(), "a proper pair is an emoji");
+        assert_eq!(parse_body(b"{").unwrap_err().code, ErrorCode::SerializationException);
+    }
 
     #[test]
     fn target_names_the_action() {

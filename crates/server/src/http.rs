@@ -21,6 +21,8 @@ use crate::sqs;
 pub const MAX_BODY: usize = 5 * 1024 * 1024;
 /// Largest request head (request line and headers) hyper will buffer.
 pub const MAX_HEAD: usize = 64 * 1024;
+/// How long a connection may sit idle between requests, or take to send a request's head.
+pub const IDLE_TIMEOUT_S: u64 = 120;
 /// How long a request body may take to arrive once its headers have.
 pub const BODY_TIMEOUT_MS: u64 = 30_000;
 /// Request bodies being read at once, across all connections, in KiB: a bound on the memory
@@ -89,11 +91,9 @@ async fn sqs_call(
         Ok(b) => b,
         Err(e) => return (None, sqs::error(protocol, &e, request_id)),
     };
-    let host = parts.headers.get(HOST).and_then(|h| h.to_str().ok()).map(str::to_string);
-    let base_url = match (&app.config.public_url, host) {
-        (Some(url), _) => url.clone(),
-        (None, Some(host)) => format!("http://{host}"),
-        (None, None) => format!("http://{}", app.local_addr),
+    let base_url = match &app.config.public_url {
+        Some(url) => url.clone(),
+        None => request_base_url(&parts.headers, app.local_addr),
     };
     let ctx = Ctx {
         engine: &app.engine,
@@ -110,6 +110,23 @@ async fn sqs_call(
         request_id,
     };
     sqs::handle(&ctx, call).await
+}
+
+/// `scheme://host` as the client reached this server: from a proxy's `X-Forwarded-Proto` and
+/// `X-Forwarded-Host` when it set them (TLS ends at the proxy), else `http://` and `Host`.
+fn request_base_url(headers: &hyper::HeaderMap, local_addr: SocketAddr) -> String {
+    let first = |name: &str| {
+        let value = headers.get(name).and_then(|v| v.to_str().ok())?;
+        value.split(',').next().map(str::trim).filter(|v| !v.is_empty())
+    };
+    let scheme = match first("x-forwarded-proto") {
+        Some(p) if p.eq_ignore_ascii_case("https") => "https",
+        _ => "http",
+    };
+    match first("x-forwarded-host").or_else(|| first(HOST.as_str())) {
+        Some(host) => format!("{scheme}://{host}"),
+        None => format!("{scheme}://{local_addr}"),
+    }
 }
 
 /// Read a request body: at most MAX_BODY bytes, within BODY_TIMEOUT_MS of real time (a

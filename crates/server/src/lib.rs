@@ -133,6 +133,10 @@ async fn accept_loop(listener: TcpListener, app: Arc<http::App>, mut stopped: wa
                 let service = service_fn(move |req| http::serve(app.clone(), req));
                 let conn = hyper::server::conn::http1::Builder::new()
                     .timer(TokioTimer::new())
+                    // Also how long an idle keep-alive connection stays open: longer than
+                    // clients keep idle sockets in practice, so a reused one is rarely closed
+                    // under them (AWS's idle close is reported at 1–2 minutes).
+                    .header_read_timeout(std::time::Duration::from_secs(http::IDLE_TIMEOUT_S))
                     .max_buf_size(http::MAX_HEAD)
                     .serve_connection(TokioIo::new(stream), service);
                 let conn = graceful.watch(conn);
