@@ -239,3 +239,32 @@ def test_a_json_body_without_a_target_gets_a_json_error(redrive):
     assert status == 400
     assert headers.get("x-amzn-query-error") == "InvalidAction;Sender"
     assert json.loads(body)["__type"] == "com.amazon.coral.service#UnknownOperationException"
+
+
+def test_cors_is_off_by_default_and_on_for_the_origins_given(redrive, tmp_path):
+    preflight = {
+        "Origin": "http://localhost:3000",
+        "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "authorization,content-type,x-amz-date,x-amz-target",
+    }
+    status, headers, _ = http_request("OPTIONS", redrive.endpoint + "/", headers=preflight)
+    assert status == 405 and headers.get("Access-Control-Allow-Origin") is None
+    server = ServerProcess(args=["--cors-origin", "http://localhost:3000"], log_dir=tmp_path).start()
+    try:
+        status, headers, _ = http_request("OPTIONS", server.endpoint + "/", headers=preflight)
+        assert status == 204
+        assert headers["Access-Control-Allow-Origin"] == "http://localhost:3000"
+        assert headers["Access-Control-Allow-Methods"] == "GET, POST"
+        assert headers["Access-Control-Allow-Headers"] == preflight["Access-Control-Request-Headers"]
+        call = {"Content-Type": "application/x-amz-json-1.0", "X-Amz-Target": "AmazonSQS.GetQueueUrl"}
+        status, headers, _ = http_request(
+            "POST", server.endpoint + "/", data=b'{"QueueName":"none"}', headers={**call, "Origin": "http://localhost:3000"}
+        )
+        assert status == 400
+        assert headers["Access-Control-Allow-Origin"] == "http://localhost:3000"
+        assert "x-amzn-query-error" in headers["Access-Control-Expose-Headers"]
+        other = {**preflight, "Origin": "http://evil.example"}
+        status, headers, _ = http_request("OPTIONS", server.endpoint + "/", headers=other)
+        assert status == 405 and headers.get("Access-Control-Allow-Origin") is None
+    finally:
+        assert server.stop() == 0

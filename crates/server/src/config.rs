@@ -19,6 +19,9 @@ pub struct Config {
     pub log: String,
     /// Threads that serve requests; `None`: see `Config::workers`.
     pub worker_threads: Option<usize>,
+    /// Web origins whose pages may call the API (CORS); `*` for any. None by default: the
+    /// server accepts any credentials, so any web page could otherwise use it.
+    pub cors_origins: Vec<String>,
 }
 
 impl Default for Config {
@@ -33,6 +36,7 @@ impl Default for Config {
             manual_clock: false,
             log: "info".into(),
             worker_threads: None,
+            cors_origins: Vec::new(),
         }
     }
 }
@@ -62,7 +66,7 @@ impl Config {
 #[command(name = "redrive", version, about = "An SQS-compatible message queue server")]
 pub struct Args {
     /// TOML file with any of: bind, data_dir, in_memory, region, account_id, public_url, log,
-    /// worker_threads.
+    /// worker_threads, cors_origins.
     #[arg(long, env = "REDRIVE_CONFIG")]
     pub config: Option<PathBuf>,
     /// Address to listen on.
@@ -88,6 +92,10 @@ pub struct Args {
     #[arg(long, env = "REDRIVE_WORKER_THREADS", value_name = "N",
           value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub worker_threads: Option<u16>,
+    /// A web origin (e.g. http://localhost:3000) whose pages may call the API from a browser
+    /// (CORS); repeat it, or give `*` for any. Off by default.
+    #[arg(long = "cors-origin", env = "REDRIVE_CORS_ORIGINS", value_name = "ORIGIN", value_delimiter = ',')]
+    pub cors_origins: Vec<String>,
     /// For tests: time advances only through POST /_redrive/clock/advance?ms=N.
     #[arg(long, env = "REDRIVE_MANUAL_CLOCK", hide = true)]
     pub manual_clock: bool,
@@ -104,6 +112,7 @@ struct FileConfig {
     public_url: Option<String>,
     log: Option<String>,
     worker_threads: Option<u16>,
+    cors_origins: Option<Vec<String>>,
 }
 
 impl Args {
@@ -127,6 +136,11 @@ impl Args {
             manual_clock: self.manual_clock,
             log: self.log.or(file.log).unwrap_or(d.log),
             worker_threads: worker_threads.map(usize::from),
+            cors_origins: if self.cors_origins.is_empty() {
+                file.cors_origins.unwrap_or_default()
+            } else {
+                self.cors_origins
+            },
         })
     }
 }
@@ -159,6 +173,12 @@ mod tests {
         let c = Args::parse_from(["redrive", "--config", file.to_str().unwrap()]).into_config().unwrap();
         assert_eq!(c.worker_threads, Some(3));
         assert!(Args::try_parse_from(["redrive", "--worker-threads", "0"]).is_err());
+        std::fs::write(&file, "cors_origins = [\"http://a.test\"]\n").unwrap();
+        let c = Args::parse_from(["redrive", "--config", file.to_str().unwrap()]).into_config().unwrap();
+        assert_eq!(c.cors_origins, ["http://a.test"]);
+        let c = Args::parse_from(["redrive", "--cors-origin", "http://b.test,http://c.test"]).into_config().unwrap();
+        assert_eq!(c.cors_origins, ["http://b.test", "http://c.test"]);
+        assert!(Config::default().cors_origins.is_empty(), "off by default");
     }
 
     #[test]

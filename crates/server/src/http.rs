@@ -42,13 +42,15 @@ pub async fn serve(app: Arc<App>, req: Request<Incoming>) -> Result<Response<Ful
     let request_id = uuid::Uuid::new_v4().to_string();
     let method = req.method().clone();
     let path = req.uri().path().to_string();
-    let response = match (&method, path.as_str()) {
+    let cors = crate::cors::allowed_origin(&app.config.cors_origins, req.headers());
+    let mut response = match (&method, path.as_str()) {
+        (&Method::OPTIONS, _) if cors.is_some() => crate::cors::preflight(req.headers()),
         (&Method::GET | &Method::HEAD, "/health" | "/ready") => plain(StatusCode::OK, "OK"),
         (&Method::GET, "/metrics") => crate::metrics::response(&app.metrics, &app.engine),
         (_, "/_redrive/clock/advance") => advance_clock(&app, req.uri().query()),
-        // The SQS API is GET and POST only. Any other method (a browser's CORS preflight
-        // included) runs nothing; there are no CORS headers, so browsers keep other sites'
-        // pages away from this server.
+        // The SQS API is GET and POST only. Any other method runs nothing; so does a CORS
+        // preflight from an origin not allowed (`--cors-origin`), which gets no CORS headers,
+        // so browsers keep that site's pages away from this server.
         (m, _) if m != Method::GET && m != Method::POST => {
             let mut r = plain(StatusCode::METHOD_NOT_ALLOWED, "the SQS API takes GET and POST");
             r.headers_mut().insert(hyper::header::ALLOW, hyper::header::HeaderValue::from_static("GET, POST"));
@@ -71,6 +73,9 @@ pub async fn serve(app: Arc<App>, req: Request<Incoming>) -> Result<Response<Ful
             response
         }
     };
+    if let Some(origin) = cors {
+        crate::cors::allow(&mut response, origin);
+    }
     Ok(response)
 }
 

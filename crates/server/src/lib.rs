@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod config;
+pub mod cors;
 pub mod dispatch;
 pub mod errors;
 pub mod http;
