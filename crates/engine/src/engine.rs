@@ -289,7 +289,7 @@ impl Engine {
         wakes: impl FnOnce(&T) -> usize,
     ) -> Result<T> {
         let mut changes = Vec::new();
-        let (value, commit) = {
+        let (value, commit, next_visible) = {
             let mut state = queue.state.lock();
             if state.deleted {
                 return Err(Error::QueueDoesNotExist);
@@ -297,13 +297,13 @@ impl Engine {
             let value = f(&mut state, &mut changes);
             // Changes made before an error (expiry) are kept too.
             let commit = (!changes.is_empty()).then(|| self.store.submit(changes));
-            (value, commit)
+            (value, commit, state.next_visible_at())
         };
         if let Ok(v) = &value {
             queue.wake(wakes(v));
         }
         // A delayed send or a shorter visibility timeout may be the queue's next wake-up.
-        queue.arm_timer(&self.clock);
+        queue.arm_timer_at(next_visible, &self.clock);
         if let Some(commit) = commit {
             Engine::durable(commit).await?;
         }
@@ -780,7 +780,7 @@ impl Engine {
         let dlq =
             policy.as_ref().and_then(|p| self.queue_by_arn(&p.dead_letter_target_arn)).filter(|d| d.uid != queue.uid);
         let mut changes = Vec::new();
-        let (result, commit, moved) = {
+        let (result, commit, moved, next_visible) = {
             let (mut src, mut dst) = lock_pair(queue, dlq.as_deref());
             if src.deleted {
                 return Err(Error::QueueDoesNotExist);
@@ -800,10 +800,10 @@ impl Engine {
             let result = src.receive(queue.uid, max, visibility_ms, now, &*self.store, dead_letter, &mut changes);
             let moved = changes.iter().any(|c| matches!(c, Change::PutMessage { .. }));
             let commit = (!changes.is_empty()).then(|| self.store.submit(changes));
-            (result, commit, moved)
+            (result, commit, moved, src.next_visible_at())
         };
         // What this receive put in flight wakes other long polls when its timeout ends.
-        queue.arm_timer(&self.clock);
+        queue.arm_timer_at(next_visible, &self.clock);
         // Waiters on the DLQ wake at submission, as for a send (`change_waking`).
         if moved {
             if let Some(d) = &dlq {

@@ -166,6 +166,9 @@ pub struct Queue {
     pub(crate) arrivals: Notify,
     /// The queue's one wake-up timer: when it fires, and which arming it is.
     timer: Mutex<Timer>,
+    /// `timer.at`, readable without the lock (0: not armed), so the common case — a timer
+    /// already set early enough — costs one atomic load.
+    timer_at: AtomicU64,
 }
 
 #[derive(Debug, Default)]
@@ -220,6 +223,7 @@ impl Queue {
             }),
             arrivals: Notify::new(),
             timer: Mutex::new(Timer::default()),
+            timer_at: AtomicU64::new(0),
         })
     }
 
@@ -228,7 +232,17 @@ impl Queue {
     /// polls as messages became due, then sets itself to the next. Called after every change
     /// that may add an earlier pending message, and by a long poll before it waits.
     pub(crate) fn arm_timer(self: &Arc<Queue>, clock: &Arc<dyn Clock>) {
-        let Some(at) = self.state.lock().next_visible_at() else { return };
+        let next = self.state.lock().next_visible_at();
+        self.arm_timer_at(next, clock);
+    }
+
+    /// `arm_timer` for a caller that read the queue's `next_visible_at` under its lock.
+    pub(crate) fn arm_timer_at(self: &Arc<Queue>, next: Option<Millis>, clock: &Arc<dyn Clock>) {
+        let Some(at) = next else { return };
+        let armed = self.timer_at.load(Ordering::Acquire);
+        if armed != 0 && armed <= at {
+            return;
+        }
         let generation = {
             let mut timer = self.timer.lock();
             if timer.at.is_some_and(|t| t <= at) {
@@ -236,6 +250,7 @@ impl Queue {
             }
             timer.generation += 1;
             timer.at = Some(at);
+            self.timer_at.store(at, Ordering::Release);
             timer.generation
         };
         let (queue, clock) = (Arc::downgrade(self), clock.clone());
@@ -248,16 +263,17 @@ impl Queue {
                     return; // re-armed earlier meanwhile: that timer took over
                 }
                 timer.at = None;
+                queue.timer_at.store(0, Ordering::Release);
             }
             let due = {
                 let state = queue.state.lock();
                 if state.deleted {
                     return;
                 }
-                state.due(clock.now())
+                (state.due(clock.now()), state.next_visible_at())
             };
-            queue.wake(due);
-            queue.arm_timer(&clock);
+            queue.wake(due.0);
+            queue.arm_timer_at(due.1, &clock);
         });
     }
 
