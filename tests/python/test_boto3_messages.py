@@ -297,6 +297,16 @@ def test_receive_system_attributes_all(redrive, sqs, queue):
     assert "AWSTraceHeader" not in attrs
 
 
+def test_receive_accepts_queue_attribute_names_the_sdk_models_allow_and_selects_nothing_by_them(sqs, queue):
+    # AttributeNames is typed as QueueAttributeName in the SDK models (aws/aws-sdk#56).
+    _, url = queue
+    sqs.send_message(QueueUrl=url, MessageBody="x")
+    msg = receive_one(sqs, url, AttributeNames=["VisibilityTimeout", "SentTimestamp"])
+    assert set(msg["Attributes"]) == {"SentTimestamp"}
+    with aws_error("InvalidAttributeName", 400):
+        sqs.receive_message(QueueUrl=url, AttributeNames=["NoSuchName"])
+
+
 def test_receive_legacy_attribute_names_and_single_names(sqs, queue):
     _, url = queue
     sqs.send_message(QueueUrl=url, MessageBody="legacy")

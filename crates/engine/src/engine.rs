@@ -1292,7 +1292,10 @@ pub fn check_system_attribute_names(names: &[String]) -> Result<()> {
         "SequenceNumber",
         "SqsManagedSseEnabled",
     ];
-    match names.iter().find(|n| !KNOWN.contains(&n.as_str())) {
+    // The SDK models type the older AttributeNames as queue attribute names, so typed clients
+    // may send those; they name no message attribute and select nothing.
+    let known = |n: &str| KNOWN.contains(&n) || crate::attributes::READABLE_NAMES.contains(&n);
+    match names.iter().find(|n| !known(n)) {
         Some(n) => Err(Error::InvalidAttributeName(format!("Unknown Attribute {n}."))),
         None => Ok(()),
     }
