@@ -163,28 +163,19 @@ impl Raw {
 
     /// POSTs a JSON 1.0 request; the status and body, or why there was no answer.
     async fn json(&self, target: &str, body: Vec<u8>) -> Result<(u16, String), String> {
-        let response = self
-            .http
-            .post(&self.endpoint)
-            .header("Content-Type", "application/x-amz-json-1.0")
-            .header("X-Amz-Target", target)
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| format!("no answer: {e}"))?;
-        let status = response.status().as_u16();
-        Ok((status, response.text().await.map_err(|e| format!("no body: {e}"))?))
+        self.post(&[("Content-Type", "application/x-amz-json-1.0"), ("X-Amz-Target", target)], body).await
     }
 
     async fn query(&self, body: String) -> Result<(u16, String), String> {
-        let response = self
-            .http
-            .post(&self.endpoint)
-            .header("Content-Type", "application/x-www-form-urlencoded")
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| format!("no answer: {e}"))?;
+        self.post(&[("Content-Type", "application/x-www-form-urlencoded")], body.into_bytes()).await
+    }
+
+    async fn post(&self, headers: &[(&str, &str)], body: Vec<u8>) -> Result<(u16, String), String> {
+        let mut request = self.http.post(&self.endpoint).body(body);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = request.send().await.map_err(|e| format!("no answer: {e}"))?;
         let status = response.status().as_u16();
         Ok((status, response.text().await.map_err(|e| format!("no body: {e}"))?))
     }

@@ -25,6 +25,25 @@ fn one_or_many(value: &Value) -> BTreeSet<String> {
     }
 }
 
+/// AddPermission: SendMessage for account 111122223333 under `label`.
+async fn grant_send(
+    h: &Harness,
+    url: &str,
+    label: &str,
+) -> Result<
+    aws_sdk_sqs::operation::add_permission::AddPermissionOutput,
+    aws_sdk_sqs::error::SdkError<aws_sdk_sqs::operation::add_permission::AddPermissionError>,
+> {
+    h.client
+        .add_permission()
+        .queue_url(url)
+        .label(label)
+        .aws_account_ids("111122223333")
+        .actions("SendMessage")
+        .send()
+        .await
+}
+
 async fn policy(h: &Harness, url: &str) -> Option<Value> {
     let attributes = h.attributes_named(url, &["Policy"]).await;
     attributes.get("Policy").map(|p| serde_json::from_str(p).expect("Policy is JSON"))
@@ -187,15 +206,7 @@ async fn remove_permission_removes_the_statement_with_that_label() {
     let h = Harness::start().await;
     let url = h.create_queue("unshare").await;
     for label in ["Keep", "Drop"] {
-        h.client
-            .add_permission()
-            .queue_url(&url)
-            .label(label)
-            .aws_account_ids("111122223333")
-            .actions("SendMessage")
-            .send()
-            .await
-            .expect("add permission");
+        grant_send(&h, &url, label).await.expect("add permission");
     }
     h.client.remove_permission().queue_url(&url).label("Drop").send().await.expect("remove");
     let policy_after = policy(&h, &url).await.expect("one statement is left");
@@ -312,20 +323,11 @@ async fn add_permission_names_accounts_by_twelve_digit_id() {
 async fn a_queue_policy_holds_at_most_twenty_statements() {
     let h = Harness::start().await;
     let url = h.create_queue("full-policy").await;
-    let add = |label: String| {
-        h.client
-            .add_permission()
-            .queue_url(&url)
-            .label(label)
-            .aws_account_ids("111122223333")
-            .actions("SendMessage")
-            .send()
-    };
     for i in 0..20 {
-        add(format!("s{i}")).await.expect("up to 20 statements");
+        grant_send(&h, &url, &format!("s{i}")).await.expect("up to 20 statements");
     }
     assert_eq!(
-        error_of(add("s20".into()).await),
+        error_of(grant_send(&h, &url, "s20").await),
         ("OverLimit".to_string(), "21 Statements were found, maximum allowed is 20.".to_string())
     );
     let statements: Vec<Value> =
