@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 
 import pytest
 
@@ -503,3 +504,42 @@ def test_the_fifo_dead_letter_hand_off(redrive, sqs):
     assert m["Attributes"]["MessageDeduplicationId"] == poison["MessageId"]
     assert m["Attributes"]["DeadLetterQueueSourceArn"] == redrive.queue_arn(src_name)
     assert m["Attributes"]["ApproximateReceiveCount"] == "2"
+
+
+def test_a_fifo_redrive_keeps_group_order_and_leaves_a_group_whose_head_is_held(redrive, sqs):
+    # AWS redrives "in the order they are received, starting with the oldest message", and a
+    # FIFO group's later messages never pass its head.
+    dlq_name, dlq_url = fifo_queue(redrive, "rdlq")
+    dlq_arn = redrive.queue_arn(dlq_name)
+    policy = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 1})
+    _, src = fifo_queue(redrive, "rsrc", RedrivePolicy=policy, ContentBasedDeduplication="true")
+    for body, group in [("a1", "g1"), ("a2", "g1"), ("a3", "g1"), ("b1", "g2")]:
+        send(sqs, src, body, group)
+    for _ in range(10):
+        receive(sqs, src, VisibilityTimeout=0)
+    assert sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["ApproximateNumberOfMessages"])[
+        "Attributes"
+    ]["ApproximateNumberOfMessages"] == "4"
+    held = receive(sqs, dlq_url, 1, VisibilityTimeout=30)
+    assert bodies(held) == ["a1"]
+
+    def run_task() -> dict:
+        sqs.start_message_move_task(SourceArn=dlq_arn)
+        for _ in range(250):
+            task = sqs.list_message_move_tasks(SourceArn=dlq_arn)["Results"][0]
+            if task["Status"] != "RUNNING":
+                return task
+            time.sleep(0.02)
+        raise AssertionError("the task did not end")
+
+    task = run_task()
+    assert (task["Status"], task["ApproximateNumberOfMessagesToMove"], task["ApproximateNumberOfMessagesMoved"]) == (
+        "COMPLETED",
+        4,
+        1,
+    ), "g1 stays behind its held head; the count at start included every message"
+    assert bodies(receive(sqs, src, VisibilityTimeout=0)) == ["b1"]
+    redrive.advance(31)
+    task = run_task()
+    assert task["ApproximateNumberOfMessagesMoved"] == 3
+    assert of_group(receive(sqs, src), "g1") == ["a1", "a2", "a3"]

@@ -990,3 +990,38 @@ def test_a_rate_limited_task_survives_a_restart(tmp_path, stop):
         assert drain(r, source_url) == bodies, "nothing lost, nothing duplicated"
     finally:
         assert second.stop() == 0
+
+
+def test_a_queue_created_again_under_the_name_of_a_deleted_dlq_has_no_task_history(redrive, sqs):
+    src_url, _, dlq_url, dlq_arn = source_and_dlq(redrive, "rehist")
+    dead_letter_all(redrive, src_url, dlq_url, ["one"])
+    sqs.start_message_move_task(SourceArn=dlq_arn)
+    wait_status(sqs, dlq_arn, "COMPLETED")
+    sqs.delete_queue(QueueUrl=dlq_url)
+    redrive.advance(61)
+    sqs.create_queue(QueueName=dlq_arn.rsplit(":", 1)[1])
+    assert tasks(sqs, dlq_arn, 10) == []
+
+
+def test_tasks_started_in_one_millisecond_keep_newest_first_across_a_restart(tmp_path):
+    server = ServerProcess(args=["--data-dir", str(tmp_path / "data")], in_memory=False, log_dir=tmp_path).start()
+    try:
+        r = Redrive(server)
+        src_url, _, dlq_url, dlq_arn = source_and_dlq(r, "order")
+        dest_name, _ = r.create_queue("order-dest")
+        for n in range(1, 5):
+            dead_letter_all(r, src_url, dlq_url, [f"m{n}"])
+            r.sqs.start_message_move_task(SourceArn=dlq_arn, DestinationArn=r.queue_arn(dest_name))
+            wait_status(r.sqs, dlq_arn, "COMPLETED")
+        before = [t["ApproximateNumberOfMessagesToMove"] for t in tasks(r.sqs, dlq_arn, 10)]
+        assert before == [1, 1, 1, 1]
+        started = [t["StartedTimestamp"] for t in tasks(r.sqs, dlq_arn, 10)]
+        assert started == sorted(set(started), reverse=True), "distinct start times, newest first"
+    finally:
+        assert server.stop() == 0
+    server = ServerProcess(args=["--data-dir", str(tmp_path / "data")], in_memory=False, log_dir=tmp_path).start()
+    try:
+        r = Redrive(server)
+        assert [t["StartedTimestamp"] for t in tasks(r.sqs, dlq_arn, 10)] == started
+    finally:
+        assert server.stop() == 0

@@ -236,6 +236,12 @@ impl Engine {
         &self.store
     }
 
+    /// Whether changes can be made: false while the store refuses commits (a full disk),
+    /// until it heals.
+    pub fn accepts_changes(&self) -> bool {
+        !self.store.is_failed()
+    }
+
     pub(crate) fn tasks(&self) -> &Mutex<Vec<TaskRecord>> {
         &self.tasks
     }

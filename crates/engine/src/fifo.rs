@@ -106,6 +106,11 @@ impl FifoIndex {
         }
     }
 
+    /// The seq of `group` just before `seq`, if any is still in the queue.
+    pub fn previous_in_group(&self, group: &GroupId, seq: u64) -> Option<u64> {
+        self.groups.get(group)?.seqs.range(..seq).next_back().copied()
+    }
+
     /// The next seq of `group` after `after`.
     pub fn next_in_group(&self, group: &GroupId, after: u64) -> Option<u64> {
         self.groups.get(group)?.seqs.range(after + 1..).next().copied()

@@ -152,7 +152,10 @@ impl Engine {
             if !changes.is_empty() {
                 drop(self.store().submit(changes));
             }
-            (state.counts().visible as u64, state.next_seq())
+            // Every message the task may move: those in flight or delayed now move too once
+            // they are visible, if that is before the task ends.
+            let c = state.counts();
+            ((c.visible + c.in_flight + c.delayed) as u64, state.next_seq())
         };
         let record = {
             let mut tasks = self.tasks().lock();
@@ -167,6 +170,10 @@ impl Engine {
                     "You can have at most {MAX_ACTIVE} active message move tasks at a time."
                 )));
             }
+            // Start times are kept distinct (a task started in the same millisecond as the
+            // last is stamped a millisecond later), so that newest-first survives a restart,
+            // where tasks are read back by start time.
+            let started_at = tasks.last().map_or(now, |last| now.max(last.started_at + 1));
             let record = TaskRecord {
                 id: uuid::Uuid::new_v4().to_string(),
                 source_arn: source.arn.clone(),
@@ -175,7 +182,7 @@ impl Engine {
                 status: TaskStatus::Running,
                 moved: 0,
                 to_move,
-                started_at: now,
+                started_at,
                 failure_reason: None,
                 boundary_seq,
             };
@@ -200,7 +207,9 @@ impl Engine {
         arn_format(source_arn, "SourceArn")?;
         let source = self.queue_by_arn(source_arn).ok_or_else(|| not_found("SourceArn"))?;
         let tasks = self.tasks().lock();
-        Ok(tasks.iter().rev().filter(|t| t.source_arn == source.arn).take(max).cloned().collect())
+        // A queue created again under the same name does not inherit the old one's tasks.
+        let own = |t: &&TaskRecord| t.source_arn == source.arn && t.started_at >= source.created_at;
+        Ok(tasks.iter().rev().filter(own).take(max).cloned().collect())
     }
 
     /// Ask a RUNNING task to stop; returns how many messages it has moved.

@@ -456,7 +456,22 @@ impl QueueState {
     ) -> Result<Vec<(u64, SharedContent)>> {
         let mut out = Vec::new();
         let mut reader = None;
-        for &seq in self.ready.range(..boundary).take(limit) {
+        // FIFO: a message moves only after every earlier one of its group (group order holds
+        // in the destination too); `open` is the last movable seq seen of each group.
+        let mut open: std::collections::HashMap<GroupId, u64> = std::collections::HashMap::new();
+        for &seq in self.ready.range(..boundary) {
+            if out.len() >= limit {
+                break;
+            }
+            if let Some(f) = &self.fifo {
+                if let Some(g) = f.group_of(seq) {
+                    let earlier = f.previous_in_group(g, seq);
+                    if earlier.is_some() && earlier != open.get(g).copied() {
+                        continue;
+                    }
+                    open.insert(g.clone(), seq);
+                }
+            }
             let Some(slot) = self.messages.get(&seq) else { continue };
             let content = match &slot.content {
                 Some(c) => c.clone(),
@@ -471,11 +486,16 @@ impl QueueState {
         Ok(out)
     }
 
-    /// Remove a message if it is visible right now (its content, which never changes, the
-    /// caller read with `movable`); whether it was.
+    /// Remove a message if it is visible right now and, in a FIFO queue, the head of its group
+    /// (its content, which never changes, the caller read with `movable`); whether it was.
     pub fn take_visible(&mut self, uid: u64, seq: u64, changes: &mut Vec<Change>) -> bool {
         if !self.messages.get(&seq).is_some_and(|s| s.state == State::Visible) {
             return false;
+        }
+        if let Some(f) = &self.fifo {
+            if f.group_of(seq).is_some_and(|g| f.previous_in_group(g, seq).is_some()) {
+                return false;
+            }
         }
         self.remove(seq);
         changes.push(Change::DeleteMessage { queue: uid, seq });

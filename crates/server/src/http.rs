@@ -45,8 +45,14 @@ pub async fn serve(app: Arc<App>, req: Request<Incoming>) -> Result<Response<Ful
     let cors = crate::cors::allowed_origin(&app.config.cors_origins, req.headers());
     let mut response = match (&method, path.as_str()) {
         (&Method::OPTIONS, _) if cors.is_some() => crate::cors::preflight(req.headers()),
-        (&Method::GET | &Method::HEAD, "/health" | "/ready") => plain(StatusCode::OK, "OK"),
-        (&Method::GET, "/metrics") => crate::metrics::response(&app.metrics, &app.engine),
+        (&Method::GET | &Method::HEAD, "/health") => plain(StatusCode::OK, "OK"),
+        // Ready: requests can change something. Not while the store refuses commits (until it
+        // heals), so a load balancer sends traffic elsewhere meanwhile.
+        (&Method::GET | &Method::HEAD, "/ready") if app.engine.accepts_changes() => plain(StatusCode::OK, "OK"),
+        (&Method::GET | &Method::HEAD, "/ready") => {
+            plain(StatusCode::SERVICE_UNAVAILABLE, "the store refuses changes (disk full or failing); retrying")
+        }
+        (&Method::GET | &Method::HEAD, "/metrics") => crate::metrics::response(&app.metrics, &app.engine),
         (_, "/_redrive/clock/advance") => advance_clock(&app, req.uri().query()),
         // The SQS API is GET and POST only. Any other method runs nothing; so does a CORS
         // preflight from an origin not allowed (`--cors-origin`), which gets no CORS headers,

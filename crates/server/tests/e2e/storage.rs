@@ -183,6 +183,9 @@ async fn a_full_disk_answers_503_keeps_what_was_acknowledged_and_recovers_when_s
     assert_eq!(failure.code(), Some("ServiceUnavailable"));
     assert_eq!(failure.raw_response().map(|r| r.status().as_u16()), Some(503));
     assert!(acked > 10);
+    let ready = || async { reqwest::get(format!("{}/ready", h.endpoint())).await.unwrap().status().as_u16() };
+    let health = reqwest::get(format!("{}/health", h.endpoint())).await.unwrap().status().as_u16();
+    assert_eq!((ready().await, health), (503, 200), "not ready while the store refuses changes; still alive");
 
     disk.grow("64m");
     // The healer checks once a second of the server's clock.
@@ -197,6 +200,7 @@ async fn a_full_disk_answers_503_keeps_what_was_acknowledged_and_recovers_when_s
         }
     }
     assert!(recovered, "the server did not recover after space returned");
+    assert_eq!(ready().await, 200, "ready again once the store heals");
     let visible = count(&h, &url, "ApproximateNumberOfMessages").await;
     // Every acknowledged send is there (a failed commit may or may not have landed).
     assert!(visible > acked, "{visible} messages for {acked} acknowledged sends + 1");
