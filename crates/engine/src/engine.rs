@@ -301,8 +301,15 @@ impl Engine {
                 return Err(Error::QueueDoesNotExist);
             }
             let value = f(&mut state, &mut changes);
-            // Changes made before an error (expiry) are kept too.
-            let commit = (!changes.is_empty()).then(|| self.store.submit(changes));
+            // Changes made before an error (expiry) are kept too. A success that changed
+            // nothing (a FIFO duplicate, a delete of a message already gone) still waits for
+            // what was submitted before it — the change it repeats may not be durable yet, or
+            // may have failed — so it is never acknowledged ahead of the store.
+            let commit = if changes.is_empty() {
+                value.is_ok().then(|| self.store.submit(Vec::new()))
+            } else {
+                Some(self.store.submit(changes))
+            };
             (value, commit, state.next_visible_at())
         };
         if let Ok(v) = &value {
@@ -340,7 +347,7 @@ impl Engine {
         let fifo = name.ends_with(".fifo");
         QueueAttributes::defaults(fifo).apply(attributes)?;
         self.check_redrive_target(&self.arn_of(name), fifo, attributes)?;
-        let (queue, commit) = {
+        let (queue, commit) = 'found: {
             let mut queues = self.queues.write();
             if let Some(existing) = queues.get(name) {
                 let state = existing.state.lock();
@@ -356,7 +363,8 @@ impl Engine {
                         "A queue already exists with the same name and different tags".into(),
                     ));
                 }
-                return Ok(existing.clone());
+                // Its creation may still be committing (or have failed): answer once it is durable.
+                break 'found (existing.clone(), self.store.submit(Vec::new()));
             }
             if let Some(&deleted_at) = self.recently_deleted.lock().get(name) {
                 if now < deleted_at + DELETE_COOLDOWN_MS {

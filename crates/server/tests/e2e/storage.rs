@@ -171,6 +171,7 @@ async fn a_full_disk_answers_503_keeps_what_was_acknowledged_and_recovers_when_s
     let data = dir.join("data");
     let h = durable(&data).await;
     let url = h.create_queue("big").await;
+    let fifo = h.create_queue_with("f.fifo", &[("FifoQueue", "true")]).await;
     let body = "x".repeat(60_000);
     let mut acked = 0;
     let failure = loop {
@@ -183,6 +184,24 @@ async fn a_full_disk_answers_503_keeps_what_was_acknowledged_and_recovers_when_s
     assert_eq!(failure.code(), Some("ServiceUnavailable"));
     assert_eq!(failure.raw_response().map(|r| r.status().as_u16()), Some(503));
     assert!(acked > 10);
+    // What failed fails again when retried (an SDK retries a 503 by itself): it is not
+    // answered from memory as a duplicate or an existing queue.
+    let send_d1 = || {
+        h.client
+            .send_message()
+            .queue_url(&fifo)
+            .message_body("d1")
+            .message_group_id("g")
+            .message_deduplication_id("d1")
+            .send()
+    };
+    let unavailable = Err(Some("ServiceUnavailable".to_string()));
+    for attempt in ["first", "retry"] {
+        let sent = send_d1().await.map(|_| ()).map_err(|e| e.code().map(str::to_string));
+        assert_eq!(sent, unavailable, "{attempt} FIFO send");
+        let late = h.client.create_queue().queue_name("late").send().await;
+        assert_eq!(late.map(|_| ()).map_err(|e| e.code().map(str::to_string)), unavailable, "{attempt} create");
+    }
     let ready = || async { reqwest::get(format!("{}/ready", h.endpoint())).await.unwrap().status().as_u16() };
     let health = reqwest::get(format!("{}/health", h.endpoint())).await.unwrap().status().as_u16();
     assert_eq!((ready().await, health), (503, 200), "not ready while the store refuses changes; still alive");
@@ -201,6 +220,8 @@ async fn a_full_disk_answers_503_keeps_what_was_acknowledged_and_recovers_when_s
     }
     assert!(recovered, "the server did not recover after space returned");
     assert_eq!(ready().await, 200, "ready again once the store heals");
+    send_d1().await.expect("the FIFO send, retried once the store takes changes");
+    assert_eq!(count(&h, &fifo, "ApproximateNumberOfMessages").await, 1);
     let visible = count(&h, &url, "ApproximateNumberOfMessages").await;
     // Every acknowledged send is there (a failed commit may or may not have landed).
     assert!(visible > acked, "{visible} messages for {acked} acknowledged sends + 1");
