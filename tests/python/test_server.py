@@ -268,3 +268,38 @@ def test_cors_is_off_by_default_and_on_for_the_origins_given(redrive, tmp_path):
         assert status == 405 and headers.get("Access-Control-Allow-Origin") is None
     finally:
         assert server.stop() == 0
+
+
+def test_a_full_stdout_and_stderr_do_not_stop_the_server(tmp_path):
+    # Logs to a full disk are dropped; they must not panic the server or its store writer.
+    import signal
+    import socket
+    import subprocess
+    import time
+
+    from conftest import redrive_binary
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    full = open("/dev/full", "w")
+    args = [str(redrive_binary()), "--bind", f"127.0.0.1:{port}", "--data-dir", str(tmp_path / "d"), "--log", "debug"]
+    proc = subprocess.Popen(args, stdout=full, stderr=full)
+    try:
+        endpoint = f"http://127.0.0.1:{port}"
+        for _ in range(100):
+            try:
+                if http_request("GET", endpoint + "/health", timeout=1)[0] == 200:
+                    break
+            except OSError:
+                time.sleep(0.05)
+        sqs = client_for(endpoint)
+        url = sqs.create_queue(QueueName="quiet")["QueueUrl"]
+        sqs.send_message(QueueUrl=url, MessageBody="logged nowhere")
+        assert [m["Body"] for m in sqs.receive_message(QueueUrl=url)["Messages"]] == ["logged nowhere"]
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        full.close()

@@ -1,3 +1,5 @@
+use std::io::Write;
+
 use clap::Parser;
 use redrive::config::Args;
 
@@ -30,18 +32,19 @@ fn main() -> std::process::ExitCode {
 async fn serve(config: redrive::config::Config) -> std::process::ExitCode {
     let filter = tracing_subscriber::EnvFilter::try_new(&config.log)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(|| QuietStderr).init();
     // Signal handlers first, so a SIGTERM right after the listening line exits cleanly.
     let signal = shutdown_signal();
     let server = match redrive::start(config).await {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("redrive: {e}");
+            let _ = writeln!(std::io::stderr(), "redrive: {e}");
             return std::process::ExitCode::from(1);
         }
     };
-    // Tests and scripts read this line to learn the port.
-    println!("redrive listening on {}", server.endpoint());
+    // Tests and scripts read this line to learn the port. A full or closed stdout must not
+    // stop the server (println! would panic).
+    let _ = writeln!(std::io::stdout(), "redrive listening on {}", server.endpoint());
     tracing::info!(addr = %server.addr(), "listening");
     signal.await;
     tracing::info!("shutting down");
@@ -73,5 +76,22 @@ fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(not(unix))]
     async {
         let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Standard error for logs, where a failed write (a full disk, a closed pipe) is dropped: the
+/// logger reports its own write errors with `eprintln!`, which panics when stderr fails, and a
+/// panic on the store's writer thread would leave the store unable to heal.
+struct QuietStderr;
+
+impl Write for QuietStderr {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let _ = std::io::stderr().write_all(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        let _ = std::io::stderr().flush();
+        Ok(())
     }
 }

@@ -364,8 +364,10 @@ fn writer(conn: &SharedConn, rx: &mpsc::Receiver<Job>, failed: &AtomicBool, pend
             }
         };
         if let Err(e) = &result {
-            tracing::error!(error = %e, "store commit failed; refusing further changes until it recovers");
+            // Failed first: nothing that follows (logging included) may leave the store
+            // accepting changes after a commit it lost.
             failed.store(true, Ordering::SeqCst);
+            tracing::error!(error = %e, "store commit failed; refusing further changes until it recovers");
         }
         {
             // Committed (or refused for good): either way the pending copies are done.
