@@ -38,6 +38,8 @@ pub struct Engine {
     store: Arc<dyn Store>,
     queues: RwLock<BTreeMap<String, Arc<Queue>>>,
     recently_deleted: Mutex<HashMap<String, Millis>>,
+    /// Whether the index was reloaded from disk since the store failed (`heal`).
+    reloaded: AtomicBool,
     stopping: AtomicBool,
     stop_signal: tokio::sync::Notify,
     tasks: Mutex<Vec<TaskRecord>>,
@@ -88,6 +90,7 @@ impl Engine {
             store,
             queues: RwLock::new(BTreeMap::new()),
             recently_deleted: Mutex::new(HashMap::new()),
+            reloaded: AtomicBool::new(false),
             stopping: AtomicBool::new(false),
             stop_signal: tokio::sync::Notify::new(),
             tasks: Mutex::new(Vec::new()),
@@ -122,6 +125,7 @@ impl Engine {
                 store: Arc::new(MemoryStore),
                 queues: RwLock::new(BTreeMap::new()),
                 recently_deleted: Mutex::new(HashMap::new()),
+                reloaded: AtomicBool::new(false),
                 stopping: AtomicBool::new(false),
                 stop_signal: tokio::sync::Notify::new(),
                 tasks: Mutex::new(Vec::new()),
@@ -140,16 +144,33 @@ impl Engine {
         }
     }
 
-    /// After a failed commit: once the store takes commits again, rebuild every queue's
-    /// index from what is on disk — dropping changes that were never acknowledged — and
-    /// let the store accept changes again. Returns whether it healed.
+    /// After a failed commit: rebuild every queue's index from what is on disk — dropping
+    /// the changes that were never acknowledged, so that what the server shows and answers
+    /// matches the disk again — at once, and again once the store takes commits again, which
+    /// is when it accepts changes again. Returns whether it healed.
     pub fn heal(self: &Arc<Self>) -> Result<bool, StoreError> {
         if !self.store.is_failed() {
             return Ok(false);
         }
         // Holding the registry's write lock keeps new operations out meanwhile.
         let mut queues = self.queues.write();
-        self.store.probe()?;
+        if let Err(e) = self.store.probe() {
+            if !self.reloaded.swap(true, Ordering::SeqCst) {
+                self.reload(&mut queues)?;
+            }
+            return Err(e);
+        }
+        self.reload(&mut queues)?;
+        drop(queues);
+        self.reloaded.store(false, Ordering::SeqCst);
+        self.store.resume();
+        self.resume_tasks();
+        Ok(true)
+    }
+
+    /// Replace the in-memory index by what the store holds (a queue of the same uid keeps its
+    /// `Queue`, so waiters on it stay attached).
+    fn reload(&self, queues: &mut BTreeMap<String, Arc<Queue>>) -> Result<(), StoreError> {
         let now = self.clock.now();
         self.seqs.forget_reservations_since(self.store.seq_limit()?);
         let mut fresh = BTreeMap::new();
@@ -172,10 +193,7 @@ impl Engine {
         }
         *queues = fresh;
         *self.tasks.lock() = tasks;
-        drop(queues);
-        self.store.resume();
-        self.resume_tasks();
-        Ok(true)
+        Ok(())
     }
 
     /// Watch the store and heal it when it fails (checks once a second of the clock).

@@ -205,6 +205,22 @@ async fn a_full_disk_answers_503_keeps_what_was_acknowledged_and_recovers_when_s
     let ready = || async { reqwest::get(format!("{}/ready", h.endpoint())).await.unwrap().status().as_u16() };
     let health = reqwest::get(format!("{}/health", h.endpoint())).await.unwrap().status().as_u16();
     assert_eq!((ready().await, health), (503, 200), "not ready while the store refuses changes; still alive");
+    // A refused change is not shown either, once the healer has reloaded what is on disk.
+    let refused =
+        h.client.set_queue_attributes().queue_url(&url).attributes("VisibilityTimeout".into(), "77").send().await;
+    assert_eq!(refused.map(|_| ()).map_err(|e| e.code().map(str::to_string)), unavailable);
+    let mut reloaded = false;
+    for _ in 0..50 {
+        h.advance(1);
+        #[allow(clippy::disallowed_methods)] // the healer runs in the background: wait for it in real time
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if h.attribute(&url, "VisibilityTimeout").await == "30" {
+            reloaded = true;
+            break;
+        }
+    }
+    assert!(reloaded, "the refused VisibilityTimeout 77 is still shown");
+    assert_eq!(count(&h, &url, "ApproximateNumberOfMessages").await, acked, "only acknowledged sends are shown");
 
     disk.grow("64m");
     // The healer checks once a second of the server's clock.
