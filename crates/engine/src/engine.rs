@@ -182,7 +182,12 @@ impl Engine {
         for (name, old) in queues.iter() {
             match fresh.get(name) {
                 Some(new) if new.uid == old.uid => {
-                    std::mem::swap(&mut *old.state.lock(), &mut *new.state.lock());
+                    let mut state = old.state.lock();
+                    // The running totals are since the server started: they go on.
+                    let stats = state.stats;
+                    std::mem::swap(&mut *state, &mut *new.state.lock());
+                    state.stats = stats;
+                    drop(state);
                     fresh.insert(name.clone(), old.clone());
                 }
                 _ => {
@@ -484,10 +489,14 @@ impl Engine {
             .iter()
             .map(|q| {
                 let state = self.observe(q);
+                let c = state.counts();
+                // Still a dead-letter queue while it holds dead letters, even once no source
+                // names it any more (its source deleted or its policy removed).
+                let holds_dead_letters = state.stats.dead_letters_in > 0 && c.visible + c.in_flight + c.delayed > 0;
                 QueueMetrics {
                     name: q.name.clone(),
                     arn: q.arn.clone(),
-                    is_dead_letter_queue: dlq_arns.contains(&q.arn),
+                    is_dead_letter_queue: dlq_arns.contains(&q.arn) || holds_dead_letters,
                     counts: state.counts(),
                     oldest_age_ms: state.oldest_enqueued_at().map(|t| now.saturating_sub(t)),
                     stats: state.stats,

@@ -134,6 +134,8 @@ pub struct Stats {
     pub dead_lettered: u64,
     /// Arrived in this queue from a move task.
     pub redriven: u64,
+    /// Handed to this queue by a source's RedrivePolicy.
+    pub dead_letters_in: u64,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -612,6 +614,7 @@ impl QueueState {
                 self.remove(seq);
                 changes.push(Change::DeleteMessage { queue: uid, seq });
                 d.state.insert_with_state(d.uid, Arc::new(moved), m, now, changes);
+                d.state.stats.dead_letters_in += 1;
                 d.moved += 1;
                 self.stats.dead_lettered += 1;
                 continue;

@@ -470,3 +470,21 @@ async fn the_alert_rules_use_only_series_the_server_exposes() {
         ]
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_letter_queue_stays_one_while_it_holds_dead_letters_once_no_source_names_it() {
+    let h = Harness::start().await;
+    h.create_queue("orphan-dlq").await;
+    let source = h.create_queue_with("orphan-src", &[("RedrivePolicy", &redrive_policy("orphan-dlq", 1))]).await;
+    h.send(&source, "poison").await;
+    for _ in 0..2 {
+        h.client.receive_message().queue_url(&source).visibility_timeout(0).send().await.expect("receive");
+    }
+    h.set_attribute(&source, "RedrivePolicy", "").await;
+    let m = scrape(&h).await;
+    assert_eq!(
+        m.value("redrive_queue_messages_visible", &queue_labels("orphan-dlq", "true")),
+        1.0,
+        "the DLQ alert keeps its series while the dead letter waits"
+    );
+}
