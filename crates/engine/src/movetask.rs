@@ -344,7 +344,7 @@ impl Engine {
         self.finish_task(id, TaskStatus::Failed, Some(reason)).await
     }
 
-    /// Move up to `limit` of the task's messages that share the oldest one's destination, in
+    /// Move those of the next `limit` movable messages that share the oldest one's destination, in
     /// memory and submitted to the store; `None` when nothing is left to move.
     fn move_batch(&self, task: &TaskRecord, limit: usize, now: Millis) -> Result<Option<InFlight>, Stop> {
         let nonexistent = || Stop::Failed("AWS.SimpleQueueService.NonExistentQueue".into());
@@ -378,7 +378,7 @@ impl Engine {
                 return Err(nonexistent());
             }
             let mut moved = 0;
-            for (seq, content) in candidates.iter().take_while(|(_, c)| same_destination(c)) {
+            for (seq, content) in candidates.iter().filter(|(_, c)| same_destination(c)) {
                 if !src.take_visible(source.uid, *seq, &mut changes) {
                     continue;
                 }
