@@ -333,7 +333,7 @@ impl Engine {
             } else {
                 Some(self.store.submit(changes))
             };
-            (value, commit, state.next_visible_at())
+            (value, commit, state.next_pending_from(self.clock.now()))
         };
         if let Ok(v) = &value {
             queue.wake(wakes(v));
@@ -841,7 +841,7 @@ impl Engine {
             let result = src.receive(queue.uid, max, visibility_ms, now, &*self.store, dead_letter, &mut changes);
             let moved = changes.iter().any(|c| matches!(c, Change::PutMessage { .. }));
             let commit = (!changes.is_empty()).then(|| self.store.submit(changes));
-            (result, commit, moved, src.next_visible_at())
+            (result, commit, moved, src.next_pending_from(now))
         };
         // What this receive put in flight wakes other long polls when its timeout ends.
         queue.arm_timer_at(next_visible, &self.clock);

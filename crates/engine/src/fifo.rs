@@ -150,7 +150,9 @@ impl FifoIndex {
     /// The message accepted earlier under `key` within the window.
     pub fn duplicate(&mut self, key: &str, now: Millis) -> Option<Accepted> {
         self.expire(now);
-        self.dedup.get(key).map(|(a, _)| a.clone())
+        // Its own expiry decides: `expire` stops at the first entry not yet due, and entries
+        // may be out of time order (concurrent sends read the clock before the queue's lock).
+        self.dedup.get(key).filter(|(_, expires)| *expires > now).map(|(a, _)| a.clone())
     }
 
     pub fn remember(&mut self, key: String, accepted: Accepted, sent_at: Millis) {

@@ -234,11 +234,11 @@ impl Queue {
     /// polls as messages became due, then sets itself to the next. Called after every change
     /// that may add an earlier pending message, and by a long poll before it waits.
     pub(crate) fn arm_timer(self: &Arc<Queue>, clock: &Arc<dyn Clock>) {
-        let next = self.state.lock().next_visible_at();
+        let next = self.state.lock().next_pending_from(clock.now());
         self.arm_timer_at(next, clock);
     }
 
-    /// `arm_timer` for a caller that read the queue's `next_visible_at` under its lock.
+    /// `arm_timer` for a caller that read the queue's `next_pending_from(now)` under its lock.
     pub(crate) fn arm_timer_at(self: &Arc<Queue>, next: Option<Millis>, clock: &Arc<dyn Clock>) {
         let Some(at) = next else { return };
         let armed = self.timer_at.load(Ordering::Acquire);
@@ -272,7 +272,7 @@ impl Queue {
                 if state.deleted {
                     return;
                 }
-                (state.due(clock.now()), state.next_visible_at())
+                state.timer_tick(clock.now())
             };
             queue.wake(due.0);
             queue.arm_timer_at(due.1, &clock);
@@ -293,7 +293,10 @@ impl Queue {
                 seqs.at_least(seq + 1);
             }
             if let Some(f) = state.fifo.as_mut() {
-                for d in loaded.dedup.into_iter().filter(|d| d.expires_at > now) {
+                // In expiry order, which the window's lapsing relies on (stored by key).
+                let mut dedup = loaded.dedup;
+                dedup.sort_by_key(|d| d.expires_at);
+                for d in dedup.into_iter().filter(|d| d.expires_at > now) {
                     // A later message's sequence number stays above the remembered one.
                     seqs.at_least(d.seq + 1);
                     let accepted = Accepted { message_id: d.message_id, sequence_number: sequence_number(d.seq) };
@@ -362,14 +365,23 @@ impl QueueState {
         }
     }
 
-    /// When the next pending message becomes visible, if any.
-    pub fn next_visible_at(&self) -> Option<Millis> {
-        self.pending.first().map(|&(t, _)| t)
+    /// The first time, from `from` on, that a pending message becomes visible: what the
+    /// queue's timer waits for. A change arms it from its own time (a receive with
+    /// VisibilityTimeout 0 leaves a message due at once); the timer re-arms from the
+    /// millisecond after it fired, for messages due before were woken for when they came due.
+    pub fn next_pending_from(&self, from: Millis) -> Option<Millis> {
+        self.pending.range((from, 0)..).next().map(|&(t, _)| t)
     }
 
-    /// How many pending messages are due by `now` (visible once the index is brought up to it).
-    fn due(&self, now: Millis) -> usize {
-        self.pending.range(..(now.saturating_add(1), 0)).take(MAX_WAKE).count()
+    /// For the queue's timer at `now`: how many long polls to wake — one per message due by
+    /// now, whether still pending or already made visible by whoever brought the index up to
+    /// date (a GetQueueAttributes, a metrics scrape), since nobody woke the polls then — and
+    /// the next pending time after `now`. Due messages stay pending until a receive brings the
+    /// index up to date; the timer does not come back for them.
+    fn timer_tick(&self, now: Millis) -> (usize, Option<Millis>) {
+        let due_by = (now.saturating_add(1), 0);
+        let due = self.pending.range(..due_by).take(MAX_WAKE).count();
+        ((due + self.ready.len()).min(MAX_WAKE), self.next_pending_from(now.saturating_add(1)))
     }
 
     /// When the oldest message still in the queue was enqueued.

@@ -112,6 +112,24 @@ async fn a_long_poll_wakes_exactly_when_a_visibility_timeout_ends() {
     assert_eq!(got[0].content.body, "again");
 }
 
+/// GetQueueAttributes brings the index up to date — the message whose timeout ended becomes
+/// visible — before the queue's timer runs (on this one-thread runtime the timer runs only
+/// when the test yields); the timer must still wake the waiting poll.
+#[tokio::test]
+async fn a_long_poll_wakes_when_an_observer_made_the_message_visible_before_the_timer_ran() {
+    let (e, clock) = engine();
+    e.create_queue("q", &BTreeMap::new(), &BTreeMap::new()).await.unwrap();
+    e.send_message("q", body("again"), "me").await.unwrap();
+    e.receive_message("q", recv(1, Some(5))).await.unwrap();
+    let waiter = long_poll(&e, "q");
+    tokio::task::yield_now().await;
+    clock.advance(Duration::from_secs(5));
+    let counts = e.get_queue_attributes("q", &["ApproximateNumberOfMessages".to_string()]).unwrap();
+    assert_eq!(counts, [("ApproximateNumberOfMessages".to_string(), "1".to_string())]);
+    let got = tokio::time::timeout(Duration::from_secs(5), waiter).await.expect("the poll woke").unwrap();
+    assert_eq!(got[0].content.body, "again");
+}
+
 #[tokio::test]
 async fn a_long_poll_with_nothing_to_receive_ends_at_its_wait_time() {
     let (e, clock) = engine();

@@ -1149,3 +1149,29 @@ async fn group_locks_receipt_handles_and_the_deduplication_window_survive_a_rest
     server.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Deduplication ids are stored by key; after a restart each still lapses at its own time,
+/// not once every id sorting before it has lapsed too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_deduplication_id_lapses_at_its_own_time_after_a_restart() {
+    let dir = std::env::temp_dir().join(format!("redrive-e2e-fifo-{}", uuid::Uuid::new_v4()));
+    let h = Harness::start_with(durable(&dir)).await;
+    let url = fifo_queue(&h, "lapse.fifo", &[]).await;
+    let first = send(&h, &url, "zzz", "g", Some("zzz")).await;
+    h.advance(240);
+    send(&h, &url, "aaa", "g", Some("aaa")).await;
+    let Harness { server, client } = h;
+    drop(client);
+    server.shutdown().await;
+
+    // The next server's manual clock starts at the real time again: 301 s on, zzz's window
+    // (from the first send, seconds ago in real time) has ended and aaa's has not.
+    let h = restart(&dir).await;
+    h.advance(301);
+    let again = send(&h, &url, "zzz", "g", Some("zzz")).await;
+    assert_ne!(again.message_id(), first.message_id(), "zzz's 5 minutes are over: a new message");
+    assert_eq!(h.counts(&url).await.0, 3);
+    let Harness { server, .. } = h;
+    server.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}

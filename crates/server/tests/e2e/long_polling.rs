@@ -207,3 +207,32 @@ async fn a_delayed_message_reaches_a_poll_still_waiting_when_the_delay_ends() {
     let output = finishes_promptly(late).await;
     assert_eq!(output.messages()[0].body(), Some("delayed"));
 }
+
+/// Another client's GetQueueAttributes brings the index up to date (the message whose
+/// timeout ended becomes visible) and wakes nobody; the queue's timer must still wake the
+/// waiting poll. Several rounds, since which runs first — the timer or the other client —
+/// is up to the scheduler.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_waiting_long_poll_wakes_even_when_another_client_looked_at_the_queue_first() {
+    let h = Harness::start().await;
+    let url = h.create_queue("wake-after-observer").await;
+    h.send(&url, "comes back").await;
+    for round in 0..5 {
+        let got = h.client.receive_message().queue_url(&url).visibility_timeout(5).send().await.unwrap();
+        assert_eq!(got.messages().len(), 1, "round {round}");
+        let poll = spawn_long_poll(&h.client, &url, Some(20));
+        real_pause(200).await;
+        h.advance(6);
+        h.attributes(&url).await;
+        let output = finishes_promptly(poll).await;
+        assert_eq!(output.messages().len(), 1, "round {round}");
+        h.client
+            .change_message_visibility()
+            .queue_url(&url)
+            .receipt_handle(output.messages()[0].receipt_handle().unwrap())
+            .visibility_timeout(0)
+            .send()
+            .await
+            .unwrap();
+    }
+}
