@@ -144,9 +144,11 @@ fn request_base_url(headers: &hyper::HeaderMap, local_addr: SocketAddr) -> Strin
 /// connection deadline, like hyper's for headers, not SQS time), holding its share of the
 /// body budget (its declared length, else the largest body) while it arrives.
 async fn read_body(app: &App, body: Incoming, declared: Option<u64>) -> Result<Bytes, ApiError> {
-    let kib = declared.map_or(MAX_BODY, |n| n as usize).div_ceil(1024).clamp(1, BODY_BUDGET_KIB) as u32;
+    // A request without a body (a GET) takes no share.
+    let expected = declared.or_else(|| hyper::body::Body::size_hint(&body).exact());
+    let kib = expected.map_or(MAX_BODY, |n| n as usize).div_ceil(1024).min(BODY_BUDGET_KIB) as u32;
     let read = async {
-        let _share = app.body_budget.acquire_many(kib).await;
+        let _share = if kib > 0 { Some(app.body_budget.acquire_many(kib).await) } else { None };
         Limited::new(body, MAX_BODY).collect().await
     };
     match tokio::time::timeout(std::time::Duration::from_millis(BODY_TIMEOUT_MS), read).await {
