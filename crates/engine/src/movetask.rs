@@ -218,7 +218,7 @@ impl Engine {
         let decoded: Handle =
             STANDARD.decode(handle.trim()).ok().and_then(|b| serde_json::from_slice(&b).ok()).ok_or_else(invalid)?;
         self.queue_by_arn(&decoded.source_arn).ok_or_else(|| not_found("SourceArn"))?;
-        let record = {
+        let (moved, commit) = {
             let mut tasks = self.tasks().lock();
             let task = tasks
                 .iter_mut()
@@ -228,10 +228,11 @@ impl Engine {
                 return Err(Error::InvalidParameterValue("Only active tasks can be cancelled.".into()));
             }
             task.status = TaskStatus::Cancelling;
-            task.clone()
+            // Submitted under the lock, like a batch's progress (`update_task`).
+            (task.moved, self.store().submit(vec![Change::PutTask(task.clone())]))
         };
-        self.persist_task(&record).await?;
-        Ok(record.moved)
+        Engine::durable(commit).await?;
+        Ok(moved)
     }
 
     /// Start runners for the tasks a store kept RUNNING or CANCELLING (after a restart).
@@ -257,19 +258,23 @@ impl Engine {
         self.tasks().lock().iter().find(|t| t.id == id).cloned()
     }
 
-    fn update_task(&self, id: &str, f: impl FnOnce(&mut TaskRecord)) -> Option<TaskRecord> {
+    /// Change a task's record and submit it to the store, after `changes`, in one submission
+    /// made under the tasks' lock: records reach the store in the order memory changed them,
+    /// so a batch's progress cannot overwrite a cancel, nor an older count a newer one.
+    fn update_task(&self, id: &str, mut changes: Vec<Change>, f: impl FnOnce(&mut TaskRecord)) -> Option<Commit> {
         let mut tasks = self.tasks().lock();
         let t = tasks.iter_mut().find(|t| t.id == id)?;
         f(t);
-        Some(t.clone())
+        changes.push(Change::PutTask(t.clone()));
+        Some(self.store().submit(changes))
     }
 
     async fn finish_task(&self, id: &str, status: TaskStatus, reason: Option<String>) {
-        if let Some(record) = self.update_task(id, |t| {
+        if let Some(commit) = self.update_task(id, Vec::new(), |t| {
             t.status = status;
             t.failure_reason = reason;
         }) {
-            let _ = self.persist_task(&record).await;
+            let _ = Engine::durable(commit).await;
         }
     }
 
@@ -395,9 +400,8 @@ impl Engine {
                 dst.stats.redriven += 1;
                 moved += 1;
             }
-            let record = self.update_task(&task.id, |t| t.moved += moved as u64).ok_or_else(nonexistent)?;
-            changes.push(Change::PutTask(record));
-            (moved, self.store().submit(changes))
+            let commit = self.update_task(&task.id, changes, |t| t.moved += moved as u64).ok_or_else(nonexistent)?;
+            (moved, commit)
         };
         // Nothing movable among the candidates (all taken by receivers meanwhile) is not the
         // end: the next round looks again.
