@@ -606,9 +606,15 @@ impl QueueState {
                 Some(c) => c.clone(),
                 None => match reader.get_or_insert_with(|| store.reader()).content(uid, seq) {
                     Ok(Some(c)) => c,
-                    // A record without content cannot be delivered; leave it be.
-                    Ok(None) | Err(_) if !out.is_empty() => break,
-                    Ok(None) => return Err(Error::Internal(format!("message {seq} has no stored content"))),
+                    // A state whose body is missing (a damaged database) can never be
+                    // delivered: set it aside, rather than fail every receive behind it. Its
+                    // record stays on disk.
+                    Ok(None) => {
+                        tracing::error!(queue = uid, seq, "a message has no stored body; it is left out of the queue");
+                        self.remove(seq);
+                        continue;
+                    }
+                    Err(_) if !out.is_empty() => break,
                     Err(e) => return Err(Error::ServiceUnavailable(e.to_string())),
                 },
             };
