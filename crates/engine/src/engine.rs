@@ -797,8 +797,8 @@ impl Engine {
                 return Ok(got);
             }
             // A message that becomes visible later (a visibility timeout or a delay ending)
-            // wakes us through the queue's timer, whoever put it in flight and when.
-            queue.arm_timer(&self.clock);
+            // wakes us through the queue's timer, whoever put it in flight and when (the
+            // receive above armed it for what is pending now).
             tokio::select! {
                 _ = &mut arrivals => {}
                 _ = self.clock.sleep_until(deadline) => {}

@@ -7,7 +7,7 @@
 //! kept as states change, so the approximate counts are O(1). Every change that must
 //! survive a restart is also pushed as a `Change` for the store.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -231,14 +231,9 @@ impl Queue {
 
     /// Make sure long polls wake when the queue's next pending message (in flight or delayed)
     /// becomes visible: one timer per queue, set to the earliest such time, wakes as many
-    /// polls as messages became due, then sets itself to the next. Called after every change
-    /// that may add an earlier pending message, and by a long poll before it waits.
-    pub(crate) fn arm_timer(self: &Arc<Queue>, clock: &Arc<dyn Clock>) {
-        let next = self.state.lock().next_pending_from(clock.now());
-        self.arm_timer_at(next, clock);
-    }
-
-    /// `arm_timer` for a caller that read the queue's `next_pending_from(now)` under its lock.
+    /// polls as messages became due, then sets itself to the next. Called, with the queue's
+    /// `next_pending_from(now)` read under its lock, after every change that may add an
+    /// earlier pending message (a receive, a send, a visibility change).
     pub(crate) fn arm_timer_at(self: &Arc<Queue>, next: Option<Millis>, clock: &Arc<dyn Clock>) {
         let Some(at) = next else { return };
         let armed = self.timer_at.load(Ordering::Acquire);
@@ -472,7 +467,7 @@ impl QueueState {
         let mut reader = None;
         // FIFO: a message moves only after every earlier one of its group (group order holds
         // in the destination too); `open` is the last movable seq seen of each group.
-        let mut open: std::collections::HashMap<GroupId, u64> = std::collections::HashMap::new();
+        let mut open: HashMap<GroupId, u64> = HashMap::new();
         for &seq in self.ready.range(..boundary) {
             if out.len() >= limit {
                 break;

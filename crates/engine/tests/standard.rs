@@ -94,14 +94,21 @@ async fn a_long_poll_returns_as_soon_as_a_message_is_sent() {
     assert_eq!(got[0].content.body, "hello");
 }
 
-#[tokio::test]
-async fn a_long_poll_wakes_exactly_when_a_visibility_timeout_ends() {
+/// Queue `q` with its one message ("again") in flight for 5 s, and a long poll waiting on it.
+async fn in_flight_for_5_s_with_a_poll_waiting(
+) -> (Arc<Engine>, ManualClock, tokio::task::JoinHandle<Vec<engine::queue::Received>>) {
     let (e, clock) = engine();
     e.create_queue("q", &BTreeMap::new(), &BTreeMap::new()).await.unwrap();
     e.send_message("q", body("again"), "me").await.unwrap();
     e.receive_message("q", recv(1, Some(5))).await.unwrap();
     let waiter = long_poll(&e, "q");
     tokio::task::yield_now().await;
+    (e, clock, waiter)
+}
+
+#[tokio::test]
+async fn a_long_poll_wakes_exactly_when_a_visibility_timeout_ends() {
+    let (_e, clock, waiter) = in_flight_for_5_s_with_a_poll_waiting().await;
     clock.advance(Duration::from_millis(4_999));
     for _ in 0..10 {
         tokio::task::yield_now().await;
@@ -117,12 +124,7 @@ async fn a_long_poll_wakes_exactly_when_a_visibility_timeout_ends() {
 /// when the test yields); the timer must still wake the waiting poll.
 #[tokio::test]
 async fn a_long_poll_wakes_when_an_observer_made_the_message_visible_before_the_timer_ran() {
-    let (e, clock) = engine();
-    e.create_queue("q", &BTreeMap::new(), &BTreeMap::new()).await.unwrap();
-    e.send_message("q", body("again"), "me").await.unwrap();
-    e.receive_message("q", recv(1, Some(5))).await.unwrap();
-    let waiter = long_poll(&e, "q");
-    tokio::task::yield_now().await;
+    let (e, clock, waiter) = in_flight_for_5_s_with_a_poll_waiting().await;
     clock.advance(Duration::from_secs(5));
     let counts = e.get_queue_attributes("q", &["ApproximateNumberOfMessages".to_string()]).unwrap();
     assert_eq!(counts, [("ApproximateNumberOfMessages".to_string(), "1".to_string())]);

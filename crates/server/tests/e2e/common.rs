@@ -174,6 +174,30 @@ impl Harness {
 }
 
 /// A client configured as an application would configure it for a local endpoint.
+/// Test configuration changed to keep the store in `dir` (a durable server).
+pub fn on_disk(dir: &std::path::Path) -> impl FnOnce(&mut redrive::Config) + '_ {
+    move |c: &mut redrive::Config| {
+        c.in_memory = false;
+        c.data_dir = dir.to_path_buf();
+    }
+}
+
+/// Starts a durable server on `dir`, retrying every 20 ms (up to 5 s) while the previous
+/// one's store is still closing.
+pub async fn restart(dir: &std::path::Path) -> Harness {
+    let mut last = String::new();
+    for _ in 0..250 {
+        let mut config = redrive::Config::for_tests();
+        on_disk(dir)(&mut config);
+        match redrive::start(config).await {
+            Ok(server) => return Harness { client: client_for(&server.endpoint()), server },
+            Err(e) => last = e.to_string(),
+        }
+        real_pause(20).await;
+    }
+    panic!("restart on {}: {last}", dir.display());
+}
+
 /// A new empty directory for a durable server's files.
 pub fn fresh_dir(tag: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("redrive-e2e-{tag}-{}", uuid::Uuid::new_v4()));

@@ -16,7 +16,9 @@ use aws_sdk_sqs::types::{
     SendMessageBatchRequestEntry,
 };
 
-use crate::common::{check_body_md5, md5_hex, real_pause, system_attribute_of, Harness, ACCOUNT, REGION};
+use crate::common::{
+    check_body_md5, fresh_dir, md5_hex, on_disk, real_pause, restart, system_attribute_of, Harness, ACCOUNT, REGION,
+};
 
 const FIFO_NAME_RULE: &str = "The name of a FIFO queue can only include alphanumeric characters, hyphens, or underscores, must end with .fifo suffix and be 1 to 80 in length.";
 const NAME_RULE: &str = "Can only include alphanumeric characters, hyphens, or underscores. 1 to 80 in length";
@@ -1088,33 +1090,10 @@ async fn a_move_task_from_a_fifo_dlq_back_to_its_source_keeps_each_groups_order(
 
 // ---- durability ----
 
-fn durable(dir: &std::path::Path) -> impl FnOnce(&mut redrive::Config) + '_ {
-    move |c: &mut redrive::Config| {
-        c.in_memory = false;
-        c.data_dir = dir.to_path_buf();
-    }
-}
-
-/// Starts a server on `dir`, retrying every 20 ms (up to 5 s) while the previous one's
-/// store is still closing.
-async fn restart(dir: &std::path::Path) -> Harness {
-    let mut last = String::new();
-    for _ in 0..250 {
-        let mut config = redrive::Config::for_tests();
-        durable(dir)(&mut config);
-        match redrive::start(config).await {
-            Ok(server) => return Harness { client: crate::common::client_for(&server.endpoint()), server },
-            Err(e) => last = e.to_string(),
-        }
-        real_pause(20).await;
-    }
-    panic!("restart on {}: {last}", dir.display());
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn group_locks_receipt_handles_and_the_deduplication_window_survive_a_restart() {
-    let dir = std::env::temp_dir().join(format!("redrive-e2e-fifo-{}", uuid::Uuid::new_v4()));
-    let h = Harness::start_with(durable(&dir)).await;
+    let dir = fresh_dir("fifo");
+    let h = Harness::start_with(on_disk(&dir)).await;
     let url = fifo_queue(&h, "durable.fifo", &[]).await;
     let done = send(&h, &url, "done", "g", Some("d-done")).await;
     let m1 = send(&h, &url, "m1", "g", Some("d-1")).await;
@@ -1154,8 +1133,8 @@ async fn group_locks_receipt_handles_and_the_deduplication_window_survive_a_rest
 /// not once every id sorting before it has lapsed too.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_deduplication_id_lapses_at_its_own_time_after_a_restart() {
-    let dir = std::env::temp_dir().join(format!("redrive-e2e-fifo-{}", uuid::Uuid::new_v4()));
-    let h = Harness::start_with(durable(&dir)).await;
+    let dir = fresh_dir("fifo");
+    let h = Harness::start_with(on_disk(&dir)).await;
     let url = fifo_queue(&h, "lapse.fifo", &[]).await;
     let first = send(&h, &url, "zzz", "g", Some("zzz")).await;
     h.advance(240);

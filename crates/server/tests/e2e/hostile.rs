@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::common::{fresh_dir, Harness};
+use crate::common::{fresh_dir, on_disk, Harness};
 
 /// Values a client could send in place of any field.
 fn hostile_values() -> Vec<Value> {
@@ -314,17 +314,13 @@ async fn every_field_of_every_json_operation_survives_hostile_values() {
 #[tokio::test]
 async fn hostile_values_leave_the_durable_record_intact_across_a_restart() {
     let dir = fresh_dir("hostile");
-    let durable = |c: &mut redrive::Config| {
-        c.in_memory = false;
-        c.data_dir = dir.clone();
-    };
-    let h = Harness::start_with(durable).await;
+    let h = Harness::start_with(on_disk(&dir)).await;
     let witness_url = witness(&h).await;
     let (faults, sent) = json_pass(&h).await;
     assert_no_faults(&faults, sent, 2_000);
     h.server.shutdown().await;
 
-    let h = Harness::start_with(durable).await;
+    let h = Harness::start_with(on_disk(&dir)).await;
     check_witness(&h, &witness_url).await;
     h.server.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);

@@ -18,7 +18,8 @@ use aws_sdk_sqs::types::{ListMessageMoveTasksResultEntry, Message, MessageSystem
 use base64::Engine as _;
 
 use crate::common::{
-    check_body_md5, md5_hex, real_pause, string_attribute, system_attribute_of, Harness, ACCOUNT, REGION,
+    check_body_md5, fresh_dir, md5_hex, on_disk, real_pause, restart, string_attribute, system_attribute_of, Harness,
+    ACCOUNT, REGION,
 };
 
 const NON_EXISTENT_QUEUE: &str = "AWS.SimpleQueueService.NonExistentQueue";
@@ -1324,17 +1325,6 @@ async fn a_fifo_dlq_restarts_the_retention_clock() {
 
 // ---- durability ----
 
-fn data_dir() -> std::path::PathBuf {
-    std::env::temp_dir().join(format!("redrive-e2e-movetask-{}", uuid::Uuid::new_v4()))
-}
-
-fn durable(dir: &std::path::Path) -> impl FnOnce(&mut redrive::Config) + '_ {
-    move |c: &mut redrive::Config| {
-        c.in_memory = false;
-        c.data_dir = dir.to_path_buf();
-    }
-}
-
 /// 20 messages dead-lettered without moving the clock (the next server's clock starts at
 /// the real time again, which must not be earlier than anything this one recorded), and
 /// a task at 5 a second that has moved its first 5 and waits for the clock.
@@ -1370,27 +1360,10 @@ async fn check_resumed(h: &Harness, handle: &str, sent: &[String]) {
     assert_eq!(sorted(bodies(&h.drain(&url).await)), sent, "no message lost or duplicated");
 }
 
-/// Starts a server on `dir`. Server::shutdown may return a moment before the last
-/// connection task lets go of the engine (and so of the data-dir lock): retry for up to
-/// 2 s of real time rather than fail on that race.
-async fn restart(dir: &std::path::Path) -> Harness {
-    let mut last = String::new();
-    for _ in 0..100 {
-        let mut config = redrive::Config::for_tests();
-        durable(dir)(&mut config);
-        match redrive::start(config).await {
-            Ok(server) => return Harness { client: crate::common::client_for(&server.endpoint()), server },
-            Err(e) => last = e.to_string(),
-        }
-        real_pause(20).await;
-    }
-    panic!("a server stopped with Server::shutdown must release its data dir, got: {last}")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rate_limited_task_survives_a_restart_and_resumes_without_losing_or_duplicating() {
-    let dir = data_dir();
-    let h = Harness::start_with(durable(&dir)).await;
+    let dir = fresh_dir("movetask");
+    let h = Harness::start_with(on_disk(&dir)).await;
     let (handle, sent) = durable_task_in_progress(&h).await;
     // Plain shutdown while the task waits for the clock: it must stop the task's runner
     // and close the store, so that the same data dir opens again.

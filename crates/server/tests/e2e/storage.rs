@@ -6,15 +6,10 @@ use std::time::Duration;
 
 use aws_sdk_sqs::error::ProvideErrorMetadata;
 
-use crate::common::{fresh_dir, Harness};
+use crate::common::{fresh_dir, on_disk, Harness};
 
 async fn durable(dir: &Path) -> Harness {
-    let dir = dir.to_path_buf();
-    Harness::start_with(move |c| {
-        c.in_memory = false;
-        c.data_dir = dir;
-    })
-    .await
+    Harness::start_with(on_disk(dir)).await
 }
 
 async fn count(h: &Harness, url: &str, name: &str) -> u64 {
