@@ -488,7 +488,9 @@ impl Engine {
         self.all_queues()
             .iter()
             .map(|q| {
-                let state = self.observe(q);
+                // Only looks: messages past retention are the sweep's to delete.
+                let mut state = q.state.lock();
+                state.make_due_visible(now);
                 let c = state.counts();
                 // Still a dead-letter queue while it holds dead letters, even once no source
                 // names it any more (its source deleted or its policy removed).

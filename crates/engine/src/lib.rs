@@ -13,6 +13,7 @@ pub mod policy;
 pub mod queue;
 pub mod receipt;
 pub mod store;
+mod sweep;
 
 pub use clock::{Clock, ManualClock, Millis, SystemClock};
 pub use engine::{Engine, EngineConfig, ReceiveOptions, Sent};

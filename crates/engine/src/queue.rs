@@ -332,6 +332,18 @@ impl Queue {
 impl QueueState {
     /// Bring the index up to `now`: drop messages past retention, make due ones visible.
     pub fn advance(&mut self, uid: u64, now: Millis, changes: &mut Vec<Change>) {
+        self.expire(uid, now, changes);
+        self.make_due_visible(now);
+    }
+
+    /// When the oldest message passes its retention period.
+    pub fn next_expiry(&self) -> Option<Millis> {
+        let retention = u64::from(self.attrs.message_retention_period) * 1000;
+        self.oldest_enqueued_at().map(|t| t.saturating_add(retention))
+    }
+
+    /// Drop the messages past retention at `now`.
+    pub fn expire(&mut self, uid: u64, now: Millis, changes: &mut Vec<Change>) {
         let retention = u64::from(self.attrs.message_retention_period) * 1000;
         while let Some(&(enqueued_at, seq)) = self.by_age.first() {
             if enqueued_at.saturating_add(retention) > now {
@@ -340,6 +352,11 @@ impl QueueState {
             self.remove(seq);
             changes.push(Change::DeleteMessage { queue: uid, seq });
         }
+    }
+
+    /// Make the messages whose delay or visibility timeout ended by `now` visible. Only the
+    /// index changes: the stored states already say when each message becomes visible.
+    pub fn make_due_visible(&mut self, now: Millis) {
         while let Some(&(visible_at, seq)) = self.pending.first() {
             if visible_at > now {
                 break;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use engine::message::NewMessage;
-use engine::{Engine, EngineConfig, Error, ManualClock, ReceiveOptions};
+use engine::{Clock, Engine, EngineConfig, Error, ManualClock, ReceiveOptions};
 
 const START: u64 = 1_700_000_000_000;
 
@@ -293,4 +293,41 @@ async fn a_long_poll_on_the_dead_letter_queue_takes_a_hand_off_while_it_commits(
     let got = tokio::time::timeout(Duration::from_secs(5), waiter).await.unwrap().unwrap();
     assert_eq!(got[0].content.id, sent.message_id);
     assert_eq!(got[0].receive_count, 2);
+}
+
+fn depth(e: &Engine, q: &str) -> usize {
+    let m = e.metrics().into_iter().find(|m| m.name == q).unwrap();
+    m.counts.visible + m.counts.in_flight + m.counts.delayed
+}
+
+#[tokio::test]
+async fn a_metrics_read_leaves_expired_messages_to_the_sweep() {
+    let (e, clock) = engine();
+    e.create_queue("q", &attrs(&[("MessageRetentionPeriod", "60")]), &BTreeMap::new()).await.unwrap();
+    e.send_message("q", body("a"), "me").await.unwrap();
+    clock.advance(Duration::from_millis(30_000));
+    e.send_message("q", body("b"), "me").await.unwrap();
+    clock.advance(Duration::from_millis(30_000));
+    assert_eq!(depth(&e, "q"), 2, "metrics only look");
+    // The first message expires now; the sweep comes back when the second one does.
+    assert_eq!(e.sweep(clock.now()), START + 90_000);
+    assert_eq!(depth(&e, "q"), 1);
+    assert_eq!(e.sweep(START + 90_000), START + 150_000, "an empty engine sleeps the longest");
+    assert_eq!(depth(&e, "q"), 0);
+}
+
+#[tokio::test]
+async fn the_background_sweep_empties_a_queue_nobody_reads() {
+    let (e, clock) = engine();
+    e.create_queue("q", &attrs(&[("MessageRetentionPeriod", "60")]), &BTreeMap::new()).await.unwrap();
+    e.send_message("q", body("a"), "me").await.unwrap();
+    e.spawn_sweeper();
+    clock.advance(Duration::from_millis(60_000));
+    let mut waited = 0;
+    while depth(&e, "q") > 0 && waited < 500 {
+        tokio::task::yield_now().await;
+        waited += 1;
+    }
+    assert_eq!(depth(&e, "q"), 0);
+    e.stop().await;
 }

@@ -95,6 +95,7 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
     });
     engine.resume_tasks();
     engine.spawn_healer();
+    engine.spawn_sweeper();
     let app = Arc::new(http::App {
         engine,
         config,
