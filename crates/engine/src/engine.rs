@@ -10,13 +10,14 @@ use parking_lot::{Mutex, RwLock};
 
 use crate::attributes::{QueueAttributes, READABLE_NAMES};
 use crate::clock::{Clock, Millis};
-use crate::dlq::{parse_arn, RedrivePolicy};
+use crate::dlq::RedrivePolicy;
 use crate::error::{Error, Result};
 use crate::fifo;
 use crate::message::{self, AttributeData, AttributeValue, Attributes, Content, NewMessage};
 use crate::movetask::TaskRecord;
 use crate::policy;
 use crate::queue::{Counts, DeadLetter, Queue, QueueState, Received, SeqCounter, Seqs, MAX_WAKE};
+use crate::queue_id::{Caller, QueueId};
 use crate::receipt::ReceiptHandle;
 use crate::store::{Change, Commit, MemoryStore, QueueRecord, Store, StoreError};
 
@@ -36,8 +37,8 @@ pub struct Engine {
     clock: Arc<dyn Clock>,
     config: EngineConfig,
     store: Arc<dyn Store>,
-    queues: RwLock<BTreeMap<String, Arc<Queue>>>,
-    recently_deleted: Mutex<HashMap<String, Millis>>,
+    queues: RwLock<BTreeMap<QueueId, Arc<Queue>>>,
+    recently_deleted: Mutex<HashMap<QueueId, Millis>>,
     /// Whether the index was reloaded from disk since the store failed (`heal`).
     reloaded: AtomicBool,
     stopping: AtomicBool,
@@ -51,7 +52,7 @@ pub struct Engine {
 /// One queue as metrics see it.
 #[derive(Debug, Clone)]
 pub struct QueueMetrics {
-    pub name: String,
+    pub id: QueueId,
     pub arn: String,
     /// Named as the dead-letter target of some queue's RedrivePolicy.
     pub is_dead_letter_queue: bool,
@@ -106,9 +107,9 @@ impl Engine {
         let loaded = engine.store.load()?;
         let mut queues = engine.queues.write();
         for q in loaded {
-            let arn = engine.arn_of(&q.record.name);
-            let queue = Queue::restore(arn, q, now, &*engine.store, &engine.seqs);
-            queues.insert(queue.name.clone(), queue);
+            let id = engine.stored_id(&q.record.name);
+            let queue = Queue::restore(id.clone(), engine.arn_of(&id), q, now, &*engine.store, &engine.seqs);
+            queues.insert(id, queue);
         }
         drop(queues);
         Ok(engine)
@@ -170,13 +171,14 @@ impl Engine {
 
     /// Replace the in-memory index by what the store holds (a queue of the same uid keeps its
     /// `Queue`, so waiters on it stay attached).
-    fn reload(&self, queues: &mut BTreeMap<String, Arc<Queue>>) -> Result<(), StoreError> {
+    fn reload(&self, queues: &mut BTreeMap<QueueId, Arc<Queue>>) -> Result<(), StoreError> {
         let now = self.clock.now();
         self.seqs.forget_reservations_since(self.store.seq_limit()?);
         let mut fresh = BTreeMap::new();
         for q in self.store.load()? {
-            let queue = Queue::restore(self.arn_of(&q.record.name), q, now, &*self.store, &self.seqs);
-            fresh.insert(queue.name.clone(), queue);
+            let id = self.stored_id(&q.record.name);
+            let queue = Queue::restore(id.clone(), self.arn_of(&id), q, now, &*self.store, &self.seqs);
+            fresh.insert(id, queue);
         }
         let tasks = self.store.load_tasks()?;
         for (name, old) in queues.iter() {
@@ -281,12 +283,28 @@ impl Engine {
         &self.config
     }
 
-    pub fn arn_of(&self, name: &str) -> String {
-        format!("arn:aws:sqs:{}:{}:{}", self.config.region, self.config.account_id, name)
+    pub fn arn_of(&self, id: &QueueId) -> String {
+        id.arn(&self.config.region)
     }
 
-    pub fn queue(&self, name: &str) -> Result<Arc<Queue>> {
-        self.queues.read().get(name).cloned().ok_or(Error::QueueDoesNotExist)
+    /// A stored queue's id: every stored queue belongs to the one configured account.
+    fn stored_id(&self, name: &str) -> QueueId {
+        QueueId::new(self.config.account_id.clone(), name)
+    }
+
+    pub(crate) fn queue(&self, id: &QueueId) -> Result<Arc<Queue>> {
+        self.queues.read().get(id).cloned().ok_or(Error::QueueDoesNotExist)
+    }
+
+    /// The queue `id` names, as `caller` may reach it: the one access decision of the
+    /// engine. A caller reaches its own account's queues; another account's queue does not
+    /// exist for it (as AWS answers for a queue URL of another account without a Policy
+    /// granting access).
+    pub fn queue_for(&self, caller: &Caller, id: &QueueId) -> Result<Arc<Queue>> {
+        if caller.account != id.account {
+            return Err(Error::QueueDoesNotExist);
+        }
+        self.queue(id)
     }
 
     /// Wait until `commit` is durable; a store failure is the client's 503.
@@ -360,19 +378,21 @@ impl Engine {
 
     pub async fn create_queue(
         &self,
+        caller: &Caller,
         name: &str,
         attributes: &BTreeMap<String, String>,
         tags: &BTreeMap<String, String>,
     ) -> Result<Arc<Queue>> {
         let now = self.clock.now();
+        let id = caller.queue(name);
         let fifo_attr = attributes.get("FifoQueue").map(|v| v.eq_ignore_ascii_case("true"));
         validate_queue_name(name, fifo_attr == Some(true))?;
         let fifo = name.ends_with(".fifo");
         QueueAttributes::defaults(fifo).apply(attributes)?;
-        self.check_redrive_target(&self.arn_of(name), fifo, attributes)?;
+        self.check_redrive_target(&self.arn_of(&id), fifo, attributes)?;
         let (queue, commit) = 'found: {
             let mut queues = self.queues.write();
-            if let Some(existing) = queues.get(name) {
+            if let Some(existing) = queues.get(&id) {
                 let state = existing.state.lock();
                 let proposed = state.attrs.apply(attributes)?;
                 if let Some(differs) = attributes.keys().find(|k| proposed.get(k) != state.attrs.get(k)) {
@@ -389,7 +409,7 @@ impl Engine {
                 // Its creation may still be committing (or have failed): answer once it is durable.
                 break 'found (existing.clone(), self.store.submit(Vec::new()));
             }
-            if let Some(&deleted_at) = self.recently_deleted.lock().get(name) {
+            if let Some(&deleted_at) = self.recently_deleted.lock().get(&id) {
                 if now < deleted_at + DELETE_COOLDOWN_MS {
                     return Err(Error::QueueDeletedRecently);
                 }
@@ -405,33 +425,36 @@ impl Engine {
                 tags: tags.clone(),
                 last_purge: None,
             };
-            let queue = Queue::new(self.arn_of(name), record.clone(), self.store.is_memory(), self.seqs.clone());
-            queues.insert(name.to_string(), queue.clone());
+            let queue =
+                Queue::new(id.clone(), self.arn_of(&id), record.clone(), self.store.is_memory(), self.seqs.clone());
+            queues.insert(id, queue.clone());
             (queue, self.store.submit(vec![Change::PutQueue(record)]))
         };
         Engine::durable(commit).await?;
         Ok(queue)
     }
 
-    pub async fn delete_queue(&self, name: &str) -> Result<()> {
+    pub async fn delete_queue(&self, caller: &Caller, id: &QueueId) -> Result<()> {
+        self.queue_for(caller, id)?;
         let commit = {
             let mut queues = self.queues.write();
-            let queue = queues.remove(name).ok_or(Error::QueueDoesNotExist)?;
+            let queue = queues.remove(id).ok_or(Error::QueueDoesNotExist)?;
             queue.state.lock().deleted = true;
-            self.recently_deleted.lock().insert(name.to_string(), self.clock.now());
+            self.recently_deleted.lock().insert(id.clone(), self.clock.now());
             queue.arrivals.notify_waiters();
             self.store.submit(vec![Change::DeleteQueue { uid: queue.uid }])
         };
         Engine::durable(commit).await
     }
 
-    /// Names of queues starting with `prefix`, in name order, `max` at a time.
+    /// The caller's queues whose names start with `prefix`, in name order, `max` at a time.
     pub fn list_queues(
         &self,
+        caller: &Caller,
         prefix: Option<&str>,
         max_results: Option<i64>,
         next_token: Option<&str>,
-    ) -> Result<(Vec<String>, Option<String>)> {
+    ) -> Result<(Vec<QueueId>, Option<String>)> {
         let limit = match max_results {
             Some(n) if !(1..=1000).contains(&n) => return Err(Error::InvalidParameterValue(
                 "Value for parameter MaxResults is invalid. Reason: MaxResults must be an integer between 1 and 1000."
@@ -448,26 +471,26 @@ impl Engine {
         let queues = self.queues.read();
         let mut names = queues
             .keys()
-            .filter(|n| n.starts_with(prefix))
-            .filter(|n| after.as_deref().is_none_or(|a| n.as_str() > a))
+            .filter(|id| id.account == caller.account && id.name.starts_with(prefix))
+            .filter(|id| after.as_deref().is_none_or(|a| id.name.as_str() > a))
             .take(limit + 1)
             .cloned()
             .collect::<Vec<_>>();
         let more = names.len() > limit;
         names.truncate(limit);
         let token = match (more && max_results.is_some(), names.last()) {
-            (true, Some(last)) => Some(URL_SAFE_NO_PAD.encode(last)),
+            (true, Some(last)) => Some(URL_SAFE_NO_PAD.encode(&last.name)),
             _ => None,
         };
         Ok((names, token))
     }
 
-    pub async fn purge_queue(&self, name: &str) -> Result<usize> {
-        let queue = self.queue(name)?;
+    pub async fn purge_queue(&self, caller: &Caller, id: &QueueId) -> Result<usize> {
+        let queue = self.queue_for(caller, id)?;
         let now = self.clock.now();
         self.change(&queue, |state, changes| {
             if state.last_purge.is_some_and(|t| now < t + PURGE_COOLDOWN_MS) {
-                return Err(Error::PurgeQueueInProgress(queue.name.clone()));
+                return Err(Error::PurgeQueueInProgress(queue.id.name.clone()));
             }
             state.last_purge = Some(now);
             let n = state.purge(queue.uid, changes);
@@ -496,7 +519,7 @@ impl Engine {
                 // names it any more (its source deleted or its policy removed).
                 let holds_dead_letters = state.stats.dead_letters_in > 0 && c.visible + c.in_flight + c.delayed > 0;
                 QueueMetrics {
-                    name: q.name.clone(),
+                    id: q.id.clone(),
                     arn: q.arn.clone(),
                     is_dead_letter_queue: dlq_arns.contains(&q.arn) || holds_dead_letters,
                     counts: state.counts(),
@@ -524,20 +547,25 @@ impl Engine {
         state
     }
 
-    pub fn counts(&self, name: &str) -> Result<Counts> {
-        let queue = self.queue(name)?;
+    pub fn counts(&self, caller: &Caller, id: &QueueId) -> Result<Counts> {
+        let queue = self.queue_for(caller, id)?;
         let state = self.observe(&queue);
         Ok(state.counts())
     }
 
     /// GetQueueAttributes: `All` or named attributes, in AWS's order.
-    pub fn get_queue_attributes(&self, name: &str, names: &[String]) -> Result<Vec<(String, String)>> {
+    pub fn get_queue_attributes(
+        &self,
+        caller: &Caller,
+        id: &QueueId,
+        names: &[String],
+    ) -> Result<Vec<(String, String)>> {
         for n in names {
             if n != "All" && !READABLE_NAMES.contains(&n.as_str()) {
                 return Err(Error::InvalidAttributeName(format!("Unknown Attribute {n}.")));
             }
         }
-        let queue = self.queue(name)?;
+        let queue = self.queue_for(caller, id)?;
         let all = names.iter().any(|n| n == "All");
         let state = self.observe(&queue);
         let counts = state.counts();
@@ -562,8 +590,13 @@ impl Engine {
         Ok(out)
     }
 
-    pub async fn set_queue_attributes(&self, name: &str, attributes: &BTreeMap<String, String>) -> Result<()> {
-        let queue = self.queue(name)?;
+    pub async fn set_queue_attributes(
+        &self,
+        caller: &Caller,
+        id: &QueueId,
+        attributes: &BTreeMap<String, String>,
+    ) -> Result<()> {
+        let queue = self.queue_for(caller, id)?;
         let now = self.clock.now();
         queue.state.lock().attrs.apply(attributes)?;
         self.check_redrive_target(&queue.arn, queue.is_fifo(), attributes)?;
@@ -586,8 +619,8 @@ impl Engine {
         Ok(())
     }
 
-    pub async fn tag_queue(&self, name: &str, tags: &BTreeMap<String, String>) -> Result<()> {
-        let queue = self.queue(name)?;
+    pub async fn tag_queue(&self, caller: &Caller, id: &QueueId, tags: &BTreeMap<String, String>) -> Result<()> {
+        let queue = self.queue_for(caller, id)?;
         if tags.is_empty() {
             return Err(Error::MissingParameter("Tags".into()));
         }
@@ -596,7 +629,7 @@ impl Engine {
             let mut merged = state.tags.clone();
             merged.extend(tags.iter().map(|(k, v)| (k.clone(), v.clone())));
             if merged.len() > MAX_TAGS {
-                return Err(Error::InvalidParameterValue(format!("Too many tags added for queue {name}.")));
+                return Err(Error::InvalidParameterValue(format!("Too many tags added for queue {id}.")));
             }
             state.tags = merged;
             Ok(())
@@ -604,8 +637,8 @@ impl Engine {
         .await
     }
 
-    pub async fn untag_queue(&self, name: &str, keys: &[String]) -> Result<()> {
-        let queue = self.queue(name)?;
+    pub async fn untag_queue(&self, caller: &Caller, id: &QueueId, keys: &[String]) -> Result<()> {
+        let queue = self.queue_for(caller, id)?;
         if keys.is_empty() || keys.iter().any(|k| k.is_empty() || k.chars().count() > 128) {
             return Err(Error::InvalidParameterValue(
                 "Tag keys must be between 1 and 128 characters in length.".into(),
@@ -620,12 +653,19 @@ impl Engine {
         .await
     }
 
-    pub fn list_queue_tags(&self, name: &str) -> Result<BTreeMap<String, String>> {
-        Ok(self.queue(name)?.state.lock().tags.clone())
+    pub fn list_queue_tags(&self, caller: &Caller, id: &QueueId) -> Result<BTreeMap<String, String>> {
+        Ok(self.queue_for(caller, id)?.state.lock().tags.clone())
     }
 
-    pub async fn add_permission(&self, name: &str, label: &str, accounts: &[String], actions: &[String]) -> Result<()> {
-        let queue = self.queue(name)?;
+    pub async fn add_permission(
+        &self,
+        caller: &Caller,
+        id: &QueueId,
+        label: &str,
+        accounts: &[String],
+        actions: &[String],
+    ) -> Result<()> {
+        let queue = self.queue_for(caller, id)?;
         self.change_queue(&queue, |state| {
             let policy = policy::add_statement(state.attrs.policy.as_deref(), &queue.arn, label, accounts, actions)?;
             state.attrs.policy = Some(policy);
@@ -634,8 +674,8 @@ impl Engine {
         .await
     }
 
-    pub async fn remove_permission(&self, name: &str, label: &str) -> Result<()> {
-        let queue = self.queue(name)?;
+    pub async fn remove_permission(&self, caller: &Caller, id: &QueueId, label: &str) -> Result<()> {
+        let queue = self.queue_for(caller, id)?;
         self.change_queue(&queue, |state| {
             state.attrs.policy = policy::remove_statement(state.attrs.policy.as_deref(), label)?;
             Ok(())
@@ -645,11 +685,11 @@ impl Engine {
 
     // ---- messages ----
 
-    pub async fn send_message(&self, name: &str, message: NewMessage, sender_id: &str) -> Result<Sent> {
-        let queue = self.queue(name)?;
+    pub async fn send_message(&self, caller: &Caller, id: &QueueId, message: NewMessage) -> Result<Sent> {
+        let queue = self.queue_for(caller, id)?;
         let now = self.clock.now();
         let rules = SendRules::of(&queue.state.lock().attrs);
-        let (content, delay_ms) = prepare(rules, message, sender_id, now, false)?;
+        let (content, delay_ms) = prepare(rules, message, caller.sender_id(), now, false)?;
         self.change_waking(
             &queue,
             |state, changes| Ok(accept(state, queue.uid, content, delay_ms, now, changes)),
@@ -661,12 +701,12 @@ impl Engine {
     /// SendMessageBatch: batch-level rules first, then each entry on its own.
     pub async fn send_message_batch(
         &self,
-        name: &str,
+        caller: &Caller,
+        id: &QueueId,
         entries: Vec<(String, NewMessage)>,
-        sender_id: &str,
     ) -> Result<Vec<(String, Result<Sent>)>> {
         check_batch(entries.iter().map(|(id, _)| id.as_str()), "SendMessageBatchRequestEntry")?;
-        let queue = self.queue(name)?;
+        let queue = self.queue_for(caller, id)?;
         let total: usize = entries.iter().map(|(_, m)| message::message_size(&m.body, &m.attributes)).sum();
         if total > MAX_BATCH_BYTES {
             return Err(Error::BatchRequestTooLong { limit: MAX_BATCH_BYTES, sent: total });
@@ -684,8 +724,10 @@ impl Engine {
                 return Err(Error::InvalidParameterValue(NO_DEDUP_ID.into()));
             }
         }
-        let prepared: Vec<_> =
-            entries.into_iter().map(|(id, message)| (id, prepare(rules, message, sender_id, now, true))).collect();
+        let prepared: Vec<_> = entries
+            .into_iter()
+            .map(|(id, message)| (id, prepare(rules, message, caller.sender_id(), now, true)))
+            .collect();
         self.change_waking(
             &queue,
             |state, changes| {
@@ -703,7 +745,12 @@ impl Engine {
 
     /// ReceiveMessage, long-polling for up to the wait time. Returns as soon as a
     /// message is receivable: on send, on a visibility or delay expiry, or at the deadline.
-    pub async fn receive_message(&self, name: &str, options: ReceiveOptions) -> Result<Vec<Received>> {
+    pub async fn receive_message(
+        &self,
+        caller: &Caller,
+        id: &QueueId,
+        options: ReceiveOptions,
+    ) -> Result<Vec<Received>> {
         let max = match options.max_messages {
             None => 1,
             Some(n @ 1..=10) => n as usize,
@@ -729,7 +776,7 @@ impl Engine {
                 "ReceiveRequestAttemptId can only include alphanumeric and punctuation characters. 1 to 128 in length.",
             ));
         }
-        let queue = self.queue(name)?;
+        let queue = self.queue_for(caller, id)?;
         let start = self.clock.now();
         let (visibility_ms, wait_ms) = {
             let state = queue.state.lock();
@@ -861,11 +908,7 @@ impl Engine {
 
     /// The queue an ARN names, if it is one of this server's.
     pub fn queue_by_arn(&self, arn: &str) -> Option<Arc<Queue>> {
-        let parts = parse_arn(arn)?;
-        if parts.service != "sqs" || parts.region != self.config.region || parts.account != self.config.account_id {
-            return None;
-        }
-        self.queue(parts.resource).ok()
+        self.queue(&QueueId::from_arn(arn, &self.config.region)?).ok()
     }
 
     /// Refuse a RedrivePolicy whose target does not exist here, is of the other queue
@@ -893,14 +936,15 @@ impl Engine {
         Ok(())
     }
 
-    /// URLs-to-be of the queues whose RedrivePolicy targets `name`, in name order, paged.
+    /// The queues whose RedrivePolicy targets `id`, in name order, paged.
     pub fn list_dead_letter_source_queues(
         &self,
-        name: &str,
+        caller: &Caller,
+        id: &QueueId,
         max_results: Option<i64>,
         next_token: Option<&str>,
-    ) -> Result<(Vec<String>, Option<String>)> {
-        let dlq = self.queue(name)?;
+    ) -> Result<(Vec<QueueId>, Option<String>)> {
+        let dlq = self.queue_for(caller, id)?;
         let limit = match max_results {
             Some(n) if !(1..=1000).contains(&n) => return Err(Error::InvalidParameterValue(
                 "Value for parameter MaxResults is invalid. Reason: MaxResults must be an integer between 1 and 1000."
@@ -918,15 +962,15 @@ impl Engine {
         let queues: Vec<Arc<Queue>> = self.queues.read().values().cloned().collect();
         let mut names = queues
             .iter()
-            .filter(|q| after.as_deref().is_none_or(|a| q.name.as_str() > a))
+            .filter(|q| after.as_deref().is_none_or(|a| q.id.name.as_str() > a))
             .filter(|q| q.state.lock().attrs.redrive().is_some_and(|p| p.dead_letter_target_arn == dlq.arn))
-            .map(|q| q.name.clone())
+            .map(|q| q.id.clone())
             .take(limit + 1)
             .collect::<Vec<_>>();
         let more = names.len() > limit;
         names.truncate(limit);
         let token = match (more && max_results.is_some(), names.last()) {
-            (true, Some(last)) => Some(URL_SAFE_NO_PAD.encode(last)),
+            (true, Some(last)) => Some(URL_SAFE_NO_PAD.encode(&last.name)),
             _ => None,
         };
         Ok((names, token))
@@ -938,8 +982,8 @@ impl Engine {
             .ok_or_else(|| Error::ReceiptHandleIsInvalid(text.to_string()))
     }
 
-    pub async fn delete_message(&self, name: &str, receipt_handle: &str) -> Result<()> {
-        let queue = self.queue(name)?;
+    pub async fn delete_message(&self, caller: &Caller, id: &QueueId, receipt_handle: &str) -> Result<()> {
+        let queue = self.queue_for(caller, id)?;
         let handle = self.handle_for(&queue, receipt_handle)?;
         let now = self.clock.now();
         // A delete releases a FIFO group: its next message may be receivable now.
@@ -954,11 +998,12 @@ impl Engine {
 
     pub async fn delete_message_batch(
         &self,
-        name: &str,
+        caller: &Caller,
+        id: &QueueId,
         entries: &[(String, String)],
     ) -> Result<Vec<(String, Result<()>)>> {
         check_batch(entries.iter().map(|(id, _)| id.as_str()), "DeleteMessageBatchRequestEntry")?;
-        let queue = self.queue(name)?;
+        let queue = self.queue_for(caller, id)?;
         let now = self.clock.now();
         let fifo = queue.is_fifo();
         self.change_waking(
@@ -978,11 +1023,17 @@ impl Engine {
         .await
     }
 
-    pub async fn change_message_visibility(&self, name: &str, receipt_handle: &str, timeout: i64) -> Result<()> {
+    pub async fn change_message_visibility(
+        &self,
+        caller: &Caller,
+        id: &QueueId,
+        receipt_handle: &str,
+        timeout: i64,
+    ) -> Result<()> {
         if !(0..=43_200).contains(&timeout) {
             return Err(Error::invalid_parameter(timeout, "VisibilityTimeout", "Must be between 0 and 43200."));
         }
-        let queue = self.queue(name)?;
+        let queue = self.queue_for(caller, id)?;
         let handle = self.handle_for(&queue, receipt_handle)?;
         let now = self.clock.now();
         self.change_waking(
@@ -999,11 +1050,12 @@ impl Engine {
 
     pub async fn change_message_visibility_batch(
         &self,
-        name: &str,
+        caller: &Caller,
+        id: &QueueId,
         entries: &[(String, String, Option<i64>)],
     ) -> Result<Vec<(String, Result<()>)>> {
         check_batch(entries.iter().map(|(id, _, _)| id.as_str()), "ChangeMessageVisibilityBatchRequestEntry")?;
-        let queue = self.queue(name)?;
+        let queue = self.queue_for(caller, id)?;
         let now = self.clock.now();
         // Each entry's result says whether it made its message visible now.
         let results = self

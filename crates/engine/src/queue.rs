@@ -20,6 +20,7 @@ use crate::clock::{Clock, Millis};
 use crate::error::{Error, Result};
 use crate::fifo::{sequence_number, Accepted, FifoIndex, GroupId};
 use crate::message::SharedContent;
+use crate::queue_id::QueueId;
 use crate::receipt::ReceiptHandle;
 use crate::store::{Change, LoadedQueue, MessageState, QueueRecord, Store};
 
@@ -158,7 +159,7 @@ pub(crate) struct DeadLetter<'a> {
 
 /// A queue: fixed identity plus mutable state behind one lock.
 pub struct Queue {
-    pub name: String,
+    pub id: QueueId,
     pub arn: String,
     /// Distinguishes this queue from an earlier one of the same name (receipt handles, store keys).
     pub uid: u64,
@@ -199,10 +200,10 @@ pub(crate) struct QueueState {
 }
 
 impl Queue {
-    pub(crate) fn new(arn: String, record: QueueRecord, keep_content: bool, seqs: Seqs) -> Arc<Queue> {
+    pub(crate) fn new(id: QueueId, arn: String, record: QueueRecord, keep_content: bool, seqs: Seqs) -> Arc<Queue> {
         let fifo = record.attributes.fifo_queue.then(FifoIndex::default);
         Arc::new(Queue {
-            name: record.name,
+            id,
             arn,
             uid: record.uid,
             created_at: record.created_at,
@@ -276,8 +277,15 @@ impl Queue {
 
     /// Rebuild a queue and its index from what a store kept. A FIFO queue reads its
     /// messages' contents for their groups and deduplication ids.
-    pub(crate) fn restore(arn: String, loaded: LoadedQueue, now: Millis, store: &dyn Store, seqs: &Seqs) -> Arc<Queue> {
-        let queue = Queue::new(arn, loaded.record, store.is_memory(), seqs.clone());
+    pub(crate) fn restore(
+        id: QueueId,
+        arn: String,
+        loaded: LoadedQueue,
+        now: Millis,
+        store: &dyn Store,
+        seqs: &Seqs,
+    ) -> Arc<Queue> {
+        let queue = Queue::new(id, arn, loaded.record, store.is_memory(), seqs.clone());
         {
             let mut state = queue.state.lock();
             let mut reader = state.fifo.is_some().then(|| store.reader());
@@ -312,13 +320,13 @@ impl Queue {
     }
 
     pub fn is_fifo(&self) -> bool {
-        self.name.ends_with(".fifo")
+        self.id.name.ends_with(".fifo")
     }
 
     /// The queue's record as a store keeps it.
     pub(crate) fn record(&self, state: &QueueState) -> QueueRecord {
         QueueRecord {
-            name: self.name.clone(),
+            name: self.id.name.clone(),
             uid: self.uid,
             created_at: self.created_at,
             last_modified: state.last_modified,
@@ -895,7 +903,8 @@ mod tests {
             tags: BTreeMap::new(),
             last_purge: None,
         };
-        let queue = Queue::new("arn:aws:sqs:us-east-1:000000000000:q".into(), record, true, SeqCounter::new());
+        let id = QueueId::new("000000000000", "q");
+        let queue = Queue::new(id, "arn:aws:sqs:us-east-1:000000000000:q".into(), record, true, SeqCounter::new());
         let mut state = queue.state.lock();
         let mut changes = Vec::new();
         let content = Arc::new(Content {

@@ -28,13 +28,23 @@ use std::time::Duration;
 
 use engine::message::NewMessage;
 use engine::queue::Received;
-use engine::{Engine, EngineConfig, Error, ManualClock, ReceiveOptions};
+use engine::{Caller, Engine, EngineConfig, Error, ManualClock, QueueId, ReceiveOptions};
 use md5::Md5;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use sha2::{Digest, Sha256};
 
 const QUEUE: &str = "model.fifo";
+const ACCOUNT: &str = "000000000000";
+
+/// A caller of the model's account; a producer signs with its own access key (its SenderId).
+fn caller(access_key: Option<String>) -> Caller {
+    Caller::new(ACCOUNT, access_key)
+}
+
+fn queue() -> QueueId {
+    QueueId::new(ACCOUNT, QUEUE)
+}
 const START_MS: u64 = 1_700_000_000_000;
 const DEDUP_WINDOW_MS: u64 = 5 * 60 * 1000;
 const DEFAULT_SEEDS: u64 = 12;
@@ -299,7 +309,7 @@ impl Run {
     async fn send_one(&mut self) {
         let d = self.draft();
         let producer = format!("producer-{}", self.rng.gen_range(0..4));
-        let sent = self.engine.send_message(QUEUE, Run::new_message(&d), &producer).await;
+        let sent = self.engine.send_message(&caller(Some(producer)), &queue(), Run::new_message(&d)).await;
         let sent = sent.unwrap_or_else(|e| panic!("{}: send failed: {e:?}", self.ctx()));
         self.sent(&d, &sent);
     }
@@ -308,7 +318,7 @@ impl Run {
         let n = self.rng.gen_range(1..=10);
         let drafts: Vec<Draft> = (0..n).map(|_| self.draft()).collect();
         let entries = drafts.iter().enumerate().map(|(i, d)| (format!("e{i}"), Run::new_message(d))).collect();
-        let results = self.engine.send_message_batch(QUEUE, entries, "producer-batch").await;
+        let results = self.engine.send_message_batch(&caller(Some("producer-batch".into())), &queue(), entries).await;
         let results = results.unwrap_or_else(|e| panic!("{}: batch failed: {e:?}", self.ctx()));
         assert_eq!(results.len(), n, "{}", self.ctx());
         for (i, (d, (id, r))) in drafts.iter().zip(results).enumerate() {
@@ -399,7 +409,7 @@ impl Run {
             wait_time_seconds: Some(0),
             attempt_id,
         };
-        let got = self.engine.receive_message(QUEUE, options(attempt_id.clone())).await;
+        let got = self.engine.receive_message(&caller(None), &queue(), options(attempt_id.clone())).await;
         let got = got.unwrap_or_else(|e| panic!("{}: receive failed: {e:?}", self.ctx()));
         let vt = visibility.map_or(self.setup.visibility_s, |v| v as u64);
         self.received(max, vt, &got);
@@ -408,7 +418,7 @@ impl Run {
             if self.rng.gen_bool(0.5) {
                 // A retry right away (the answer was lost): the same messages and handles,
                 // and nothing else changes.
-                let again = self.engine.receive_message(QUEUE, options(Some(id.clone()))).await;
+                let again = self.engine.receive_message(&caller(None), &queue(), options(Some(id.clone()))).await;
                 let again = again.unwrap_or_else(|e| panic!("{}: retry failed: {e:?}", self.ctx()));
                 let key = |v: &[Received]| -> Vec<(String, String)> {
                     v.iter().map(|r| (r.content.id.clone(), r.receipt_handle.clone())).collect()
@@ -440,7 +450,7 @@ impl Run {
 
     async fn delete(&mut self) {
         let Some((i, handle, latest)) = self.pick_handle() else { return };
-        let r = self.engine.delete_message(QUEUE, &handle).await;
+        let r = self.engine.delete_message(&caller(None), &queue(), &handle).await;
         let m = &self.model.msgs[i];
         let ctx = self.ctx();
         let what = if m.gone {
@@ -475,7 +485,7 @@ impl Run {
     async fn change_visibility(&mut self) {
         let Some((i, handle, latest)) = self.pick_handle() else { return };
         let timeout = if self.rng.gen_bool(0.3) { 0 } else { self.rng.gen_range(1..=45u64) };
-        let r = self.engine.change_message_visibility(QUEUE, &handle, timeout as i64).await;
+        let r = self.engine.change_message_visibility(&caller(None), &queue(), &handle, timeout as i64).await;
         let now = self.model.now;
         let ctx = self.ctx();
         let m = &self.model.msgs[i];
@@ -522,7 +532,7 @@ impl Run {
     }
 
     async fn purge(&mut self) {
-        let r = self.engine.purge_queue(QUEUE).await;
+        let r = self.engine.purge_queue(&caller(None), &queue()).await;
         let ctx = self.ctx();
         if self.model.last_purge.is_some_and(|t| self.model.now < t + 60_000) {
             assert!(matches!(r, Err(Error::PurgeQueueInProgress(_))), "{ctx}: second purge within 60 s: {r:?}");
@@ -552,7 +562,7 @@ impl Run {
     }
 
     async fn check_counts(&self) {
-        let c = self.engine.counts(QUEUE).unwrap_or_else(|e| panic!("{}: counts: {e:?}", self.ctx()));
+        let c = self.engine.counts(&caller(None), &queue()).unwrap_or_else(|e| panic!("{}: counts: {e:?}", self.ctx()));
         assert_eq!(
             (c.visible, c.in_flight, c.delayed),
             self.model.counts(),
@@ -585,7 +595,8 @@ impl Run {
             let got = self
                 .engine
                 .receive_message(
-                    QUEUE,
+                    &caller(None),
+                    &queue(),
                     ReceiveOptions {
                         max_messages: Some(10),
                         visibility_timeout: Some(30),
@@ -600,7 +611,7 @@ impl Run {
                 break;
             }
             for r in &got {
-                let deleted = self.engine.delete_message(QUEUE, &r.receipt_handle).await;
+                let deleted = self.engine.delete_message(&caller(None), &queue(), &r.receipt_handle).await;
                 assert_eq!(deleted, Ok(()), "{}: drain delete", self.ctx());
                 let i = self.model.by_id[&r.content.id];
                 self.model.msgs[i].gone = true;
@@ -622,7 +633,10 @@ async fn run(seed: u64, trace: Arc<Mutex<VecDeque<String>>>) {
         EngineConfig { region: "us-east-1".into(), account_id: "000000000000".into() },
         Arc::new(clock.clone()),
     );
-    engine.create_queue(QUEUE, &setup.attributes(), &BTreeMap::new()).await.expect("create the FIFO queue");
+    engine
+        .create_queue(&caller(None), QUEUE, &setup.attributes(), &BTreeMap::new())
+        .await
+        .expect("create the FIFO queue");
     let mut run = Run {
         seed,
         rng,

@@ -1,6 +1,6 @@
 //! One `match` over the 23 actions: each decoded request goes to its handler in `api`.
 
-use engine::Engine;
+use engine::{Caller, Engine, QueueId};
 use protocol::{ApiError, ErrorCode, Request, Response};
 
 use crate::api;
@@ -22,53 +22,22 @@ pub struct Ctx<'a> {
     pub engine: &'a std::sync::Arc<Engine>,
     /// `scheme://host[:port]` queue URLs start with.
     pub base_url: String,
-    /// SenderId of sent messages: the caller's access key id, else the account.
-    pub sender_id: String,
+    /// Who is asking: the engine judges access by it, and it is the SenderId of what it sends.
+    pub caller: Caller,
     /// The request's `X-Amzn-Trace-Id`, which sent messages carry as `AWSTraceHeader`.
     pub trace_header: Option<String>,
 }
 
 impl Ctx<'_> {
-    pub fn account(&self) -> &str {
-        &self.engine.config().account_id
+    pub fn queue_url(&self, id: &QueueId) -> String {
+        id.url(&self.base_url)
     }
 
-    pub fn queue_url(&self, name: &str) -> String {
-        format!("{}/{}/{}", self.base_url, self.account(), name)
+    /// The queue a QueueUrl names (see `QueueId::from_url` for the forms accepted).
+    pub fn queue_id(&self, url: &str) -> Result<QueueId, Failure> {
+        QueueId::from_url(url, &self.base_url, &self.caller.account)
+            .ok_or_else(|| Failure(ApiError::new(ErrorCode::QueueDoesNotExist, "The specified queue does not exist.")))
     }
-
-    /// The queue a QueueUrl names. Accepts `{base}/{account}/{name}`, the legacy
-    /// `{base}/queue/{name}`, LocalStack's `{base}/queue/{region}/{account}/{name}` and a
-    /// bare path, with or without the path of a `--public-url` before them; another
-    /// account's queue does not exist here.
-    pub fn queue_name(&self, url: &str) -> Result<String, Failure> {
-        let mut segments = path_segments(url);
-        let prefix = path_segments(&self.base_url);
-        if !prefix.is_empty() && segments.starts_with(&prefix) {
-            segments.drain(..prefix.len());
-        }
-        let name = match segments.as_slice() {
-            [owner, name] if *owner == self.account() || *owner == "queue" => *name,
-            ["queue", _region, owner, name] if *owner == self.account() => *name,
-            [name] => *name,
-            // A URL with no queue in it names no queue: AWS answers NonExistentQueue
-            // (reported by moto's maintainers, as recorded for a missing QueueUrl).
-            _ => {
-                return Err(Failure(ApiError::new(ErrorCode::QueueDoesNotExist, "The specified queue does not exist.")))
-            }
-        };
-        Ok(name.to_string())
-    }
-}
-
-/// The non-empty path segments of a URL (or of a bare path), without query or fragment.
-fn path_segments(url: &str) -> Vec<&str> {
-    let path = match url.split_once("://") {
-        Some((_, rest)) => rest.split_once('/').map_or("", |(_, p)| p),
-        None => url,
-    };
-    let path = path.split(['?', '#']).next().unwrap_or("");
-    path.split('/').filter(|s| !s.is_empty()).collect()
 }
 
 pub async fn dispatch(ctx: &Ctx<'_>, request: Request) -> Outcome {

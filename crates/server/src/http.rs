@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use engine::{Engine, ManualClock};
+use engine::{Caller, Engine, ManualClock};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::header::{CONTENT_LENGTH, HOST};
@@ -109,7 +109,7 @@ async fn sqs_call(
     let ctx = Ctx {
         engine: &app.engine,
         base_url,
-        sender_id: sender_id(&parts.headers, parts.uri.query(), &app.config.account_id),
+        caller: caller(&parts.headers, parts.uri.query(), &app.config.account_id),
         trace_header: parts.headers.get("x-amzn-trace-id").and_then(|v| v.to_str().ok()).map(str::to_string),
     };
     let call = sqs::Call {
@@ -165,9 +165,10 @@ async fn read_body(app: &App, body: Incoming, declared: Option<u64>) -> Result<B
     }
 }
 
-/// The caller's access key id — from a SigV4 `Authorization` header, or the query string of
-/// a presigned request (`X-Amz-Credential`, or SigV2's `AWSAccessKeyId`) — else the account id.
-fn sender_id(headers: &hyper::HeaderMap, query: Option<&str>, account: &str) -> String {
+/// Who is asking: the one account, with the access key id the request names — from a SigV4
+/// `Authorization` header, or the query string of a presigned request (`X-Amz-Credential`,
+/// or SigV2's `AWSAccessKeyId`). Signatures are not checked (any credentials are accepted).
+fn caller(headers: &hyper::HeaderMap, query: Option<&str>, account: &str) -> Caller {
     let from_header = headers
         .get(hyper::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -179,10 +180,9 @@ fn sender_id(headers: &hyper::HeaderMap, query: Option<&str>, account: &str) -> 
         let found = params.into_iter().find(|(k, _)| k == "X-Amz-Credential" || k == "AWSAccessKeyId")?;
         found.1.split('/').next().map(str::to_string)
     };
-    from_header
-        .or_else(from_query)
-        .filter(|k| !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric()))
-        .unwrap_or_else(|| account.to_string())
+    let access_key =
+        from_header.or_else(from_query).filter(|k| !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric()));
+    Caller::new(account, access_key)
 }
 
 fn advance_clock(app: &App, query: Option<&str>) -> Response<Full<Bytes>> {

@@ -192,9 +192,9 @@ impl ActionStats {
 
 fn render_queues(out: &mut String, engine: &Engine) {
     let mut queues = engine.metrics();
-    queues.sort_by(|a, b| a.name.cmp(&b.name));
+    queues.sort_by(|a, b| a.id.cmp(&b.id));
     let labels = |q: &engine::engine::QueueMetrics| {
-        [("queue", q.name.clone()), ("dead_letter_queue", q.is_dead_letter_queue.to_string())]
+        [("queue", q.id.name.clone()), ("dead_letter_queue", q.is_dead_letter_queue.to_string())]
     };
     type Get = fn(&engine::engine::QueueMetrics) -> f64;
     let families: [(&str, &str, &str, Get); 9] = [

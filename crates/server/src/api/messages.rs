@@ -79,7 +79,7 @@ fn new_message(
 }
 
 pub async fn send_message(ctx: &Ctx<'_>, i: SendMessageInput) -> Outcome {
-    let name = ctx.queue_name(&i.queue_url)?;
+    let id = ctx.queue_id(&i.queue_url)?;
     let m = new_message(
         ctx,
         i.message_body,
@@ -89,7 +89,7 @@ pub async fn send_message(ctx: &Ctx<'_>, i: SendMessageInput) -> Outcome {
         i.message_deduplication_id,
         i.message_group_id,
     )?;
-    let sent = ctx.engine.send_message(&name, m, &ctx.sender_id).await?;
+    let sent = ctx.engine.send_message(&ctx.caller, &id, m).await?;
     Ok(Response::SendMessage(SendMessageOutput {
         md5_of_message_body: sent.md5_of_body,
         md5_of_message_attributes: sent.md5_of_attributes,
@@ -100,7 +100,7 @@ pub async fn send_message(ctx: &Ctx<'_>, i: SendMessageInput) -> Outcome {
 }
 
 pub async fn send_message_batch(ctx: &Ctx<'_>, i: SendMessageBatchInput) -> Outcome {
-    let name = ctx.queue_name(&i.queue_url)?;
+    let id = ctx.queue_id(&i.queue_url)?;
     let mut out = SendMessageBatchOutput::default();
     let mut entries = Vec::with_capacity(i.entries.len());
     let mut early_failures = Vec::new();
@@ -130,7 +130,7 @@ pub async fn send_message_batch(ctx: &Ctx<'_>, i: SendMessageBatchInput) -> Outc
     if entries.is_empty() {
         return Ok(Response::SendMessageBatch(out));
     }
-    for (id, result) in ctx.engine.send_message_batch(&name, entries, &ctx.sender_id).await? {
+    for (id, result) in ctx.engine.send_message_batch(&ctx.caller, &id, entries).await? {
         match result {
             Ok(sent) => out.successful.push(SendMessageBatchResultEntry {
                 id,
@@ -147,7 +147,7 @@ pub async fn send_message_batch(ctx: &Ctx<'_>, i: SendMessageBatchInput) -> Outc
 }
 
 pub async fn receive_message(ctx: &Ctx<'_>, i: ReceiveMessageInput) -> Outcome {
-    let name = ctx.queue_name(&i.queue_url)?;
+    let id = ctx.queue_id(&i.queue_url)?;
     let mut names = i.attribute_names;
     names.extend(i.message_system_attribute_names);
     check_system_attribute_names(&names)?;
@@ -157,7 +157,7 @@ pub async fn receive_message(ctx: &Ctx<'_>, i: ReceiveMessageInput) -> Outcome {
         wait_time_seconds: i.wait_time_seconds,
         attempt_id: i.receive_request_attempt_id,
     };
-    let received = ctx.engine.receive_message(&name, options).await?;
+    let received = ctx.engine.receive_message(&ctx.caller, &id, options).await?;
     let messages = received
         .iter()
         .map(|r| {
@@ -177,27 +177,27 @@ pub async fn receive_message(ctx: &Ctx<'_>, i: ReceiveMessageInput) -> Outcome {
 }
 
 pub async fn delete_message(ctx: &Ctx<'_>, i: DeleteMessageInput) -> Outcome {
-    ctx.engine.delete_message(&ctx.queue_name(&i.queue_url)?, &i.receipt_handle).await?;
+    ctx.engine.delete_message(&ctx.caller, &ctx.queue_id(&i.queue_url)?, &i.receipt_handle).await?;
     Ok(Response::Empty)
 }
 
 pub async fn delete_message_batch(ctx: &Ctx<'_>, i: DeleteMessageBatchInput) -> Outcome {
-    let name = ctx.queue_name(&i.queue_url)?;
+    let id = ctx.queue_id(&i.queue_url)?;
     let entries: Vec<(String, String)> = i.entries.into_iter().map(|e| (e.id, e.receipt_handle)).collect();
-    Ok(Response::IdBatch(id_batch(ctx.engine.delete_message_batch(&name, &entries).await?)))
+    Ok(Response::IdBatch(id_batch(ctx.engine.delete_message_batch(&ctx.caller, &id, &entries).await?)))
 }
 
 pub async fn change_message_visibility(ctx: &Ctx<'_>, i: ChangeMessageVisibilityInput) -> Outcome {
     ctx.engine
-        .change_message_visibility(&ctx.queue_name(&i.queue_url)?, &i.receipt_handle, i.visibility_timeout)
+        .change_message_visibility(&ctx.caller, &ctx.queue_id(&i.queue_url)?, &i.receipt_handle, i.visibility_timeout)
         .await?;
     Ok(Response::Empty)
 }
 
 pub async fn change_message_visibility_batch(ctx: &Ctx<'_>, i: ChangeMessageVisibilityBatchInput) -> Outcome {
-    let name = ctx.queue_name(&i.queue_url)?;
+    let id = ctx.queue_id(&i.queue_url)?;
     let entries: Vec<_> = i.entries.into_iter().map(|e| (e.id, e.receipt_handle, e.visibility_timeout)).collect();
-    Ok(Response::IdBatch(id_batch(ctx.engine.change_message_visibility_batch(&name, &entries).await?)))
+    Ok(Response::IdBatch(id_batch(ctx.engine.change_message_visibility_batch(&ctx.caller, &id, &entries).await?)))
 }
 
 fn id_batch(results: Vec<(String, engine::Result<()>)>) -> IdBatchOutput {

@@ -8,7 +8,8 @@ use crate::dispatch::{Ctx, Outcome};
 
 pub async fn list_dead_letter_source_queues(ctx: &Ctx<'_>, i: ListDeadLetterSourceQueuesInput) -> Outcome {
     let (names, next_token) = ctx.engine.list_dead_letter_source_queues(
-        &ctx.queue_name(&i.queue_url)?,
+        &ctx.caller,
+        &ctx.queue_id(&i.queue_url)?,
         i.max_results,
         i.next_token.as_deref(),
     )?;
