@@ -1,9 +1,12 @@
-//! What can go wrong, in SQS's terms. `Display` is the message AWS sends; the server
-//! maps each variant to its AWS error code in one place (server/src/errors.rs).
+//! What can go wrong, in SQS's terms. `Display` is the message AWS sends, except for the
+//! few errors that decoding a request raises too (marked): AWS's words for those are in
+//! the protocol crate's error table, once. The server maps each variant to its AWS error
+//! code in one place (server/src/errors.rs).
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Error {
-    #[error("The specified queue does not exist.")]
+    /// Worded by the protocol's table.
+    #[error("no such queue")]
     QueueDoesNotExist,
     #[error("{0}")]
     QueueAlreadyExists(String),
@@ -17,7 +20,8 @@ pub enum Error {
     InvalidParameterValue(String),
     #[error("{0}")]
     InvalidParameterCombination(String),
-    #[error("The request must contain the parameter {0}.")]
+    /// Worded by the protocol's table.
+    #[error("missing parameter {0}")]
     MissingParameter(String),
     #[error("The input receipt handle \"{0}\" is not a valid receipt handle.")]
     ReceiptHandleIsInvalid(String),
@@ -25,7 +29,8 @@ pub enum Error {
     MessageNotInflight,
     #[error("Only one PurgeQueue operation on {0} is allowed every 60 seconds.")]
     PurgeQueueInProgress(String),
-    #[error("Invalid characters found. Valid unicode characters are #x9 | #xA | #xD | #x20 to #xD7FF | #xE000 to #xFFFD | #x10000 to #x10FFFF")]
+    /// Worded by the protocol's table.
+    #[error("characters SQS does not allow in a message")]
     InvalidMessageContents,
     #[error("There should be at least one {0} in the request.")]
     EmptyBatchRequest(&'static str),

@@ -11,25 +11,6 @@ fn typed<T: DeserializeOwned>(value: Value) -> Result<T, ApiError> {
     serde_json::from_value(value).map_err(|e| serde_error(&e.to_string()))
 }
 
-/// A batch without entries is an empty batch, however it was sent (no `Entries` member,
-/// or no `…RequestEntry.N` parameters over Query).
-fn empty_batch(action: Action, value: &Value) -> Option<ApiError> {
-    let entry = match action {
-        Action::SendMessageBatch => "SendMessageBatchRequestEntry",
-        Action::DeleteMessageBatch => "DeleteMessageBatchRequestEntry",
-        Action::ChangeMessageVisibilityBatch => "ChangeMessageVisibilityBatchRequestEntry",
-        _ => return None,
-    };
-    let empty = match value.get("Entries") {
-        None | Some(Value::Null) => true,
-        Some(Value::Array(a)) => a.is_empty(),
-        Some(_) => false,
-    };
-    empty.then(|| {
-        ApiError::new(ErrorCode::EmptyBatchRequest, format!("There should be at least one {entry} in the request."))
-    })
-}
-
 /// serde names a missing member as "missing field `Name`"; AWS answers MissingParameter.
 fn serde_error(text: &str) -> ApiError {
     if let Some(rest) = text.strip_prefix("missing field `") {
@@ -37,7 +18,7 @@ fn serde_error(text: &str) -> ApiError {
             // Recorded against AWS (docs/aws-reference.md §2.2): a missing QueueUrl is a
             // missing queue, a missing QueueName an invalid value.
             return match name {
-                "QueueUrl" => ApiError::new(ErrorCode::QueueDoesNotExist, "The specified queue does not exist."),
+                "QueueUrl" => ApiError::queue_does_not_exist(),
                 "QueueName" => ApiError::invalid_parameter_value(
                     "Value for parameter QueueName is invalid. Reason: Must specify a queue name.",
                 ),
@@ -77,11 +58,6 @@ pub fn decode(action: Action, value: Value) -> Result<Request, ApiError> {
             ))
         }
     };
-    if value.get("QueueUrl").is_some() {
-        if let Some(e) = empty_batch(action, &value) {
-            return Err(e);
-        }
-    }
     use Action as A;
     use Request as R;
     Ok(match action {
@@ -133,6 +109,22 @@ mod tests {
         assert_eq!(err.message, "Start of structure or map found where not expected.");
         let err = decode(Action::SendMessage, json!({"QueueUrl": "u", "MessageBody": ["a"]})).unwrap_err();
         assert_eq!(err.message, "Start of list found where not expected");
+    }
+
+    #[test]
+    fn a_batch_without_entries_decodes_as_an_empty_batch_for_the_engine_to_refuse() {
+        for value in [json!({"QueueUrl": "u"}), json!({"QueueUrl": "u", "Entries": null})] {
+            let Request::DeleteMessageBatch(input) = decode(Action::DeleteMessageBatch, value).unwrap() else {
+                panic!("a DeleteMessageBatch request")
+            };
+            assert!(input.entries.is_empty());
+        }
+    }
+
+    #[test]
+    fn a_missing_queue_url_is_a_missing_queue() {
+        let err = decode(Action::SendMessage, json!({"MessageBody": "b"})).unwrap_err();
+        assert_eq!(err, ApiError::new(ErrorCode::QueueDoesNotExist, "The specified queue does not exist."));
     }
 
     #[test]

@@ -148,13 +148,46 @@ pub struct ApiError {
     pub message: String,
 }
 
+// AWS's words for the errors raised both while decoding and by the engine: written here
+// once, and the server renders the engine's errors of these kinds with them.
+const NO_SUCH_QUEUE: &str = "The specified queue does not exist.";
+/// The one message recorded to differ between the protocols: a Query caller is told this.
+const NO_SUCH_QUEUE_QUERY: &str = "The specified queue does not exist for this wsdl version.";
+const INVALID_CHARACTERS: &str = "Invalid characters found. Valid unicode characters are #x9 | #xA | #xD | #x20 to #xD7FF | #xE000 to #xFFFD | #x10000 to #x10FFFF";
+
+/// AWS's sentence for a parameter a request lacks (also used with InvalidParameterValue).
+pub fn must_contain(parameter: &str) -> String {
+    format!("The request must contain the parameter {parameter}.")
+}
+
 impl ApiError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         ApiError { code, message: message.into() }
     }
 
     pub fn missing_parameter(name: &str) -> Self {
-        ApiError::new(ErrorCode::MissingParameter, format!("The request must contain the parameter {name}."))
+        ApiError::new(ErrorCode::MissingParameter, must_contain(name))
+    }
+
+    pub fn queue_does_not_exist() -> Self {
+        ApiError::new(ErrorCode::QueueDoesNotExist, NO_SUCH_QUEUE)
+    }
+
+    pub fn invalid_message_contents() -> Self {
+        ApiError::new(ErrorCode::InvalidMessageContents, INVALID_CHARACTERS)
+    }
+
+    /// An action name (or `X-Amz-Target`) this endpoint does not serve.
+    pub fn not_valid_for_endpoint(code: ErrorCode, action: &str) -> Self {
+        ApiError::new(code, format!("The action {action} is not valid for this endpoint."))
+    }
+
+    /// The message as a Query caller gets it.
+    pub fn query_message(&self) -> &str {
+        match self.code {
+            ErrorCode::QueueDoesNotExist => NO_SUCH_QUEUE_QUERY,
+            _ => &self.message,
+        }
     }
 
     pub fn invalid_parameter_value(message: impl Into<String>) -> Self {

@@ -10,9 +10,10 @@ pub const TARGET_PREFIX: &str = "AmazonSQS.";
 
 /// The action named by an `X-Amz-Target` header value.
 pub fn action_from_target(target: &str) -> Result<Action, ApiError> {
-    target.strip_prefix(TARGET_PREFIX).and_then(Action::from_name).ok_or_else(|| {
-        ApiError::new(ErrorCode::UnknownOperation, format!("The action {target} is not valid for this endpoint."))
-    })
+    target
+        .strip_prefix(TARGET_PREFIX)
+        .and_then(Action::from_name)
+        .ok_or_else(|| ApiError::not_valid_for_endpoint(ErrorCode::UnknownOperation, target))
 }
 
 /// Parse a request body; an empty body is an empty input.
@@ -25,10 +26,7 @@ pub fn parse_body(body: &[u8]) -> Result<Value, ApiError> {
         // A `\uD800`-style escape with no partner (a string cut inside an emoji) is valid JSON
         // text for AWS's parser, and the character is outside the body's allowed set.
         if text.contains("surrogate") || text.contains("hex escape") {
-            ApiError::new(
-                ErrorCode::InvalidMessageContents,
-                "Invalid characters found. Valid unicode characters are #x9 | #xA | #xD | #x20 to #xD7FF | #xE000 to #xFFFD | #x10000 to #x10FFFF",
-            )
+            ApiError::invalid_message_contents()
         } else {
             ApiError::new(ErrorCode::SerializationException, format!("Could not parse request body: {text}"))
         }
@@ -69,6 +67,15 @@ mod tests {
         assert_eq!(action_from_target("AmazonSQS.SendMessage").unwrap(), Action::SendMessage);
         assert_eq!(action_from_target("AmazonSQS.Nope").unwrap_err().code, ErrorCode::UnknownOperation);
         assert_eq!(action_from_target("SendMessage").unwrap_err().code, ErrorCode::UnknownOperation);
+    }
+
+    #[test]
+    fn only_a_query_caller_is_told_of_the_wsdl_version() {
+        let e = ApiError::queue_does_not_exist();
+        let v: Value = serde_json::from_slice(&encode_error(&e)).unwrap();
+        assert_eq!(v["message"], "The specified queue does not exist.");
+        let q = crate::query::encode_error_json(&e, "rid");
+        assert_eq!(q["Error"]["Message"], "The specified queue does not exist for this wsdl version.");
     }
 
     #[test]

@@ -444,7 +444,7 @@ fn decode_map(
 }
 
 fn missing_in_entry(entry_path: &str, part: &str) -> ApiError {
-    ApiError::invalid_parameter_value(format!("The request must contain the parameter {entry_path}{part}."))
+    ApiError::invalid_parameter_value(crate::error::must_contain(&format!("{entry_path}{part}")))
 }
 
 // ---- responses ----
@@ -619,7 +619,7 @@ pub fn encode_error(err: &ApiError, request_id: &str) -> String {
         let fault = if info.sender_fault { "Sender" } else { "Receiver" };
         x.text("Type", fault)?;
         x.text("Code", info.query_code)?;
-        x.text("Message", &err.message)?;
+        x.text("Message", err.query_message())?;
         x.empty("Detail")?;
         x.end("Error")?;
         x.text("RequestId", request_id)?;
@@ -654,7 +654,7 @@ pub fn encode_error_json(err: &ApiError, request_id: &str) -> Value {
         "Error": {
             "Type": if info.sender_fault { "Sender" } else { "Receiver" },
             "Code": info.query_code,
-            "Message": err.message,
+            "Message": err.query_message(),
         },
         "RequestId": request_id,
     })
@@ -1675,7 +1675,7 @@ mod tests {
         assert_eq!(
             encode_error(&e, "rid"),
             format!(
-                "<?xml version=\"1.0\"?><ErrorResponse xmlns=\"{XMLNS}\"><Error><Type>Sender</Type><Code>AWS.SimpleQueueService.NonExistentQueue</Code><Message>The specified queue does not exist.</Message><Detail/></Error><RequestId>rid</RequestId></ErrorResponse>"
+                "<?xml version=\"1.0\"?><ErrorResponse xmlns=\"{XMLNS}\"><Error><Type>Sender</Type><Code>AWS.SimpleQueueService.NonExistentQueue</Code><Message>The specified queue does not exist for this wsdl version.</Message><Detail/></Error><RequestId>rid</RequestId></ErrorResponse>"
             )
         );
     }

@@ -28,6 +28,16 @@ pub struct MessageAttributeValue {
 
 pub type MessageAttributeMap = BTreeMap<String, MessageAttributeValue>;
 
+/// A batch's `Entries` sent as `null` or left out (over Query: no `…RequestEntry.N`
+/// parameters) is an empty batch, which the engine's batch rules refuse.
+fn absent_or_null_is_empty<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Ok(Option::<Vec<T>>::deserialize(d)?.unwrap_or_default())
+}
+
 // ---- queues ----
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -195,6 +205,7 @@ pub struct SendMessageBatchRequestEntry {
 #[serde(rename_all = "PascalCase")]
 pub struct SendMessageBatchInput {
     pub queue_url: String,
+    #[serde(default, deserialize_with = "absent_or_null_is_empty")]
     pub entries: Vec<SendMessageBatchRequestEntry>,
 }
 
@@ -294,6 +305,7 @@ pub struct DeleteMessageBatchRequestEntry {
 #[serde(rename_all = "PascalCase")]
 pub struct DeleteMessageBatchInput {
     pub queue_url: String,
+    #[serde(default, deserialize_with = "absent_or_null_is_empty")]
     pub entries: Vec<DeleteMessageBatchRequestEntry>,
 }
 
@@ -334,6 +346,7 @@ pub struct ChangeMessageVisibilityBatchRequestEntry {
 #[serde(rename_all = "PascalCase")]
 pub struct ChangeMessageVisibilityBatchInput {
     pub queue_url: String,
+    #[serde(default, deserialize_with = "absent_or_null_is_empty")]
     pub entries: Vec<ChangeMessageVisibilityBatchRequestEntry>,
 }
 

@@ -1,7 +1,7 @@
 //! One `match` over the 23 actions: each decoded request goes to its handler in `api`.
 
 use engine::{Caller, Engine, QueueId};
-use protocol::{ApiError, ErrorCode, Request, Response};
+use protocol::{ApiError, Request, Response};
 
 use crate::api;
 
@@ -36,7 +36,7 @@ impl Ctx<'_> {
     /// The queue a QueueUrl names (see `QueueId::from_url` for the forms accepted).
     pub fn queue_id(&self, url: &str) -> Result<QueueId, Failure> {
         QueueId::from_url(url, &self.base_url, &self.caller.account)
-            .ok_or_else(|| Failure(ApiError::new(ErrorCode::QueueDoesNotExist, "The specified queue does not exist.")))
+            .ok_or_else(|| Failure(ApiError::queue_does_not_exist()))
     }
 }
 

@@ -6,18 +6,19 @@ use protocol::{ApiError, ErrorCode};
 pub fn to_api(e: &Error) -> ApiError {
     use ErrorCode as C;
     let code = match e {
-        Error::QueueDoesNotExist => C::QueueDoesNotExist,
+        // Decoding raises these too: AWS's words for them are in the protocol's table.
+        Error::QueueDoesNotExist => return ApiError::queue_does_not_exist(),
+        Error::InvalidMessageContents => return ApiError::invalid_message_contents(),
+        Error::MissingParameter(name) => return ApiError::missing_parameter(name),
         Error::QueueAlreadyExists(_) => C::QueueNameExists,
         Error::QueueDeletedRecently => C::QueueDeletedRecently,
         Error::InvalidAttributeName(_) => C::InvalidAttributeName,
         Error::InvalidAttributeValue(_) => C::InvalidAttributeValue,
         Error::InvalidParameterValue(_) => C::InvalidParameterValue,
         Error::InvalidParameterCombination(_) => C::InvalidParameterCombination,
-        Error::MissingParameter(_) => C::MissingParameter,
         Error::ReceiptHandleIsInvalid(_) => C::ReceiptHandleIsInvalid,
         Error::MessageNotInflight => C::MessageNotInflight,
         Error::PurgeQueueInProgress(_) => C::PurgeQueueInProgress,
-        Error::InvalidMessageContents => C::InvalidMessageContents,
         Error::EmptyBatchRequest(_) => C::EmptyBatchRequest,
         Error::TooManyEntriesInBatchRequest(_) => C::TooManyEntriesInBatchRequest,
         Error::BatchEntryIdsNotDistinct(_) => C::BatchEntryIdsNotDistinct,

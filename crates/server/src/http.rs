@@ -63,16 +63,19 @@ pub async fn serve(app: Arc<App>, req: Request<Incoming>) -> Result<Response<Ful
             r
         }
         _ => {
+            // Counted from the typed answer, then rendered in the protocol detected here.
             let timer = crate::metrics::Timer::start();
-            let (action, response) = sqs_call(&app, req, &request_id).await;
-            let (response, code) = crate::metrics::error_code(response).await;
+            let protocol = sqs::protocol_of(req.headers());
+            let (action, answer) = sqs_call(&app, req, protocol).await;
+            let code = answer.as_ref().err().map(sqs::Refusal::code);
+            let response = sqs::render(protocol, action, &answer, &request_id);
             let elapsed = timer.elapsed();
-            app.metrics.record(action, code.as_deref(), elapsed);
+            app.metrics.record(action, code, elapsed);
             tracing::debug!(
                 request_id = %request_id,
                 action = %action.map(|a| a.name()).unwrap_or("-"),
                 status = response.status().as_u16(),
-                code = %code.as_deref().unwrap_or("OK"),
+                code = %code.unwrap_or("OK"),
                 ms = elapsed.as_micros() as f64 / 1000.0,
                 "request"
             );
@@ -88,19 +91,16 @@ pub async fn serve(app: Arc<App>, req: Request<Incoming>) -> Result<Response<Ful
 async fn sqs_call(
     app: &App,
     req: Request<Incoming>,
-    request_id: &str,
-) -> (Option<protocol::Action>, Response<Full<Bytes>>) {
+    protocol: sqs::Protocol,
+) -> (Option<protocol::Action>, sqs::Answer) {
     let (parts, body) = req.into_parts();
-    let protocol = sqs::protocol_of(&parts.headers);
-    let too_large =
-        || ApiError::new(ErrorCode::RequestEntityTooLarge, format!("Request body is larger than {MAX_BODY} bytes."));
     let declared = parts.headers.get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > MAX_BODY as u64) {
-        return (None, sqs::error(protocol, &too_large(), request_id));
+        return (None, Err(too_large().into()));
     }
     let body = match read_body(app, body, declared).await {
         Ok(b) => b,
-        Err(e) => return (None, sqs::error(protocol, &e, request_id)),
+        Err(e) => return (None, Err(e.into())),
     };
     let base_url = match &app.config.public_url {
         Some(url) => url.clone(),
@@ -113,12 +113,12 @@ async fn sqs_call(
         trace_header: parts.headers.get("x-amzn-trace-id").and_then(|v| v.to_str().ok()).map(str::to_string),
     };
     let call = sqs::Call {
+        protocol,
         method: &parts.method,
         path: parts.uri.path(),
         query: parts.uri.query(),
         headers: &parts.headers,
         body,
-        request_id,
     };
     sqs::handle(&ctx, call).await
 }
@@ -153,10 +153,7 @@ async fn read_body(app: &App, body: Incoming, declared: Option<u64>) -> Result<B
     };
     match tokio::time::timeout(std::time::Duration::from_millis(BODY_TIMEOUT_MS), read).await {
         Ok(Ok(b)) => Ok(b.to_bytes()),
-        Ok(Err(e)) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => Err(ApiError::new(
-            ErrorCode::RequestEntityTooLarge,
-            format!("Request body is larger than {MAX_BODY} bytes."),
-        )),
+        Ok(Err(e)) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => Err(too_large()),
         Ok(Err(_)) => Err(ApiError::new(ErrorCode::SerializationException, "The request body could not be read.")),
         Err(_) => Err(ApiError::new(
             ErrorCode::RequestTimeout,

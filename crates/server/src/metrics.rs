@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use engine::Engine;
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use hyper::header::{HeaderValue, CONTENT_TYPE};
 use hyper::Response;
 use protocol::Action;
@@ -314,47 +314,6 @@ pub fn response(metrics: &Metrics, engine: &Engine) -> Response<Full<Bytes>> {
     r
 }
 
-/// The AWS query error code an SQS response carries, None when it succeeded: from the
-/// `x-amzn-query-error` header of a JSON error, else from `<Code>` of a Query (XML)
-/// error, whose body is read and put back.
-pub async fn error_code(response: Response<Full<Bytes>>) -> (Response<Full<Bytes>>, Option<String>) {
-    if response.status().as_u16() < 400 {
-        return (response, None);
-    }
-    if let Some(code) = response
-        .headers()
-        .get("x-amzn-query-error")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .filter(|c| !c.is_empty())
-    {
-        let code = code.to_string();
-        return (response, Some(code));
-    }
-    let (parts, body) = response.into_parts();
-    let body = match body.collect().await {
-        Ok(b) => b.to_bytes(),
-        Err(never) => match never {},
-    };
-    let code = xml_error_code(&body)
-        .or_else(|| query_json_error_code(&body))
-        .unwrap_or_else(|| format!("HTTP{}", parts.status.as_u16()));
-    (Response::from_parts(parts, Full::new(body)), Some(code))
-}
-
-/// `Error.Code` of a Query error answered in JSON (the caller's Accept asked for it).
-fn query_json_error_code(body: &[u8]) -> Option<String> {
-    let doc: serde_json::Value = serde_json::from_slice(body).ok()?;
-    doc.get("Error")?.get("Code")?.as_str().map(str::to_string)
-}
-
-fn xml_error_code(body: &[u8]) -> Option<String> {
-    let text = std::str::from_utf8(body).ok()?;
-    let start = text.find("<Code>")? + "<Code>".len();
-    let len = text[start..].find("</Code>")?;
-    Some(text[start..start + len].to_string())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -392,14 +351,5 @@ mod tests {
         assert!(out.contains("redrive_requests_total{action=\"SendMessage\",code=\"OK\"} 2\n"));
         assert!(out.contains("redrive_requests_total{action=\"SendMessage\",code=\"X\"} 1\n"));
         assert!(!out.contains("action=\"ReceiveMessage\""), "idle actions are left out");
-    }
-
-    #[test]
-    fn the_code_of_a_query_error_comes_from_its_xml() {
-        let xml = b"<ErrorResponse><Error><Type>Sender</Type><Code>AWS.SimpleQueueService.NonExistentQueue</Code></Error></ErrorResponse>";
-        assert_eq!(xml_error_code(xml).as_deref(), Some("AWS.SimpleQueueService.NonExistentQueue"));
-        assert_eq!(xml_error_code(b"<x/>"), None);
-        let json = br#"{"Error":{"Type":"Sender","Code":"AWS.SimpleQueueService.NonExistentQueue","Message":"m"}}"#;
-        assert_eq!(query_json_error_code(json).as_deref(), Some("AWS.SimpleQueueService.NonExistentQueue"));
     }
 }

@@ -26,12 +26,42 @@ impl Protocol {
 
 /// What the HTTP layer hands over.
 pub struct Call<'a> {
+    /// Detected once, by the HTTP wrapper, which also renders the answer in it.
+    pub protocol: Protocol,
     pub method: &'a Method,
     pub path: &'a str,
     pub query: Option<&'a str>,
     pub headers: &'a HeaderMap,
     pub body: Bytes,
-    pub request_id: &'a str,
+}
+
+/// What a call came to, typed: the HTTP wrapper counts it, then renders it.
+pub type Answer = Result<protocol::Response, Refusal>;
+
+/// Why a call was not carried out.
+#[derive(Debug)]
+pub enum Refusal {
+    /// An AWS error, rendered in the caller's protocol.
+    Error(ApiError),
+    /// A queue's URL opened without an action: recorded on AWS as a 404 with the body
+    /// `<UnknownOperationException/>`, whatever the Accept header.
+    NoAction,
+}
+
+impl Refusal {
+    /// The code the call is counted and logged under: the AWS query error code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Refusal::Error(e) => e.code.info().query_code,
+            Refusal::NoAction => "UnknownOperationException",
+        }
+    }
+}
+
+impl From<ApiError> for Refusal {
+    fn from(e: ApiError) -> Self {
+        Refusal::Error(e)
+    }
 }
 
 pub fn protocol_of(headers: &HeaderMap) -> Protocol {
@@ -63,70 +93,69 @@ fn takes_queue_url(action: Action) -> bool {
     )
 }
 
-/// Decode, dispatch and encode one call; returns the action (for logs) and the response.
-pub async fn handle(ctx: &Ctx<'_>, call: Call<'_>) -> (Option<Action>, Response<Full<Bytes>>) {
-    let protocol = protocol_of(call.headers);
+/// Decode and dispatch one call; returns the action (once it is known) and the answer.
+pub async fn handle(ctx: &Ctx<'_>, call: Call<'_>) -> (Option<Action>, Answer) {
     let on_queue_path = call.path.trim_matches('/').contains('/');
-    let params = match protocol {
+    let params = match call.protocol {
         Protocol::Query | Protocol::QueryJson => query_params(&call),
         Protocol::Json => Vec::new(),
     };
     let names_action = params.iter().any(|(k, _)| k == "Action");
-    if protocol.is_query() && call.method == Method::GET && on_queue_path && !names_action {
-        // A queue's URL opened without an action: recorded on AWS as a 404 with this body,
-        // whatever the Accept header.
-        let body = b"<UnknownOperationException/>".to_vec();
-        return (None, respond(StatusCode::NOT_FOUND, "text/xml", call.request_id, body));
+    if call.protocol.is_query() && call.method == Method::GET && on_queue_path && !names_action {
+        return (None, Err(Refusal::NoAction));
     }
-    let mut action = None;
-    let result = async {
-        let (a, request) = match protocol {
-            Protocol::Json => {
-                let target = call.headers.get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or("");
-                let a = json::action_from_target(target)?;
-                action = Some(a);
-                (a, protocol::decode(a, json::parse_body(&call.body)?)?)
-            }
+    let action = match call.protocol {
+        Protocol::Json => {
+            json::action_from_target(call.headers.get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or(""))
+        }
+        Protocol::Query | Protocol::QueryJson => query_action(&params),
+    };
+    let action = match action {
+        Ok(a) => a,
+        Err(e) => return (None, Err(e.into())),
+    };
+    let answer = async {
+        let tree = match call.protocol {
+            Protocol::Json => json::parse_body(&call.body)?,
             Protocol::Query | Protocol::QueryJson => {
-                let name = params.iter().find(|(k, _)| k == "Action").map(|(_, v)| v.clone()).ok_or_else(|| {
-                    ApiError::new(ErrorCode::MissingAction, "The request must contain the parameter Action.")
-                })?;
-                let a = Action::from_name(&name).ok_or_else(|| {
-                    ApiError::new(
-                        ErrorCode::InvalidAction,
-                        format!("The action {name} is not valid for this endpoint."),
-                    )
-                })?;
-                action = Some(a);
                 // A queue's URL refuses account-level actions (recorded on AWS).
-                if on_queue_path && matches!(a, Action::CreateQueue | Action::ListQueues) {
-                    return Err(ApiError::new(
-                        ErrorCode::InvalidAction,
-                        format!("The action {name} is not valid for this endpoint."),
-                    ));
+                if on_queue_path && matches!(action, Action::CreateQueue | Action::ListQueues) {
+                    return Err(ApiError::not_valid_for_endpoint(ErrorCode::InvalidAction, action.name()));
                 }
-                let mut tree = query::decode(a, &params)?;
-                if takes_queue_url(a) && on_queue_path {
+                let mut tree = query::decode(action, &params)?;
+                if takes_queue_url(action) && on_queue_path {
                     if let Some(obj) = tree.as_object_mut() {
                         obj.entry("QueueUrl").or_insert_with(|| format!("{}{}", ctx.base_url, call.path).into());
                     }
                 }
-                (a, protocol::decode(a, tree)?)
+                tree
             }
         };
-        let _ = a;
-        dispatch(ctx, request).await.map_err(|f| f.0)
+        dispatch(ctx, protocol::decode(action, tree)?).await.map_err(|f| f.0)
     }
     .await;
-    let response = match result {
-        // JSON actions without output members answer with an empty body, as AWS does.
-        Ok(out) if protocol == Protocol::Json && out.is_empty() => {
-            respond(StatusCode::OK, json::CONTENT_TYPE, call.request_id, Vec::new())
+    (Some(action), answer.map_err(Refusal::Error))
+}
+
+/// The action a Query request names in its `Action` parameter.
+fn query_action(params: &[(String, String)]) -> Result<Action, ApiError> {
+    let name = params
+        .iter()
+        .find(|(k, _)| k == "Action")
+        .map(|(_, v)| v.as_str())
+        .ok_or_else(|| ApiError::new(ErrorCode::MissingAction, protocol::error::must_contain("Action")))?;
+    Action::from_name(name).ok_or_else(|| ApiError::not_valid_for_endpoint(ErrorCode::InvalidAction, name))
+}
+
+/// An answer as the caller's protocol writes it.
+pub fn render(protocol: Protocol, action: Option<Action>, answer: &Answer, request_id: &str) -> Response<Full<Bytes>> {
+    match answer {
+        Ok(out) => success(protocol, action, out, request_id),
+        Err(Refusal::Error(e)) => error(protocol, e, request_id),
+        Err(Refusal::NoAction) => {
+            respond(StatusCode::NOT_FOUND, "text/xml", request_id, b"<UnknownOperationException/>".to_vec())
         }
-        Ok(out) => success(protocol, action, &out, call.request_id),
-        Err(e) => error(protocol, &e, call.request_id),
-    };
-    (action, response)
+    }
 }
 
 /// A Query request's parameters: the query string's, then a POSTed form's.
@@ -156,6 +185,8 @@ fn success(
     request_id: &str,
 ) -> Response<Full<Bytes>> {
     match (protocol, action) {
+        // JSON actions without output members answer with an empty body, as AWS does.
+        (Protocol::Json, _) if out.is_empty() => respond(StatusCode::OK, json::CONTENT_TYPE, request_id, Vec::new()),
         (Protocol::Query, Some(a)) => respond(
             StatusCode::OK,
             "text/xml",
@@ -173,7 +204,7 @@ fn success(
 }
 
 /// An AWS error in the caller's protocol.
-pub fn error(protocol: Protocol, e: &ApiError, request_id: &str) -> Response<Full<Bytes>> {
+fn error(protocol: Protocol, e: &ApiError, request_id: &str) -> Response<Full<Bytes>> {
     let status = StatusCode::from_u16(e.code.info().status).unwrap_or(StatusCode::BAD_REQUEST);
     match protocol {
         Protocol::Json => {
@@ -183,20 +214,10 @@ pub fn error(protocol: Protocol, e: &ApiError, request_id: &str) -> Response<Ful
             }
             r
         }
-        Protocol::Query | Protocol::QueryJson => {
-            // The one message recorded to differ between the protocols.
-            let wsdl;
-            let e = if e.code == ErrorCode::QueueDoesNotExist {
-                wsdl = ApiError::new(e.code, "The specified queue does not exist for this wsdl version.");
-                &wsdl
-            } else {
-                e
-            };
-            if protocol == Protocol::QueryJson {
-                let body = query::encode_error_json(e, request_id).to_string().into_bytes();
-                return respond(status, "application/json", request_id, body);
-            }
-            respond(status, "text/xml", request_id, query::encode_error(e, request_id).into_bytes())
+        Protocol::QueryJson => {
+            let body = query::encode_error_json(e, request_id).to_string().into_bytes();
+            respond(status, "application/json", request_id, body)
         }
+        Protocol::Query => respond(status, "text/xml", request_id, query::encode_error(e, request_id).into_bytes()),
     }
 }

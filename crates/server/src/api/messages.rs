@@ -100,37 +100,41 @@ pub async fn send_message(ctx: &Ctx<'_>, i: SendMessageInput) -> Outcome {
 }
 
 pub async fn send_message_batch(ctx: &Ctx<'_>, i: SendMessageBatchInput) -> Outcome {
-    let id = ctx.queue_id(&i.queue_url)?;
+    let queue = ctx.queue_id(&i.queue_url)?;
+    let converted: Vec<(String, Result<NewMessage, Failure>)> = i
+        .entries
+        .into_iter()
+        .map(|e| {
+            let m = new_message(
+                ctx,
+                e.message_body,
+                e.delay_seconds,
+                e.message_attributes,
+                e.message_system_attributes,
+                e.message_deduplication_id,
+                e.message_group_id,
+            );
+            (e.id, m)
+        })
+        .collect();
+    // The engine applies the batch rules to the batch it is given. An entry whose attributes
+    // the wire could not carry is set aside before it, yet the rules judge the batch as sent
+    // (and before any entry): so then the engine's rules are applied here, to every id.
+    if converted.iter().any(|(_, m)| m.is_err()) {
+        engine::engine::check_batch(converted.iter().map(|(id, _)| id.as_str()), "SendMessageBatchRequestEntry")?;
+    }
     let mut out = SendMessageBatchOutput::default();
-    let mut entries = Vec::with_capacity(i.entries.len());
-    let mut early_failures = Vec::new();
-    for e in i.entries {
-        match new_message(
-            ctx,
-            e.message_body,
-            e.delay_seconds,
-            e.message_attributes,
-            e.message_system_attributes,
-            e.message_deduplication_id,
-            e.message_group_id,
-        ) {
-            Ok(m) => entries.push((e.id, m)),
-            // Still counted for the batch-level id checks below.
-            Err(f) => {
-                early_failures.push((e.id.clone(), f.0));
-                entries.push((e.id, NewMessage::default()));
-            }
+    let mut entries = Vec::with_capacity(converted.len());
+    for (id, m) in converted {
+        match m {
+            Ok(m) => entries.push((id, m)),
+            Err(f) => out.failed.push(batch_failure(id, &f.0)),
         }
     }
-    engine::engine::check_batch(entries.iter().map(|(id, _)| id.as_str()), "SendMessageBatchRequestEntry")?;
-    let entries: Vec<_> = entries.into_iter().filter(|(id, _)| !early_failures.iter().any(|(f, _)| f == id)).collect();
-    for (id, e) in early_failures {
-        out.failed.push(batch_failure(id, &e));
-    }
-    if entries.is_empty() {
+    if entries.is_empty() && !out.failed.is_empty() {
         return Ok(Response::SendMessageBatch(out));
     }
-    for (id, result) in ctx.engine.send_message_batch(&ctx.caller, &id, entries).await? {
+    for (id, result) in ctx.engine.send_message_batch(&ctx.caller, &queue, entries).await? {
         match result {
             Ok(sent) => out.successful.push(SendMessageBatchResultEntry {
                 id,

@@ -322,6 +322,61 @@ async fn metrics_report_queues_move_tasks_and_requests() {
     assert_eq!(requests(&m, "StartMessageMoveTask", "OK"), 1.0);
 }
 
+/// A Query call whose `Accept` asks for JSON; returns the status and the parsed body.
+async fn query_json_call(h: &Harness, form: &str) -> (u16, serde_json::Value) {
+    let response = reqwest::Client::new()
+        .post(h.endpoint())
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("accept", "application/json")
+        .body(form.to_string())
+        .send()
+        .await
+        .expect("query call answered in JSON");
+    (response.status().as_u16(), response.json().await.expect("JSON body"))
+}
+
+#[tokio::test]
+async fn each_protocol_is_counted_under_the_code_its_error_answer_carries() {
+    let h = Harness::start().await;
+    let url = h.create_queue("m-codes").await;
+    let missing_url = h.expected_url("m-codes-missing");
+
+    // JSON: the code is the x-amzn-query-error code the SDK reports.
+    let bad_handle = h.client.delete_message().queue_url(&url).receipt_handle("nope").send().await;
+    assert_eq!(error_code(bad_handle), "ReceiptHandleIsInvalid");
+    // Query, answered in XML.
+    let (status, body) =
+        query_call(&h, &format!("Action=ReceiveMessage&QueueUrl={url}&MaxNumberOfMessages=11&Version=2012-11-05"))
+            .await;
+    assert_eq!(status, 400);
+    assert!(body.contains("<Code>InvalidParameterValue</Code>"), "{body}");
+    // Query, answered in JSON: a missing queue, and an empty batch (no entry parameters).
+    let (status, body) =
+        query_json_call(&h, &format!("Action=GetQueueAttributes&QueueUrl={missing_url}&Version=2012-11-05")).await;
+    assert_eq!(status, 400);
+    assert_eq!(body["Error"]["Code"], NON_EXISTENT_QUEUE);
+    assert_eq!(body["Error"]["Message"], "The specified queue does not exist for this wsdl version.");
+    let (status, body) = query_json_call(&h, &format!("Action=SendMessageBatch&QueueUrl={url}")).await;
+    assert_eq!(status, 400);
+    assert_eq!(body["Error"]["Code"], "AWS.SimpleQueueService.EmptyBatchRequest");
+    // A queue's URL opened without an action: no action, and AWS's body names the code.
+    let response = reqwest::get(&url).await.expect("GET on a queue URL");
+    assert_eq!(response.status().as_u16(), 404);
+    assert_eq!(response.text().await.expect("body"), "<UnknownOperationException/>");
+
+    let m = scrape(&h).await;
+    let requests = |action: &str, code: &str| m.value("redrive_requests_total", &[("action", action), ("code", code)]);
+    assert_eq!(requests("CreateQueue", "OK"), 1.0);
+    assert_eq!(requests("DeleteMessage", "ReceiptHandleIsInvalid"), 1.0);
+    assert_eq!(requests("ReceiveMessage", "InvalidParameterValue"), 1.0);
+    assert_eq!(requests("GetQueueAttributes", NON_EXISTENT_QUEUE), 1.0);
+    assert_eq!(requests("SendMessageBatch", "AWS.SimpleQueueService.EmptyBatchRequest"), 1.0);
+    assert_eq!(requests("Unknown", "UnknownOperationException"), 1.0);
+    for action in ["DeleteMessage", "ReceiveMessage", "GetQueueAttributes", "SendMessageBatch"] {
+        assert_eq!(requests(action, "OK"), 0.0, "{action}");
+    }
+}
+
 /// Collects what the fmt subscriber writes.
 #[derive(Clone, Default)]
 struct Captured(Arc<Mutex<Vec<u8>>>);
