@@ -142,15 +142,17 @@ async fn scrape(h: &Harness) -> Exposition {
     Exposition::parse(response.text().await.expect("body"))
 }
 
-/// A Query-protocol (form-encoded, XML) call; returns the status and the body.
-async fn query_call(h: &Harness, form: &str) -> (u16, String) {
-    let response = reqwest::Client::new()
+/// A Query-protocol (form-encoded) request.
+fn query_request(h: &Harness, form: &str) -> reqwest::RequestBuilder {
+    reqwest::Client::new()
         .post(h.endpoint())
         .header("content-type", "application/x-www-form-urlencoded")
         .body(form.to_string())
-        .send()
-        .await
-        .expect("query call");
+}
+
+/// A Query-protocol call answered in XML; returns the status and the body.
+async fn query_call(h: &Harness, form: &str) -> (u16, String) {
+    let response = query_request(h, form).send().await.expect("query call");
     (response.status().as_u16(), response.text().await.expect("body"))
 }
 
@@ -324,14 +326,8 @@ async fn metrics_report_queues_move_tasks_and_requests() {
 
 /// A Query call whose `Accept` asks for JSON; returns the status and the parsed body.
 async fn query_json_call(h: &Harness, form: &str) -> (u16, serde_json::Value) {
-    let response = reqwest::Client::new()
-        .post(h.endpoint())
-        .header("content-type", "application/x-www-form-urlencoded")
-        .header("accept", "application/json")
-        .body(form.to_string())
-        .send()
-        .await
-        .expect("query call answered in JSON");
+    let response =
+        query_request(h, form).header("accept", "application/json").send().await.expect("query call answered in JSON");
     (response.status().as_u16(), response.json().await.expect("JSON body"))
 }
 
