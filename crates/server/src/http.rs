@@ -162,6 +162,10 @@ async fn read_body(app: &App, body: Incoming, declared: Option<u64>) -> Result<B
     }
 }
 
+fn too_large() -> ApiError {
+    ApiError::new(ErrorCode::RequestEntityTooLarge, format!("Request body is larger than {MAX_BODY} bytes."))
+}
+
 /// Who is asking: the one account, with the access key id the request names — from a SigV4
 /// `Authorization` header, or the query string of a presigned request (`X-Amz-Credential`,
 /// or SigV2's `AWSAccessKeyId`). Signatures are not checked (any credentials are accepted).

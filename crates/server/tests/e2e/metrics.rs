@@ -328,7 +328,9 @@ async fn metrics_report_queues_move_tasks_and_requests() {
 async fn query_json_call(h: &Harness, form: &str) -> (u16, serde_json::Value) {
     let response =
         query_request(h, form).header("accept", "application/json").send().await.expect("query call answered in JSON");
-    (response.status().as_u16(), response.json().await.expect("JSON body"))
+    let status = response.status().as_u16();
+    let body = response.bytes().await.expect("body");
+    (status, serde_json::from_slice(&body).expect("JSON body"))
 }
 
 #[tokio::test]
