@@ -1,5 +1,6 @@
 //! The HTTP wrapper every request goes through: size limits, request id, logging,
-//! the service endpoints (/health, /ready, /metrics, the test clock) and the SQS handler.
+//! the service endpoints (/health, /ready, /metrics, the test clock) and the SQS handler,
+//! whose typed answer it counts (by AWS error code) before rendering it.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;

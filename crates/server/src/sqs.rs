@@ -1,5 +1,7 @@
 //! From an HTTP request to a typed SQS request and back, in whichever protocol the
 //! caller speaks: JSON 1.0 when `X-Amz-Target` names the action, Query otherwise.
+//! `handle` decodes and dispatches, and returns a typed answer (never a rendered error);
+//! the HTTP wrapper counts and logs that answer, then writes it with `render`.
 
 use bytes::Bytes;
 use http_body_util::Full;
