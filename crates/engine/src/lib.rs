@@ -9,6 +9,7 @@ pub mod error;
 pub mod fifo;
 pub mod message;
 pub mod movetask;
+pub mod peek;
 pub mod policy;
 pub mod queue;
 pub mod queue_id;

@@ -1,0 +1,272 @@
+//! Peek: a queue's messages as they are, without receiving them — what AWS has no call for.
+//!
+//! A peek reads the queue's index under its lock a chunk at a time (enqueue order, oldest
+//! first), then reads the bodies from the store outside the lock. It changes nothing: no receive
+//! count, no visibility, no dead-letter hand-off, no store write — not even the retention drop a
+//! receive would do (a message past its retention is skipped instead). Pages continue from an
+//! opaque token naming the last (enqueue time, seq) returned, so a page costs O(log n + page)
+//! however deep the backlog; with a body filter one call examines at most `SCAN_LIMIT`
+//! messages and hands back a token to go on from, so a filter that matches nothing in a
+//! million messages answers in bounded time instead of holding a request for seconds.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+
+use crate::clock::Millis;
+use crate::engine::Engine;
+use crate::error::{Error, Result};
+use crate::fifo::sequence_number;
+use crate::queue::Received;
+
+/// Most messages one peek returns (and its default).
+pub const MAX_PEEK_RESULTS: usize = 50;
+/// Most messages one peek looks at when a filter skips some.
+pub const SCAN_LIMIT: usize = 10_000;
+/// Longest BodyContains filter.
+pub const MAX_FILTER_CHARS: usize = 1024;
+/// Index entries copied per lock hold.
+const CHUNK: usize = 500;
+
+#[derive(Debug, Clone, Default)]
+pub struct PeekOptions {
+    pub max_results: Option<i64>,
+    pub next_token: Option<String>,
+    /// Only messages whose body contains this text (case-sensitive).
+    pub body_contains: Option<String>,
+}
+
+/// Where a peeked message is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PeekState {
+    /// Visible: the next receive may get it.
+    Available,
+    /// Received, its visibility timeout running.
+    InFlight,
+    /// Sent with a delay that has not ended.
+    Delayed,
+}
+
+impl PeekState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PeekState::Available => "Available",
+            PeekState::InFlight => "InFlight",
+            PeekState::Delayed => "Delayed",
+        }
+    }
+}
+
+/// One message as a peek sees it. `message` carries no receipt handle: nothing was received.
+#[derive(Debug, Clone)]
+pub struct Peeked {
+    pub message: Received,
+    pub state: PeekState,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct PeekPage {
+    pub messages: Vec<Peeked>,
+    /// Present when messages after this page may remain (or, with a filter, remain unexamined).
+    pub next_token: Option<String>,
+}
+
+impl Engine {
+    /// The queue's messages from `next_token` on, oldest first, read without receiving them.
+    pub fn peek_messages(&self, name: &str, options: &PeekOptions) -> Result<PeekPage> {
+        let max = match options.max_results {
+            None => MAX_PEEK_RESULTS,
+            Some(n) if (1..=MAX_PEEK_RESULTS as i64).contains(&n) => n as usize,
+            Some(n) => {
+                return Err(Error::invalid_parameter(n, "MaxResults", "Must be between 1 and 50, if provided."))
+            }
+        };
+        let filter = options.body_contains.as_deref().filter(|f| !f.is_empty());
+        if let Some(f) = filter.filter(|f| f.chars().count() > MAX_FILTER_CHARS) {
+            let shown: String = f.chars().take(20).collect();
+            return Err(Error::invalid_parameter(
+                format!("{shown}…"),
+                "BodyContains",
+                "Must be at most 1024 characters.",
+            ));
+        }
+        let mut cursor = options.next_token.as_deref().map(decode_cursor).transpose()?;
+        let queue = self.queue(name)?;
+        let now = self.clock().now();
+        let mut out = Vec::new();
+        let mut examined = 0;
+        let mut reader = self.store().reader();
+        loop {
+            let (chunk, retention_ms, fifo) = {
+                let state = queue.state.lock();
+                if state.deleted {
+                    return Err(Error::QueueDoesNotExist);
+                }
+                let retention = u64::from(state.attrs.message_retention_period) * 1000;
+                (state.by_age_after(cursor, CHUNK), retention, state.fifo.is_some())
+            };
+            let exhausted = chunk.len() < CHUNK;
+            for (seq, m, kept) in chunk {
+                cursor = Some((m.enqueued_at, seq));
+                examined += 1;
+                if m.enqueued_at.saturating_add(retention_ms) <= now {
+                    continue;
+                }
+                let content = match kept {
+                    Some(c) => c,
+                    // Gone since the chunk was copied (received and deleted): skip it.
+                    None => match reader.content(queue.uid, seq) {
+                        Ok(Some(c)) => c,
+                        Ok(None) => continue,
+                        Err(e) => return Err(Error::ServiceUnavailable(e.to_string())),
+                    },
+                };
+                if filter.is_some_and(|f| !content.body.contains(f)) {
+                    continue;
+                }
+                let state = if m.visible_at <= now {
+                    PeekState::Available
+                } else if m.receive_count == 0 {
+                    PeekState::Delayed
+                } else {
+                    PeekState::InFlight
+                };
+                out.push(Peeked {
+                    message: Received {
+                        content,
+                        sequence_number: fifo.then(|| sequence_number(seq)),
+                        receipt_handle: String::new(),
+                        receive_count: m.receive_count,
+                        first_receive_at: m.first_receive_at,
+                    },
+                    state,
+                });
+                if out.len() == max || examined >= SCAN_LIMIT {
+                    return Ok(PeekPage { messages: out, next_token: cursor.map(encode_cursor) });
+                }
+            }
+            if exhausted {
+                return Ok(PeekPage { messages: out, next_token: None });
+            }
+            if examined >= SCAN_LIMIT {
+                return Ok(PeekPage { messages: out, next_token: cursor.map(encode_cursor) });
+            }
+        }
+    }
+}
+
+fn encode_cursor((enqueued_at, seq): (Millis, u64)) -> String {
+    URL_SAFE_NO_PAD.encode(format!("peek:{enqueued_at}:{seq}"))
+}
+
+fn decode_cursor(token: &str) -> Result<(Millis, u64)> {
+    let invalid = || Error::InvalidParameterValue("Invalid NextToken value.".into());
+    let text = URL_SAFE_NO_PAD.decode(token).ok().and_then(|b| String::from_utf8(b).ok()).ok_or_else(invalid)?;
+    let mut parts = text.strip_prefix("peek:").ok_or_else(invalid)?.split(':');
+    let at = parts.next().and_then(|p| p.parse().ok()).ok_or_else(invalid)?;
+    let seq = parts.next().and_then(|p| p.parse().ok()).ok_or_else(invalid)?;
+    if parts.next().is_some() {
+        return Err(invalid());
+    }
+    Ok((at, seq))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::message::NewMessage;
+    use crate::{EngineConfig, ManualClock, ReceiveOptions};
+
+    fn engine() -> (Engine, ManualClock) {
+        let clock = ManualClock::new(1_700_000_000_000);
+        let config = EngineConfig { region: "us-east-1".into(), account_id: "000000000000".into() };
+        (Engine::in_memory(config, Arc::new(clock.clone())), clock)
+    }
+
+    fn attrs(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    async fn send(e: &Engine, q: &str, body: &str) {
+        e.send_message(q, NewMessage { body: body.into(), ..Default::default() }, "me").await.unwrap();
+    }
+
+    fn bodies(page: &PeekPage) -> Vec<String> {
+        page.messages.iter().map(|p| p.message.content.body.clone()).collect()
+    }
+
+    #[tokio::test]
+    async fn a_peek_lists_messages_oldest_first_and_changes_nothing() {
+        let (e, clock) = engine();
+        let policy = r#"{"deadLetterTargetArn":"arn:aws:sqs:us-east-1:000000000000:dlq","maxReceiveCount":"1"}"#;
+        e.create_queue("dlq", &BTreeMap::new(), &BTreeMap::new()).await.unwrap();
+        e.create_queue("src", &attrs(&[("RedrivePolicy", policy)]), &BTreeMap::new()).await.unwrap();
+        for b in ["one", "two", "three"] {
+            send(&e, "src", b).await;
+            clock.advance(Duration::from_millis(1));
+        }
+        // Peeking at a queue with maxReceiveCount 1, many times, moves nothing to the DLQ.
+        for _ in 0..3 {
+            let page = e.peek_messages("src", &PeekOptions::default()).unwrap();
+            assert_eq!(bodies(&page), ["one", "two", "three"]);
+            assert!(page.messages.iter().all(|p| p.message.receive_count == 0 && p.state == PeekState::Available));
+            assert_eq!(page.next_token, None);
+        }
+        let counts = e.counts("src").unwrap();
+        assert_eq!((counts.visible, counts.in_flight), (3, 0));
+        let got = e
+            .receive_message("src", ReceiveOptions { max_messages: Some(1), wait_time_seconds: Some(0), ..Default::default() })
+            .await
+            .unwrap();
+        assert_eq!(got[0].receive_count, 1, "the peeks did not count as receives");
+        let page = e.peek_messages("src", &PeekOptions::default()).unwrap();
+        assert_eq!(page.messages[0].state, PeekState::InFlight);
+        assert_eq!(page.messages[0].message.receive_count, 1);
+        assert_eq!(e.counts("src").unwrap().in_flight, 1, "the peek left the received message in flight");
+    }
+
+    #[tokio::test]
+    async fn pages_follow_the_token_and_a_body_filter_keeps_only_matches() {
+        let (e, clock) = engine();
+        e.create_queue("q", &BTreeMap::new(), &BTreeMap::new()).await.unwrap();
+        for i in 0..120 {
+            send(&e, "q", &format!("{{\"order\":{i},\"kind\":\"{}\"}}", if i % 10 == 0 { "refund" } else { "sale" }))
+                .await;
+            clock.advance(Duration::from_millis(1));
+        }
+        let mut seen = Vec::new();
+        let mut token = None;
+        loop {
+            let page = e.peek_messages("q", &PeekOptions { next_token: token, ..Default::default() }).unwrap();
+            assert!(page.messages.len() <= 50);
+            seen.extend(bodies(&page));
+            token = page.next_token;
+            if token.is_none() {
+                break;
+            }
+        }
+        assert_eq!(seen.len(), 120);
+        assert!(seen[0].contains("\"order\":0,") && seen[119].contains("\"order\":119,"));
+        let refunds = PeekOptions { body_contains: Some("refund".into()), ..Default::default() };
+        assert_eq!(e.peek_messages("q", &refunds).unwrap().messages.len(), 12);
+        let small = PeekOptions { max_results: Some(5), ..Default::default() };
+        assert_eq!(e.peek_messages("q", &small).unwrap().messages.len(), 5);
+    }
+
+    #[tokio::test]
+    async fn bad_limits_tokens_and_queues_are_refused_in_the_apis_words() {
+        let (e, _) = engine();
+        e.create_queue("q", &BTreeMap::new(), &BTreeMap::new()).await.unwrap();
+        let too_many = PeekOptions { max_results: Some(51), ..Default::default() };
+        assert_eq!(
+            e.peek_messages("q", &too_many).unwrap_err().to_string(),
+            "Value 51 for parameter MaxResults is invalid. Reason: Must be between 1 and 50, if provided."
+        );
+        let token = PeekOptions { next_token: Some("garbage".into()), ..Default::default() };
+        assert_eq!(e.peek_messages("q", &token).unwrap_err().to_string(), "Invalid NextToken value.");
+        assert!(matches!(e.peek_messages("nope", &PeekOptions::default()), Err(Error::QueueDoesNotExist)));
+    }
+}
