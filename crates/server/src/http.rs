@@ -37,6 +37,10 @@ pub struct App {
     pub local_addr: SocketAddr,
     pub metrics: crate::metrics::Metrics,
     pub body_budget: tokio::sync::Semaphore,
+    /// Who may use the console's API endpoint.
+    pub console: crate::console::access::Access,
+    /// Queue depths over the last hour, for the extension API (the console's chart).
+    pub depth: Arc<crate::depth::History>,
 }
 
 pub async fn serve(app: Arc<App>, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
@@ -44,7 +48,23 @@ pub async fn serve(app: Arc<App>, req: Request<Incoming>) -> Result<Response<Ful
     let method = req.method().clone();
     let path = req.uri().path().to_string();
     let cors = crate::cors::allowed_origin(&app.config.cors_origins, req.headers());
+    let console_path = crate::console::owns(&path);
     let mut response = match (&method, path.as_str()) {
+        // The console: its pages, and its API endpoint once the access check passes, which is
+        // then served exactly as an API call on `/`.
+        (_, p) if console_path => {
+            let own_origin = match &app.config.public_url {
+                Some(url) => crate::console::origin_of(url).to_string(),
+                None => request_base_url(req.headers(), app.local_addr),
+            };
+            match crate::console::route(&app.console, &method, p, req.headers(), &own_origin) {
+                crate::console::Route::Respond(r) => r,
+                crate::console::Route::Api => api_call(&app, req, &request_id).await,
+            }
+        }
+        (_, "/") if crate::console::is_browser_visit(&method, req.headers(), req.uri().query()) => {
+            crate::console::redirect_to_console()
+        }
         (&Method::OPTIONS, _) if cors.is_some() => crate::cors::preflight(req.headers()),
         (&Method::GET | &Method::HEAD, "/health") => plain(StatusCode::OK, "OK"),
         // Ready: requests can change something. Not while the store refuses commits (until it
@@ -63,46 +83,56 @@ pub async fn serve(app: Arc<App>, req: Request<Incoming>) -> Result<Response<Ful
             r.headers_mut().insert(hyper::header::ALLOW, hyper::header::HeaderValue::from_static("GET, POST"));
             r
         }
-        _ => {
-            // Counted from the typed answer, then rendered in the protocol detected here.
-            let timer = crate::metrics::Timer::start();
-            let protocol = sqs::protocol_of(req.headers());
-            let (action, answer) = sqs_call(&app, req, protocol).await;
-            let code = answer.as_ref().err().map(sqs::Refusal::code);
-            let response = sqs::render(protocol, action, &answer, &request_id);
-            let elapsed = timer.elapsed();
-            app.metrics.record(action, code, elapsed);
-            tracing::debug!(
-                request_id = %request_id,
-                action = %action.map(|a| a.name()).unwrap_or("-"),
-                status = response.status().as_u16(),
-                code = %code.unwrap_or("OK"),
-                ms = elapsed.as_micros() as f64 / 1000.0,
-                "request"
-            );
-            response
-        }
+        _ => api_call(&app, req, &request_id).await,
     };
-    if let Some(origin) = cors {
+    // Console responses never carry CORS headers: no other origin may read the page's token.
+    if let Some(origin) = cors.filter(|_| !console_path) {
         crate::cors::allow(&mut response, origin);
     }
     Ok(response)
 }
 
-async fn sqs_call(
+/// An SQS (or extension) API call: counted from the typed answer, then rendered in the
+/// protocol detected here, and logged.
+async fn api_call(app: &App, req: Request<Incoming>, request_id: &str) -> Response<Full<Bytes>> {
+    let timer = crate::metrics::Timer::start();
+    let (action, code, response) = match crate::extension::target(req.headers()).map(str::to_string) {
+        Some(target) => {
+            let answer = extension_call(app, req, &target).await;
+            let code = answer.as_ref().err().map(|e| e.code.info().query_code);
+            (None, code, crate::extension::render(&answer, request_id))
+        }
+        None => {
+            let protocol = sqs::protocol_of(req.headers());
+            let (action, answer) = sqs_call(app, req, protocol).await;
+            let code = answer.as_ref().err().map(sqs::Refusal::code);
+            (action, code, sqs::render(protocol, action, &answer, request_id))
+        }
+    };
+    let elapsed = timer.elapsed();
+    app.metrics.record(action, code, elapsed);
+    tracing::debug!(
+        request_id = %request_id,
+        action = %action.map(|a| a.name()).unwrap_or("-"),
+        status = response.status().as_u16(),
+        code = %code.unwrap_or("OK"),
+        ms = elapsed.as_micros() as f64 / 1000.0,
+        "request"
+    );
+    response
+}
+
+/// A request's head, its body (read within the limits) and what handlers know of the call.
+async fn prepare(
     app: &App,
     req: Request<Incoming>,
-    protocol: sqs::Protocol,
-) -> (Option<protocol::Action>, sqs::Answer) {
+) -> Result<(hyper::http::request::Parts, Bytes, Ctx<'_>), ApiError> {
     let (parts, body) = req.into_parts();
     let declared = parts.headers.get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > MAX_BODY as u64) {
-        return (None, Err(too_large().into()));
+        return Err(too_large());
     }
-    let body = match read_body(app, body, declared).await {
-        Ok(b) => b,
-        Err(e) => return (None, Err(e.into())),
-    };
+    let body = read_body(app, body, declared).await?;
     let base_url = match &app.config.public_url {
         Some(url) => url.clone(),
         None => request_base_url(&parts.headers, app.local_addr),
@@ -113,6 +143,18 @@ async fn sqs_call(
         caller: caller(&parts.headers, parts.uri.query(), &app.config.account_id),
         trace_header: parts.headers.get("x-amzn-trace-id").and_then(|v| v.to_str().ok()).map(str::to_string),
     };
+    Ok((parts, body, ctx))
+}
+
+async fn sqs_call(
+    app: &App,
+    req: Request<Incoming>,
+    protocol: sqs::Protocol,
+) -> (Option<protocol::Action>, sqs::Answer) {
+    let (parts, body, ctx) = match prepare(app, req).await {
+        Ok(p) => p,
+        Err(e) => return (None, Err(e.into())),
+    };
     let call = sqs::Call {
         protocol,
         method: &parts.method,
@@ -122,6 +164,12 @@ async fn sqs_call(
         body,
     };
     sqs::handle(&ctx, call).await
+}
+
+/// A `Redrive_v1.<Op>` call (docs/extension-api.md).
+async fn extension_call(app: &App, req: Request<Incoming>, target: &str) -> Result<serde_json::Value, ApiError> {
+    let (_, body, ctx) = prepare(app, req).await?;
+    crate::extension::call(&ctx, &app.depth, target, &body).await
 }
 
 /// `scheme://host` as the client reached this server: from a proxy's `X-Forwarded-Proto` and

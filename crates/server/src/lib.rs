@@ -3,9 +3,12 @@
 
 pub mod api;
 pub mod config;
+pub mod console;
 pub mod cors;
+pub mod depth;
 pub mod dispatch;
 pub mod errors;
+pub mod extension;
 pub mod http;
 pub mod metrics;
 pub mod sqs;
@@ -103,7 +106,10 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
         local_addr: addr,
         metrics: metrics::Metrics::new(),
         body_budget: tokio::sync::Semaphore::new(http::BODY_BUDGET_KIB),
+        console: console::access::Access::new(),
+        depth: Arc::new(depth::History::default()),
     });
+    app.depth.spawn_sampler(&app.engine);
     let (stop, stopped) = watch::channel(false);
     let task = tokio::spawn(accept_loop(listener, app.clone(), stopped));
     Ok(Server { addr, app, stop, task })

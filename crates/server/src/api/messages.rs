@@ -43,7 +43,7 @@ fn attributes_in(map: Option<MessageAttributeMap>, kind: &str) -> Result<Attribu
     Ok(out)
 }
 
-fn attributes_out(attrs: &Attributes) -> MessageAttributeMap {
+pub(crate) fn attributes_out(attrs: &Attributes) -> MessageAttributeMap {
     attrs
         .iter()
         .map(|(name, v)| {

@@ -1,0 +1,158 @@
+//! The Redrive extension API, version 1: what SQS has no call for, on the same port, in the
+//! JSON 1.0 protocol's shapes (`X-Amz-Target: Redrive_v1.<Operation>`, a JSON body, errors as
+//! `{"__type", "message"}`). Specified in docs/extension-api.md. The console uses it, and
+//! nothing private.
+
+use bytes::Bytes;
+use engine::engine::message_system_attributes;
+use engine::peek::PeekOptions;
+use http_body_util::Full;
+use hyper::header::HeaderMap;
+use hyper::{Response, StatusCode};
+use protocol::{json, ApiError, ErrorCode};
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::dispatch::{Ctx, Failure};
+use crate::errors::to_api;
+
+pub const TARGET_PREFIX: &str = "Redrive_v1.";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    PeekMessages,
+    GetQueueDepthHistory,
+}
+
+impl Operation {
+    fn from_name(name: &str) -> Option<Operation> {
+        match name {
+            "PeekMessages" => Some(Operation::PeekMessages),
+            "GetQueueDepthHistory" => Some(Operation::GetQueueDepthHistory),
+            _ => None,
+        }
+    }
+}
+
+/// The extension target a request names, if it names one (`Redrive_v1.…`).
+pub fn target(headers: &HeaderMap) -> Option<&str> {
+    headers.get("x-amz-target").and_then(|v| v.to_str().ok()).filter(|t| t.starts_with(TARGET_PREFIX))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct PeekMessagesInput {
+    queue_url: String,
+    #[serde(default)]
+    max_results: Option<i64>,
+    #[serde(default)]
+    next_token: Option<String>,
+    #[serde(default)]
+    body_contains: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct GetQueueDepthHistoryInput {
+    queue_url: String,
+}
+
+/// Run one extension call and answer it in JSON.
+pub async fn handle(
+    ctx: &Ctx<'_>,
+    depth: &crate::depth::History,
+    target: &str,
+    body: &[u8],
+    request_id: &str,
+) -> Response<Full<Bytes>> {
+    let result = call(ctx, depth, target, body).await;
+    match result {
+        Ok(value) => {
+            let mut r = Response::new(Full::new(Bytes::from(json::encode_response(&value))));
+            *r.status_mut() = StatusCode::OK;
+            let h = r.headers_mut();
+            h.insert(hyper::header::CONTENT_TYPE, hyper::header::HeaderValue::from_static(json::CONTENT_TYPE));
+            if let Ok(v) = hyper::header::HeaderValue::from_str(request_id) {
+                h.insert("x-amzn-requestid", v);
+            }
+            r
+        }
+        Err(e) => crate::sqs::error(crate::sqs::Protocol::Json, &e, request_id),
+    }
+}
+
+async fn call(ctx: &Ctx<'_>, depth: &crate::depth::History, target: &str, body: &[u8]) -> Result<Value, ApiError> {
+    let op = target.strip_prefix(TARGET_PREFIX).and_then(Operation::from_name).ok_or_else(|| {
+        ApiError::new(ErrorCode::UnknownOperation, format!("The action {target} is not valid for this endpoint."))
+    })?;
+    let tree = json::parse_body(body)?;
+    match op {
+        Operation::PeekMessages => {
+            let i: PeekMessagesInput = typed(tree)?;
+            let name = ctx.queue_name(&i.queue_url).map_err(|f: Failure| f.0)?;
+            let options =
+                PeekOptions { max_results: i.max_results, next_token: i.next_token, body_contains: i.body_contains };
+            let page = ctx.engine.peek_messages(&name, &options).map_err(|e| to_api(&e))?;
+            let all = vec!["All".to_string()];
+            let messages: Vec<Value> = page
+                .messages
+                .iter()
+                .map(|p| {
+                    let c = &p.message.content;
+                    let mut m = json!({
+                        "MessageId": c.id,
+                        "MD5OfBody": c.md5_of_body,
+                        "Body": c.body,
+                        "Attributes": message_system_attributes(&p.message, &all),
+                        "State": p.state.as_str(),
+                    });
+                    if !c.attributes.is_empty() {
+                        m["MessageAttributes"] = json!(crate::api::messages::attributes_out(&c.attributes));
+                        m["MD5OfMessageAttributes"] = json!(c.md5_of_attributes);
+                    }
+                    m
+                })
+                .collect();
+            let mut out = json!({ "Messages": messages });
+            if let Some(t) = page.next_token {
+                out["NextToken"] = json!(t);
+            }
+            Ok(out)
+        }
+        Operation::GetQueueDepthHistory => {
+            let i: GetQueueDepthHistoryInput = typed(tree)?;
+            let name = ctx.queue_name(&i.queue_url).map_err(|f: Failure| f.0)?;
+            let samples = depth
+                .of(ctx.engine, &name)
+                .ok_or_else(|| ApiError::new(ErrorCode::QueueDoesNotExist, "The specified queue does not exist."))?;
+            let samples: Vec<Value> = samples
+                .iter()
+                .map(|s| {
+                    json!({
+                        "Timestamp": s.at,
+                        "ApproximateNumberOfMessages": s.available,
+                        "ApproximateNumberOfMessagesNotVisible": s.in_flight,
+                        "ApproximateNumberOfMessagesDelayed": s.delayed,
+                        "DeadLetterArrivals": s.dead_letter_arrivals,
+                    })
+                })
+                .collect();
+            Ok(json!({ "IntervalSeconds": crate::depth::INTERVAL_MS / 1000, "Samples": samples }))
+        }
+    }
+}
+
+/// An input from its JSON tree, with the SQS API's words for the usual mistakes.
+fn typed<T: DeserializeOwned>(tree: Value) -> Result<T, ApiError> {
+    let tree = if tree.is_null() { json!({}) } else { tree };
+    serde_json::from_value(tree).map_err(|e| {
+        let text = e.to_string();
+        if text.starts_with("missing field `QueueUrl`") {
+            // As the SQS API answers a missing QueueUrl (docs/aws-reference.md §2.2).
+            ApiError::new(ErrorCode::QueueDoesNotExist, "The specified queue does not exist.")
+        } else {
+            ApiError::new(ErrorCode::SerializationException, text)
+        }
+    })
+}
