@@ -119,10 +119,14 @@ async function act(button, fn) {
   }
 }
 
+let fieldCount = 0;
+/** A labelled input; the hint is its description, not part of its name. */
 function field(label, input, hint) {
-  const id = input.id || 'f-' + Math.random().toString(36).slice(2);
+  fieldCount += 1;
+  const id = input.id || 'f' + fieldCount;
   input.id = id;
-  return h('div', { class: 'field' }, h('label', { for: id }, label, hint ? h('span', { class: 'hint' }, hint) : null), input);
+  if (hint) input.setAttribute('aria-describedby', id + '-hint');
+  return h('div', { class: 'field' }, h('label', { for: id }, label), hint ? h('span', { class: 'hint', id: id + '-hint' }, hint) : null, input);
 }
 
 function radios(name, legend, options, checked, onchange) {
@@ -134,8 +138,8 @@ function radios(name, legend, options, checked, onchange) {
       h(
         'label',
         { class: 'choice' },
-        h('input', { type: 'radio', name, value, checked: value === checked, onchange }),
-        h('span', {}, label, hint ? h('span', { class: 'hint' }, hint) : null),
+        h('input', { type: 'radio', name, value, checked: value === checked, onchange, 'aria-describedby': hint ? `${name}-${value}-hint` : null }),
+        h('span', {}, label, hint ? h('span', { class: 'hint', id: `${name}-${value}-hint` }, hint) : null),
       ),
     ),
   );
@@ -618,11 +622,13 @@ async function viewEdit(qname) {
 
 // ---------------------------------------------------------------- a queue's page
 
-async function viewQueue(qname, tab) {
+async function viewQueue(qname) {
   const gen = generation;
   document.title = `${qname} — Redrive`;
   const url = await queueUrlOf(qname);
-  let current = tab || 'details';
+  // The open tab outlives a redraw (Refresh, Cancel) and a visit elsewhere, per queue.
+  const tabKey = 'redrive-tab:' + qname;
+  let current = sessionStorage.getItem(tabKey) || 'details';
   const head = h('div', {});
   const warnings = h('div', { id: 'warnings' });
   const counts = h('dl', { class: 'kv', id: 'counts' });
@@ -705,6 +711,7 @@ async function viewQueue(qname, tab) {
 
   function switchTab(id) {
     current = id;
+    sessionStorage.setItem(tabKey, id);
     tabState = {};
     body.replaceChildren();
     drawTabs();
@@ -746,10 +753,6 @@ async function viewQueue(qname, tab) {
 
   drawTabs();
   await every(gen, REFRESH_MS, refresh);
-  if (sessionStorage.getItem('redrive-open-tab')) {
-    switchTab(sessionStorage.getItem('redrive-open-tab'));
-    sessionStorage.removeItem('redrive-open-tab');
-  }
 }
 
 function kv(label, value, col) {
@@ -1186,7 +1189,7 @@ async function viewStartRedrive(qname) {
       }
       await sqs('StartMessageMoveTask', input);
       flash('success', `DLQ redrive started for ${qname}.`);
-      sessionStorage.setItem('redrive-open-tab', 'redrive');
+      sessionStorage.setItem('redrive-tab:' + qname, 'redrive');
       go(queueLink(qname), true);
     });
   }
