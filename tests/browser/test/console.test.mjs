@@ -172,6 +172,10 @@ test('at phone width the queue list and a queue page fit the screen', async () =
   await page.locator('tr[data-queue="api-src"]').waitFor(WAIT);
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
   assert.ok(overflow <= 0, `the page is ${overflow}px wider than the screen`);
+  // The table fits too (no sideways scrolling to read a count), the DLQ badge under the name.
+  const tableOverflow = await page.locator('.table-wrap').evaluate((el) => el.scrollWidth - el.clientWidth);
+  assert.ok(tableOverflow <= 0, `the queue table is ${tableOverflow}px wider than the screen`);
+  await page.locator('tr[data-queue="api-dlq"] .show-narrow').getByText('DLQ', { exact: true }).waitFor();
   await screenshot(page, 'console-phone-queue-list');
   await openQueue('api-src');
   assert.ok((await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth)) <= 0);

@@ -141,7 +141,7 @@ test("the queue list shows MyDLQ's count reach 5, filtered by name, with its DLQ
   await page.getByLabel('Search queues by name').fill('MyDLQ');
   await (await listCount('MyDLQ', 'available')).getByText('5', { exact: true }).waitFor(WAIT);
   assert.equal(await page.locator('tr[data-queue="MySourceQueue"]').count(), 0, 'the filter hides MySourceQueue');
-  await page.locator('tr[data-queue="MyDLQ"]').getByText('DLQ', { exact: true }).waitFor();
+  await page.locator('tr[data-queue="MyDLQ"] td.hide-narrow').getByText('DLQ', { exact: true }).waitFor();
   await page.locator('tr[data-queue="MyDLQ"]').getByText('for MySourceQueue').waitFor();
   await screenshot(page, 'seed001-mydlq-count-5');
   tab.expectNoErrors();
@@ -191,11 +191,15 @@ test('a DLQ redrive at a custom max velocity of 2 messages/s rises to "Successfu
   const seen = new Set();
   const deadline = Date.now() + 30_000;
   let status = '';
+  let shotRunning = false;
   while (Date.now() < deadline) {
     status = await panel.locator('[data-status]').innerText();
     seen.add(await panel.locator('[data-percent]').innerText());
     if (status === 'Successfully completed') break;
-    if (seen.size === 2) await screenshot(page, 'seed001-redrive-running');
+    if (!shotRunning && status === 'Running' && !['0%', '100%'].includes(await panel.locator('[data-percent]').innerText())) {
+      shotRunning = true;
+      await screenshot(page, 'seed001-redrive-running');
+    }
     await page.waitForTimeout(250);
   }
   assert.equal(status, 'Successfully completed');
@@ -240,7 +244,7 @@ test('a running redrive is cancelled from the status panel and ends "Cancelled"'
   const panel = page.locator('#redrive-status');
   await panel.locator('[data-status]').getByText('Running').waitFor(WAIT);
   await page.getByRole('link', { name: 'Queues' }).first().click();
-  await page.locator('tr[data-queue="MyDLQ"]').getByText('Redrive running').waitFor(WAIT);
+  await page.locator('tr[data-queue="MyDLQ"] td.hide-narrow').getByText('Redrive running').waitFor(WAIT);
   await page.getByRole('link', { name: 'MyDLQ', exact: true }).click();
   await page.getByRole('tab', { name: 'DLQ redrive' }).click();
   await screenshot(page, 'seed001-redrive-to-cancel');
