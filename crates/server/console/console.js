@@ -1040,7 +1040,10 @@ function taskView(t) {
   if (!prev || now - prev.at >= 900) rateSeen.set(key, { moved, at: now, rate });
   const elapsed = Math.max(0, now - Number(t.StartedTimestamp));
   const avg = elapsed > 0 ? (moved * 1000) / elapsed : 0;
-  const speed = rate !== null && rate > 0 ? rate : avg;
+  const cap = Number(t.MaxNumberOfMessagesPerSecond || 0);
+  // A burst at the start (a rate cap allows a second's worth at once) is not the pace ahead.
+  let speed = rate !== null && rate > 0 ? rate : avg;
+  if (cap > 0) speed = Math.min(speed, cap);
   const left = t.Status === 'RUNNING' && speed > 0 ? ((toMove - moved) / speed) * 1000 : null;
   return { toMove, moved, pct, rate, elapsed, left, word: STATUS_WORDS[t.Status] || t.Status };
 }

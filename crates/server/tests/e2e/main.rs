@@ -5,6 +5,7 @@
 mod attributes;
 mod batches;
 mod common;
+mod console;
 mod errors;
 mod fifo;
 mod hostile;
