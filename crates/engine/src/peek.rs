@@ -76,9 +76,7 @@ impl Engine {
         let max = match options.max_results {
             None => MAX_PEEK_RESULTS,
             Some(n) if (1..=MAX_PEEK_RESULTS as i64).contains(&n) => n as usize,
-            Some(n) => {
-                return Err(Error::invalid_parameter(n, "MaxResults", "Must be between 1 and 50, if provided."))
-            }
+            Some(n) => return Err(Error::invalid_parameter(n, "MaxResults", "Must be between 1 and 50, if provided.")),
         };
         let filter = options.body_contains.as_deref().filter(|f| !f.is_empty());
         if let Some(f) = filter.filter(|f| f.chars().count() > MAX_FILTER_CHARS) {
@@ -218,7 +216,10 @@ mod tests {
         let counts = e.counts("src").unwrap();
         assert_eq!((counts.visible, counts.in_flight), (3, 0));
         let got = e
-            .receive_message("src", ReceiveOptions { max_messages: Some(1), wait_time_seconds: Some(0), ..Default::default() })
+            .receive_message(
+                "src",
+                ReceiveOptions { max_messages: Some(1), wait_time_seconds: Some(0), ..Default::default() },
+            )
             .await
             .unwrap();
         assert_eq!(got[0].receive_count, 1, "the peeks did not count as receives");

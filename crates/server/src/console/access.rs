@@ -99,7 +99,11 @@ mod tests {
     #[test]
     fn a_same_origin_request_with_the_token_passes() {
         let a = Access::new();
-        let h = headers(&[("origin", "http://127.0.0.1:9324"), ("sec-fetch-site", "same-origin"), (TOKEN_HEADER, a.token())]);
+        let h = headers(&[
+            ("origin", "http://127.0.0.1:9324"),
+            ("sec-fetch-site", "same-origin"),
+            (TOKEN_HEADER, a.token()),
+        ]);
         assert_eq!(a.check(&h, "http://127.0.0.1:9324"), Ok(Principal::Anonymous));
         // A tool that is not a browser sends neither header; the token is still required.
         assert_eq!(a.check(&headers(&[(TOKEN_HEADER, a.token())]), "http://127.0.0.1:9324"), Ok(Principal::Anonymous));

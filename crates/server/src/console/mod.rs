@@ -66,13 +66,7 @@ pub enum Route {
 
 /// Route a request whose path the console `owns`. `own_origin`: `scheme://host[:port]` as the
 /// caller reached this server.
-pub fn route(
-    access: &access::Access,
-    method: &Method,
-    path: &str,
-    headers: &HeaderMap,
-    own_origin: &str,
-) -> Route {
+pub fn route(access: &access::Access, method: &Method, path: &str, headers: &HeaderMap, own_origin: &str) -> Route {
     let get = method == Method::GET || method == Method::HEAD;
     let page = |body: String, content_type: &'static str| Route::Respond(asset(body, content_type));
     match path {
@@ -86,7 +80,10 @@ pub fn route(
                     .is_some_and(|v| v.starts_with("application/x-amz-json-1.0"));
             match access.check(headers, own_origin) {
                 Ok(_) if json => Route::Api,
-                Ok(_) => Route::Respond(refusal(ErrorCode::UnknownOperation, "The console API takes the JSON 1.0 protocol (X-Amz-Target).")),
+                Ok(_) => Route::Respond(refusal(
+                    ErrorCode::UnknownOperation,
+                    "The console API takes the JSON 1.0 protocol (X-Amz-Target).",
+                )),
                 Err(denied) => Route::Respond(refusal(ErrorCode::AccessDenied, denied.message())),
             }
         }
@@ -100,9 +97,7 @@ pub fn route(
         "/console/console.js" if get => page(CONSOLE_JS.to_string(), "text/javascript; charset=utf-8"),
         "/console/console.css" if get => page(CONSOLE_CSS.to_string(), "text/css; charset=utf-8"),
         "/console/favicon.svg" if get => page(FAVICON_SVG.to_string(), "image/svg+xml"),
-        _ if get || method == Method::POST => {
-            Route::Respond(plain(StatusCode::NOT_FOUND, "no such console page"))
-        }
+        _ if get || method == Method::POST => Route::Respond(plain(StatusCode::NOT_FOUND, "no such console page")),
         _ => {
             let mut r = plain(StatusCode::METHOD_NOT_ALLOWED, "the console takes GET (pages) and POST (its API)");
             r.headers_mut().insert(hyper::header::ALLOW, HeaderValue::from_static("GET, POST"));

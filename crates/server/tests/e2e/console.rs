@@ -42,7 +42,10 @@ async fn peeking_shows_messages_without_receiving_them_or_moving_them_to_the_dlq
         .send_message()
         .queue_url(&src)
         .message_body(r#"{"order":1}"#)
-        .message_attributes("kind", MessageAttributeValue::builder().data_type("String").string_value("sale").build().unwrap())
+        .message_attributes(
+            "kind",
+            MessageAttributeValue::builder().data_type("String").string_value("sale").build().unwrap(),
+        )
         .send()
         .await
         .unwrap();
@@ -78,9 +81,17 @@ async fn peeking_shows_messages_without_receiving_them_or_moving_them_to_the_dlq
     assert_eq!(count.as_deref(), Some("1"), "the first real receive counts 1");
 
     // In the DLQ, a peek shows where a message came from.
-    h.client.change_message_visibility().queue_url(&src).receipt_handle(received[0].receipt_handle().unwrap()).visibility_timeout(0).send().await.unwrap();
+    h.client
+        .change_message_visibility()
+        .queue_url(&src)
+        .receipt_handle(received[0].receipt_handle().unwrap())
+        .visibility_timeout(0)
+        .send()
+        .await
+        .unwrap();
     assert!(h.receive(&src, 10).await.is_empty(), "the second receive moves it to the DLQ");
-    let (_, out) = post(&h, "/", "Redrive_v1.PeekMessages", json!({ "QueueUrl": dlq, "BodyContains": "order" }), &[]).await;
+    let (_, out) =
+        post(&h, "/", "Redrive_v1.PeekMessages", json!({ "QueueUrl": dlq, "BodyContains": "order" }), &[]).await;
     let messages = out["Messages"].as_array().unwrap();
     assert_eq!(messages.len(), 1);
     assert_eq!(messages[0]["Attributes"]["DeadLetterQueueSourceArn"], "arn:aws:sqs:us-east-1:000000000000:peek-src");
@@ -94,7 +105,10 @@ async fn extension_errors_have_the_sqs_apis_shape_and_words() {
     let (status, out) = post(&h, "/", "Redrive_v1.PeekMessages", json!({ "QueueUrl": q, "MaxResults": 51 }), &[]).await;
     assert_eq!(status, 400);
     assert_eq!(out["__type"], "com.amazon.coral.service#InvalidParameterValueException");
-    assert_eq!(out["message"], "Value 51 for parameter MaxResults is invalid. Reason: Must be between 1 and 50, if provided.");
+    assert_eq!(
+        out["message"],
+        "Value 51 for parameter MaxResults is invalid. Reason: Must be between 1 and 50, if provided."
+    );
     let (status, out) = post(&h, "/", "Redrive_v1.PeekMessages", json!({ "QueueUrl": format!("{q}-nope") }), &[]).await;
     assert_eq!((status, out["message"].as_str().unwrap()), (400, "The specified queue does not exist."));
     let (status, out) = post(&h, "/", "Redrive_v1.Nope", json!({}), &[]).await;
@@ -135,7 +149,8 @@ async fn the_console_api_answers_as_the_sqs_api_only_with_the_token_from_its_own
     let token = console_token(&h).await;
     let own = h.endpoint();
     let create = json!({ "QueueName": "from-console" });
-    let good = [("x-redrive-console-token", token.as_str()), ("origin", own.as_str()), ("sec-fetch-site", "same-origin")];
+    let good =
+        [("x-redrive-console-token", token.as_str()), ("origin", own.as_str()), ("sec-fetch-site", "same-origin")];
     let (status, out) = post(&h, "/console/api", "AmazonSQS.CreateQueue", create.clone(), &good).await;
     assert_eq!(status, 200, "{out}");
     assert_eq!(out["QueueUrl"], h.expected_url("from-console"));
@@ -152,7 +167,14 @@ async fn the_console_api_answers_as_the_sqs_api_only_with_the_token_from_its_own
         &[("sec-fetch-site", "cross-site"), ("x-redrive-console-token", token.as_str())],
     ];
     for headers in refusals {
-        let (status, out) = post(&h, "/console/api", "AmazonSQS.DeleteQueue", json!({ "QueueUrl": h.expected_url("from-console") }), headers).await;
+        let (status, out) = post(
+            &h,
+            "/console/api",
+            "AmazonSQS.DeleteQueue",
+            json!({ "QueueUrl": h.expected_url("from-console") }),
+            headers,
+        )
+        .await;
         assert_eq!(status, 403, "{headers:?}");
         assert_eq!(out["__type"], "com.amazon.coral.service#AccessDeniedException");
     }
@@ -164,7 +186,8 @@ async fn the_console_api_answers_as_the_sqs_api_only_with_the_token_from_its_own
 async fn the_console_page_is_served_with_a_strict_policy_and_a_browser_at_the_root_is_sent_there() {
     let h = Harness::start_with(|c| c.cors_origins = vec!["*".into()]).await;
     let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-    let page = client.get(format!("{}/console", h.endpoint())).header("origin", "http://evil.example").send().await.unwrap();
+    let page =
+        client.get(format!("{}/console", h.endpoint())).header("origin", "http://evil.example").send().await.unwrap();
     assert_eq!(page.status().as_u16(), 200);
     let csp = page.headers()["content-security-policy"].to_str().unwrap().to_string();
     assert!(csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"), "{csp}");
@@ -179,6 +202,7 @@ async fn the_console_page_is_served_with_a_strict_policy_and_a_browser_at_the_ro
     let plain = client.get(format!("{}/", h.endpoint())).send().await.unwrap();
     assert_eq!(plain.status().as_u16(), 400);
     assert!(plain.text().await.unwrap().contains("<Code>MissingAction</Code>"));
-    let listed = client.get(format!("{}/?Action=ListQueues", h.endpoint())).header("accept", "text/html").send().await.unwrap();
+    let listed =
+        client.get(format!("{}/?Action=ListQueues", h.endpoint())).header("accept", "text/html").send().await.unwrap();
     assert_eq!(listed.status().as_u16(), 200);
 }
