@@ -17,6 +17,7 @@ use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::fifo::sequence_number;
 use crate::queue::Received;
+use crate::queue_id::{Caller, QueueId};
 
 /// Most messages one peek returns (and its default).
 pub const MAX_PEEK_RESULTS: usize = 50;
@@ -72,7 +73,7 @@ pub struct PeekPage {
 
 impl Engine {
     /// The queue's messages from `next_token` on, oldest first, read without receiving them.
-    pub fn peek_messages(&self, name: &str, options: &PeekOptions) -> Result<PeekPage> {
+    pub fn peek_messages(&self, caller: &Caller, id: &QueueId, options: &PeekOptions) -> Result<PeekPage> {
         let max = match options.max_results {
             None => MAX_PEEK_RESULTS,
             Some(n) if (1..=MAX_PEEK_RESULTS as i64).contains(&n) => n as usize,
@@ -88,7 +89,7 @@ impl Engine {
             ));
         }
         let mut cursor = options.next_token.as_deref().map(decode_cursor).transpose()?;
-        let queue = self.queue(name)?;
+        let queue = self.queue_for(caller, id)?;
         let now = self.clock().now();
         let mut out = Vec::new();
         let mut examined = 0;
@@ -178,18 +179,36 @@ mod tests {
     use crate::message::NewMessage;
     use crate::{EngineConfig, ManualClock, ReceiveOptions};
 
+    const ACCOUNT: &str = "000000000000";
+
     fn engine() -> (Engine, ManualClock) {
         let clock = ManualClock::new(1_700_000_000_000);
-        let config = EngineConfig { region: "us-east-1".into(), account_id: "000000000000".into() };
+        let config = EngineConfig { region: "us-east-1".into(), account_id: ACCOUNT.into() };
         (Engine::in_memory(config, Arc::new(clock.clone())), clock)
+    }
+
+    fn me() -> Caller {
+        Caller::new(ACCOUNT, None)
+    }
+
+    fn qid(name: &str) -> QueueId {
+        QueueId::new(ACCOUNT, name)
     }
 
     fn attrs(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
+    async fn create(e: &Engine, name: &str, attributes: &BTreeMap<String, String>) {
+        e.create_queue(&me(), name, attributes, &BTreeMap::new()).await.unwrap();
+    }
+
     async fn send(e: &Engine, q: &str, body: &str) {
-        e.send_message(q, NewMessage { body: body.into(), ..Default::default() }, "me").await.unwrap();
+        e.send_message(&me(), &qid(q), NewMessage { body: body.into(), ..Default::default() }).await.unwrap();
+    }
+
+    fn peek(e: &Engine, q: &str, options: &PeekOptions) -> Result<PeekPage> {
+        e.peek_messages(&me(), &qid(q), options)
     }
 
     fn bodies(page: &PeekPage) -> Vec<String> {
@@ -200,39 +219,34 @@ mod tests {
     async fn a_peek_lists_messages_oldest_first_and_changes_nothing() {
         let (e, clock) = engine();
         let policy = r#"{"deadLetterTargetArn":"arn:aws:sqs:us-east-1:000000000000:dlq","maxReceiveCount":"1"}"#;
-        e.create_queue("dlq", &BTreeMap::new(), &BTreeMap::new()).await.unwrap();
-        e.create_queue("src", &attrs(&[("RedrivePolicy", policy)]), &BTreeMap::new()).await.unwrap();
+        create(&e, "dlq", &BTreeMap::new()).await;
+        create(&e, "src", &attrs(&[("RedrivePolicy", policy)])).await;
         for b in ["one", "two", "three"] {
             send(&e, "src", b).await;
             clock.advance(Duration::from_millis(1));
         }
         // Peeking at a queue with maxReceiveCount 1, many times, moves nothing to the DLQ.
         for _ in 0..3 {
-            let page = e.peek_messages("src", &PeekOptions::default()).unwrap();
+            let page = peek(&e, "src", &PeekOptions::default()).unwrap();
             assert_eq!(bodies(&page), ["one", "two", "three"]);
             assert!(page.messages.iter().all(|p| p.message.receive_count == 0 && p.state == PeekState::Available));
             assert_eq!(page.next_token, None);
         }
-        let counts = e.counts("src").unwrap();
+        let counts = e.counts(&me(), &qid("src")).unwrap();
         assert_eq!((counts.visible, counts.in_flight), (3, 0));
-        let got = e
-            .receive_message(
-                "src",
-                ReceiveOptions { max_messages: Some(1), wait_time_seconds: Some(0), ..Default::default() },
-            )
-            .await
-            .unwrap();
+        let one = ReceiveOptions { max_messages: Some(1), wait_time_seconds: Some(0), ..Default::default() };
+        let got = e.receive_message(&me(), &qid("src"), one).await.unwrap();
         assert_eq!(got[0].receive_count, 1, "the peeks did not count as receives");
-        let page = e.peek_messages("src", &PeekOptions::default()).unwrap();
+        let page = peek(&e, "src", &PeekOptions::default()).unwrap();
         assert_eq!(page.messages[0].state, PeekState::InFlight);
         assert_eq!(page.messages[0].message.receive_count, 1);
-        assert_eq!(e.counts("src").unwrap().in_flight, 1, "the peek left the received message in flight");
+        assert_eq!(e.counts(&me(), &qid("src")).unwrap().in_flight, 1, "the peek left the received message in flight");
     }
 
     #[tokio::test]
     async fn pages_follow_the_token_and_a_body_filter_keeps_only_matches() {
         let (e, clock) = engine();
-        e.create_queue("q", &BTreeMap::new(), &BTreeMap::new()).await.unwrap();
+        create(&e, "q", &BTreeMap::new()).await;
         for i in 0..120 {
             send(&e, "q", &format!("{{\"order\":{i},\"kind\":\"{}\"}}", if i % 10 == 0 { "refund" } else { "sale" }))
                 .await;
@@ -241,7 +255,7 @@ mod tests {
         let mut seen = Vec::new();
         let mut token = None;
         loop {
-            let page = e.peek_messages("q", &PeekOptions { next_token: token, ..Default::default() }).unwrap();
+            let page = peek(&e, "q", &PeekOptions { next_token: token, ..Default::default() }).unwrap();
             assert!(page.messages.len() <= 50);
             seen.extend(bodies(&page));
             token = page.next_token;
@@ -252,22 +266,27 @@ mod tests {
         assert_eq!(seen.len(), 120);
         assert!(seen[0].contains("\"order\":0,") && seen[119].contains("\"order\":119,"));
         let refunds = PeekOptions { body_contains: Some("refund".into()), ..Default::default() };
-        assert_eq!(e.peek_messages("q", &refunds).unwrap().messages.len(), 12);
+        assert_eq!(peek(&e, "q", &refunds).unwrap().messages.len(), 12);
         let small = PeekOptions { max_results: Some(5), ..Default::default() };
-        assert_eq!(e.peek_messages("q", &small).unwrap().messages.len(), 5);
+        assert_eq!(peek(&e, "q", &small).unwrap().messages.len(), 5);
     }
 
     #[tokio::test]
     async fn bad_limits_tokens_and_queues_are_refused_in_the_apis_words() {
         let (e, _) = engine();
-        e.create_queue("q", &BTreeMap::new(), &BTreeMap::new()).await.unwrap();
+        create(&e, "q", &BTreeMap::new()).await;
         let too_many = PeekOptions { max_results: Some(51), ..Default::default() };
         assert_eq!(
-            e.peek_messages("q", &too_many).unwrap_err().to_string(),
+            peek(&e, "q", &too_many).unwrap_err().to_string(),
             "Value 51 for parameter MaxResults is invalid. Reason: Must be between 1 and 50, if provided."
         );
         let token = PeekOptions { next_token: Some("garbage".into()), ..Default::default() };
-        assert_eq!(e.peek_messages("q", &token).unwrap_err().to_string(), "Invalid NextToken value.");
-        assert!(matches!(e.peek_messages("nope", &PeekOptions::default()), Err(Error::QueueDoesNotExist)));
+        assert_eq!(peek(&e, "q", &token).unwrap_err().to_string(), "Invalid NextToken value.");
+        assert!(matches!(peek(&e, "nope", &PeekOptions::default()), Err(Error::QueueDoesNotExist)));
+        let stranger = Caller::new("111111111111", None);
+        assert!(
+            matches!(e.peek_messages(&stranger, &qid("q"), &PeekOptions::default()), Err(Error::QueueDoesNotExist)),
+            "another account's queue does not exist for a peek either"
+        );
     }
 }

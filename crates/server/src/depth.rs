@@ -10,7 +10,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Weak};
 
-use engine::{Engine, Millis};
+use engine::{Engine, Millis, QueueId};
 use parking_lot::Mutex;
 
 /// Time between samples.
@@ -37,7 +37,7 @@ struct Series {
 
 #[derive(Default)]
 pub struct History {
-    queues: Mutex<HashMap<String, Series>>,
+    queues: Mutex<HashMap<QueueId, Series>>,
 }
 
 impl History {
@@ -46,9 +46,9 @@ impl History {
         let now = engine.clock().now();
         let metrics = engine.metrics();
         let mut queues = self.queues.lock();
-        queues.retain(|name, _| metrics.iter().any(|m| &m.name == name));
+        queues.retain(|id, _| metrics.iter().any(|m| &m.id == id));
         for m in metrics {
-            let series = queues.entry(m.name).or_default();
+            let series = queues.entry(m.id).or_default();
             let total = m.stats.dead_letters_in;
             // A queue deleted and created again between two samples starts its total afresh.
             let arrivals = total.saturating_sub(series.dead_letters_in);
@@ -68,11 +68,11 @@ impl History {
 
     /// A queue's samples, oldest first, followed by one taken now (so a chart is never empty),
     /// or None if the queue does not exist.
-    pub fn of(&self, engine: &Engine, name: &str) -> Option<Vec<Sample>> {
+    pub fn of(&self, engine: &Engine, id: &QueueId) -> Option<Vec<Sample>> {
         let now = engine.clock().now();
-        let current = engine.metrics().into_iter().find(|m| m.name == name)?;
+        let current = engine.metrics().into_iter().find(|m| &m.id == id)?;
         let queues = self.queues.lock();
-        let series = queues.get(name);
+        let series = queues.get(id);
         let mut out: Vec<Sample> = series.map(|s| s.samples.iter().copied().collect()).unwrap_or_default();
         let last_total = series.map_or(current.stats.dead_letters_in, |s| s.dead_letters_in);
         out.push(Sample {
@@ -106,7 +106,7 @@ impl History {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use engine::{EngineConfig, ManualClock};
+    use engine::{Caller, EngineConfig, ManualClock};
     use std::collections::BTreeMap;
     use std::time::Duration;
 
@@ -115,15 +115,17 @@ mod tests {
         let clock = ManualClock::new(1_700_000_000_000);
         let config = EngineConfig { region: "us-east-1".into(), account_id: "000000000000".into() };
         let engine = Engine::in_memory(config, Arc::new(clock.clone()));
+        let me = Caller::new("000000000000", None);
+        let (src, dlq) = (me.queue("src"), me.queue("dlq"));
         let policy = r#"{"deadLetterTargetArn":"arn:aws:sqs:us-east-1:000000000000:dlq","maxReceiveCount":"1"}"#;
-        engine.create_queue("dlq", &BTreeMap::new(), &BTreeMap::new()).await.unwrap();
+        engine.create_queue(&me, "dlq", &BTreeMap::new(), &BTreeMap::new()).await.unwrap();
         let attrs = BTreeMap::from([("RedrivePolicy".to_string(), policy.to_string())]);
-        engine.create_queue("src", &attrs, &BTreeMap::new()).await.unwrap();
+        engine.create_queue(&me, "src", &attrs, &BTreeMap::new()).await.unwrap();
         let history = History::default();
         history.sample(&engine);
         for _ in 0..2 {
             let m = engine::message::NewMessage { body: "x".into(), ..Default::default() };
-            engine.send_message("src", m, "me").await.unwrap();
+            engine.send_message(&me, &src, m).await.unwrap();
         }
         let receive = || engine::ReceiveOptions {
             max_messages: Some(10),
@@ -131,18 +133,18 @@ mod tests {
             wait_time_seconds: Some(0),
             ..Default::default()
         };
-        engine.receive_message("src", receive()).await.unwrap();
-        engine.receive_message("src", receive()).await.unwrap();
+        engine.receive_message(&me, &src, receive()).await.unwrap();
+        engine.receive_message(&me, &src, receive()).await.unwrap();
         clock.advance(Duration::from_millis(INTERVAL_MS));
         history.sample(&engine);
-        let dlq = history.of(&engine, "dlq").unwrap();
+        let dlq = history.of(&engine, &dlq).unwrap();
         assert_eq!(dlq.len(), 3, "two samples and the current point");
         assert_eq!((dlq[1].available, dlq[1].dead_letter_arrivals), (2, 2));
         assert_eq!(dlq[2].dead_letter_arrivals, 0, "no arrival since the last sample");
         for _ in 0..POINTS + 5 {
             history.sample(&engine);
         }
-        assert_eq!(history.of(&engine, "src").unwrap().len(), POINTS + 1);
-        assert!(history.of(&engine, "nope").is_none());
+        assert_eq!(history.of(&engine, &src).unwrap().len(), POINTS + 1);
+        assert!(history.of(&engine, &me.queue("nope")).is_none());
     }
 }

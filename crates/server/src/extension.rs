@@ -58,18 +58,11 @@ struct GetQueueDepthHistoryInput {
     queue_url: String,
 }
 
-/// Run one extension call and answer it in JSON.
-pub async fn handle(
-    ctx: &Ctx<'_>,
-    depth: &crate::depth::History,
-    target: &str,
-    body: &[u8],
-    request_id: &str,
-) -> Response<Full<Bytes>> {
-    let result = call(ctx, depth, target, body).await;
-    match result {
+/// An extension call's answer in JSON: the output, or the error in the SQS API's JSON shape.
+pub fn render(answer: &Result<Value, ApiError>, request_id: &str) -> Response<Full<Bytes>> {
+    match answer {
         Ok(value) => {
-            let mut r = Response::new(Full::new(Bytes::from(json::encode_response(&value))));
+            let mut r = Response::new(Full::new(Bytes::from(json::encode_response(value))));
             *r.status_mut() = StatusCode::OK;
             let h = r.headers_mut();
             h.insert(hyper::header::CONTENT_TYPE, hyper::header::HeaderValue::from_static(json::CONTENT_TYPE));
@@ -78,11 +71,12 @@ pub async fn handle(
             }
             r
         }
-        Err(e) => crate::sqs::error(crate::sqs::Protocol::Json, &e, request_id),
+        Err(e) => crate::sqs::render(crate::sqs::Protocol::Json, None, &Err(e.clone().into()), request_id),
     }
 }
 
-async fn call(ctx: &Ctx<'_>, depth: &crate::depth::History, target: &str, body: &[u8]) -> Result<Value, ApiError> {
+/// Run one extension call (`target` is `Redrive_v1.<Op>`).
+pub async fn call(ctx: &Ctx<'_>, depth: &crate::depth::History, target: &str, body: &[u8]) -> Result<Value, ApiError> {
     let op = target.strip_prefix(TARGET_PREFIX).and_then(Operation::from_name).ok_or_else(|| {
         ApiError::new(ErrorCode::UnknownOperation, format!("The action {target} is not valid for this endpoint."))
     })?;
@@ -90,10 +84,10 @@ async fn call(ctx: &Ctx<'_>, depth: &crate::depth::History, target: &str, body: 
     match op {
         Operation::PeekMessages => {
             let i: PeekMessagesInput = typed(tree)?;
-            let name = ctx.queue_name(&i.queue_url).map_err(|f: Failure| f.0)?;
+            let id = ctx.queue_id(&i.queue_url).map_err(|f: Failure| f.0)?;
             let options =
                 PeekOptions { max_results: i.max_results, next_token: i.next_token, body_contains: i.body_contains };
-            let page = ctx.engine.peek_messages(&name, &options).map_err(|e| to_api(&e))?;
+            let page = ctx.engine.peek_messages(&ctx.caller, &id, &options).map_err(|e| to_api(&e))?;
             let all = vec!["All".to_string()];
             let messages: Vec<Value> = page
                 .messages
@@ -122,9 +116,11 @@ async fn call(ctx: &Ctx<'_>, depth: &crate::depth::History, target: &str, body: 
         }
         Operation::GetQueueDepthHistory => {
             let i: GetQueueDepthHistoryInput = typed(tree)?;
-            let name = ctx.queue_name(&i.queue_url).map_err(|f: Failure| f.0)?;
+            let id = ctx.queue_id(&i.queue_url).map_err(|f: Failure| f.0)?;
+            // The access decision is the engine's: a queue the caller cannot reach does not exist.
+            ctx.engine.queue_for(&ctx.caller, &id).map_err(|e| to_api(&e))?;
             let samples = depth
-                .of(ctx.engine, &name)
+                .of(ctx.engine, &id)
                 .ok_or_else(|| ApiError::new(ErrorCode::QueueDoesNotExist, "The specified queue does not exist."))?;
             let samples: Vec<Value> = samples
                 .iter()

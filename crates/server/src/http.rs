@@ -123,10 +123,7 @@ async fn api_call(app: &App, req: Request<Incoming>, request_id: &str) -> Respon
 }
 
 /// A request's head, its body (read within the limits) and what handlers know of the call.
-async fn prepare(
-    app: &App,
-    req: Request<Incoming>,
-) -> Result<(hyper::http::request::Parts, Bytes, Ctx<'_>), ApiError> {
+async fn prepare(app: &App, req: Request<Incoming>) -> Result<(hyper::http::request::Parts, Bytes, Ctx<'_>), ApiError> {
     let (parts, body) = req.into_parts();
     let declared = parts.headers.get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > MAX_BODY as u64) {

@@ -128,7 +128,8 @@ fn plain(status: StatusCode, text: &'static str) -> Response<Full<Bytes>> {
 /// A refusal in the API's own error shape, so the console shows it like any other error.
 fn refusal(code: ErrorCode, message: &str) -> Response<Full<Bytes>> {
     let request_id = uuid::Uuid::new_v4().to_string();
-    crate::sqs::error(crate::sqs::Protocol::Json, &ApiError::new(code, message), &request_id)
+    let refusal = crate::sqs::Refusal::Error(ApiError::new(code, message));
+    crate::sqs::render(crate::sqs::Protocol::Json, None, &Err(refusal), &request_id)
 }
 
 /// `scheme://host[:port]` of a URL (the origin a browser sends for pages under it).
