@@ -527,9 +527,26 @@ function attributeSections(attrs, dlqChoices, fifo) {
     allowChoice,
   );
 
+  // Encryption and the access policy: sent only when changed, as typed (the server validates).
+  const sse = h('input', { type: 'checkbox', name: 'SqsManagedSseEnabled', checked: attrs.SqsManagedSseEnabled !== 'false' });
+  const kmsKey = h('input', { type: 'text', name: 'KmsMasterKeyId', value: attrs.KmsMasterKeyId || '', autocomplete: 'off' });
+  const kmsReuse = h('input', { type: 'number', name: 'KmsDataKeyReusePeriodSeconds', value: attrs.KmsDataKeyReusePeriodSeconds || '300', inputmode: 'numeric' });
+  const policyText = h('textarea', { name: 'Policy', rows: 6, placeholder: '{"Version":"2012-10-17","Statement":[…]}' }, attrs.Policy || '');
+  const advanced = h(
+    'section',
+    { class: 'panel' },
+    h('h2', {}, 'Encryption and access policy'),
+    h('label', { class: 'choice' }, sse, h('span', {}, 'Server-side encryption with SQS-owned keys (SSE-SQS)')),
+    h('div', { class: 'grid2' }, field('KMS key', kmsKey, 'SSE-KMS key id or alias; replaces SSE-SQS.'), field('Data key reuse period', kmsReuse, 'Seconds, 60 to 86,400.')),
+    field('Access policy', policyText, 'The queue\u2019s Policy document (JSON).'),
+  );
+  const initial = { SqsManagedSseEnabled: sse.checked, KmsMasterKeyId: kmsKey.value, KmsDataKeyReusePeriodSeconds: kmsReuse.value, Policy: policyText.value };
+
   function read(form, isFifo) {
     const out = {};
     for (const [name] of MAIN_ATTRIBUTES) out[name] = inputs[name].value.trim();
+    const now = { SqsManagedSseEnabled: sse.checked, KmsMasterKeyId: kmsKey.value.trim(), KmsDataKeyReusePeriodSeconds: kmsReuse.value.trim(), Policy: policyText.value.trim() };
+    for (const [k, v] of Object.entries(now)) if (v !== initial[k]) out[k] = String(v);
     if (isFifo) {
       out.ContentBasedDeduplication = String(contentDedup.checked);
       out.DeduplicationScope = highThroughput.checked ? 'messageGroup' : 'queue';
@@ -551,11 +568,10 @@ function attributeSections(attrs, dlqChoices, fifo) {
     }
     return out;
   }
-  return { sections: [config, fifoSection, dlqSection, allowSection], fifoSection, read };
+  return { sections: [config, fifoSection, dlqSection, allowSection, advanced], fifoSection, read };
 }
 
 async function viewCreate() {
-  const gen = generation;
   document.title = 'Create queue — Redrive';
   const { list } = await loadQueues();
   const name = h('input', { type: 'text', name: 'name', autocomplete: 'off', placeholder: 'Enter a name' });
@@ -598,7 +614,6 @@ async function viewCreate() {
 }
 
 async function viewEdit(qname) {
-  const gen = generation;
   document.title = `Edit ${qname} — Redrive`;
   const url = await queueUrlOf(qname);
   const [attrs, { list }] = await Promise.all([attributesOf(url), loadQueues()]);
@@ -1148,7 +1163,6 @@ function progressFill(pct) {
 // ---------------------------------------------------------------- Start DLQ redrive
 
 async function viewStartRedrive(qname) {
-  const gen = generation;
   document.title = `Start DLQ redrive — ${qname} — Redrive`;
   const url = await queueUrlOf(qname);
   const [{ list }, sources] = await Promise.all([loadQueues(), sqs('ListDeadLetterSourceQueues', { QueueUrl: url, MaxResults: 1000 })]);

@@ -117,10 +117,19 @@ test('attributes are edited and validated by the server', async () => {
   await page.getByRole('alert').getByText(/^InvalidAttributeValue: Invalid value for the parameter VisibilityTimeout/).waitFor(WAIT);
   assert.equal(tab.takeErrors().length, 1);
   await page.getByLabel('Visibility timeout').fill('45');
+  // The access policy, as typed: first one the server refuses, then a valid one.
+  await page.getByLabel('Access policy').fill('{"Statement": "nope"');
+  await page.getByRole('button', { name: 'Save' }).click();
+  await page.getByRole('alert').getByText(/^InvalidAttributeValue: Invalid value for the parameter Policy/).waitFor(WAIT);
+  assert.equal(tab.takeErrors().length, 1);
+  const policy = { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: '*', Action: 'sqs:SendMessage', Resource: server.queueArn('risky') }] };
+  await page.getByLabel('Access policy').fill(JSON.stringify(policy));
   await page.getByRole('button', { name: 'Save' }).click();
   await page.getByText('Queue risky saved.').waitFor(WAIT);
   await page.getByRole('tab', { name: 'Details' }).click();
   await page.getByText('45 s').waitFor(WAIT);
+  const saved = await server.api('GetQueueAttributes', { QueueUrl: server.queueUrl('risky'), AttributeNames: ['Policy'] });
+  assert.deepEqual(JSON.parse(saved.Attributes.Policy).Statement[0].Action, 'sqs:SendMessage');
   await page.getByRole('tab', { name: 'Dead-letter queue' }).click();
   await page.getByText('No dead-letter queue. Choose Edit to enable one.').waitFor(WAIT);
   tab.expectNoErrors();
