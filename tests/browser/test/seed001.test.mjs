@@ -165,6 +165,7 @@ test('peeking at MyDLQ shows the five messages and their source, and changes no 
   await page.getByLabel('Body contains').fill('"order":3');
   await page.getByRole('button', { name: 'Peek', exact: true }).click();
   await page.getByText('1 message shown.').waitFor(WAIT);
+  assert.equal(await page.getByRole('button', { name: 'Load more' }).isVisible(), false, 'nothing more to load');
   // Counts after the peeks, re-read by the console's refresh: still 5 available, none in flight.
   await page.waitForTimeout(2500);
   assert.equal(await page.locator('[data-count="available"]').innerText(), '5');
