@@ -171,7 +171,10 @@ function confirmDialog(title, text, confirmWord, actionLabel) {
       dlg.remove();
       resolve(ok);
     }
-    dlg.addEventListener('cancel', () => resolve(false));
+    dlg.addEventListener('cancel', () => {
+      dlg.remove();
+      resolve(false);
+    });
     document.body.append(dlg);
     dlg.showModal();
     (input || dlg.querySelector('button.primary')).focus();
@@ -806,6 +809,9 @@ function riskWarnings(q, all) {
       if (dlq.policy && !out.some(([t]) => t.startsWith('Dead-letter queues form'))) {
         out.push(['The dead-letter queue is itself a source of another dead-letter queue', `Receiving from ${dlq.name} to inspect it can push messages on to ${nameOfArn(dlq.policy.deadLetterTargetArn)}.`]);
       }
+    }
+    if (q.sources.length && !out.some(([t]) => t.startsWith('Dead-letter queues form'))) {
+      out.push(['This dead-letter queue is itself a source of another dead-letter queue', `Polling ${q.name} to inspect its messages counts as receives and can move them on to ${nameOfArn(q.policy.deadLetterTargetArn)}; use Peek messages instead.`]);
     }
     if (Number(q.policy.maxReceiveCount) === 1 && Number(a.VisibilityTimeout) < 30) {
       out.push(['Maximum receives 1 with a short visibility timeout', `A consumer that takes longer than ${a.VisibilityTimeout} s (or one failed attempt) sends the message straight to the dead-letter queue.`]);

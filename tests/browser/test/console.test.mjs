@@ -105,6 +105,23 @@ test('risky setups are warned about on the queue page, each with its reason', as
   await server.api('DeleteQueue', { QueueUrl: server.queueUrl('short-dlq') });
   await warnings.getByText('Its dead-letter queue does not exist').waitFor(WAIT);
   await screenshot(page, 'console-warnings');
+
+  // A chain (chain-a → chain-b → chain-c) and a cycle (loop-x ⇄ loop-y).
+  const policy = (to) => JSON.stringify({ deadLetterTargetArn: server.queueArn(to), maxReceiveCount: 5 });
+  await server.api('CreateQueue', { QueueName: 'chain-c' });
+  await server.api('CreateQueue', { QueueName: 'chain-b', Attributes: { RedrivePolicy: policy('chain-c') } });
+  await server.api('CreateQueue', { QueueName: 'chain-a', Attributes: { RedrivePolicy: policy('chain-b') } });
+  await server.api('CreateQueue', { QueueName: 'loop-x' });
+  await server.api('CreateQueue', { QueueName: 'loop-y', Attributes: { RedrivePolicy: policy('loop-x') } });
+  await server.api('SetQueueAttributes', { QueueUrl: server.queueUrl('loop-x'), Attributes: { RedrivePolicy: policy('loop-y') } });
+  await openQueue('chain-a');
+  await warnings.getByText('The dead-letter queue is itself a source of another dead-letter queue').waitFor(WAIT);
+  await openQueue('chain-b');
+  await warnings.getByText('This dead-letter queue is itself a source of another dead-letter queue').waitFor(WAIT);
+  await warnings.getByText('use Peek messages instead').waitFor();
+  await openQueue('loop-x');
+  await warnings.getByText('Dead-letter queues form a cycle').waitFor(WAIT);
+  await warnings.getByText('loop-x → loop-y → loop-x').waitFor();
   tab.expectNoErrors();
 });
 
