@@ -6,7 +6,7 @@
 use aws_sdk_sqs::types::{MessageAttributeValue, MessageSystemAttributeName, QueueAttributeName};
 use serde_json::{json, Value};
 
-use crate::common::{system_attribute_of, Harness};
+use crate::common::{fresh_dir, on_disk, restart, system_attribute_of, Harness};
 
 const JSON: &str = "application/x-amz-json-1.0";
 
@@ -96,6 +96,50 @@ async fn peeking_shows_messages_without_receiving_them_or_moving_them_to_the_dlq
     assert_eq!(messages.len(), 1);
     assert_eq!(messages[0]["Attributes"]["DeadLetterQueueSourceArn"], "arn:aws:sqs:us-east-1:000000000000:peek-src");
     assert_eq!(h.counts(&dlq).await, (1, 0, 0));
+}
+
+#[tokio::test]
+async fn a_peek_reads_bodies_from_the_durable_store_and_writes_nothing() {
+    let dir = fresh_dir("peek");
+    let h = Harness::start_with(on_disk(&dir)).await;
+    let q = h.create_queue("durable-peek").await;
+    for i in 0..60 {
+        h.send(&q, &format!("body {i}")).await;
+    }
+    let page = |token: Option<String>| {
+        let mut input = json!({ "QueueUrl": q.clone() });
+        if let Some(t) = token {
+            input["NextToken"] = json!(t);
+        }
+        post(&h, "/", "Redrive_v1.PeekMessages", input, &[])
+    };
+    let (_, first) = page(None).await;
+    let (_, second) = page(first["NextToken"].as_str().map(str::to_string)).await;
+    let bodies: Vec<&str> = first["Messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(second["Messages"].as_array().unwrap())
+        .map(|m| m["Body"].as_str().unwrap())
+        .collect();
+    assert_eq!(bodies.len(), 60, "50, then the other 10");
+    assert_eq!((bodies[0], bodies[59]), ("body 0", "body 59"));
+    assert!(second.get("NextToken").is_none());
+    h.server.shutdown().await;
+    // After a restart every message is still unreceived: the peeks wrote nothing.
+    let h = restart(&dir).await;
+    let (_, again) = post(
+        &h,
+        "/",
+        "Redrive_v1.PeekMessages",
+        json!({ "QueueUrl": h.expected_url("durable-peek"), "MaxResults": 1 }),
+        &[],
+    )
+    .await;
+    assert_eq!(again["Messages"][0]["Attributes"]["ApproximateReceiveCount"], "0");
+    assert_eq!(h.counts(&h.expected_url("durable-peek")).await, (60, 0, 0));
+    h.server.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test]
