@@ -14,7 +14,7 @@ use crate::dlq::RedrivePolicy;
 use crate::error::{Error, Result};
 use crate::fifo;
 use crate::message::{self, AttributeData, AttributeValue, Attributes, Content, NewMessage};
-use crate::movetask::TaskRecord;
+use crate::movetask::{self, MoveTasks, TaskRecord};
 use crate::policy;
 use crate::queue::{Counts, DeadLetter, Queue, QueueState, Received, SeqCounter, Seqs, MAX_WAKE};
 use crate::queue_id::{Caller, QueueId};
@@ -43,8 +43,9 @@ pub struct Engine {
     reloaded: AtomicBool,
     stopping: AtomicBool,
     stop_signal: tokio::sync::Notify,
-    tasks: Mutex<Vec<TaskRecord>>,
-    runners: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    move_tasks: Arc<MoveTasks>,
+    /// The one loop that runs every move task, once started.
+    move_task_driver: Mutex<Option<tokio::task::JoinHandle<()>>>,
     /// The next message seq, shared by every queue.
     seqs: Seqs,
 }
@@ -85,6 +86,7 @@ impl Engine {
     /// An engine over `store`, with every queue and message the store kept.
     pub fn open(config: EngineConfig, clock: Arc<dyn Clock>, store: Arc<dyn Store>) -> Result<Engine, StoreError> {
         let now = clock.now();
+        let tasks = store.load_tasks()?;
         let engine = Engine {
             clock,
             config,
@@ -94,13 +96,12 @@ impl Engine {
             reloaded: AtomicBool::new(false),
             stopping: AtomicBool::new(false),
             stop_signal: tokio::sync::Notify::new(),
-            tasks: Mutex::new(Vec::new()),
-            runners: Mutex::new(Vec::new()),
+            move_tasks: Arc::new(MoveTasks::new(tasks)),
+            move_task_driver: Mutex::new(None),
             seqs: SeqCounter::new(),
         };
-        *engine.tasks.lock() = engine.store.load_tasks()?;
         engine.seqs.restore_limit(engine.store.seq_limit()?);
-        for task in engine.tasks.lock().iter() {
+        for task in engine.move_tasks.records() {
             // A task resumed moves only what was in its queue when it started.
             engine.seqs.at_least(task.boundary_seq);
         }
@@ -129,8 +130,8 @@ impl Engine {
                 reloaded: AtomicBool::new(false),
                 stopping: AtomicBool::new(false),
                 stop_signal: tokio::sync::Notify::new(),
-                tasks: Mutex::new(Vec::new()),
-                runners: Mutex::new(Vec::new()),
+                move_tasks: Arc::default(),
+                move_task_driver: Mutex::new(None),
                 seqs: SeqCounter::new(),
             },
         }
@@ -199,7 +200,7 @@ impl Engine {
             }
         }
         *queues = fresh;
-        *self.tasks.lock() = tasks;
+        self.move_tasks.reload(tasks);
         Ok(())
     }
 
@@ -228,12 +229,12 @@ impl Engine {
         });
     }
 
-    /// `shutdown`, then wait for the move-task runners to stop (they hold the engine).
+    /// `shutdown`, then wait for the move-task driver to stop (it holds the engine).
     pub async fn stop(&self) {
         self.shutdown();
-        let runners: Vec<_> = std::mem::take(&mut *self.runners.lock());
-        for r in runners {
-            let _ = r.await;
+        let driver = self.move_task_driver.lock().take();
+        if let Some(driver) = driver {
+            let _ = driver.await;
         }
         // Release the data directory now, even if a lingering connection still holds the engine.
         self.store.close();
@@ -249,16 +250,8 @@ impl Engine {
         }
     }
 
-    pub(crate) fn runners(&self) -> &Mutex<Vec<tokio::task::JoinHandle<()>>> {
-        &self.runners
-    }
-
     pub fn clock(&self) -> &Arc<dyn Clock> {
         &self.clock
-    }
-
-    pub(crate) fn store(&self) -> &Arc<dyn Store> {
-        &self.store
     }
 
     /// Whether changes can be made: false while the store refuses commits (a full disk),
@@ -267,15 +260,11 @@ impl Engine {
         !self.store.is_failed()
     }
 
-    pub(crate) fn tasks(&self) -> &Mutex<Vec<TaskRecord>> {
-        &self.tasks
-    }
-
     pub(crate) fn is_stopping(&self) -> bool {
         self.stopping.load(Ordering::SeqCst)
     }
 
-    pub(crate) fn all_queues(&self) -> Vec<Arc<Queue>> {
+    fn all_queues(&self) -> Vec<Arc<Queue>> {
         self.queues.read().values().cloned().collect()
     }
 
@@ -309,10 +298,13 @@ impl Engine {
 
     /// Wait until `commit` is durable; a store failure is the client's 503.
     pub(crate) async fn durable(commit: Commit) -> Result<()> {
-        commit.await.map_err(|e| {
-            tracing_error(&e);
-            Error::ServiceUnavailable("The service is unavailable: the message store could not save the change.".into())
-        })
+        commit.await.map_err(|e| Engine::not_durable(&e))
+    }
+
+    /// A commit that failed, logged, as the client's 503.
+    pub(crate) fn not_durable(e: &StoreError) -> Error {
+        tracing_error(e);
+        Error::ServiceUnavailable("The service is unavailable: the message store could not save the change.".into())
     }
 
     /// Apply `f` to a queue's state under its lock, submit the changes it made, and wait
@@ -532,7 +524,43 @@ impl Engine {
 
     /// Every move task, oldest first.
     pub fn move_tasks(&self) -> Vec<TaskRecord> {
-        self.tasks.lock().clone()
+        self.move_tasks.records()
+    }
+
+    // ---- move tasks: the component is `movetask`; these answer for it ----
+
+    pub async fn start_message_move_task(
+        self: &Arc<Self>,
+        source_arn: &str,
+        destination_arn: Option<&str>,
+        max_per_second: Option<i64>,
+    ) -> Result<String> {
+        let (handle, commit) =
+            self.move_tasks.start(&**self, source_arn, destination_arn, max_per_second, self.clock.now())?;
+        self.resume_tasks();
+        Engine::durable(commit).await?;
+        Ok(handle)
+    }
+
+    /// Tasks of `source_arn`, newest first.
+    pub fn list_message_move_tasks(&self, source_arn: &str, max_results: Option<i64>) -> Result<Vec<TaskRecord>> {
+        self.move_tasks.list(self, source_arn, max_results)
+    }
+
+    /// Ask a RUNNING task to stop; returns how many messages it has moved.
+    pub async fn cancel_message_move_task(&self, handle: &str) -> Result<u64> {
+        let (moved, commit) = self.move_tasks.cancel(self, handle)?;
+        Engine::durable(commit).await?;
+        Ok(moved)
+    }
+
+    /// Start the move-task driver, once: the tasks a store kept RUNNING or CANCELLING resume,
+    /// and tasks started later run.
+    pub fn resume_tasks(self: &Arc<Self>) {
+        let mut driver = self.move_task_driver.lock();
+        if driver.is_none() && !self.is_stopping() {
+            *driver = Some(movetask::driver::spawn(self.clone(), self.move_tasks.clone()));
+        }
     }
 
     /// Lock a queue's state brought up to now. Messages dropped for retention are
@@ -871,7 +899,7 @@ impl Engine {
             policy.as_ref().and_then(|p| self.queue_by_arn(&p.dead_letter_target_arn)).filter(|d| d.uid != queue.uid);
         let mut changes = Vec::new();
         let (result, commit, moved, next_visible) = {
-            let (mut src, mut dst) = lock_pair(queue, dlq.as_deref());
+            let (mut src, mut dst) = Queue::lock_pair(queue, dlq.as_deref());
             if src.deleted {
                 return Err(Error::QueueDoesNotExist);
             }
@@ -1092,27 +1120,25 @@ impl Engine {
     }
 }
 
-fn tracing_error(e: &StoreError) {
-    tracing::error!(error = %e, "the store could not make a change durable");
+/// What move tasks see of the engine: its queues and its store.
+impl movetask::Queues for Engine {
+    fn by_arn(&self, arn: &str) -> Option<Arc<Queue>> {
+        self.queue_by_arn(arn)
+    }
+
+    fn is_dead_letter_queue(&self, queue: &Queue) -> bool {
+        self.all_queues()
+            .iter()
+            .any(|q| q.state.lock().attrs.redrive().is_some_and(|p| p.dead_letter_target_arn == queue.arn))
+    }
+
+    fn store(&self) -> &dyn Store {
+        &*self.store
+    }
 }
 
-/// Lock two queues' states in uid order (a fixed order, so two receives that hand off in
-/// opposite directions cannot deadlock). Returned in argument order.
-pub(crate) fn lock_pair<'a>(
-    a: &'a Queue,
-    b: Option<&'a Queue>,
-) -> (parking_lot::MutexGuard<'a, QueueState>, Option<parking_lot::MutexGuard<'a, QueueState>>) {
-    match b {
-        None => (a.state.lock(), None),
-        Some(b) if b.uid < a.uid => {
-            let gb = b.state.lock();
-            (a.state.lock(), Some(gb))
-        }
-        Some(b) => {
-            let ga = a.state.lock();
-            (ga, Some(b.state.lock()))
-        }
-    }
+fn tracing_error(e: &StoreError) {
+    tracing::error!(error = %e, "the store could not make a change durable");
 }
 
 /// What `prepare` needs of a queue's attributes, copied out under a short lock so that the

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use indexmap::IndexMap;
-use parking_lot::Mutex;
+use parking_lot::{Mutex, MutexGuard};
 use tokio::sync::Notify;
 
 use crate::attributes::QueueAttributes;
@@ -321,6 +321,25 @@ impl Queue {
 
     pub fn is_fifo(&self) -> bool {
         self.id.name.ends_with(".fifo")
+    }
+
+    /// Lock two queues' states in uid order (a fixed order, so two receives that hand off in
+    /// opposite directions cannot deadlock). Returned in argument order.
+    pub(crate) fn lock_pair<'a>(
+        a: &'a Queue,
+        b: Option<&'a Queue>,
+    ) -> (MutexGuard<'a, QueueState>, Option<MutexGuard<'a, QueueState>>) {
+        match b {
+            None => (a.state.lock(), None),
+            Some(b) if b.uid < a.uid => {
+                let gb = b.state.lock();
+                (a.state.lock(), Some(gb))
+            }
+            Some(b) => {
+                let ga = a.state.lock();
+                (ga, Some(b.state.lock()))
+            }
+        }
     }
 
     /// The queue's record as a store keeps it.

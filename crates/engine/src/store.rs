@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use crate::attributes::QueueAttributes;
 use crate::clock::Millis;
 use crate::message::SharedContent;
-pub use crate::movetask::{TaskRecord, TaskStatus};
+pub use crate::movetask::record::{TaskRecord, TaskStatus};
 
 /// What a queue is, apart from its messages.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

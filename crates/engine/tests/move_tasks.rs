@@ -1,0 +1,372 @@
+//! Message move tasks, driven by a manual clock: the engine's own driver runs them, and the
+//! tests move time instead of sleeping (real pauses only while a durable store commits on
+//! its own thread).
+#![allow(clippy::unwrap_used)] // a failed unwrap in a test helper is a failed test
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use engine::message::NewMessage;
+use engine::movetask::{TaskRecord, TaskStatus};
+use engine::{Clock, Engine, EngineConfig, Error, ManualClock, ReceiveOptions, SystemClock};
+
+const START: u64 = 1_700_000_000_000;
+
+fn config() -> EngineConfig {
+    EngineConfig { region: "us-east-1".into(), account_id: "000000000000".into() }
+}
+
+fn engine() -> (Arc<Engine>, ManualClock) {
+    let clock = ManualClock::new(START);
+    (Arc::new(Engine::in_memory(config(), Arc::new(clock.clone()))), clock)
+}
+
+fn attrs(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+}
+
+fn redrive_to(e: &Engine, dlq: &str) -> String {
+    format!(r#"{{"deadLetterTargetArn":"{}","maxReceiveCount":"1"}}"#, e.arn_of(dlq))
+}
+
+async fn create(e: &Engine, name: &str, pairs: &[(&str, &str)]) {
+    e.create_queue(name, &attrs(pairs), &BTreeMap::new()).await.unwrap();
+}
+
+/// `dlq`, and each of `sources` dead-lettering into it after one receive.
+async fn sources_and_dlq(e: &Engine, sources: &[&str], dlq: &str) {
+    let fifo = dlq.ends_with(".fifo");
+    let fifo_attrs: &[(&str, &str)] = if fifo { &[("FifoQueue", "true")] } else { &[] };
+    create(e, dlq, fifo_attrs).await;
+    let policy = redrive_to(e, dlq);
+    for s in sources {
+        let mut pairs = vec![("RedrivePolicy", policy.as_str())];
+        pairs.extend_from_slice(fifo_attrs);
+        create(e, s, &pairs).await;
+    }
+}
+
+fn message(body: &str, group: Option<&str>) -> NewMessage {
+    NewMessage {
+        body: body.into(),
+        group_id: group.map(str::to_string),
+        deduplication_id: group.map(|_| body.to_string()),
+        ..Default::default()
+    }
+}
+
+fn numbered(prefix: &str, n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("{prefix}-{i:02}")).collect()
+}
+
+fn receive(max: i64, visibility: Option<i64>) -> ReceiveOptions {
+    ReceiveOptions {
+        max_messages: Some(max),
+        visibility_timeout: visibility,
+        wait_time_seconds: Some(0),
+        ..Default::default()
+    }
+}
+
+/// Send `(body, group)`s to `source` and dead-letter them all without moving the clock: a
+/// receive with VisibilityTimeout 0 counts one receive and leaves the message visible, so
+/// the next receive hands it to the DLQ.
+async fn dead_letter(e: &Engine, source: &str, messages: &[(String, Option<&str>)]) {
+    for (body, group) in messages {
+        e.send_message(source, message(body, *group), "me").await.unwrap();
+    }
+    for _ in 0..10_000 {
+        let c = e.counts(source).unwrap();
+        if (c.visible, c.in_flight, c.delayed) == (0, 0, 0) {
+            return;
+        }
+        e.receive_message(source, receive(10, Some(0))).await.unwrap();
+    }
+    panic!("{source} kept messages");
+}
+
+async fn dead_letter_all(e: &Engine, source: &str, bodies: &[String]) {
+    let plain: Vec<_> = bodies.iter().map(|b| (b.clone(), None)).collect();
+    dead_letter(e, source, &plain).await;
+}
+
+/// Receive and delete everything `queue` holds, in receive order.
+async fn drain(e: &Engine, queue: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    loop {
+        let got = e.receive_message(queue, receive(10, Some(30))).await.unwrap();
+        if got.is_empty() {
+            return out;
+        }
+        for r in got {
+            e.delete_message(queue, &r.receipt_handle).await.unwrap();
+            out.push(r.content.body.clone());
+        }
+    }
+}
+
+fn sorted(mut v: Vec<String>) -> Vec<String> {
+    v.sort();
+    v
+}
+
+fn visible(e: &Engine, queue: &str) -> usize {
+    e.counts(queue).unwrap().visible
+}
+
+fn latest(e: &Engine, dlq: &str) -> TaskRecord {
+    e.list_message_move_tasks(&e.arn_of(dlq), None).unwrap().remove(0)
+}
+
+async fn start(e: &Arc<Engine>, dlq: &str, destination: Option<&str>, rate: Option<i64>) -> String {
+    let destination = destination.map(|d| e.arn_of(d));
+    e.start_message_move_task(&e.arn_of(dlq), destination.as_deref(), rate).await.unwrap()
+}
+
+/// A real pause, for a store that commits on its own thread.
+async fn real_pause(millis: u64) {
+    SystemClock.sleep_until(SystemClock.now() + millis).await;
+}
+
+/// Let the driver run until `done` holds of the DLQ's latest task; fails after 10 s.
+async fn until(e: &Engine, dlq: &str, what: &str, done: impl Fn(&TaskRecord) -> bool) -> TaskRecord {
+    for i in 0..2_000 {
+        let task = latest(e, dlq);
+        if done(&task) {
+            return task;
+        }
+        if i < 200 {
+            tokio::task::yield_now().await;
+        } else {
+            real_pause(5).await;
+        }
+    }
+    panic!("{what}: still {:?}", latest(e, dlq));
+}
+
+async fn until_status(e: &Engine, dlq: &str, status: TaskStatus) -> TaskRecord {
+    until(e, dlq, status.as_str(), |t| t.status == status).await
+}
+
+/// `until` `moved` messages moved, and then no more while the clock stands still.
+async fn until_moved_and_held(e: &Engine, dlq: &str, moved: u64) -> TaskRecord {
+    until(e, dlq, &format!("{moved} moved"), |t| t.moved >= moved).await;
+    for _ in 0..200 {
+        tokio::task::yield_now().await;
+    }
+    real_pause(20).await;
+    let task = latest(e, dlq);
+    assert_eq!(task.moved, moved, "held at {moved} until the clock moves: {task:?}");
+    task
+}
+
+#[tokio::test]
+async fn a_task_without_a_rate_moves_every_message_back_without_the_clock_moving() {
+    let (e, _clock) = engine();
+    sources_and_dlq(&e, &["src"], "dlq").await;
+    let sent = numbered("m", 25);
+    dead_letter_all(&e, "src", &sent).await;
+
+    let handle = start(&e, "dlq", None, None).await;
+    let task = until_status(&e, "dlq", TaskStatus::Completed).await;
+    assert_eq!((task.moved, task.to_move), (25, 25));
+    assert_eq!(task.failure_reason, None);
+    assert_eq!(task.handle(), handle);
+    assert_eq!(e.counts("dlq").unwrap().visible, 0);
+    assert_eq!(sorted(drain(&e, "src").await), sent, "each message exactly once");
+}
+
+#[tokio::test]
+async fn a_rate_limited_task_moves_its_rate_per_clock_second_and_no_more() {
+    let (e, clock) = engine();
+    sources_and_dlq(&e, &["src"], "dlq").await;
+    let sent = numbered("m", 25);
+    dead_letter_all(&e, "src", &sent).await;
+
+    start(&e, "dlq", None, Some(10)).await;
+    let task = until_moved_and_held(&e, "dlq", 10).await;
+    assert_eq!(task.status, TaskStatus::Running);
+    assert_eq!((visible(&e, "dlq"), visible(&e, "src")), (15, 10));
+
+    clock.advance(Duration::from_millis(999));
+    until_moved_and_held(&e, "dlq", 10).await;
+    clock.advance(Duration::from_millis(1));
+    until_moved_and_held(&e, "dlq", 20).await;
+    assert_eq!((visible(&e, "dlq"), visible(&e, "src")), (5, 20));
+
+    clock.advance(Duration::from_secs(1));
+    let done = until_status(&e, "dlq", TaskStatus::Completed).await;
+    assert_eq!((done.moved, done.max_per_second), (25, Some(10)));
+    assert_eq!(sorted(drain(&e, "src").await), sent);
+}
+
+#[tokio::test]
+async fn a_cancelled_task_is_cancelling_until_its_next_step_then_cancelled_keeping_what_moved() {
+    let (e, clock) = engine();
+    sources_and_dlq(&e, &["src"], "dlq").await;
+    let sent = numbered("c", 12);
+    dead_letter_all(&e, "src", &sent).await;
+
+    let handle = start(&e, "dlq", None, Some(5)).await;
+    until_moved_and_held(&e, "dlq", 5).await;
+    assert_eq!(e.cancel_message_move_task(&handle).await.unwrap(), 5);
+    let task = until_moved_and_held(&e, "dlq", 5).await;
+    assert_eq!(task.status, TaskStatus::Cancelling, "until the rate window reopens");
+    let again = e.cancel_message_move_task(&handle).await.unwrap_err();
+    assert_eq!(again, Error::InvalidParameterValue("Only active tasks can be cancelled.".into()));
+
+    clock.advance(Duration::from_secs(1));
+    let task = until_status(&e, "dlq", TaskStatus::Cancelled).await;
+    assert_eq!((task.moved, task.to_move, task.failure_reason), (5, 12, None));
+    clock.advance(Duration::from_secs(5));
+    until_moved_and_held(&e, "dlq", 5).await;
+    assert_eq!(visible(&e, "dlq"), 7, "the rest stays in the DLQ");
+    let mut all = drain(&e, "src").await;
+    assert_eq!(all.len(), 5);
+    all.extend(drain(&e, "dlq").await);
+    assert_eq!(sorted(all), sent, "nothing lost or duplicated");
+}
+
+#[tokio::test]
+async fn a_full_speed_task_cancelled_at_once_moves_nothing_more() {
+    let (e, _clock) = engine();
+    sources_and_dlq(&e, &["src"], "dlq").await;
+    dead_letter_all(&e, "src", &numbered("m", 30)).await;
+
+    // Cancelled before the driver's first step (this test's thread has not let it run):
+    // it sees CANCELLING there.
+    let handle = start(&e, "dlq", None, None).await;
+    assert_eq!(e.cancel_message_move_task(&handle).await.unwrap(), 0);
+    let task = until_status(&e, "dlq", TaskStatus::Cancelled).await;
+    assert_eq!(task.moved, 0);
+    assert_eq!(visible(&e, "dlq"), 30);
+}
+
+#[tokio::test]
+async fn deleting_the_destination_mid_task_fails_the_task_with_aws_reason() {
+    let (e, clock) = engine();
+    sources_and_dlq(&e, &["src"], "dlq").await;
+    create(&e, "doomed", &[]).await;
+    dead_letter_all(&e, "src", &numbered("f", 12)).await;
+
+    start(&e, "dlq", Some("doomed"), Some(5)).await;
+    until_moved_and_held(&e, "dlq", 5).await;
+    e.delete_queue("doomed").await.unwrap();
+    clock.advance(Duration::from_secs(1));
+    let task = until_status(&e, "dlq", TaskStatus::Failed).await;
+    assert_eq!(task.failure_reason.as_deref(), Some("AWS.SimpleQueueService.NonExistentQueue"));
+    assert_eq!((task.moved, task.to_move), (5, 12));
+    assert_eq!(visible(&e, "dlq"), 7, "unmoved messages remain in the DLQ");
+
+    // A new task may start after a failure, and takes the rest home.
+    start(&e, "dlq", None, None).await;
+    assert_eq!(until_status(&e, "dlq", TaskStatus::Completed).await.moved, 7);
+    assert_eq!(visible(&e, "src"), 7);
+}
+
+#[tokio::test]
+async fn a_message_with_no_source_to_return_to_fails_the_task() {
+    let (e, _clock) = engine();
+    sources_and_dlq(&e, &["src"], "dlq").await;
+    // Sent straight to the DLQ: no DeadLetterQueueSourceArn, and the task names no destination.
+    e.send_message("dlq", message("stray", None), "me").await.unwrap();
+
+    start(&e, "dlq", None, None).await;
+    let task = until_status(&e, "dlq", TaskStatus::Failed).await;
+    assert_eq!(task.failure_reason.as_deref(), Some("CouldNotDetermineMessageSource"));
+    assert_eq!(task.moved, 0);
+    assert_eq!(visible(&e, "dlq"), 1);
+}
+
+#[tokio::test]
+async fn a_dlq_of_many_sources_sends_each_message_back_to_its_own_source() {
+    let (e, _clock) = engine();
+    let sources = ["alpha", "beta", "gamma"];
+    sources_and_dlq(&e, &sources, "dlq").await;
+    // Interleaved in the DLQ, so each batch is bound for several destinations.
+    for round in 0..4 {
+        for s in sources {
+            dead_letter_all(&e, s, &numbered(&format!("{s}-{round}"), 300)).await;
+        }
+    }
+    start(&e, "dlq", None, None).await;
+    let task = until_status(&e, "dlq", TaskStatus::Completed).await;
+    assert_eq!((task.moved, task.to_move), (3_600, 3_600));
+    for s in sources {
+        let back = drain(&e, s).await;
+        assert_eq!(back.len(), 1_200, "{s}");
+        assert!(back.iter().all(|b| b.starts_with(s)), "{s} got only its own messages");
+    }
+    assert_eq!(visible(&e, "dlq"), 0);
+}
+
+#[tokio::test]
+async fn a_fifo_task_keeps_each_groups_order_and_a_group_waits_behind_its_held_head() {
+    let (e, clock) = engine();
+    sources_and_dlq(&e, &["src.fifo"], "dlq.fifo").await;
+    let order = [("a1", "A"), ("b1", "B"), ("a2", "A"), ("a3", "A"), ("b2", "B"), ("c1", "C"), ("b3", "B")];
+    let messages: Vec<_> = order.iter().map(|(b, g)| (b.to_string(), Some(*g))).collect();
+    dead_letter(&e, "src.fifo", &messages).await;
+    assert_eq!(visible(&e, "dlq.fifo"), 7);
+
+    let in_order =
+        |g: &str| order.iter().filter(|(_, group)| *group == g).map(|(b, _)| b.to_string()).collect::<Vec<_>>();
+    let of_group = |bodies: &[String], g: &str| {
+        bodies.iter().filter(|b| b.starts_with(&g.to_ascii_lowercase())).cloned().collect::<Vec<_>>()
+    };
+
+    // One group's head is held in flight in the DLQ: that group waits, the others move.
+    let held = e.receive_message("dlq.fifo", receive(1, Some(30))).await.unwrap();
+    let held_group = held[0].content.group_id.clone().unwrap();
+    start(&e, "dlq.fifo", None, None).await;
+    let task = until_status(&e, "dlq.fifo", TaskStatus::Completed).await;
+    assert_eq!(task.to_move, 7);
+    assert_eq!(task.moved, 7 - in_order(&held_group).len() as u64);
+    let back = drain(&e, "src.fifo").await;
+    for g in ["A", "B", "C"] {
+        let expected = if g == held_group { Vec::new() } else { in_order(g) };
+        assert_eq!(of_group(&back, g), expected, "group {g}");
+    }
+
+    // Once the head is visible again, the next task takes its group home in order.
+    clock.advance(Duration::from_secs(30));
+    start(&e, "dlq.fifo", None, None).await;
+    until_status(&e, "dlq.fifo", TaskStatus::Completed).await;
+    assert_eq!(drain(&e, "src.fifo").await, in_order(&held_group));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_task_resumes_after_a_restart_without_losing_or_duplicating() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(START);
+    let open = || {
+        let store = store::SqliteStore::open(dir.path()).unwrap();
+        Arc::new(Engine::open(config(), Arc::new(clock.clone()), Arc::new(store)).unwrap())
+    };
+    let e = open();
+    sources_and_dlq(&e, &["src"], "dlq").await;
+    let sent = numbered("d", 20);
+    dead_letter_all(&e, "src", &sent).await;
+    let handle = start(&e, "dlq", None, Some(5)).await;
+    until_moved_and_held(&e, "dlq", 5).await;
+    e.stop().await;
+    drop(e);
+
+    let e = open();
+    let task = latest(&e, "dlq");
+    assert_eq!((task.status, task.moved, task.to_move), (TaskStatus::Running, 5, 20));
+    assert_eq!(task.handle(), handle, "the same task");
+    e.resume_tasks();
+    // It goes on where it stopped, at most 5 per clock second.
+    until_moved_and_held(&e, "dlq", 10).await;
+    assert_eq!((visible(&e, "src"), visible(&e, "dlq")), (10, 10), "every message in exactly one queue");
+    for moved in [15, 20] {
+        clock.advance(Duration::from_secs(1));
+        until_moved_and_held(&e, "dlq", moved).await;
+    }
+    clock.advance(Duration::from_secs(1));
+    until_status(&e, "dlq", TaskStatus::Completed).await;
+    assert_eq!(sorted(drain(&e, "src").await), sent, "no message lost or duplicated");
+    e.stop().await;
+}
