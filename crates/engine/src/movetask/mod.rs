@@ -46,8 +46,9 @@
 //! Safe redrive adds phases, not special cases: e.g. [Canary] moves N messages and hands
 //! over to [Watching], whose step (due at its timeout, or when woken) checks the moved
 //! messages: all deleted → [Moving]; one dead-lettered again or the timeout passed →
-//! [Ending] FAILED with the reason. A phase that must survive a restart goes into the
-//! record as well.
+//! [Ending] FAILED with the reason. Halting on re-failure is one more transition out of
+//! [Moving] and [Watching]: a step that finds too many moved messages back in the DLQ goes
+//! to [Ending] FAILED. A phase that must survive a restart goes into the record as well.
 //!
 //! # Locks
 //! Queue states before the records' lock, never the other way; `runs` is taken only by the
