@@ -254,6 +254,10 @@ impl Engine {
         &self.clock
     }
 
+    pub(crate) fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
     /// Whether changes can be made: false while the store refuses commits (a full disk),
     /// until it heals.
     pub fn accepts_changes(&self) -> bool {
@@ -264,7 +268,7 @@ impl Engine {
         self.stopping.load(Ordering::SeqCst)
     }
 
-    fn all_queues(&self) -> Vec<Arc<Queue>> {
+    pub(crate) fn all_queues(&self) -> Vec<Arc<Queue>> {
         self.queues.read().values().cloned().collect()
     }
 

@@ -11,12 +11,26 @@ use std::time::Duration;
 use engine::message::{NewMessage, SharedContent};
 use engine::movetask::{TaskRecord, TaskStatus};
 use engine::store::{Change, Commit, LoadedQueue, Store, StoreError};
-use engine::{Clock, Engine, EngineConfig, Error, ManualClock, ReceiveOptions, SystemClock};
+use engine::{Caller, Clock, Engine, EngineConfig, Error, ManualClock, QueueId, ReceiveOptions, SystemClock};
 
 const START: u64 = 1_700_000_000_000;
+const ACCOUNT: &str = "000000000000";
 
 fn config() -> EngineConfig {
-    EngineConfig { region: "us-east-1".into(), account_id: "000000000000".into() }
+    EngineConfig { region: "us-east-1".into(), account_id: ACCOUNT.into() }
+}
+
+/// The one caller of these tests.
+fn me() -> Caller {
+    Caller::new(ACCOUNT, Some("me".into()))
+}
+
+fn qid(name: &str) -> QueueId {
+    QueueId::new(ACCOUNT, name)
+}
+
+fn arn(e: &Engine, name: &str) -> String {
+    e.arn_of(&qid(name))
 }
 
 fn engine() -> (Arc<Engine>, ManualClock) {
@@ -29,11 +43,11 @@ fn attrs(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
 }
 
 fn redrive_to(e: &Engine, dlq: &str) -> String {
-    format!(r#"{{"deadLetterTargetArn":"{}","maxReceiveCount":"1"}}"#, e.arn_of(dlq))
+    format!(r#"{{"deadLetterTargetArn":"{}","maxReceiveCount":"1"}}"#, arn(e, dlq))
 }
 
 async fn create(e: &Engine, name: &str, pairs: &[(&str, &str)]) {
-    e.create_queue(name, &attrs(pairs), &BTreeMap::new()).await.unwrap();
+    e.create_queue(&me(), name, &attrs(pairs), &BTreeMap::new()).await.unwrap();
 }
 
 /// `dlq`, and each of `sources` dead-lettering into it after one receive.
@@ -76,14 +90,14 @@ fn receive(max: i64, visibility: Option<i64>) -> ReceiveOptions {
 /// the next receive hands it to the DLQ.
 async fn dead_letter(e: &Engine, source: &str, messages: &[(String, Option<&str>)]) {
     for (body, group) in messages {
-        e.send_message(source, message(body, *group), "me").await.unwrap();
+        e.send_message(&me(), &qid(source), message(body, *group)).await.unwrap();
     }
     for _ in 0..10_000 {
-        let c = e.counts(source).unwrap();
+        let c = e.counts(&me(), &qid(source)).unwrap();
         if (c.visible, c.in_flight, c.delayed) == (0, 0, 0) {
             return;
         }
-        e.receive_message(source, receive(10, Some(0))).await.unwrap();
+        e.receive_message(&me(), &qid(source), receive(10, Some(0))).await.unwrap();
     }
     panic!("{source} kept messages");
 }
@@ -97,12 +111,12 @@ async fn dead_letter_all(e: &Engine, source: &str, bodies: &[String]) {
 async fn drain(e: &Engine, queue: &str) -> Vec<String> {
     let mut out = Vec::new();
     loop {
-        let got = e.receive_message(queue, receive(10, Some(30))).await.unwrap();
+        let got = e.receive_message(&me(), &qid(queue), receive(10, Some(30))).await.unwrap();
         if got.is_empty() {
             return out;
         }
         for r in got {
-            e.delete_message(queue, &r.receipt_handle).await.unwrap();
+            e.delete_message(&me(), &qid(queue), &r.receipt_handle).await.unwrap();
             out.push(r.content.body.clone());
         }
     }
@@ -114,16 +128,16 @@ fn sorted(mut v: Vec<String>) -> Vec<String> {
 }
 
 fn visible(e: &Engine, queue: &str) -> usize {
-    e.counts(queue).unwrap().visible
+    e.counts(&me(), &qid(queue)).unwrap().visible
 }
 
 fn latest(e: &Engine, dlq: &str) -> TaskRecord {
-    e.list_message_move_tasks(&e.arn_of(dlq), None).unwrap().remove(0)
+    e.list_message_move_tasks(&arn(e, dlq), None).unwrap().remove(0)
 }
 
 async fn start(e: &Arc<Engine>, dlq: &str, destination: Option<&str>, rate: Option<i64>) -> String {
-    let destination = destination.map(|d| e.arn_of(d));
-    e.start_message_move_task(&e.arn_of(dlq), destination.as_deref(), rate).await.unwrap()
+    let destination = destination.map(|d| arn(e, d));
+    e.start_message_move_task(&arn(e, dlq), destination.as_deref(), rate).await.unwrap()
 }
 
 /// A real pause, for a store that commits on its own thread.
@@ -175,7 +189,7 @@ async fn a_task_without_a_rate_moves_every_message_back_without_the_clock_moving
     assert_eq!((task.moved, task.to_move), (25, 25));
     assert_eq!(task.failure_reason, None);
     assert_eq!(task.handle(), handle);
-    assert_eq!(e.counts("dlq").unwrap().visible, 0);
+    assert_eq!(visible(&e, "dlq"), 0);
     assert_eq!(sorted(drain(&e, "src").await), sent, "each message exactly once");
 }
 
@@ -254,7 +268,7 @@ async fn deleting_the_destination_mid_task_fails_the_task_with_aws_reason() {
 
     start(&e, "dlq", Some("doomed"), Some(5)).await;
     until_moved_and_held(&e, "dlq", 5).await;
-    e.delete_queue("doomed").await.unwrap();
+    e.delete_queue(&me(), &qid("doomed")).await.unwrap();
     clock.advance(Duration::from_secs(1));
     let task = until_status(&e, "dlq", TaskStatus::Failed).await;
     assert_eq!(task.failure_reason.as_deref(), Some("AWS.SimpleQueueService.NonExistentQueue"));
@@ -272,7 +286,7 @@ async fn a_message_with_no_source_to_return_to_fails_the_task() {
     let (e, _clock) = engine();
     sources_and_dlq(&e, &["src"], "dlq").await;
     // Sent straight to the DLQ: no DeadLetterQueueSourceArn, and the task names no destination.
-    e.send_message("dlq", message("stray", None), "me").await.unwrap();
+    e.send_message(&me(), &qid("dlq"), message("stray", None)).await.unwrap();
 
     start(&e, "dlq", None, None).await;
     let task = until_status(&e, "dlq", TaskStatus::Failed).await;
@@ -319,7 +333,7 @@ async fn a_fifo_task_keeps_each_groups_order_and_a_group_waits_behind_its_held_h
     };
 
     // One group's head is held in flight in the DLQ: that group waits, the others move.
-    let held = e.receive_message("dlq.fifo", receive(1, Some(30))).await.unwrap();
+    let held = e.receive_message(&me(), &qid("dlq.fifo"), receive(1, Some(30))).await.unwrap();
     let held_group = held[0].content.group_id.clone().unwrap();
     start(&e, "dlq.fifo", None, None).await;
     let task = until_status(&e, "dlq.fifo", TaskStatus::Completed).await;
