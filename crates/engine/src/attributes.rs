@@ -1,4 +1,7 @@
 //! Queue attributes: AWS's names, defaults, ranges and errors.
+//!
+//! Held typed — the dead-letter policies parsed once, when set or loaded — and stored in the
+//! layout of `StoredAttributes`, the one durable stores have always kept.
 
 use std::collections::BTreeMap;
 
@@ -12,6 +15,7 @@ pub const MAX_MESSAGE_SIZE: u32 = 1_048_576;
 /// The settable attributes of one queue. Computed attributes (counts, timestamps,
 /// QueueArn) live with the queue's state.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "StoredAttributes", into = "StoredAttributes")]
 pub struct QueueAttributes {
     pub delay_seconds: u32,
     pub maximum_message_size: u32,
@@ -19,11 +23,13 @@ pub struct QueueAttributes {
     pub receive_message_wait_time_seconds: u32,
     pub visibility_timeout: u32,
     pub policy: Option<String>,
-    pub redrive_policy: Option<String>,
-    pub redrive_allow_policy: Option<String>,
+    pub redrive_policy: Option<RedrivePolicy>,
+    pub redrive_allow_policy: Option<RedriveAllowPolicy>,
     pub kms_master_key_id: Option<String>,
     pub kms_data_key_reuse_period_seconds: u32,
     pub sqs_managed_sse_enabled: bool,
+    /// Whether this is a FIFO queue: the one answer, fixed at creation (the name's `.fifo`
+    /// suffix is checked to agree then).
     pub fifo_queue: bool,
     pub content_based_deduplication: bool,
     pub deduplication_scope: String,
@@ -104,16 +110,13 @@ impl QueueAttributes {
             "RedrivePolicy" => {
                 self.redrive_policy = match value {
                     "" => None,
-                    raw => Some(RedrivePolicy::parse(raw)?.to_json()),
+                    raw => Some(RedrivePolicy::parse(raw)?),
                 }
             }
             "RedriveAllowPolicy" => {
                 self.redrive_allow_policy = match value {
                     "" => None,
-                    raw => {
-                        RedriveAllowPolicy::parse(raw)?;
-                        Some(raw.to_string())
-                    }
+                    raw => Some(RedriveAllowPolicy::parse(raw)?),
                 }
             }
             "FifoQueue" => {
@@ -170,15 +173,12 @@ impl QueueAttributes {
         Ok(next)
     }
 
-    pub fn redrive(&self) -> Option<RedrivePolicy> {
-        self.redrive_policy.as_deref().and_then(|p| RedrivePolicy::parse(p).ok())
+    pub fn is_fifo(&self) -> bool {
+        self.fifo_queue
     }
 
-    pub fn allow_policy(&self) -> RedriveAllowPolicy {
-        self.redrive_allow_policy
-            .as_deref()
-            .and_then(|p| RedriveAllowPolicy::parse(p).ok())
-            .unwrap_or(RedriveAllowPolicy::AllowAll)
+    pub fn redrive(&self) -> Option<&RedrivePolicy> {
+        self.redrive_policy.as_ref()
     }
 
     /// The current value of a settable attribute, as GetQueueAttributes shows it;
@@ -192,8 +192,8 @@ impl QueueAttributes {
             "ReceiveMessageWaitTimeSeconds" => Some(self.receive_message_wait_time_seconds.to_string()),
             "VisibilityTimeout" => Some(self.visibility_timeout.to_string()),
             "Policy" => self.policy.clone(),
-            "RedrivePolicy" => self.redrive_policy.clone(),
-            "RedriveAllowPolicy" => self.redrive_allow_policy.clone(),
+            "RedrivePolicy" => self.redrive_policy.as_ref().map(RedrivePolicy::to_json),
+            "RedriveAllowPolicy" => self.redrive_allow_policy.as_ref().map(|p| p.to_json().to_string()),
             "KmsMasterKeyId" => self.kms_master_key_id.clone(),
             "KmsDataKeyReusePeriodSeconds" => {
                 self.kms_master_key_id.as_ref().map(|_| self.kms_data_key_reuse_period_seconds.to_string())
@@ -204,6 +204,80 @@ impl QueueAttributes {
             "DeduplicationScope" => fifo(self.deduplication_scope.clone()),
             "FifoThroughputLimit" => fifo(self.fifo_throughput_limit.clone()),
             _ => None,
+        }
+    }
+}
+
+/// `QueueAttributes` as durable stores keep it (postcard: field order and types are the
+/// format), the dead-letter policies as JSON text. Records written before the policies were
+/// typed load unchanged, and are written back byte for byte.
+#[derive(Serialize, Deserialize)]
+struct StoredAttributes {
+    delay_seconds: u32,
+    maximum_message_size: u32,
+    message_retention_period: u32,
+    receive_message_wait_time_seconds: u32,
+    visibility_timeout: u32,
+    policy: Option<String>,
+    redrive_policy: Option<String>,
+    redrive_allow_policy: Option<String>,
+    kms_master_key_id: Option<String>,
+    kms_data_key_reuse_period_seconds: u32,
+    sqs_managed_sse_enabled: bool,
+    fifo_queue: bool,
+    content_based_deduplication: bool,
+    deduplication_scope: String,
+    fifo_throughput_limit: String,
+}
+
+impl From<StoredAttributes> for QueueAttributes {
+    fn from(s: StoredAttributes) -> Self {
+        // Stored values were checked when set; one that no longer parses is dropped (and
+        // logged) rather than keep the queue, or the whole store, from loading.
+        fn parsed<T>(name: &str, text: Option<String>, parse: fn(&str) -> Result<T>) -> Option<T> {
+            let text = text?;
+            parse(&text)
+                .inspect_err(|e| tracing::warn!(attribute = name, value = %text, error = %e, "a stored attribute is invalid; it is dropped"))
+                .ok()
+        }
+        QueueAttributes {
+            delay_seconds: s.delay_seconds,
+            maximum_message_size: s.maximum_message_size,
+            message_retention_period: s.message_retention_period,
+            receive_message_wait_time_seconds: s.receive_message_wait_time_seconds,
+            visibility_timeout: s.visibility_timeout,
+            policy: s.policy,
+            redrive_policy: parsed("RedrivePolicy", s.redrive_policy, RedrivePolicy::parse),
+            redrive_allow_policy: parsed("RedriveAllowPolicy", s.redrive_allow_policy, RedriveAllowPolicy::parse),
+            kms_master_key_id: s.kms_master_key_id,
+            kms_data_key_reuse_period_seconds: s.kms_data_key_reuse_period_seconds,
+            sqs_managed_sse_enabled: s.sqs_managed_sse_enabled,
+            fifo_queue: s.fifo_queue,
+            content_based_deduplication: s.content_based_deduplication,
+            deduplication_scope: s.deduplication_scope,
+            fifo_throughput_limit: s.fifo_throughput_limit,
+        }
+    }
+}
+
+impl From<QueueAttributes> for StoredAttributes {
+    fn from(a: QueueAttributes) -> Self {
+        StoredAttributes {
+            delay_seconds: a.delay_seconds,
+            maximum_message_size: a.maximum_message_size,
+            message_retention_period: a.message_retention_period,
+            receive_message_wait_time_seconds: a.receive_message_wait_time_seconds,
+            visibility_timeout: a.visibility_timeout,
+            policy: a.policy,
+            redrive_policy: a.redrive_policy.as_ref().map(RedrivePolicy::to_json),
+            redrive_allow_policy: a.redrive_allow_policy.as_ref().map(|p| p.to_json().to_string()),
+            kms_master_key_id: a.kms_master_key_id,
+            kms_data_key_reuse_period_seconds: a.kms_data_key_reuse_period_seconds,
+            sqs_managed_sse_enabled: a.sqs_managed_sse_enabled,
+            fifo_queue: a.fifo_queue,
+            content_based_deduplication: a.content_based_deduplication,
+            deduplication_scope: a.deduplication_scope,
+            fifo_throughput_limit: a.fifo_throughput_limit,
         }
     }
 }

@@ -10,7 +10,7 @@ use parking_lot::{Mutex, RwLock};
 
 use crate::attributes::{QueueAttributes, READABLE_NAMES};
 use crate::clock::{Clock, Millis};
-use crate::dlq::RedrivePolicy;
+use crate::dlq::{self, HandOff, RedrivePolicy};
 use crate::error::{Error, Result};
 use crate::fifo;
 use crate::message::{self, AttributeData, AttributeValue, Attributes, Content, NewMessage};
@@ -502,7 +502,7 @@ impl Engine {
         let dlq_arns: std::collections::HashSet<String> = self
             .all_queues()
             .iter()
-            .filter_map(|q| q.state.lock().attrs.redrive().map(|p| p.dead_letter_target_arn))
+            .filter_map(|q| q.state.lock().attrs.redrive().map(|p| p.dead_letter_target_arn.clone()))
             .collect();
         self.all_queues()
             .iter()
@@ -639,7 +639,7 @@ impl Engine {
             changes.push(Change::PutQueue(queue.record(state)));
             // A FIFO queue's delay is retroactive (documented): it moves the end of the delay
             // of every message not yet received.
-            if state.fifo.is_some() && state.attrs.delay_seconds != before {
+            if queue.is_fifo() && state.attrs.delay_seconds != before {
                 let delay_ms = u64::from(state.attrs.delay_seconds) * 1000;
                 state.redelay_unreceived(queue.uid, delay_ms, now, changes);
             }
@@ -897,7 +897,7 @@ impl Engine {
         visibility_ms: u64,
         now: Millis,
     ) -> Result<Vec<Received>> {
-        let policy = queue.state.lock().attrs.redrive();
+        let policy = queue.state.lock().attrs.redrive().cloned();
         // A deleted DLQ leaves messages in the source, as on AWS.
         let dlq =
             policy.as_ref().and_then(|p| self.queue_by_arn(&p.dead_letter_target_arn)).filter(|d| d.uid != queue.uid);
@@ -912,9 +912,7 @@ impl Engine {
                 (Some(p), Some(state), Some(d)) if !state.deleted => Some(DeadLetter {
                     state,
                     uid: d.uid,
-                    fifo: d.is_fifo(),
-                    source_arn: &queue.arn,
-                    max_receive_count: p.max_receive_count,
+                    rule: HandOff { source_arn: &queue.arn, max_receive_count: p.max_receive_count, fifo: d.is_fifo() },
                     moved: 0,
                 }),
                 _ => None,
@@ -943,29 +941,14 @@ impl Engine {
         self.queue(&QueueId::from_arn(arn, &self.config.region)?).ok()
     }
 
-    /// Refuse a RedrivePolicy whose target does not exist here, is of the other queue
-    /// type, or whose RedriveAllowPolicy does not admit `source_arn`.
+    /// Refuse a RedrivePolicy that `dlq::check_target` refuses for the queue it names.
     fn check_redrive_target(&self, source_arn: &str, fifo: bool, attributes: &BTreeMap<String, String>) -> Result<()> {
         let Some(raw) = attributes.get("RedrivePolicy").filter(|r| !r.is_empty()) else { return Ok(()) };
         let policy = RedrivePolicy::parse(raw)?;
-        let invalid = |reason: &str| {
-            Error::InvalidParameterValue(format!(
-                "Value {raw} for parameter RedrivePolicy is invalid. Reason: {reason}"
-            ))
-        };
-        let target = self
-            .queue_by_arn(&policy.dead_letter_target_arn)
-            .ok_or_else(|| invalid("Dead letter target does not exist."))?;
-        if target.is_fifo() != fifo {
-            return Err(invalid("Dead-letter queue must be same type of queue as the source.."));
-        }
-        if target.arn != source_arn && !target.state.lock().attrs.allow_policy().allows(source_arn) {
-            return Err(invalid(&format!(
-                "The dead-letter queue {} does not allow this source queue to use it: see its RedriveAllowPolicy.",
-                target.arn
-            )));
-        }
-        Ok(())
+        let target = self.queue_by_arn(&policy.dead_letter_target_arn);
+        let allow = target.as_ref().and_then(|t| t.state.lock().attrs.redrive_allow_policy.clone());
+        let target = target.as_deref().map(|t| dlq::Target { arn: &t.arn, fifo: t.is_fifo(), allow: allow.as_ref() });
+        dlq::check_target(raw, source_arn, fifo, target)
     }
 
     /// The queues whose RedrivePolicy targets `id`, in name order, paged.

@@ -17,6 +17,7 @@ use tokio::sync::Notify;
 
 use crate::attributes::QueueAttributes;
 use crate::clock::{Clock, Millis};
+use crate::dlq::HandOff;
 use crate::error::{Error, Result};
 use crate::fifo::{sequence_number, Accepted, FifoIndex, GroupId};
 use crate::message::SharedContent;
@@ -146,13 +147,11 @@ pub struct Counts {
     pub delayed: usize,
 }
 
-/// Where a receive hands off messages that reached their maximum receive count.
+/// Where a receive hands off messages, and by which rule (`dlq::HandOff`).
 pub(crate) struct DeadLetter<'a> {
     pub state: &'a mut QueueState,
     pub uid: u64,
-    pub fifo: bool,
-    pub source_arn: &'a str,
-    pub max_receive_count: u32,
+    pub rule: HandOff<'a>,
     /// How many messages this receive moved.
     pub moved: usize,
 }
@@ -164,6 +163,8 @@ pub struct Queue {
     /// Distinguishes this queue from an earlier one of the same name (receipt handles, store keys).
     pub uid: u64,
     pub created_at: Millis,
+    /// The queue's FifoQueue attribute, which never changes: readable without the lock.
+    fifo: bool,
     pub(crate) state: Mutex<QueueState>,
     /// Woken whenever a message may have become receivable.
     pub(crate) arrivals: Notify,
@@ -201,11 +202,13 @@ pub(crate) struct QueueState {
 
 impl Queue {
     pub(crate) fn new(id: QueueId, arn: String, record: QueueRecord, keep_content: bool, seqs: Seqs) -> Arc<Queue> {
-        let fifo = record.attributes.fifo_queue.then(FifoIndex::default);
+        let is_fifo = record.attributes.is_fifo();
+        let fifo = is_fifo.then(FifoIndex::default);
         Arc::new(Queue {
             id,
             arn,
             uid: record.uid,
+            fifo: is_fifo,
             created_at: record.created_at,
             state: Mutex::new(QueueState {
                 attrs: record.attributes,
@@ -320,7 +323,7 @@ impl Queue {
     }
 
     pub fn is_fifo(&self) -> bool {
-        self.id.name.ends_with(".fifo")
+        self.fifo
     }
 
     /// Lock two queues' states in uid order (a fixed order, so two receives that hand off in
@@ -607,8 +610,8 @@ impl QueueState {
     }
 
     /// Hide up to `max` visible messages for `visibility_ms` and hand them out, oldest first.
-    /// A message already received `max_receive_count` times goes to `dlq` instead: that
-    /// receive does not return it (the lazy hand-off AWS does).
+    /// A message `dlq`'s rule hands off goes there instead, as the rule shapes it: that
+    /// receive does not return it.
     #[allow(clippy::too_many_arguments)]
     pub fn receive(
         &mut self,
@@ -657,17 +660,8 @@ impl QueueState {
                     Err(e) => return Err(Error::ServiceUnavailable(e.to_string())),
                 },
             };
-            if let Some(d) = dlq.as_mut().filter(|d| slot.m.receive_count >= d.max_receive_count) {
-                let mut moved = (*content).clone();
-                moved.dead_letter_source_arn = Some(d.source_arn.to_string());
-                let mut m = slot.m;
-                // A standard DLQ keeps the original enqueue time; a FIFO one starts it anew
-                // and takes the MessageId as the deduplication id.
-                if d.fifo {
-                    m.enqueued_at = now;
-                    moved.deduplication_id = Some(moved.id.clone());
-                }
-                m.visible_at = now;
+            if let Some(d) = dlq.as_mut().filter(|d| d.rule.applies_to(&slot.m)) {
+                let (moved, m) = d.rule.arrival(&content, slot.m, now);
                 self.remove(seq);
                 changes.push(Change::DeleteMessage { queue: uid, seq });
                 d.state.insert_with_state(d.uid, Arc::new(moved), m, now, changes);

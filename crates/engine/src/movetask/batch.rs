@@ -8,7 +8,7 @@ use parking_lot::MutexGuard;
 
 use super::{Queues, TaskRecord};
 use crate::clock::Millis;
-use crate::message::{Content, SharedContent};
+use crate::message::SharedContent;
 use crate::queue::{Queue, QueueState};
 use crate::store::{Change, Commit, Store};
 
@@ -82,16 +82,8 @@ pub(super) fn move_batch(
         if !src.take_visible(source.uid, *seq, &mut changes) {
             continue;
         }
-        // A redriven message is a new message: new id, new times, no receive count.
-        let id = uuid::Uuid::new_v4().to_string();
-        let fresh = Content {
-            deduplication_id: content.deduplication_id.as_ref().map(|_| id.clone()),
-            id,
-            sent_at: now,
-            dead_letter_source_arn: None,
-            ..(**content).clone()
-        };
-        dst.insert(destination.uid, Arc::new(fresh), now, 0, now, &mut changes);
+        let (fresh, m) = crate::dlq::redriven(content, now);
+        dst.insert_with_state(destination.uid, Arc::new(fresh), m, now, &mut changes);
         dst.stats.redriven += 1;
         moved += 1;
     }
