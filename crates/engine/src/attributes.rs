@@ -32,8 +32,56 @@ pub struct QueueAttributes {
     /// suffix is checked to agree then).
     pub fifo_queue: bool,
     pub content_based_deduplication: bool,
-    pub deduplication_scope: String,
-    pub fifo_throughput_limit: String,
+    pub deduplication_scope: DeduplicationScope,
+    pub fifo_throughput_limit: FifoThroughputLimit,
+}
+
+/// Whether FIFO deduplication ids count per queue or per message group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeduplicationScope {
+    Queue,
+    MessageGroup,
+}
+
+impl DeduplicationScope {
+    fn parse(value: &str) -> Option<Self> {
+        match value {
+            "queue" => Some(DeduplicationScope::Queue),
+            "messageGroup" => Some(DeduplicationScope::MessageGroup),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeduplicationScope::Queue => "queue",
+            DeduplicationScope::MessageGroup => "messageGroup",
+        }
+    }
+}
+
+/// Whether a FIFO queue's throughput quota applies per queue or per message group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FifoThroughputLimit {
+    PerQueue,
+    PerMessageGroupId,
+}
+
+impl FifoThroughputLimit {
+    fn parse(value: &str) -> Option<Self> {
+        match value {
+            "perQueue" => Some(FifoThroughputLimit::PerQueue),
+            "perMessageGroupId" => Some(FifoThroughputLimit::PerMessageGroupId),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FifoThroughputLimit::PerQueue => "perQueue",
+            FifoThroughputLimit::PerMessageGroupId => "perMessageGroupId",
+        }
+    }
 }
 
 impl QueueAttributes {
@@ -53,8 +101,8 @@ impl QueueAttributes {
             sqs_managed_sse_enabled: true,
             fifo_queue: fifo,
             content_based_deduplication: false,
-            deduplication_scope: "queue".into(),
-            fifo_throughput_limit: "perQueue".into(),
+            deduplication_scope: DeduplicationScope::Queue,
+            fifo_throughput_limit: FifoThroughputLimit::PerQueue,
         }
     }
 
@@ -134,17 +182,11 @@ impl QueueAttributes {
             }
             "DeduplicationScope" => {
                 fifo_only(self)?;
-                if !matches!(value, "queue" | "messageGroup") {
-                    return Err(invalid());
-                }
-                self.deduplication_scope = value.into();
+                self.deduplication_scope = DeduplicationScope::parse(value).ok_or_else(invalid)?;
             }
             "FifoThroughputLimit" => {
                 fifo_only(self)?;
-                if !matches!(value, "perQueue" | "perMessageGroupId") {
-                    return Err(invalid());
-                }
-                self.fifo_throughput_limit = value.into();
+                self.fifo_throughput_limit = FifoThroughputLimit::parse(value).ok_or_else(invalid)?;
             }
             _ => return Err(Error::InvalidAttributeName(format!("Unknown Attribute {name}."))),
         }
@@ -164,7 +206,9 @@ impl QueueAttributes {
         for (name, value) in attrs {
             next.set(name, value)?;
         }
-        if next.fifo_throughput_limit == "perMessageGroupId" && next.deduplication_scope == "queue" {
+        if next.fifo_throughput_limit == FifoThroughputLimit::PerMessageGroupId
+            && next.deduplication_scope == DeduplicationScope::Queue
+        {
             return Err(Error::InvalidAttributeValue(
                 "The perMessageGroupId value is allowed only when the value for DeduplicationScope is messageGroup"
                     .into(),
@@ -201,8 +245,8 @@ impl QueueAttributes {
             "SqsManagedSseEnabled" => Some(self.sqs_managed_sse_enabled.to_string()),
             "FifoQueue" => fifo("true".into()),
             "ContentBasedDeduplication" => fifo(self.content_based_deduplication.to_string()),
-            "DeduplicationScope" => fifo(self.deduplication_scope.clone()),
-            "FifoThroughputLimit" => fifo(self.fifo_throughput_limit.clone()),
+            "DeduplicationScope" => fifo(self.deduplication_scope.as_str().into()),
+            "FifoThroughputLimit" => fifo(self.fifo_throughput_limit.as_str().into()),
             _ => None,
         }
     }
@@ -232,13 +276,11 @@ struct StoredAttributes {
 
 impl From<StoredAttributes> for QueueAttributes {
     fn from(s: StoredAttributes) -> Self {
-        // Stored values were checked when set; one that no longer parses is dropped (and
-        // logged) rather than keep the queue, or the whole store, from loading.
+        // Stored values were checked when set; one that no longer parses is dropped (logged),
+        // rather than keep the queue, or the whole store, from loading.
         fn parsed<T>(name: &str, text: Option<String>, parse: fn(&str) -> Result<T>) -> Option<T> {
             let text = text?;
-            parse(&text)
-                .inspect_err(|e| tracing::warn!(attribute = name, value = %text, error = %e, "a stored attribute is invalid; it is dropped"))
-                .ok()
+            parse(&text).inspect_err(|_| invalid_stored(name, &text)).ok()
         }
         QueueAttributes {
             delay_seconds: s.delay_seconds,
@@ -254,8 +296,14 @@ impl From<StoredAttributes> for QueueAttributes {
             sqs_managed_sse_enabled: s.sqs_managed_sse_enabled,
             fifo_queue: s.fifo_queue,
             content_based_deduplication: s.content_based_deduplication,
-            deduplication_scope: s.deduplication_scope,
-            fifo_throughput_limit: s.fifo_throughput_limit,
+            deduplication_scope: DeduplicationScope::parse(&s.deduplication_scope).unwrap_or_else(|| {
+                invalid_stored("DeduplicationScope", &s.deduplication_scope);
+                DeduplicationScope::Queue
+            }),
+            fifo_throughput_limit: FifoThroughputLimit::parse(&s.fifo_throughput_limit).unwrap_or_else(|| {
+                invalid_stored("FifoThroughputLimit", &s.fifo_throughput_limit);
+                FifoThroughputLimit::PerQueue
+            }),
         }
     }
 }
@@ -276,10 +324,14 @@ impl From<QueueAttributes> for StoredAttributes {
             sqs_managed_sse_enabled: a.sqs_managed_sse_enabled,
             fifo_queue: a.fifo_queue,
             content_based_deduplication: a.content_based_deduplication,
-            deduplication_scope: a.deduplication_scope,
-            fifo_throughput_limit: a.fifo_throughput_limit,
+            deduplication_scope: a.deduplication_scope.as_str().into(),
+            fifo_throughput_limit: a.fifo_throughput_limit.as_str().into(),
         }
     }
+}
+
+fn invalid_stored(name: &str, value: &str) {
+    tracing::warn!(attribute = name, value, "a stored queue attribute is invalid; its default is used");
 }
 
 fn non_empty(v: &str) -> Option<String> {
@@ -362,5 +414,39 @@ mod tests {
         let a = QueueAttributes::defaults(false).apply(&map(&[("KmsMasterKeyId", "alias/aws/sqs")])).unwrap();
         assert_eq!(a.get("SqsManagedSseEnabled").as_deref(), Some("false"));
         assert_eq!(a.get("KmsDataKeyReusePeriodSeconds").as_deref(), Some("300"));
+    }
+
+    #[test]
+    fn policies_are_kept_parsed_and_shown_as_aws_returns_them() {
+        let arn = "arn:aws:sqs:us-east-1:000000000000:dlq";
+        let allow = r#"{"redrivePermission": "denyAll"}"#;
+        let a = QueueAttributes::defaults(false)
+            .apply(&map(&[
+                ("RedrivePolicy", &format!(r#"{{"maxReceiveCount":"4","deadLetterTargetArn":"{arn}"}}"#)),
+                ("RedriveAllowPolicy", allow),
+            ]))
+            .unwrap();
+        let policy = a.redrive().unwrap();
+        assert_eq!((policy.dead_letter_target_arn.as_str(), policy.max_receive_count), (arn, 4));
+        assert_eq!(
+            a.get("RedrivePolicy").as_deref(),
+            Some(format!(r#"{{"deadLetterTargetArn":"{arn}","maxReceiveCount":4}}"#).as_str())
+        );
+        assert_eq!(a.get("RedriveAllowPolicy").as_deref(), Some(allow));
+        assert!(!a.redrive_allow_policy.as_ref().unwrap().allows("arn:aws:sqs:us-east-1:000000000000:src"));
+        let cleared = a.apply(&map(&[("RedrivePolicy", ""), ("RedriveAllowPolicy", "")])).unwrap();
+        assert_eq!((cleared.redrive(), cleared.get("RedriveAllowPolicy")), (None, None));
+    }
+
+    #[test]
+    fn fifo_settings_are_typed_and_shown_by_their_aws_names() {
+        let a = QueueAttributes::defaults(true)
+            .apply(&map(&[("DeduplicationScope", "messageGroup"), ("FifoThroughputLimit", "perMessageGroupId")]))
+            .unwrap();
+        assert!(a.is_fifo());
+        assert_eq!(a.deduplication_scope, DeduplicationScope::MessageGroup);
+        assert_eq!(a.get("FifoThroughputLimit").as_deref(), Some("perMessageGroupId"));
+        assert!(a.apply(&map(&[("DeduplicationScope", "group")])).is_err());
+        assert!(!QueueAttributes::defaults(false).is_fifo());
     }
 }

@@ -8,7 +8,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use parking_lot::{Mutex, RwLock};
 
-use crate::attributes::{QueueAttributes, READABLE_NAMES};
+use crate::attributes::{DeduplicationScope, QueueAttributes, READABLE_NAMES};
 use crate::clock::{Clock, Millis};
 use crate::dlq::{self, HandOff, RedrivePolicy};
 use crate::error::{Error, Result};
@@ -1261,7 +1261,7 @@ fn accept(
     let mut sent = sent_of(&content);
     let key = match (&state.fifo, &content.group_id, &content.deduplication_id) {
         (Some(_), Some(group), Some(dedup)) => {
-            Some(fifo::dedup_key(state.attrs.deduplication_scope == "messageGroup", group, dedup))
+            Some(fifo::dedup_key(state.attrs.deduplication_scope == DeduplicationScope::MessageGroup, group, dedup))
         }
         _ => None,
     };
