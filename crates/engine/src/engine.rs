@@ -19,7 +19,7 @@ use crate::policy;
 use crate::queue::{Counts, DeadLetter, Queue, QueueState, Received, SeqCounter, Seqs, MAX_WAKE};
 use crate::queue_id::{Caller, QueueId};
 use crate::receipt::ReceiptHandle;
-use crate::store::{Change, Commit, MemoryStore, QueueRecord, Store, StoreError};
+use crate::store::{Change, Commit, Health, MemoryStore, QueueRecord, Store, StoreError, Stored};
 
 const DELETE_COOLDOWN_MS: u64 = 60_000;
 const PURGE_COOLDOWN_MS: u64 = 60_000;
@@ -86,7 +86,7 @@ impl Engine {
     /// An engine over `store`, with every queue and message the store kept.
     pub fn open(config: EngineConfig, clock: Arc<dyn Clock>, store: Arc<dyn Store>) -> Result<Engine, StoreError> {
         let now = clock.now();
-        let tasks = store.load_tasks()?;
+        let Stored { queues: loaded, tasks, seq_limit } = store.load()?;
         let engine = Engine {
             clock,
             config,
@@ -100,12 +100,11 @@ impl Engine {
             move_task_driver: Mutex::new(None),
             seqs: SeqCounter::new(),
         };
-        engine.seqs.restore_limit(engine.store.seq_limit()?);
+        engine.seqs.restore_limit(seq_limit);
         for task in engine.move_tasks.records() {
             // A task resumed moves only what was in its queue when it started.
             engine.seqs.at_least(task.boundary_seq);
         }
-        let loaded = engine.store.load()?;
         let mut queues = engine.queues.write();
         for q in loaded {
             let id = engine.stored_id(&q.record.name);
@@ -118,13 +117,13 @@ impl Engine {
 
     /// An engine that keeps everything in memory.
     pub fn in_memory(config: EngineConfig, clock: Arc<dyn Clock>) -> Engine {
-        match Engine::open(config.clone(), clock.clone(), Arc::new(MemoryStore)) {
+        match Engine::open(config.clone(), clock.clone(), Arc::new(MemoryStore::default())) {
             Ok(e) => e,
             // MemoryStore::load cannot fail; keep the signature honest anyway.
             Err(_) => Engine {
                 clock,
                 config,
-                store: Arc::new(MemoryStore),
+                store: Arc::new(MemoryStore::default()),
                 queues: RwLock::new(BTreeMap::new()),
                 recently_deleted: Mutex::new(HashMap::new()),
                 reloaded: AtomicBool::new(false),
@@ -146,42 +145,42 @@ impl Engine {
         }
     }
 
-    /// After a failed commit: rebuild every queue's index from what is on disk — dropping
-    /// the changes that were never acknowledged, so that what the server shows and answers
-    /// matches the disk again — at once, and again once the store takes commits again, which
-    /// is when it accepts changes again. Returns whether it healed.
+    /// After a failed commit: rebuild every queue's index from what the store holds —
+    /// dropping the changes that were never acknowledged, so that what the server shows and
+    /// answers matches the disk again — at once, and again as the store recovers (it hands
+    /// over its record before it accepts changes again). Returns whether it healed.
     pub fn heal(self: &Arc<Self>) -> Result<bool, StoreError> {
-        if !self.store.is_failed() {
+        if self.store.health() == Health::Healthy {
             return Ok(false);
         }
         // Holding the registry's write lock keeps new operations out meanwhile.
         let mut queues = self.queues.write();
-        if let Err(e) = self.store.probe() {
-            if !self.reloaded.swap(true, Ordering::SeqCst) {
-                self.reload(&mut queues)?;
-            }
-            return Err(e);
+        if !self.reloaded.swap(true, Ordering::SeqCst) {
+            let stored = self.store.load()?;
+            self.reload(&mut queues, stored);
         }
-        self.reload(&mut queues)?;
+        self.store.recover(&mut |stored| {
+            self.reload(&mut queues, stored);
+            Ok(())
+        })?;
         drop(queues);
         self.reloaded.store(false, Ordering::SeqCst);
-        self.store.resume();
         self.resume_tasks();
         Ok(true)
     }
 
     /// Replace the in-memory index by what the store holds (a queue of the same uid keeps its
     /// `Queue`, so waiters on it stay attached).
-    fn reload(&self, queues: &mut BTreeMap<QueueId, Arc<Queue>>) -> Result<(), StoreError> {
+    fn reload(&self, queues: &mut BTreeMap<QueueId, Arc<Queue>>, stored: Stored) {
         let now = self.clock.now();
-        self.seqs.forget_reservations_since(self.store.seq_limit()?);
+        let Stored { queues: loaded, tasks, seq_limit } = stored;
+        self.seqs.forget_reservations_since(seq_limit);
         let mut fresh = BTreeMap::new();
-        for q in self.store.load()? {
+        for q in loaded {
             let id = self.stored_id(&q.record.name);
             let queue = Queue::restore(id.clone(), self.arn_of(&id), q, now, &*self.store, &self.seqs);
             fresh.insert(id, queue);
         }
-        let tasks = self.store.load_tasks()?;
         for (name, old) in queues.iter() {
             match fresh.get(name) {
                 Some(new) if new.uid == old.uid => {
@@ -201,7 +200,6 @@ impl Engine {
         }
         *queues = fresh;
         self.move_tasks.reload(tasks);
-        Ok(())
     }
 
     /// Watch the store and heal it when it fails (checks once a second of the clock).
@@ -261,7 +259,7 @@ impl Engine {
     /// Whether changes can be made: false while the store refuses commits (a full disk),
     /// until it heals.
     pub fn accepts_changes(&self) -> bool {
-        !self.store.is_failed()
+        self.store.health() == Health::Healthy
     }
 
     pub(crate) fn is_stopping(&self) -> bool {
@@ -421,8 +419,7 @@ impl Engine {
                 tags: tags.clone(),
                 last_purge: None,
             };
-            let queue =
-                Queue::new(id.clone(), self.arn_of(&id), record.clone(), self.store.is_memory(), self.seqs.clone());
+            let queue = Queue::new(id.clone(), self.arn_of(&id), record.clone(), self.seqs.clone());
             queues.insert(id, queue.clone());
             (queue, self.store.submit(vec![Change::PutQueue(record)]))
         };

@@ -39,21 +39,23 @@ enum State {
     InFlight,
 }
 
-/// One message in the index: 56 bytes, so that a million stored messages cost little
-/// memory (a FIFO message's group is kept in the `FifoIndex`).
+/// One message in the index: 48 bytes, so that a million stored messages cost little
+/// memory (a FIFO message's group is kept in the `FifoIndex`; its body in the store, read at
+/// each delivery).
 #[derive(Debug)]
 struct Slot {
-    /// `None` for messages loaded from a durable store: read on demand.
-    content: Option<SharedContent>,
     state: State,
     m: MessageState,
 }
 
-/// The index's slots by seq. An `IndexMap` keeps them in one dense vector (72 bytes each) with
+/// The index's slots by seq. An `IndexMap` keeps them in one dense vector (64 bytes each) with
 /// a table of 9-byte indices, where a hash map's buckets of whole slots sit half empty after
-/// it doubles: 1,000,000 messages take ~94 MB instead of ~136 MB. Seqs are the server's own
+/// it doubles. Seqs are the server's own
 /// numbers, so a fast unkeyed hash is safe.
 type Slots = IndexMap<u64, Slot, foldhash::fast::FixedState>;
+
+/// How many bodies a restore reads from the store at once (a FIFO queue's, for their groups).
+const RESTORE_CHUNK: usize = 1024;
 
 /// How many seqs a durable reservation covers (see `SeqCounter`).
 pub(crate) const SEQ_BLOCK: u64 = 1 << 20;
@@ -195,13 +197,11 @@ pub(crate) struct QueueState {
     in_flight: usize,
     seqs: Seqs,
     pub(crate) fifo: Option<FifoIndex>,
-    /// Whether message bodies live here (memory store) or are read from the store.
-    keep_content: bool,
     pub stats: Stats,
 }
 
 impl Queue {
-    pub(crate) fn new(id: QueueId, arn: String, record: QueueRecord, keep_content: bool, seqs: Seqs) -> Arc<Queue> {
+    pub(crate) fn new(id: QueueId, arn: String, record: QueueRecord, seqs: Seqs) -> Arc<Queue> {
         let is_fifo = record.attributes.is_fifo();
         let fifo = is_fifo.then(FifoIndex::default);
         Arc::new(Queue {
@@ -224,7 +224,6 @@ impl Queue {
                 in_flight: 0,
                 seqs,
                 fifo,
-                keep_content,
                 stats: Stats::default(),
             }),
             arrivals: Notify::new(),
@@ -288,15 +287,23 @@ impl Queue {
         store: &dyn Store,
         seqs: &Seqs,
     ) -> Arc<Queue> {
-        let queue = Queue::new(id, arn, loaded.record, store.is_memory(), seqs.clone());
+        let queue = Queue::new(id, arn, loaded.record, seqs.clone());
         {
             let mut state = queue.state.lock();
-            let mut reader = state.fifo.is_some().then(|| store.reader());
-            for (seq, m) in loaded.messages {
-                let content = reader.as_mut().and_then(|r| r.content(queue.uid, seq).ok().flatten());
-                let group = content.as_ref().and_then(|c| c.group_id.as_deref()).map(GroupId::from);
-                state.place(seq, None, group, m, now);
-                seqs.at_least(seq + 1);
+            let fifo = state.fifo.is_some();
+            for chunk in loaded.messages.chunks(RESTORE_CHUNK) {
+                let contents = if fifo {
+                    let seqs: Vec<u64> = chunk.iter().map(|&(seq, _)| seq).collect();
+                    store.contents(queue.uid, &seqs).unwrap_or_default()
+                } else {
+                    Vec::new()
+                };
+                for (i, &(seq, m)) in chunk.iter().enumerate() {
+                    let content = contents.get(i).and_then(Option::as_ref);
+                    let group = content.and_then(|c| c.group_id.as_deref()).map(GroupId::from);
+                    state.place(seq, group, m, now);
+                    seqs.at_least(seq + 1);
+                }
             }
             if let Some(f) = state.fifo.as_mut() {
                 // In expiry order, which the window's lapsing relies on (stored by key).
@@ -436,14 +443,7 @@ impl QueueState {
     }
 
     /// Index a message under the state its record implies at `now`.
-    fn place(
-        &mut self,
-        seq: u64,
-        content: Option<SharedContent>,
-        group: Option<GroupId>,
-        m: MessageState,
-        now: Millis,
-    ) {
+    fn place(&mut self, seq: u64, group: Option<GroupId>, m: MessageState, now: Millis) {
         let state = if m.visible_at <= now {
             State::Visible
         } else if m.receive_count == 0 {
@@ -468,7 +468,7 @@ impl QueueState {
         if let (Some(g), Some(f)) = (&group, self.fifo.as_mut()) {
             f.add(g, seq);
         }
-        self.messages.insert(seq, Slot { content, state, m });
+        self.messages.insert(seq, Slot { state, m });
         self.refresh_group(&group);
     }
 
@@ -497,6 +497,29 @@ impl QueueState {
         Some(*head)
     }
 
+    /// The seqs a receive of up to `max` messages will most likely take, in order (as
+    /// `next_candidate` would give them if none is dead-lettered): the oldest visible
+    /// messages, or for a FIFO queue the available groups' visible runs, oldest group first.
+    fn likely_candidates(&self, max: usize) -> Vec<u64> {
+        let Some(f) = &self.fifo else { return self.ready.iter().take(max).copied().collect() };
+        let visible = |s: &u64| self.messages.get(s).is_some_and(|m| m.state == State::Visible);
+        let mut out = Vec::with_capacity(max);
+        for ((_, _, _, head), group) in &f.available {
+            let mut seq = *head;
+            while out.len() < max {
+                out.push(seq);
+                match f.next_in_group(group, seq).filter(visible) {
+                    Some(next) => seq = next,
+                    None => break,
+                }
+            }
+            if out.len() >= max {
+                break;
+            }
+        }
+        out
+    }
+
     /// A seq above every message this queue holds now (the next one the engine hands out).
     pub fn next_seq(&self) -> u64 {
         self.seqs.peek()
@@ -510,13 +533,12 @@ impl QueueState {
         limit: usize,
         store: &dyn Store,
     ) -> Result<Vec<(u64, SharedContent)>> {
-        let mut out = Vec::new();
-        let mut reader = None;
+        let mut seqs = Vec::new();
         // FIFO: a message moves only after every earlier one of its group (group order holds
         // in the destination too); `open` is the last movable seq seen of each group.
         let mut open: HashMap<GroupId, u64> = HashMap::new();
         for &seq in self.ready.range(..boundary) {
-            if out.len() >= limit {
+            if seqs.len() >= limit {
                 break;
             }
             if let Some(f) = &self.fifo {
@@ -528,18 +550,12 @@ impl QueueState {
                     open.insert(g.clone(), seq);
                 }
             }
-            let Some(slot) = self.messages.get(&seq) else { continue };
-            let content = match &slot.content {
-                Some(c) => c.clone(),
-                None => match reader.get_or_insert_with(|| store.reader()).content(uid, seq) {
-                    Ok(Some(c)) => c,
-                    Ok(None) => continue,
-                    Err(e) => return Err(Error::ServiceUnavailable(e.to_string())),
-                },
-            };
-            out.push((seq, content));
+            if self.messages.contains_key(&seq) {
+                seqs.push(seq);
+            }
         }
-        Ok(out)
+        let contents = store.contents(uid, &seqs).map_err(|e| Error::ServiceUnavailable(e.to_string()))?;
+        Ok(seqs.into_iter().zip(contents).filter_map(|(seq, c)| Some((seq, c?))).collect())
     }
 
     /// Remove a message if it is visible right now and, in a FIFO queue, the head of its group
@@ -571,7 +587,7 @@ impl QueueState {
         let seq = self.seqs.take(changes);
         changes.push(Change::PutMessage { queue: uid, seq, content: content.clone(), state: m });
         let group = self.group_of(&content);
-        self.place(seq, self.keep_content.then_some(content), group, m, now);
+        self.place(seq, group, m, now);
         seq
     }
 
@@ -605,7 +621,7 @@ impl QueueState {
         };
         changes.push(Change::PutMessage { queue: uid, seq, content: content.clone(), state: m });
         let group = self.group_of(&content);
-        self.place(seq, self.keep_content.then_some(content), group, m, now);
+        self.place(seq, group, m, now);
         seq
     }
 
@@ -633,7 +649,13 @@ impl QueueState {
         }
         let mut out = Vec::with_capacity(max.min(self.ready.len()));
         let mut current = None;
-        let mut reader = None;
+        // The bodies this receive will most likely deliver, read in one go; any other is
+        // read on its own.
+        let likely = self.likely_candidates(max);
+        let mut bodies = match store.contents(uid, &likely) {
+            Ok(b) => b,
+            Err(e) => return Err(Error::ServiceUnavailable(e.to_string())),
+        };
         while out.len() < max {
             let Some(seq) = self.next_candidate(&mut current) else { break };
             // A FIFO batch goes on with the same group after this message.
@@ -644,21 +666,22 @@ impl QueueState {
                 self.ready.remove(&seq);
                 continue;
             };
-            let content = match &slot.content {
-                Some(c) => c.clone(),
-                None => match reader.get_or_insert_with(|| store.reader()).content(uid, seq) {
-                    Ok(Some(c)) => c,
-                    // A state whose body is missing (a damaged database) can never be
-                    // delivered: set it aside, rather than fail every receive behind it. Its
-                    // record stays on disk.
-                    Ok(None) => {
-                        tracing::error!(queue = uid, seq, "a message has no stored body; it is left out of the queue");
-                        self.remove(seq);
-                        continue;
-                    }
-                    Err(_) if !out.is_empty() => break,
-                    Err(e) => return Err(Error::ServiceUnavailable(e.to_string())),
-                },
+            let read = match likely.iter().position(|&s| s == seq) {
+                Some(i) => Ok(bodies.get_mut(i).and_then(Option::take)),
+                None => store.contents(uid, &[seq]).map(|mut c| c.pop().flatten()),
+            };
+            let content = match read {
+                Ok(Some(c)) => c,
+                // A state whose body is missing (a damaged database) can never be
+                // delivered: set it aside, rather than fail every receive behind it. Its
+                // record stays on disk.
+                Ok(None) => {
+                    tracing::error!(queue = uid, seq, "a message has no stored body; it is left out of the queue");
+                    self.remove(seq);
+                    continue;
+                }
+                Err(_) if !out.is_empty() => break,
+                Err(e) => return Err(Error::ServiceUnavailable(e.to_string())),
             };
             if let Some(d) = dlq.as_mut().filter(|d| d.rule.applies_to(&slot.m)) {
                 let (moved, m) = d.rule.arrival(&content, slot.m, now);
@@ -938,7 +961,7 @@ mod tests {
             last_purge: None,
         };
         let id = QueueId::new("000000000000", "q");
-        let queue = Queue::new(id, "arn:aws:sqs:us-east-1:000000000000:q".into(), record, true, SeqCounter::new());
+        let queue = Queue::new(id, "arn:aws:sqs:us-east-1:000000000000:q".into(), record, SeqCounter::new());
         let mut state = queue.state.lock();
         let mut changes = Vec::new();
         let content = Arc::new(Content {

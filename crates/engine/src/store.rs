@@ -1,4 +1,4 @@
-//! The durable record behind the engine.
+//! The durable record behind the engine, and the contract every backend keeps.
 //!
 //! The engine keeps every queue's index in memory and is the only judge of SQS
 //! semantics; a `Store` keeps the record that rebuilds that index after a restart. Each
@@ -7,10 +7,36 @@
 //! before the client is answered. A durable store commits many submissions in one
 //! transaction and one fsync (group commit); after a crash its content is a prefix of
 //! the submitted sequence that includes everything acknowledged.
+//!
+//! The contract, the same for every backend (and checked for each by `conformance`):
+//! - **Order and durability.** `submit` applies a submission atomically after every earlier
+//!   one; its `Commit` resolves once it is durable.
+//! - **Reads see submissions.** `load` and `contents` see every change submitted so far,
+//!   committed or not: the engine shows a message as soon as its send is submitted (a long
+//!   poll takes it while the send commits), so a receive must find its body. Each receive
+//!   still answers only after its own later commit, so nothing is acknowledged ahead of the
+//!   disk. A backend keeps its in-flight bodies itself; the engine keeps no bodies and never
+//!   asks which kind of store it has.
+//! - **Failure is part of the contract.** A commit that fails resolves to an error and the
+//!   store then refuses every change (`health` says `Failed`), so the record never holds a
+//!   change whose predecessor was lost. `recover` is the one way back: once the store can
+//!   commit again, it hands everything it holds to the engine's `rebuild` while still
+//!   refusing changes — so nothing slips in between what the engine rebuilt from and the
+//!   first change accepted — and only then accepts changes. `load` keeps working meanwhile,
+//!   so the engine can show what is durable while the store is down.
+//! - **One snapshot per read.** `load` returns queues, tasks and the seq limit as of one
+//!   point; `contents` reads several bodies in one go (one read transaction for SQLite, one
+//!   round trip for a networked backend).
+//!
+//! `MemoryStore` is the reference backend: it keeps what it is given (in memory), so an
+//! engine rebuilt on the same instance sees a restart, and it can be made to fail commits
+//! (`set_failing`) as a full disk does. How several nodes would share one record is not
+//! this contract's concern yet.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde::{Deserialize, Serialize};
 
@@ -18,6 +44,9 @@ use crate::attributes::QueueAttributes;
 use crate::clock::Millis;
 use crate::message::SharedContent;
 pub use crate::movetask::record::{TaskRecord, TaskStatus};
+
+#[cfg(feature = "conformance")]
+pub mod conformance;
 
 /// What a queue is, apart from its messages.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -114,79 +143,195 @@ pub struct DedupRecord {
     pub expires_at: Millis,
 }
 
+
+/// Everything a store holds, as of one point: what rebuilds the engine.
+#[derive(Default)]
+pub struct Stored {
+    /// In uid order.
+    pub queues: Vec<LoadedQueue>,
+    /// Every move task kept, in start order.
+    pub tasks: Vec<TaskRecord>,
+    /// The highest `ReserveSeqs` limit kept (0 if none).
+    pub seq_limit: u64,
+}
+
+/// Whether a store takes changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Health {
+    Healthy,
+    /// A commit failed: every change is refused until `Store::recover` succeeds.
+    Failed,
+}
+
 pub type Commit = Pin<Box<dyn Future<Output = Result<(), StoreError>> + Send>>;
+
+/// Rebuilds the engine from what a recovering store holds; see `Store::recover`.
+pub type Rebuild<'a> = &'a mut dyn FnMut(Stored) -> Result<(), StoreError>;
 
 pub trait Store: Send + Sync + 'static {
     /// Queue `changes` to be applied atomically, after everything submitted before.
-    /// The returned future resolves once they are durable.
+    /// The returned future resolves once they are durable. After a failed commit every
+    /// submission fails until `recover`.
     fn submit(&self, changes: Vec<Change>) -> Commit;
-    /// Everything stored, for rebuilding the engine's index.
-    fn load(&self) -> Result<Vec<LoadedQueue>, StoreError>;
-    /// Flush and release everything (files, locks); the store refuses changes afterwards.
+    /// Everything stored (submitted changes included), for rebuilding the engine's index.
+    fn load(&self) -> Result<Stored, StoreError>;
+    /// The contents of messages of `queue`, one per seq (`None`: no such message), read in
+    /// one go. A body is found from its `PutMessage`'s submission on, committed or not.
+    fn contents(&self, queue: u64, seqs: &[u64]) -> Result<Vec<Option<SharedContent>>, StoreError>;
+    /// Whether the store takes changes.
+    fn health(&self) -> Health;
+    /// After a failure: if commits succeed again, call `rebuild` with everything stored —
+    /// changes are still refused meanwhile — and accept changes once it returns `Ok`.
+    /// An error (still failing, or `rebuild`'s) leaves the store refusing changes.
+    fn recover(&self, rebuild: Rebuild<'_>) -> Result<(), StoreError>;
+    /// Finish what was submitted and release what the store holds (files, locks).
     fn close(&self) {}
-    /// Whether an earlier commit failed, so the store refuses changes.
-    fn is_failed(&self) -> bool {
-        false
+}
+
+/// The reference store: keeps what it is given, in memory. Serves `--in-memory` and tests;
+/// an engine opened again on the same instance sees what a restart would.
+#[derive(Default)]
+pub struct MemoryStore {
+    record: parking_lot::Mutex<Record>,
+    /// Commits fail while set, as on a full disk.
+    failing: AtomicBool,
+    /// A commit failed: changes are refused until `recover`.
+    failed: AtomicBool,
+}
+
+/// Message states and bodies of one queue, by seq (the engine's own numbers: an unkeyed hash
+/// is safe).
+type Messages = HashMap<u64, (MessageState, SharedContent), foldhash::fast::FixedState>;
+
+#[derive(Default)]
+struct Record {
+    queues: BTreeMap<u64, QueueRecord>,
+    messages: HashMap<u64, Messages>,
+    dedup: HashMap<u64, BTreeMap<String, DedupRecord>>,
+    tasks: BTreeMap<(Millis, String), TaskRecord>,
+    seq_limit: u64,
+}
+
+impl Record {
+    fn apply(&mut self, change: Change) {
+        match change {
+            Change::PutQueue(record) => {
+                self.queues.insert(record.uid, record);
+            }
+            Change::DeleteQueue { uid } => {
+                self.queues.remove(&uid);
+                self.purge(uid);
+            }
+            Change::Purge { queue } => self.purge(queue),
+            Change::PutMessage { queue, seq, content, state } => {
+                self.messages.entry(queue).or_default().insert(seq, (state, content));
+            }
+            Change::SetState { queue, seq, state } => {
+                // Like an update: a message deleted before does not come back.
+                if let Some(m) = self.messages.get_mut(&queue).and_then(|m| m.get_mut(&seq)) {
+                    m.0 = state;
+                }
+            }
+            Change::DeleteMessage { queue, seq } => {
+                if let Some(m) = self.messages.get_mut(&queue) {
+                    m.remove(&seq);
+                }
+            }
+            Change::PutTask(task) => {
+                self.tasks.insert((task.started_at, task.id.clone()), task);
+            }
+            Change::PutDedup { queue, key, message_id, seq, expires_at } => {
+                let record = DedupRecord { key: key.clone(), message_id, seq, expires_at };
+                self.dedup.entry(queue).or_default().insert(key, record);
+            }
+            Change::DeleteDedup { queue, key } => {
+                if let Some(d) = self.dedup.get_mut(&queue) {
+                    d.remove(&key);
+                }
+            }
+            Change::ReserveSeqs { below } => self.seq_limit = self.seq_limit.max(below),
+        }
     }
-    /// Check that a commit succeeds again (space returned); the store still refuses
-    /// changes until `resume`, so the engine can reload what is on disk first.
-    fn probe(&self) -> Result<(), StoreError> {
-        Ok(())
+
+    fn purge(&mut self, queue: u64) {
+        self.messages.remove(&queue);
+        self.dedup.remove(&queue);
     }
-    /// Accept changes again after a successful `probe` and reload.
-    fn resume(&self) {}
-    /// The highest `ReserveSeqs` limit kept (0 if none).
-    fn seq_limit(&self) -> Result<u64, StoreError> {
-        Ok(0)
-    }
-    /// Every move task kept, in start order.
-    fn load_tasks(&self) -> Result<Vec<TaskRecord>, StoreError> {
-        Ok(Vec::new())
-    }
-    /// A message's content, for messages loaded without it.
-    fn content(&self, queue: u64, seq: u64) -> Result<Option<SharedContent>, StoreError>;
-    /// For reading several contents in a row (a receive, a move-task batch): the store may
-    /// serve them from one snapshot instead of one per message.
-    fn reader(&self) -> Box<dyn ContentReader + '_> {
-        Box::new(self)
-    }
-    /// Whether contents live only in the engine's memory. Otherwise the engine keeps no
-    /// bodies: `content` must also find those submitted but not yet committed.
-    fn is_memory(&self) -> bool {
-        false
+
+    fn stored(&self) -> Stored {
+        let queues = self
+            .queues
+            .values()
+            .map(|record| {
+                let mut messages: Vec<(u64, MessageState)> = self
+                    .messages
+                    .get(&record.uid)
+                    .map(|m| m.iter().map(|(&seq, (state, _))| (seq, *state)).collect())
+                    .unwrap_or_default();
+                messages.sort_unstable_by_key(|&(seq, _)| seq);
+                let dedup = self.dedup.get(&record.uid).map(|d| d.values().cloned().collect()).unwrap_or_default();
+                LoadedQueue { record: record.clone(), messages, dedup }
+            })
+            .collect();
+        Stored { queues, tasks: self.tasks.values().cloned().collect(), seq_limit: self.seq_limit }
     }
 }
 
-/// Reads contents one after another; see `Store::reader`.
-pub trait ContentReader {
-    fn content(&mut self, queue: u64, seq: u64) -> Result<Option<SharedContent>, StoreError>;
-}
-
-/// One `Store::content` call per read.
-impl<S: Store + ?Sized> ContentReader for &S {
-    fn content(&mut self, queue: u64, seq: u64) -> Result<Option<SharedContent>, StoreError> {
-        Store::content(*self, queue, seq)
+impl MemoryStore {
+    /// Make commits fail (`true`), as a full disk does, or succeed again (`false`).
+    pub fn set_failing(&self, failing: bool) {
+        self.failing.store(failing, Ordering::SeqCst);
     }
 }
 
-/// Keeps nothing: the engine's memory is the only copy. For tests and `--in-memory`.
-#[derive(Debug, Default)]
-pub struct MemoryStore;
+fn refusing() -> StoreError {
+    StoreError("the store refuses changes after a failed commit, until it recovers".into())
+}
 
 impl Store for MemoryStore {
-    fn submit(&self, _changes: Vec<Change>) -> Commit {
-        Box::pin(std::future::ready(Ok(())))
+    fn submit(&self, changes: Vec<Change>) -> Commit {
+        let result = {
+            // Under the lock, so that a failure is ordered with the submissions around it.
+            let mut record = self.record.lock();
+            if self.failed.load(Ordering::SeqCst) {
+                Err(refusing())
+            } else if self.failing.load(Ordering::SeqCst) {
+                self.failed.store(true, Ordering::SeqCst);
+                Err(StoreError("the commit failed: no space left on device (simulated)".into()))
+            } else {
+                for change in changes {
+                    record.apply(change);
+                }
+                Ok(())
+            }
+        };
+        Box::pin(std::future::ready(result))
     }
 
-    fn load(&self) -> Result<Vec<LoadedQueue>, StoreError> {
-        Ok(Vec::new())
+    fn load(&self) -> Result<Stored, StoreError> {
+        Ok(self.record.lock().stored())
     }
 
-    fn content(&self, _queue: u64, _seq: u64) -> Result<Option<SharedContent>, StoreError> {
-        Ok(None)
+    fn contents(&self, queue: u64, seqs: &[u64]) -> Result<Vec<Option<SharedContent>>, StoreError> {
+        let record = self.record.lock();
+        let messages = record.messages.get(&queue);
+        Ok(seqs.iter().map(|seq| messages.and_then(|m| m.get(seq)).map(|(_, c)| c.clone())).collect())
     }
 
-    fn is_memory(&self) -> bool {
-        true
+    fn health(&self) -> Health {
+        if self.failed.load(Ordering::SeqCst) {
+            Health::Failed
+        } else {
+            Health::Healthy
+        }
+    }
+
+    fn recover(&self, rebuild: Rebuild<'_>) -> Result<(), StoreError> {
+        if self.failing.load(Ordering::SeqCst) {
+            return Err(StoreError("the store still fails commits (simulated)".into()));
+        }
+        rebuild(self.load()?)?;
+        self.failed.store(false, Ordering::SeqCst);
+        Ok(())
     }
 }
