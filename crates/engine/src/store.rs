@@ -45,7 +45,7 @@ use crate::clock::Millis;
 use crate::message::SharedContent;
 pub use crate::movetask::record::{TaskRecord, TaskStatus};
 
-#[cfg(feature = "conformance")]
+#[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
 
 /// What a queue is, apart from its messages.
@@ -142,7 +142,6 @@ pub struct DedupRecord {
     pub seq: u64,
     pub expires_at: Millis,
 }
-
 
 /// Everything a store holds, as of one point: what rebuilds the engine.
 #[derive(Default)]

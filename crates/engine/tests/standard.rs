@@ -202,35 +202,41 @@ async fn a_deleted_name_cannot_be_reused_for_sixty_seconds() {
     e.create_queue(&me(), "q", &BTreeMap::new(), &BTreeMap::new()).await.unwrap();
 }
 
-/// A store that keeps nothing and holds every commit until the gate is opened: a stand-in
-/// for a slow disk, to see what happens while a change is submitted but not yet durable.
+/// The reference store, with every commit held until the gate is opened: a stand-in for a
+/// slow disk, to see what happens while a change is submitted but not yet durable.
 struct GatedStore {
+    record: engine::MemoryStore,
     open: tokio::sync::watch::Sender<bool>,
 }
 
 impl engine::Store for GatedStore {
-    fn submit(&self, _changes: Vec<engine::store::Change>) -> engine::store::Commit {
+    fn submit(&self, changes: Vec<engine::store::Change>) -> engine::store::Commit {
+        let applied = self.record.submit(changes);
         let mut open = self.open.subscribe();
         Box::pin(async move {
             let _ = open.wait_for(|o| *o).await;
-            Ok(())
+            applied.await
         })
     }
 
-    fn load(&self) -> Result<Vec<engine::store::LoadedQueue>, engine::store::StoreError> {
-        Ok(Vec::new())
+    fn load(&self) -> Result<engine::store::Stored, engine::store::StoreError> {
+        self.record.load()
     }
 
-    fn content(
+    fn contents(
         &self,
-        _queue: u64,
-        _seq: u64,
-    ) -> Result<Option<engine::message::SharedContent>, engine::store::StoreError> {
-        Ok(None)
+        queue: u64,
+        seqs: &[u64],
+    ) -> Result<Vec<Option<engine::message::SharedContent>>, engine::store::StoreError> {
+        self.record.contents(queue, seqs)
     }
 
-    fn is_memory(&self) -> bool {
-        true
+    fn health(&self) -> engine::store::Health {
+        self.record.health()
+    }
+
+    fn recover(&self, rebuild: engine::store::Rebuild<'_>) -> Result<(), engine::store::StoreError> {
+        self.record.recover(rebuild)
     }
 }
 
@@ -238,7 +244,7 @@ impl engine::Store for GatedStore {
 fn gated_engine() -> (Arc<Engine>, ManualClock, Arc<GatedStore>) {
     let clock = ManualClock::new(START);
     let config = EngineConfig { region: "us-east-1".into(), account_id: ACCOUNT.into() };
-    let store = Arc::new(GatedStore { open: tokio::sync::watch::channel(true).0 });
+    let store = Arc::new(GatedStore { record: Default::default(), open: tokio::sync::watch::channel(true).0 });
     let e = Arc::new(Engine::open(config, Arc::new(clock.clone()), store.clone()).unwrap());
     (e, clock, store)
 }

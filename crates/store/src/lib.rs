@@ -20,16 +20,18 @@
 //!
 //! One writer thread applies submissions in order. While it commits (one fsync), new
 //! submissions queue up; it takes all of them into the next transaction — group commit.
-//! Reads (`load`, `content`) go through read-only connections (about one per core), which in
-//! WAL mode never wait for the writer's fsync. SQLite drops a reader's page cache whenever the
-//! writer has changed the file, so a run of reads (a receive of ten, a move-task batch) shares
-//! one read transaction (`SqliteReader`) rather than starting one per message. The WAL is kept
+//! Bodies submitted but not yet committed wait in a pending map, so `contents` finds them as
+//! the contract asks. Reads (`load`, `contents`) go through read-only connections (about one
+//! per core), which in WAL mode never wait for the writer's fsync. SQLite drops a reader's page
+//! cache whenever the writer has changed the file, so the bodies one `contents` call asks for
+//! (a receive of ten, a move-task batch) are read in one read transaction. The WAL is kept
 //! short by SQLite's automatic checkpoint (once a commit leaves 1000 pages, ~4 MiB, in it, on
 //! the writer's thread, as benchmarked); `journal_size_limit` truncates a WAL that one large
 //! transaction grew.
 //! If a commit fails (disk full, I/O error) the transaction is rolled back and the store
-//! refuses further changes until the healer's `probe` commits again and the engine reloads
-//! what is on disk, so the durable record never holds a change whose predecessor was lost.
+//! refuses further changes until `recover`: a small write transaction commits again, the
+//! engine rebuilds from what is on disk, and only then are changes accepted — so the durable
+//! record never holds a change whose predecessor was lost.
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
@@ -40,7 +42,8 @@ use std::time::Duration;
 
 use engine::message::{Content, SharedContent};
 use engine::store::{
-    Change, Commit, DedupRecord, LoadedQueue, MessageState, QueueRecord, Store, StoreError, TaskRecord,
+    Change, Commit, DedupRecord, Health, LoadedQueue, MessageState, QueueRecord, Rebuild, Store, StoreError, Stored,
+    TaskRecord,
 };
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 
@@ -90,7 +93,8 @@ struct Job {
     done: tokio::sync::oneshot::Sender<Result<(), StoreError>>,
 }
 
-/// Bodies submitted but not yet committed, so a receive can deliver them meanwhile.
+/// Bodies submitted but not yet committed, so a receive can deliver them meanwhile (the
+/// contract's "reads see submissions").
 type Pending = Arc<parking_lot::Mutex<HashMap<(u64, u64), SharedContent>>>;
 
 /// A connection; `None` once closed (or, for the writer's, while it is being reopened).
@@ -99,7 +103,7 @@ type SharedConn = Arc<parking_lot::Mutex<Option<Connection>>>;
 pub struct SqliteStore {
     /// The writer's connection: the writer thread's, and the probe's while the store is failed.
     conn: SharedConn,
-    /// The read-only connections of `load`, `load_tasks` and `content`.
+    /// The read-only connections of `load` and `contents`.
     readers: Vec<parking_lot::Mutex<Option<Connection>>>,
     pending: Pending,
     /// `None` once closed: closing the channel ends the writer, which is then joined.
@@ -246,62 +250,9 @@ impl SqliteStore {
         &self.path
     }
 
-    /// A body submitted but not committed yet.
-    fn pending_content(&self, queue: u64, seq: u64) -> Option<SharedContent> {
-        self.pending.lock().get(&(queue, seq)).cloned()
-    }
-
     /// A free reader's connection, or the first one when all are busy.
     fn reader_conn(&self) -> parking_lot::MutexGuard<'_, Option<Connection>> {
         self.readers.iter().find_map(|r| r.try_lock()).unwrap_or_else(|| self.readers[0].lock())
-    }
-}
-
-/// Reads contents within one read transaction, begun at the first read that misses the
-/// pending map and committed when dropped.
-struct SqliteReader<'a> {
-    store: &'a SqliteStore,
-    conn: Option<parking_lot::MutexGuard<'a, Option<Connection>>>,
-    in_transaction: bool,
-}
-
-impl SqliteReader<'_> {
-    fn end(&mut self) {
-        if let (true, Some(Some(conn))) = (self.in_transaction, self.conn.as_deref()) {
-            if let Err(e) = conn.execute_batch("COMMIT") {
-                tracing::warn!(error = %e, "ending a read transaction");
-            }
-        }
-        self.in_transaction = false;
-    }
-}
-
-impl engine::store::ContentReader for SqliteReader<'_> {
-    fn content(&mut self, queue: u64, seq: u64) -> Result<Option<SharedContent>, StoreError> {
-        if let Some(c) = self.store.pending_content(queue, seq) {
-            return Ok(Some(c));
-        }
-        let store = self.store;
-        let guard = self.conn.get_or_insert_with(|| store.reader_conn());
-        let conn = guard.as_ref().ok_or_else(closed)?;
-        if !self.in_transaction {
-            conn.execute_batch("BEGIN").map_err(err)?;
-            self.in_transaction = true;
-        }
-        if let Some(c) = read_content(conn, queue, seq, store.legacy)? {
-            return Ok(Some(c));
-        }
-        // Not pending a moment ago, so committed, perhaps after this transaction's snapshot:
-        // look once more in a fresh one.
-        self.end();
-        let conn = self.conn.as_deref().and_then(Option::as_ref).ok_or_else(closed)?;
-        read_content(conn, queue, seq, store.legacy)
-    }
-}
-
-impl Drop for SqliteReader<'_> {
-    fn drop(&mut self) {
-        self.end();
     }
 }
 
@@ -535,11 +486,23 @@ impl Store for SqliteStore {
         Box::pin(async move { wait.await.unwrap_or_else(|_| Err(StoreError("the store writer stopped".into()))) })
     }
 
-    fn load(&self) -> Result<Vec<LoadedQueue>, StoreError> {
+    fn load(&self) -> Result<Stored, StoreError> {
         let mut guard = self.reader_conn();
         let conn = guard.as_mut().ok_or_else(closed)?;
         // One read transaction: every table as of the same commit.
         let txn = conn.transaction().map_err(err)?;
+        let seq_limit: Option<i64> = txn
+            .query_row("SELECT value FROM meta WHERE key = 'seq_limit'", [], |r| r.get(0))
+            .optional()
+            .map_err(err)?;
+        let mut tasks = Vec::new();
+        {
+            let mut stmt = txn.prepare_cached("SELECT record FROM tasks ORDER BY started_at, id").map_err(err)?;
+            let mut rows = stmt.query([]).map_err(err)?;
+            while let Some(row) = rows.next().map_err(err)? {
+                tasks.push(blob::<TaskRecord>(row, 0)?);
+            }
+        }
         let mut records = Vec::new();
         {
             let mut stmt = txn.prepare_cached("SELECT record FROM queues").map_err(err)?;
@@ -572,7 +535,45 @@ impl Store for SqliteStore {
         }
         drop((states, dedups));
         txn.commit().map_err(err)?;
-        Ok(out)
+        Ok(Stored { queues: out, tasks, seq_limit: seq_limit.map_or(0, |v| v as u64) })
+    }
+
+    /// Bodies not committed yet come from the pending map; the others from one read
+    /// transaction, begun after the pending map was read: a body missing from it then had
+    /// been committed already (the writer drops a pending body only after its commit).
+    fn contents(&self, queue: u64, seqs: &[u64]) -> Result<Vec<Option<SharedContent>>, StoreError> {
+        let mut out: Vec<Option<SharedContent>> = {
+            let pending = self.pending.lock();
+            seqs.iter().map(|seq| pending.get(&(queue, *seq)).cloned()).collect()
+        };
+        let unread = out.iter().filter(|c| c.is_none()).count();
+        if unread == 0 {
+            return Ok(out);
+        }
+        let guard = self.reader_conn();
+        let conn = guard.as_ref().ok_or_else(closed)?;
+        // SQLite drops a reader's page cache whenever the writer has changed the file: a run
+        // of reads (a receive of ten, a move-task batch) shares one read transaction.
+        let batch = unread > 1;
+        if batch {
+            conn.execute_batch("BEGIN").map_err(err)?;
+        }
+        let mut read = Ok(());
+        for (slot, &seq) in out.iter_mut().zip(seqs).filter(|(slot, _)| slot.is_none()) {
+            match read_content(conn, queue, seq, self.legacy) {
+                Ok(c) => *slot = c,
+                Err(e) => {
+                    read = Err(e);
+                    break;
+                }
+            }
+        }
+        if batch {
+            if let Err(e) = conn.execute_batch("COMMIT") {
+                tracing::warn!(error = %e, "ending a read transaction");
+            }
+        }
+        read.map(|()| out)
     }
 
     /// Finish what was submitted, close the database and release the directory's lock;
@@ -594,10 +595,29 @@ impl Store for SqliteStore {
         self.lock.lock().take();
     }
 
-    fn is_failed(&self) -> bool {
-        self.failed.load(Ordering::SeqCst)
+    fn health(&self) -> Health {
+        if self.failed.load(Ordering::SeqCst) {
+            Health::Failed
+        } else {
+            Health::Healthy
+        }
     }
 
+    /// A small write transaction checks that commits succeed again (space returned); the
+    /// writer goes on refusing changes until the engine has rebuilt from the database.
+    fn recover(&self, rebuild: Rebuild<'_>) -> Result<(), StoreError> {
+        self.probe()?;
+        rebuild(self.load()?)?;
+        self.pending.lock().clear();
+        self.failed.store(false, Ordering::SeqCst);
+        tracing::info!("store accepts changes again");
+        Ok(())
+    }
+}
+
+impl SqliteStore {
+    /// Whether a commit succeeds, on the writer's connection (or on a fresh one, in case the
+    /// old one kept a bad state).
     fn probe(&self) -> Result<(), StoreError> {
         // Closed: the directory's lock may be gone, so it must not be reopened.
         if self.jobs.lock().is_none() {
@@ -610,7 +630,6 @@ impl Store for SqliteStore {
                 Err(e) => tracing::debug!(error = %e, "store probe failed; reopening the database"),
             }
         }
-        // Try once more on a fresh connection, in case the old one kept a bad state.
         if let Some(old) = guard.take() {
             close_connection(old);
         }
@@ -618,46 +637,6 @@ impl Store for SqliteStore {
         let result = probe_write(&mut conn);
         *guard = Some(conn);
         result
-    }
-
-    fn resume(&self) {
-        self.pending.lock().clear();
-        self.failed.store(false, Ordering::SeqCst);
-        tracing::info!("store accepts changes again");
-    }
-
-    fn seq_limit(&self) -> Result<u64, StoreError> {
-        let guard = self.reader_conn();
-        let conn = guard.as_ref().ok_or_else(closed)?;
-        let limit: Option<i64> = conn
-            .query_row("SELECT value FROM meta WHERE key = 'seq_limit'", [], |r| r.get(0))
-            .optional()
-            .map_err(err)?;
-        Ok(limit.map_or(0, |v| v as u64))
-    }
-
-    fn load_tasks(&self) -> Result<Vec<TaskRecord>, StoreError> {
-        let guard = self.reader_conn();
-        let conn = guard.as_ref().ok_or_else(closed)?;
-        let mut stmt = conn.prepare_cached("SELECT record FROM tasks ORDER BY started_at, id").map_err(err)?;
-        let mut rows = stmt.query([]).map_err(err)?;
-        let mut out = Vec::new();
-        while let Some(row) = rows.next().map_err(err)? {
-            out.push(blob(row, 0)?);
-        }
-        Ok(out)
-    }
-
-    fn content(&self, queue: u64, seq: u64) -> Result<Option<SharedContent>, StoreError> {
-        if let Some(c) = self.pending_content(queue, seq) {
-            return Ok(Some(c));
-        }
-        let guard = self.reader_conn();
-        read_content(guard.as_ref().ok_or_else(closed)?, queue, seq, self.legacy)
-    }
-
-    fn reader(&self) -> Box<dyn engine::store::ContentReader + '_> {
-        Box::new(SqliteReader { store: self, conn: None, in_transaction: false })
     }
 }
 

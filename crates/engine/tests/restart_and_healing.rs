@@ -1,0 +1,134 @@
+//! The engine over the reference store (`MemoryStore`), which keeps what it is given: a
+//! restart is a new engine on the same store, and a full disk is a store set to fail.
+#![allow(clippy::unwrap_used)] // a failed unwrap in a test helper is a failed test
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use engine::message::NewMessage;
+use engine::{Caller, Engine, EngineConfig, Error, ManualClock, MemoryStore, QueueId, ReceiveOptions};
+
+const START: u64 = 1_700_000_000_000;
+const ACCOUNT: &str = "000000000000";
+
+fn me() -> Caller {
+    Caller::new(ACCOUNT, Some("me".into()))
+}
+
+fn qid(name: &str) -> QueueId {
+    QueueId::new(ACCOUNT, name)
+}
+
+fn open(store: &Arc<MemoryStore>, clock: &ManualClock) -> Arc<Engine> {
+    let config = EngineConfig { region: "us-east-1".into(), account_id: ACCOUNT.into() };
+    Arc::new(Engine::open(config, Arc::new(clock.clone()), store.clone()).unwrap())
+}
+
+fn body(text: &str) -> NewMessage {
+    NewMessage { body: text.into(), ..Default::default() }
+}
+
+fn recv(max: i64, visibility: Option<i64>) -> ReceiveOptions {
+    ReceiveOptions {
+        max_messages: Some(max),
+        visibility_timeout: visibility,
+        wait_time_seconds: Some(0),
+        ..Default::default()
+    }
+}
+
+async fn bodies(e: &Engine, q: &str) -> Vec<String> {
+    let mut got: Vec<String> = e
+        .receive_message(&me(), &qid(q), recv(10, Some(600)))
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.content.body.clone())
+        .collect();
+    got.sort();
+    got
+}
+
+fn fifo() -> BTreeMap<String, String> {
+    BTreeMap::from([("FifoQueue".to_string(), "true".to_string())])
+}
+
+fn deduplicated(text: &str, id: &str) -> NewMessage {
+    NewMessage { group_id: Some("g".into()), deduplication_id: Some(id.into()), ..body(text) }
+}
+
+#[tokio::test]
+async fn an_engine_opened_again_on_the_same_store_finds_messages_handles_and_deduplication_ids() {
+    let store = Arc::new(MemoryStore::default());
+    let clock = ManualClock::new(START);
+    let e = open(&store, &clock);
+    e.create_queue(&me(), "q", &BTreeMap::new(), &BTreeMap::new()).await.unwrap();
+    e.create_queue(&me(), "f.fifo", &fifo(), &BTreeMap::new()).await.unwrap();
+    for text in ["one", "two", "three"] {
+        e.send_message(&me(), &qid("q"), body(text)).await.unwrap();
+    }
+    let first = e.send_message(&me(), &qid("f.fifo"), deduplicated("f1", "d1")).await.unwrap();
+    let taken = e.receive_message(&me(), &qid("q"), recv(1, Some(600))).await.unwrap().remove(0);
+    e.stop().await;
+    drop(e);
+
+    let e = open(&store, &clock);
+    let c = e.counts(&me(), &qid("q")).unwrap();
+    assert_eq!((c.visible, c.in_flight), (2, 1));
+    // The handle issued before the restart still deletes its message.
+    e.delete_message(&me(), &qid("q"), &taken.receipt_handle).await.unwrap();
+    assert_eq!(e.counts(&me(), &qid("q")).unwrap().in_flight, 0);
+    // The deduplication id is remembered: the retry gets the first send's id, and no copy.
+    let retry = e.send_message(&me(), &qid("f.fifo"), deduplicated("f1 again", "d1")).await.unwrap();
+    assert_eq!(retry.message_id, first.message_id);
+    assert_eq!(e.counts(&me(), &qid("f.fifo")).unwrap().visible, 1);
+    // Message numbers go on above the stored ones: a new message overwrites none.
+    e.send_message(&me(), &qid("q"), body("four")).await.unwrap();
+    let mut all = vec!["one".to_string(), "two".into(), "three".into(), "four".into()];
+    all.retain(|b| b != &taken.content.body);
+    all.sort();
+    assert_eq!(bodies(&e, "q").await, all);
+}
+
+#[tokio::test]
+async fn a_failed_commit_answers_503_shows_only_what_was_acknowledged_and_heals_once_commits_succeed() {
+    let store = Arc::new(MemoryStore::default());
+    let clock = ManualClock::new(START);
+    let e = open(&store, &clock);
+    e.create_queue(&me(), "q", &BTreeMap::new(), &BTreeMap::new()).await.unwrap();
+    e.create_queue(&me(), "f.fifo", &fifo(), &BTreeMap::new()).await.unwrap();
+    e.send_message(&me(), &qid("q"), body("acknowledged")).await.unwrap();
+    assert!(e.accepts_changes());
+
+    store.set_failing(true);
+    let lost = e.send_message(&me(), &qid("q"), body("lost")).await;
+    assert!(matches!(lost, Err(Error::ServiceUnavailable(_))), "{lost:?}");
+    assert!(!e.accepts_changes(), "not ready while the store refuses changes");
+    // A retry of what failed fails again: it is not answered from memory as a duplicate.
+    for attempt in ["first", "retry"] {
+        let sent = e.send_message(&me(), &qid("f.fifo"), deduplicated("d", "d1")).await;
+        assert!(matches!(sent, Err(Error::ServiceUnavailable(_))), "{attempt}: {sent:?}");
+    }
+    // Still failing: no healing, but memory is rebuilt from what the store kept.
+    assert!(e.heal().is_err());
+    assert_eq!(e.counts(&me(), &qid("q")).unwrap().visible, 1, "the refused send is not shown");
+    assert_eq!(e.counts(&me(), &qid("f.fifo")).unwrap().visible, 0);
+    assert!(!e.accepts_changes());
+
+    store.set_failing(false);
+    clock.advance(Duration::from_secs(1));
+    assert!(e.heal().unwrap(), "healed once commits succeed");
+    assert!(e.accepts_changes());
+    assert!(!e.heal().unwrap(), "nothing left to heal");
+    e.send_message(&me(), &qid("f.fifo"), deduplicated("d", "d1")).await.unwrap();
+    e.send_message(&me(), &qid("q"), body("after")).await.unwrap();
+    assert_eq!(bodies(&e, "q").await, ["acknowledged", "after"]);
+    e.stop().await;
+
+    // What memory showed is what the store holds.
+    let e = open(&store, &clock);
+    let c = e.counts(&me(), &qid("q")).unwrap();
+    assert_eq!((c.visible, c.in_flight), (0, 2));
+    assert_eq!(e.counts(&me(), &qid("f.fifo")).unwrap().visible, 1);
+}
