@@ -22,6 +22,9 @@ pub struct Config {
     /// Web origins whose pages may call the API (CORS); `*` for any. None by default: the
     /// server accepts any credentials, so any web page could otherwise use it.
     pub cors_origins: Vec<String>,
+    /// The SQLite VFS the store's files go through; `None`: SQLite's own. Not a setting: tests
+    /// inject disk faults through one (`store::faults`).
+    pub store_vfs: Option<String>,
 }
 
 impl Default for Config {
@@ -37,6 +40,7 @@ impl Default for Config {
             log: "info".into(),
             worker_threads: None,
             cors_origins: Vec::new(),
+            store_vfs: None,
         }
     }
 }
@@ -141,6 +145,7 @@ impl Args {
             } else {
                 self.cors_origins
             },
+            store_vfs: None,
         })
     }
 }

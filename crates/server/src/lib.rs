@@ -93,7 +93,7 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
     let engine = Arc::new(if config.in_memory {
         Engine::in_memory(engine_config, clock)
     } else {
-        let store = store::SqliteStore::open(&config.data_dir)?;
+        let store = store::SqliteStore::open_with_vfs(&config.data_dir, config.store_vfs.as_deref())?;
         Engine::open(engine_config, clock, Arc::new(store))?
     });
     engine.resume_tasks();

@@ -114,6 +114,8 @@ pub struct SqliteStore {
     legacy: bool,
     lock: parking_lot::Mutex<Option<File>>,
     path: PathBuf,
+    /// The SQLite VFS the files go through, if not the default.
+    vfs: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -157,8 +159,8 @@ fn key(v: u64) -> i64 {
 }
 
 /// The writer's connection: WAL, `synchronous=FULL`, a bounded cache.
-fn open_writer(path: &Path) -> Result<Connection, StoreError> {
-    let conn = Connection::open(path).map_err(err)?;
+fn open_writer(path: &Path, vfs: Option<&str>) -> Result<Connection, StoreError> {
+    let conn = open_connection(path, OpenFlags::default(), vfs)?;
     conn.busy_timeout(BUSY_TIMEOUT).map_err(err)?;
     let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |row| row.get(0)).map_err(err)?;
     if !mode.eq_ignore_ascii_case("wal") {
@@ -174,12 +176,21 @@ fn open_writer(path: &Path) -> Result<Connection, StoreError> {
 }
 
 /// A reader's connection; opened once the writer's has created the tables.
-fn open_reader(path: &Path) -> Result<Connection, StoreError> {
+fn open_reader(path: &Path, vfs: Option<&str>) -> Result<Connection, StoreError> {
     let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
-    let conn = Connection::open_with_flags(path, flags).map_err(err)?;
+    let conn = open_connection(path, flags, vfs)?;
     conn.busy_timeout(BUSY_TIMEOUT).map_err(err)?;
     conn.execute_batch(&format!("PRAGMA cache_size=-{READER_CACHE_KIB};")).map_err(err)?;
     Ok(conn)
+}
+
+/// A connection through the VFS named `vfs`, or SQLite's default.
+fn open_connection(path: &Path, flags: OpenFlags, vfs: Option<&str>) -> Result<Connection, StoreError> {
+    match vfs {
+        Some(vfs) => Connection::open_with_flags_and_vfs(path, flags, vfs),
+        None => Connection::open_with_flags(path, flags),
+    }
+    .map_err(err)
 }
 
 fn close_connection(conn: Connection) {
@@ -191,6 +202,12 @@ fn close_connection(conn: Connection) {
 impl SqliteStore {
     /// Open (or create) the store in `dir`, taking an exclusive lock on it.
     pub fn open(dir: &Path) -> Result<SqliteStore, OpenError> {
+        SqliteStore::open_with_vfs(dir, None)
+    }
+
+    /// `open`, with SQLite's file I/O going through the VFS registered as `vfs` (tests inject
+    /// faults with `faults::FaultyFiles`); `None`: SQLite's default.
+    pub fn open_with_vfs(dir: &Path, vfs: Option<&str>) -> Result<SqliteStore, OpenError> {
         std::fs::create_dir_all(dir).map_err(|e| OpenError::Io(dir.into(), e))?;
         let lock_path = dir.join("LOCK");
         let lock = OpenOptions::new()
@@ -216,12 +233,12 @@ impl SqliteStore {
             ));
         }
         let database = |e: StoreError| OpenError::Database(dir.into(), e.0);
-        let conn = open_writer(&path).map_err(database)?;
+        let conn = open_writer(&path, vfs).map_err(database)?;
         conn.execute_batch(SCHEMA).map_err(err).map_err(database)?;
         let legacy = open_legacy_bodies(&conn).map_err(database)?;
         let cores = std::thread::available_parallelism().map_or(*READERS.start(), std::num::NonZeroUsize::get);
         let readers = (0..cores.clamp(*READERS.start(), *READERS.end()))
-            .map(|_| open_reader(&path).map(|c| parking_lot::Mutex::new(Some(c))))
+            .map(|_| open_reader(&path, vfs).map(|c| parking_lot::Mutex::new(Some(c))))
             .collect::<Result<Vec<_>, _>>()
             .map_err(database)?;
         let conn: SharedConn = Arc::new(parking_lot::Mutex::new(Some(conn)));
@@ -243,6 +260,7 @@ impl SqliteStore {
             legacy,
             lock: parking_lot::Mutex::new(Some(lock)),
             path,
+            vfs: vfs.map(str::to_string),
         })
     }
 
@@ -633,12 +651,14 @@ impl SqliteStore {
         if let Some(old) = guard.take() {
             close_connection(old);
         }
-        let mut conn = open_writer(&self.path)?;
+        let mut conn = open_writer(&self.path, self.vfs.as_deref())?;
         let result = probe_write(&mut conn);
         *guard = Some(conn);
         result
     }
 }
 
+#[cfg(any(test, feature = "faults"))]
+pub mod faults;
 #[cfg(test)]
 mod tests;

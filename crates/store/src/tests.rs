@@ -5,26 +5,60 @@ use engine::store::conformance::{body, content, put, queue, state, Backend};
 use engine::store::{Change, Health, Store};
 use std::sync::Arc;
 
+use crate::faults::FaultyFiles;
 use crate::{OpenError, SqliteStore};
 
-/// A SQLite store in a temporary directory; a restart opens the same directory again.
-struct Sqlite(tempfile::TempDir);
+/// A SQLite store in a temporary directory; a restart opens the same directory again. Its
+/// files go through SQLite's own VFS, or through a `FaultyFiles` that fails writes (a full
+/// disk) or fsyncs on demand.
+struct Sqlite {
+    dir: tempfile::TempDir,
+    files: Option<FaultyFiles>,
+    fault: Fault,
+}
+
+#[derive(Clone, Copy)]
+enum Fault {
+    DiskFull,
+    FailedFsync,
+}
 
 fn sqlite() -> Sqlite {
-    Sqlite(tempfile::tempdir().expect("a temporary directory"))
+    Sqlite { dir: tempfile::tempdir().expect("a temporary directory"), files: None, fault: Fault::DiskFull }
+}
+
+fn faulty(fault: Fault) -> Sqlite {
+    Sqlite { files: Some(FaultyFiles::register().expect("register the VFS")), fault, ..sqlite() }
 }
 
 impl Backend for Sqlite {
     fn open(&mut self) -> Arc<dyn Store> {
-        Arc::new(SqliteStore::open(self.0.path()).expect("open the store"))
+        let vfs = self.files.as_ref().map(|f| f.name.as_str());
+        Arc::new(SqliteStore::open_with_vfs(self.dir.path(), vfs).expect("open the store"))
     }
 
-    fn set_failing(&mut self, _failing: bool) {
-        unreachable!("the SQLite store runs the suite without faults");
+    fn set_failing(&mut self, failing: bool) {
+        let faults = &self.files.as_ref().expect("a store opened through FaultyFiles").faults;
+        match self.fault {
+            Fault::DiskFull => faults.set_disk_full(failing),
+            Fault::FailedFsync => faults.set_fsync_fails(failing),
+        }
     }
 }
 
-engine::store_conformance!(sqlite(), without_faults);
+/// Through SQLite's own VFS: what the server runs on.
+mod default_vfs {
+    engine::store_conformance!(super::sqlite(), without_faults);
+}
+
+/// Through the fault-injecting VFS, the whole suite: the VFS keeps the contract too.
+mod disk_full {
+    engine::store_conformance!(super::faulty(super::Fault::DiskFull));
+}
+
+mod failed_fsync {
+    engine::store_conformance!(super::faulty(super::Fault::FailedFsync), only_faults);
+}
 
 #[tokio::test]
 async fn a_closed_store_refuses_changes_and_does_not_reopen_its_database() {

@@ -43,11 +43,14 @@ impl Backend for Memory {
 }
 
 /// One test per case of the suite, for the backend `$backend` builds. With `without_faults`,
-/// only the cases that need no injected failure (for a backend that cannot fail on demand).
+/// only the cases that need no injected failure; with `only_faults`, only those that do.
 #[macro_export]
 macro_rules! store_conformance {
     ($backend:expr) => {
         $crate::store_conformance!($backend, without_faults);
+        $crate::store_conformance!($backend, only_faults);
+    };
+    ($backend:expr, only_faults) => {
         $crate::store_conformance!(@cases $backend;
             a_failed_commit_refuses_every_change_until_the_store_recovers,
             recovery_hands_over_the_durable_record_before_changes_are_accepted_again,

@@ -1,4 +1,6 @@
-//! The durable store seen from a client: restarts, the data-dir lock, a full disk.
+//! The durable store seen from a client: restarts, the data-dir lock, a full disk and a
+//! failed fsync (injected through `store::faults`, so they run everywhere; a real full
+//! tmpfs too where the tests may mount one).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -6,7 +8,7 @@ use std::time::Duration;
 
 use aws_sdk_sqs::error::ProvideErrorMetadata;
 
-use crate::common::{fresh_dir, on_disk, Harness};
+use crate::common::{fresh_dir, on_disk, real_pause, restart, Harness};
 
 async fn durable(dir: &Path) -> Harness {
     Harness::start_with(on_disk(dir)).await
@@ -157,7 +159,7 @@ impl Drop for SmallDisk {
 }
 
 #[tokio::test]
-async fn a_full_disk_answers_503_keeps_what_was_acknowledged_and_recovers_when_space_returns() {
+async fn a_full_tmpfs_answers_503_keeps_what_was_acknowledged_and_recovers_when_space_returns() {
     let dir = fresh_dir("full");
     let Some(disk) = SmallDisk::mount(&dir, "3m") else {
         eprintln!("skipped: cannot mount a tmpfs here (needs root)");
@@ -248,4 +250,116 @@ async fn a_full_disk_answers_503_keeps_what_was_acknowledged_and_recovers_when_s
     h.server.shutdown().await;
     drop(disk);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Which file operation an injected fault breaks.
+#[derive(Clone, Copy, Debug)]
+enum Fault {
+    DiskFull,
+    FailedFsync,
+}
+
+fn set_fault(files: &store::faults::FaultyFiles, fault: Fault, on: bool) {
+    match fault {
+        Fault::DiskFull => files.faults.set_disk_full(on),
+        Fault::FailedFsync => files.faults.set_fsync_fails(on),
+    }
+}
+
+/// A server whose store's files fail on demand: 503 while they do, what was acknowledged
+/// kept, what was refused never shown, /ready 503 until it heals, and the same after a restart.
+async fn a_store_fault_is_a_503_loses_nothing_acknowledged_and_heals(fault: Fault) {
+    let dir = fresh_dir("fault");
+    let files = store::faults::FaultyFiles::register().unwrap();
+    let h = Harness::start_with(|c| {
+        on_disk(&dir)(c);
+        c.store_vfs = Some(files.name.clone());
+    })
+    .await;
+    let url = h.create_queue("q").await;
+    let fifo = h.create_queue_with("f.fifo", &[("FifoQueue", "true")]).await;
+    for i in 0..5 {
+        h.send(&url, &format!("acknowledged-{i}")).await;
+    }
+    let ready = || async { reqwest::get(format!("{}/ready", h.endpoint())).await.unwrap().status().as_u16() };
+    assert_eq!(ready().await, 200);
+
+    set_fault(&files, fault, true);
+    let failure = h.client.send_message().queue_url(&url).message_body("refused").send().await.unwrap_err();
+    assert_eq!(failure.code(), Some("ServiceUnavailable"), "{fault:?}");
+    assert_eq!(failure.raw_response().map(|r| r.status().as_u16()), Some(503));
+    // What failed fails again when retried: it is not answered from memory as a duplicate
+    // or an existing queue.
+    let send_d1 = || {
+        h.client
+            .send_message()
+            .queue_url(&fifo)
+            .message_body("d1")
+            .message_group_id("g")
+            .message_deduplication_id("d1")
+            .send()
+    };
+    let unavailable = Err(Some("ServiceUnavailable".to_string()));
+    for attempt in ["first", "retry"] {
+        let sent = send_d1().await.map(|_| ()).map_err(|e| e.code().map(str::to_string));
+        assert_eq!(sent, unavailable, "{attempt} FIFO send");
+        let late = h.client.create_queue().queue_name("late").send().await;
+        assert_eq!(late.map(|_| ()).map_err(|e| e.code().map(str::to_string)), unavailable, "{attempt} create");
+    }
+    let health = reqwest::get(format!("{}/health", h.endpoint())).await.unwrap().status().as_u16();
+    assert_eq!((ready().await, health), (503, 200), "not ready while the store refuses changes; still alive");
+    let refused =
+        h.client.set_queue_attributes().queue_url(&url).attributes("VisibilityTimeout".into(), "77").send().await;
+    assert_eq!(refused.map(|_| ()).map_err(|e| e.code().map(str::to_string)), unavailable);
+    // The healer (once a second of the server's clock) rebuilds memory from the disk: the
+    // refused change is not shown either.
+    let mut reloaded = false;
+    for _ in 0..50 {
+        h.advance(1);
+        real_pause(100).await;
+        if h.attribute(&url, "VisibilityTimeout").await == "30" {
+            reloaded = true;
+            break;
+        }
+    }
+    assert!(reloaded, "the refused VisibilityTimeout 77 is still shown");
+    assert_eq!(count(&h, &url, "ApproximateNumberOfMessages").await, 5, "only acknowledged sends are shown");
+    assert_eq!(ready().await, 503, "still failing");
+
+    set_fault(&files, fault, false);
+    let mut recovered = false;
+    for _ in 0..50 {
+        h.advance(1);
+        real_pause(100).await;
+        if ready().await == 200 {
+            recovered = true;
+            break;
+        }
+    }
+    assert!(recovered, "the server did not heal once the fault cleared");
+    h.send(&url, "after").await;
+    send_d1().await.expect("the FIFO send, retried once the store takes changes");
+    assert_eq!(count(&h, &fifo, "ApproximateNumberOfMessages").await, 1);
+    h.server.shutdown().await;
+
+    // After a restart (through SQLite's own VFS: the files are ordinary), exactly what was
+    // acknowledged.
+    let h = restart(&dir).await;
+    h.advance(60);
+    let mut expected: Vec<String> = (0..5).map(|i| format!("acknowledged-{i}")).collect();
+    expected.push("after".into());
+    assert_eq!(drained_bodies(&h, &h.expected_url("q")).await, expected);
+    assert_eq!(drained_bodies(&h, &h.expected_url("f.fifo")).await, ["d1"]);
+    h.server.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn a_full_disk_is_a_503_loses_nothing_acknowledged_and_heals_when_space_returns() {
+    a_store_fault_is_a_503_loses_nothing_acknowledged_and_heals(Fault::DiskFull).await;
+}
+
+#[tokio::test]
+async fn a_failed_fsync_is_a_503_loses_nothing_acknowledged_and_heals_when_fsync_works_again() {
+    a_store_fault_is_a_503_loses_nothing_acknowledged_and_heals(Fault::FailedFsync).await;
 }
