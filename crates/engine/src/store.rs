@@ -198,15 +198,18 @@ pub struct MemoryStore {
     failed: AtomicBool,
 }
 
-/// Message states and bodies of one queue, by seq (the engine's own numbers: an unkeyed hash
-/// is safe).
-type Messages = HashMap<u64, (MessageState, SharedContent), foldhash::fast::FixedState>;
+/// Keyed by the engine's own numbers (seqs, queue uids): an unkeyed hash is safe, and cheap on
+/// the hot path (every send, receive and delete changes the record).
+type ByNumber<V> = HashMap<u64, V, foldhash::fast::FixedState>;
+
+/// Message states and bodies of one queue, by seq.
+type Messages = ByNumber<(MessageState, SharedContent)>;
 
 #[derive(Default)]
 struct Record {
     queues: BTreeMap<u64, QueueRecord>,
-    messages: HashMap<u64, Messages>,
-    dedup: HashMap<u64, BTreeMap<String, DedupRecord>>,
+    messages: ByNumber<Messages>,
+    dedup: ByNumber<BTreeMap<String, DedupRecord>>,
     tasks: BTreeMap<(Millis, String), TaskRecord>,
     seq_limit: u64,
 }

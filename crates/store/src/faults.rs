@@ -22,7 +22,7 @@ use std::ptr::NonNull;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
-use sqlite_plugin::flags::{AccessFlags, LockLevel, OpenKind, OpenOpts, ShmLockMode};
+use sqlite_plugin::flags::{AccessFlags, CreateMode, LockLevel, OpenKind, OpenMode, OpenOpts, ShmLockMode};
 use sqlite_plugin::vars;
 use sqlite_plugin::vfs::{register_static, RegisterOpts, Vfs, VfsHandle, VfsResult};
 
@@ -203,12 +203,7 @@ impl Vfs for FaultyVfs {
             Some(p) => (PathBuf::from(p), opts.delete_on_close()),
             None => (self.temporary_path(), true),
         };
-        let create = matches!(
-            mode,
-            sqlite_plugin::flags::OpenMode::ReadWrite {
-                create: sqlite_plugin::flags::CreateMode::Create | sqlite_plugin::flags::CreateMode::MustCreate
-            }
-        );
+        let create = matches!(mode, OpenMode::ReadWrite { create: CreateMode::Create | CreateMode::MustCreate });
         let file = OpenOptions::new()
             .read(true)
             .write(!readonly)
