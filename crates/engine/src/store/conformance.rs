@@ -3,6 +3,7 @@
 //! `engine::store_conformance!(its_backend())`, one test per case; `MemoryStore` runs it
 //! here. Modelled on Garage's `db/test.rs`: the same functions, given a way to open the
 //! backend, for every backend.
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed case
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
