@@ -93,7 +93,6 @@ impl Engine {
         let now = self.clock().now();
         let mut out = Vec::new();
         let mut examined = 0;
-        let mut reader = self.store().reader();
         loop {
             let (chunk, retention_ms, fifo) = {
                 let state = queue.state.lock();
@@ -104,21 +103,18 @@ impl Engine {
                 (state.by_age_after(cursor, CHUNK), retention, state.fifo.is_some())
             };
             let exhausted = chunk.len() < CHUNK;
-            for (seq, m, kept) in chunk {
+            // The chunk's bodies in one read (a body gone since the chunk was copied — received
+            // and deleted — is `None`: skipped).
+            let seqs: Vec<u64> = chunk.iter().map(|&(seq, _)| seq).collect();
+            let bodies =
+                self.store().contents(queue.uid, &seqs).map_err(|e| Error::ServiceUnavailable(e.to_string()))?;
+            for ((seq, m), body) in chunk.into_iter().zip(bodies) {
                 cursor = Some((m.enqueued_at, seq));
                 examined += 1;
                 if m.enqueued_at.saturating_add(retention_ms) <= now {
                     continue;
                 }
-                let content = match kept {
-                    Some(c) => c,
-                    // Gone since the chunk was copied (received and deleted): skip it.
-                    None => match reader.content(queue.uid, seq) {
-                        Ok(Some(c)) => c,
-                        Ok(None) => continue,
-                        Err(e) => return Err(Error::ServiceUnavailable(e.to_string())),
-                    },
-                };
+                let Some(content) = body else { continue };
                 if filter.is_some_and(|f| !content.body.contains(f)) {
                     continue;
                 }

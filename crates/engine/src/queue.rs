@@ -895,22 +895,15 @@ impl QueueState {
 
 /// A read-only view of the index, for looking at messages without receiving them (`peek.rs`).
 impl QueueState {
-    /// Up to `limit` messages after `after` in enqueue order, oldest first: seq, record, and the
-    /// content when this queue keeps bodies in memory (else the caller reads it from the store).
-    pub(crate) fn by_age_after(
-        &self,
-        after: Option<(Millis, u64)>,
-        limit: usize,
-    ) -> Vec<(u64, MessageState, Option<SharedContent>)> {
+    /// Up to `limit` messages after `after` in enqueue order, oldest first: seq and record (the
+    /// caller reads the bodies from the store).
+    pub(crate) fn by_age_after(&self, after: Option<(Millis, u64)>, limit: usize) -> Vec<(u64, MessageState)> {
         use std::ops::Bound::{Excluded, Unbounded};
         let range = match after {
             Some(key) => self.by_age.range((Excluded(key), Unbounded)),
             None => self.by_age.range(..),
         };
-        range
-            .take(limit)
-            .filter_map(|&(_, seq)| self.messages.get(&seq).map(|s| (seq, s.m, s.content.clone())))
-            .collect()
+        range.take(limit).filter_map(|&(_, seq)| self.messages.get(&seq).map(|s| (seq, s.m))).collect()
     }
 }
 
