@@ -4,14 +4,14 @@
 #![allow(clippy::unwrap_used)] // a failed unwrap in a test helper is a failed test
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use engine::message::{NewMessage, SharedContent};
+use engine::message::NewMessage;
 use engine::movetask::{TaskRecord, TaskStatus};
-use engine::store::{Change, Commit, LoadedQueue, Store, StoreError};
-use engine::{Caller, Clock, Engine, EngineConfig, Error, ManualClock, QueueId, ReceiveOptions, SystemClock};
+use engine::{
+    Caller, Clock, Engine, EngineConfig, Error, ManualClock, MemoryStore, QueueId, ReceiveOptions, SystemClock,
+};
 
 const START: u64 = 1_700_000_000_000;
 const ACCOUNT: &str = "000000000000";
@@ -387,45 +387,17 @@ async fn a_running_task_resumes_after_a_restart_without_losing_or_duplicating() 
     e.stop().await;
 }
 
-/// Keeps everything in the engine's memory, like `MemoryStore`, but fails every commit once
-/// told to: a full disk, as the engine sees it.
-#[derive(Default)]
-struct FailingStore {
-    failing: AtomicBool,
-}
-
-impl Store for FailingStore {
-    fn submit(&self, _changes: Vec<Change>) -> Commit {
-        let result = match self.failing.load(Ordering::SeqCst) {
-            true => Err(StoreError("disk full".into())),
-            false => Ok(()),
-        };
-        Box::pin(std::future::ready(result))
-    }
-
-    fn load(&self) -> Result<Vec<LoadedQueue>, StoreError> {
-        Ok(Vec::new())
-    }
-
-    fn content(&self, _queue: u64, _seq: u64) -> Result<Option<SharedContent>, StoreError> {
-        Ok(None)
-    }
-
-    fn is_memory(&self) -> bool {
-        true
-    }
-}
-
 #[tokio::test]
 async fn a_batch_the_store_cannot_commit_fails_the_task_with_an_internal_error() {
-    let store = Arc::new(FailingStore::default());
+    // The reference store, set to fail its commits below: a full disk, as the engine sees it.
+    let store = Arc::new(MemoryStore::default());
     let e = Arc::new(Engine::open(config(), Arc::new(ManualClock::new(START)), store.clone()).unwrap());
     sources_and_dlq(&e, &["src"], "dlq").await;
     dead_letter_all(&e, "src", &numbered("m", 30)).await;
 
     // The driver has not run yet (this test's thread has not let it): its first batch fails.
     start(&e, "dlq", None, None).await;
-    store.failing.store(true, Ordering::SeqCst);
+    store.set_failing(true);
     let task = until_status(&e, "dlq", TaskStatus::Failed).await;
     assert_eq!(
         task.failure_reason.as_deref(),
