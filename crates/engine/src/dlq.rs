@@ -10,7 +10,7 @@ use crate::clock::Millis;
 use crate::error::{Error, Result};
 use crate::message::Content;
 // Re-exported for the move tasks' ARN checks.
-pub use crate::queue_id::{parse_arn, ArnParts};
+use crate::queue_id::parse_arn;
 use crate::store::MessageState;
 
 /// A parsed RedrivePolicy.

@@ -18,15 +18,11 @@ pub enum Error {
     InvalidAttributeValue(String),
     #[error("{0}")]
     InvalidParameterValue(String),
-    #[error("{0}")]
-    InvalidParameterCombination(String),
     /// Worded by the protocol's table.
     #[error("missing parameter {0}")]
     MissingParameter(String),
     #[error("The input receipt handle \"{0}\" is not a valid receipt handle.")]
     ReceiptHandleIsInvalid(String),
-    #[error("Message does not exist or is not available for visibility timeout change.")]
-    MessageNotInflight,
     #[error("Only one PurgeQueue operation on {0} is allowed every 60 seconds.")]
     PurgeQueueInProgress(String),
     /// Worded by the protocol's table.
@@ -44,8 +40,6 @@ pub enum Error {
     BatchRequestTooLong { limit: usize, sent: usize },
     #[error("{0}")]
     OverLimit(String),
-    #[error("{0}")]
-    UnsupportedOperation(String),
     #[error("{0}")]
     ResourceNotFound(String),
     #[error("{0}")]

@@ -1,24 +1,32 @@
 //! Everything SQS means: queues and their attributes, messages, visibility, delays,
 //! retention, long polling and the clock. Knows nothing of HTTP or wire formats.
 
-pub mod attributes;
+mod attributes;
 pub mod clock;
-pub mod dlq;
-pub mod engine;
+mod dlq;
+mod engine;
 pub mod error;
-pub mod fifo;
+mod fifo;
 pub mod message;
-pub mod movetask;
-pub mod peek;
-pub mod policy;
-pub mod queue;
-pub mod queue_id;
-pub mod receipt;
+mod movetask;
+mod peek;
+mod policy;
+mod queue;
+mod queue_id;
+mod receipt;
 pub mod store;
 mod sweep;
 
+pub use attributes::QueueAttributes;
 pub use clock::{Clock, ManualClock, Millis, SystemClock};
-pub use engine::{Engine, EngineConfig, ReceiveOptions, Sent};
+pub use dlq::RedrivePermission;
+pub use engine::{
+    check_batch, check_system_attribute_names, message_system_attributes, select_message_attributes, Engine,
+    EngineConfig, QueueMetrics, ReceiveOptions, Sent,
+};
 pub use error::{Error, Result};
+pub use movetask::{TaskRecord, TaskStatus};
+pub use peek::{PeekOptions, PeekPage, Peeked};
+pub use queue::{Counts, Queue, Received};
 pub use queue_id::{Caller, QueueId};
 pub use store::{MemoryStore, Store};

@@ -27,7 +27,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use engine::message::NewMessage;
-use engine::queue::Received;
+use engine::Received;
 use engine::{Caller, Engine, EngineConfig, Error, ManualClock, QueueId, ReceiveOptions};
 use md5::Md5;
 use rand::rngs::StdRng;

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use engine::message::NewMessage;
-use engine::movetask::{TaskRecord, TaskStatus};
+use engine::{TaskRecord, TaskStatus};
 use engine::{
     Caller, Clock, Engine, EngineConfig, Error, ManualClock, MemoryStore, QueueId, ReceiveOptions, SystemClock,
 };

@@ -49,7 +49,7 @@ async fn bodies(e: &Engine, q: &str, opts: ReceiveOptions) -> Vec<String> {
 }
 
 /// A ReceiveMessage waiting up to 20 s, spawned.
-fn long_poll(e: &Arc<Engine>, queue: &'static str) -> tokio::task::JoinHandle<Vec<engine::queue::Received>> {
+fn long_poll(e: &Arc<Engine>, queue: &'static str) -> tokio::task::JoinHandle<Vec<engine::Received>> {
     let e = e.clone();
     tokio::spawn(async move {
         let opts = ReceiveOptions { wait_time_seconds: Some(20), ..Default::default() };
@@ -107,7 +107,7 @@ async fn a_long_poll_returns_as_soon_as_a_message_is_sent() {
 
 /// Queue `q` with its one message ("again") in flight for 5 s, and a long poll waiting on it.
 async fn in_flight_for_5_s_with_a_poll_waiting(
-) -> (Arc<Engine>, ManualClock, tokio::task::JoinHandle<Vec<engine::queue::Received>>) {
+) -> (Arc<Engine>, ManualClock, tokio::task::JoinHandle<Vec<engine::Received>>) {
     let (e, clock) = engine();
     e.create_queue(&me(), "q", &BTreeMap::new(), &BTreeMap::new()).await.unwrap();
     e.send_message(&me(), &qid("q"), body("again")).await.unwrap();

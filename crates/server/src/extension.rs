@@ -4,8 +4,8 @@
 //! nothing private.
 
 use bytes::Bytes;
-use engine::engine::message_system_attributes;
-use engine::peek::PeekOptions;
+use engine::message_system_attributes;
+use engine::PeekOptions;
 use http_body_util::Full;
 use hyper::header::HeaderMap;
 use hyper::{Response, StatusCode};

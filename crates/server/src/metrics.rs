@@ -193,10 +193,10 @@ impl ActionStats {
 fn render_queues(out: &mut String, engine: &Engine) {
     let mut queues = engine.metrics();
     queues.sort_by(|a, b| a.id.cmp(&b.id));
-    let labels = |q: &engine::engine::QueueMetrics| {
+    let labels = |q: &engine::QueueMetrics| {
         [("queue", q.id.name.clone()), ("dead_letter_queue", q.is_dead_letter_queue.to_string())]
     };
-    type Get = fn(&engine::engine::QueueMetrics) -> f64;
+    type Get = fn(&engine::QueueMetrics) -> f64;
     let families: [(&str, &str, &str, Get); 9] = [
         ("redrive_queue_messages_visible", "gauge", "Messages available for retrieval.", |q| q.counts.visible as f64),
         ("redrive_queue_messages_in_flight", "gauge", "Messages received and not yet deleted or visible again.", |q| {
@@ -243,7 +243,7 @@ fn render_queues(out: &mut String, engine: &Engine) {
 fn render_tasks(out: &mut String, engine: &Engine) {
     let tasks = engine.move_tasks();
     let queue_name = |arn: &str| arn.rsplit(':').next().unwrap_or(arn).to_string();
-    let rows: Vec<([(&str, String); 4], &engine::movetask::TaskRecord)> = tasks
+    let rows: Vec<([(&str, String); 4], &engine::TaskRecord)> = tasks
         .iter()
         .map(|t| {
             let labels = [
@@ -255,12 +255,12 @@ fn render_tasks(out: &mut String, engine: &Engine) {
             (labels, t)
         })
         .collect();
-    type Get = fn(&engine::movetask::TaskRecord) -> u64;
+    type Get = fn(&engine::TaskRecord) -> u64;
     let families: [(&str, &str, Get); 3] = [
         ("redrive_move_task_messages_moved", "Messages the move task has moved so far.", |t| t.moved),
         ("redrive_move_task_messages_to_move", "Messages the move task set out to move.", |t| t.to_move),
         ("redrive_move_task_running", "1 while the move task is RUNNING, else 0.", |t| {
-            u64::from(t.status == engine::movetask::TaskStatus::Running)
+            u64::from(t.status == engine::TaskStatus::Running)
         }),
     ];
     for (name, help, get) in families {

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use engine::dlq::RedrivePermission;
+use engine::RedrivePermission;
 use engine::store::QueueRecord;
 
 /// A standard queue with a RedrivePolicy (set with its count as a string, stored normalized),

@@ -371,7 +371,7 @@ impl MoveTasks {
 }
 
 fn check_arn_format(arn: &str, param: &str) -> Result<()> {
-    match crate::dlq::parse_arn(arn) {
+    match crate::queue_id::parse_arn(arn) {
         Some(_) => Ok(()),
         None => Err(Error::InvalidParameterValue(format!(
             "You must use this format to specify the {param}: arn:<partition>:<service>:<region>:<account-id>:<resource-id>"

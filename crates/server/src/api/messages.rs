@@ -1,6 +1,6 @@
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
-use engine::engine::{check_system_attribute_names, message_system_attributes, select_message_attributes};
+use engine::{check_system_attribute_names, message_system_attributes, select_message_attributes};
 use engine::message::{self, AttributeData, AttributeValue, Attributes, NewMessage};
 use engine::ReceiveOptions;
 use protocol::types::*;
@@ -121,7 +121,7 @@ pub async fn send_message_batch(ctx: &Ctx<'_>, i: SendMessageBatchInput) -> Outc
     // the wire could not carry is set aside before it, yet the rules judge the batch as sent
     // (and before any entry): so then the engine's rules are applied here, to every id.
     if converted.iter().any(|(_, m)| m.is_err()) {
-        engine::engine::check_batch(converted.iter().map(|(id, _)| id.as_str()), "SendMessageBatchRequestEntry")?;
+        engine::check_batch(converted.iter().map(|(id, _)| id.as_str()), "SendMessageBatchRequestEntry")?;
     }
     let mut out = SendMessageBatchOutput::default();
     let mut entries = Vec::with_capacity(converted.len());

@@ -1,6 +1,6 @@
 //! Dead-letter queue listing and message move tasks.
 
-use engine::movetask::TaskStatus;
+use engine::TaskStatus;
 use protocol::types::*;
 use protocol::Response;
 

@@ -1,0 +1,78 @@
+//! Dead-letter queues seen from the registry: which queue an ARN names, whether a
+//! RedrivePolicy's target may be used, which sources feed a DLQ.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+
+use crate::dlq::{self, RedrivePolicy};
+use crate::error::{Error, Result};
+use crate::queue::Queue;
+use crate::queue_id::{Caller, QueueId};
+
+use super::validation::decode_token;
+use super::Engine;
+
+impl Engine {
+    /// The queue an ARN names, if it is one of this server's.
+    pub fn queue_by_arn(&self, arn: &str) -> Option<Arc<Queue>> {
+        self.queue(&QueueId::from_arn(arn, &self.config.region)?).ok()
+    }
+
+    /// Refuse a RedrivePolicy that `dlq::check_target` refuses for the queue it names.
+    pub(super) fn check_redrive_target(
+        &self,
+        source_arn: &str,
+        fifo: bool,
+        attributes: &BTreeMap<String, String>,
+    ) -> Result<()> {
+        let Some(raw) = attributes.get("RedrivePolicy").filter(|r| !r.is_empty()) else { return Ok(()) };
+        let policy = RedrivePolicy::parse(raw)?;
+        let target = self.queue_by_arn(&policy.dead_letter_target_arn);
+        let allow = target.as_ref().and_then(|t| t.state.lock().attrs.redrive_allow_policy.clone());
+        let target = target.as_deref().map(|t| dlq::Target { arn: &t.arn, fifo: t.is_fifo(), allow: allow.as_ref() });
+        dlq::check_target(raw, source_arn, fifo, target)
+    }
+
+    /// The queues whose RedrivePolicy targets `id`, in name order, paged.
+    pub fn list_dead_letter_source_queues(
+        &self,
+        caller: &Caller,
+        id: &QueueId,
+        max_results: Option<i64>,
+        next_token: Option<&str>,
+    ) -> Result<(Vec<QueueId>, Option<String>)> {
+        let dlq = self.queue_for(caller, id)?;
+        let limit = match max_results {
+            Some(n) if !(1..=1000).contains(&n) => return Err(Error::InvalidParameterValue(
+                "Value for parameter MaxResults is invalid. Reason: MaxResults must be an integer between 1 and 1000."
+                    .into(),
+            )),
+            Some(n) => n as usize,
+            None => 1000,
+        };
+        let after = match next_token.filter(|t| !t.is_empty()) {
+            Some(t) => Some(
+                decode_token(t).map_err(|_| Error::InvalidParameterValue("Invalid or expired next token.".into()))?,
+            ),
+            None => None,
+        };
+        let queues: Vec<Arc<Queue>> = self.queues.read().values().cloned().collect();
+        let mut names = queues
+            .iter()
+            .filter(|q| after.as_deref().is_none_or(|a| q.id.name.as_str() > a))
+            .filter(|q| q.state.lock().attrs.redrive().is_some_and(|p| p.dead_letter_target_arn == dlq.arn))
+            .map(|q| q.id.clone())
+            .take(limit + 1)
+            .collect::<Vec<_>>();
+        let more = names.len() > limit;
+        names.truncate(limit);
+        let token = match (more && max_results.is_some(), names.last()) {
+            (true, Some(last)) => Some(URL_SAFE_NO_PAD.encode(&last.name)),
+            _ => None,
+        };
+        Ok((names, token))
+    }
+}

@@ -1,0 +1,159 @@
+//! The engine: every queue's index in memory, the store behind it, and the clock. Each
+//! operation reads the clock once and changes one queue under its lock (two, for a
+//! dead-letter hand-off); its files are split by idea, not by size.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use parking_lot::{Mutex, RwLock};
+
+use crate::clock::{Clock, Millis};
+use crate::error::{Error, Result};
+use crate::movetask::MoveTasks;
+use crate::queue::{Queue, SeqCounter, Seqs};
+use crate::queue_id::{Caller, QueueId};
+use crate::store::{Health, MemoryStore, Store, StoreError, Stored};
+
+mod commit;
+mod dead_letters;
+mod lifecycle;
+mod messages;
+mod move_tasks;
+mod queues;
+mod receive;
+mod validation;
+mod views;
+
+pub use messages::Sent;
+pub use receive::ReceiveOptions;
+pub use validation::{check_batch, check_system_attribute_names};
+pub use views::{message_system_attributes, select_message_attributes, QueueMetrics};
+
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    pub region: String,
+    pub account_id: String,
+}
+
+pub struct Engine {
+    clock: Arc<dyn Clock>,
+    config: EngineConfig,
+    store: Arc<dyn Store>,
+    queues: RwLock<BTreeMap<QueueId, Arc<Queue>>>,
+    recently_deleted: Mutex<HashMap<QueueId, Millis>>,
+    /// Whether the index was reloaded from disk since the store failed (`heal`).
+    reloaded: AtomicBool,
+    stopping: AtomicBool,
+    stop_signal: tokio::sync::Notify,
+    move_tasks: Arc<MoveTasks>,
+    /// The one loop that runs every move task, once started.
+    move_task_driver: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// The next message seq, shared by every queue.
+    seqs: Seqs,
+}
+
+impl Engine {
+    /// An engine over `store`, with every queue and message the store kept.
+    pub fn open(config: EngineConfig, clock: Arc<dyn Clock>, store: Arc<dyn Store>) -> Result<Engine, StoreError> {
+        let now = clock.now();
+        let Stored { queues: loaded, tasks, seq_limit } = store.load()?;
+        let engine = Engine {
+            clock,
+            config,
+            store,
+            queues: RwLock::new(BTreeMap::new()),
+            recently_deleted: Mutex::new(HashMap::new()),
+            reloaded: AtomicBool::new(false),
+            stopping: AtomicBool::new(false),
+            stop_signal: tokio::sync::Notify::new(),
+            move_tasks: Arc::new(MoveTasks::new(tasks)),
+            move_task_driver: Mutex::new(None),
+            seqs: SeqCounter::new(),
+        };
+        engine.seqs.restore_limit(seq_limit);
+        for task in engine.move_tasks.records() {
+            // A task resumed moves only what was in its queue when it started.
+            engine.seqs.at_least(task.boundary_seq);
+        }
+        let mut queues = engine.queues.write();
+        for q in loaded {
+            let id = engine.stored_id(&q.record.name);
+            let queue = Queue::restore(id.clone(), engine.arn_of(&id), q, now, &*engine.store, &engine.seqs);
+            queues.insert(id, queue);
+        }
+        drop(queues);
+        Ok(engine)
+    }
+
+    /// An engine that keeps everything in memory.
+    pub fn in_memory(config: EngineConfig, clock: Arc<dyn Clock>) -> Engine {
+        match Engine::open(config.clone(), clock.clone(), Arc::new(MemoryStore::default())) {
+            Ok(e) => e,
+            // MemoryStore::load cannot fail; keep the signature honest anyway.
+            Err(_) => Engine {
+                clock,
+                config,
+                store: Arc::new(MemoryStore::default()),
+                queues: RwLock::new(BTreeMap::new()),
+                recently_deleted: Mutex::new(HashMap::new()),
+                reloaded: AtomicBool::new(false),
+                stopping: AtomicBool::new(false),
+                stop_signal: tokio::sync::Notify::new(),
+                move_tasks: Arc::default(),
+                move_task_driver: Mutex::new(None),
+                seqs: SeqCounter::new(),
+            },
+        }
+    }
+
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    pub(crate) fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// Whether changes can be made: false while the store refuses commits (a full disk),
+    /// until it heals.
+    pub fn accepts_changes(&self) -> bool {
+        self.store.health() == Health::Healthy
+    }
+
+    pub(crate) fn is_stopping(&self) -> bool {
+        self.stopping.load(Ordering::SeqCst)
+    }
+
+    pub(crate) fn all_queues(&self) -> Vec<Arc<Queue>> {
+        self.queues.read().values().cloned().collect()
+    }
+
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    pub fn arn_of(&self, id: &QueueId) -> String {
+        id.arn(&self.config.region)
+    }
+
+    /// A stored queue's id: every stored queue belongs to the one configured account.
+    fn stored_id(&self, name: &str) -> QueueId {
+        QueueId::new(self.config.account_id.clone(), name)
+    }
+
+    pub(crate) fn queue(&self, id: &QueueId) -> Result<Arc<Queue>> {
+        self.queues.read().get(id).cloned().ok_or(Error::QueueDoesNotExist)
+    }
+
+    /// The queue `id` names, as `caller` may reach it: the one access decision of the
+    /// engine. A caller reaches its own account's queues; another account's queue does not
+    /// exist for it (as AWS answers for a queue URL of another account without a Policy
+    /// granting access).
+    pub fn queue_for(&self, caller: &Caller, id: &QueueId) -> Result<Arc<Queue>> {
+        if caller.account != id.account {
+            return Err(Error::QueueDoesNotExist);
+        }
+        self.queue(id)
+    }
+}

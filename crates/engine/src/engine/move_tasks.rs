@@ -1,0 +1,64 @@
+//! Message move tasks as the API sees them; the tasks themselves are `crate::movetask`,
+//! which reaches the queues through the `movetask::Queues` view implemented here.
+
+use std::sync::Arc;
+
+use crate::error::Result;
+use crate::movetask::{self, TaskRecord};
+use crate::queue::Queue;
+
+use crate::store::Store;
+
+use super::Engine;
+
+/// What move tasks see of the engine: its queues and its store.
+impl movetask::Queues for Engine {
+    fn by_arn(&self, arn: &str) -> Option<Arc<Queue>> {
+        self.queue_by_arn(arn)
+    }
+
+    fn is_dead_letter_queue(&self, queue: &Queue) -> bool {
+        self.all_queues()
+            .iter()
+            .any(|q| q.state.lock().attrs.redrive().is_some_and(|p| p.dead_letter_target_arn == queue.arn))
+    }
+
+    fn store(&self) -> &dyn Store {
+        &*self.store
+    }
+}
+impl Engine {
+    pub async fn start_message_move_task(
+        self: &Arc<Self>,
+        source_arn: &str,
+        destination_arn: Option<&str>,
+        max_per_second: Option<i64>,
+    ) -> Result<String> {
+        let (handle, commit) =
+            self.move_tasks.start(&**self, source_arn, destination_arn, max_per_second, self.clock.now())?;
+        self.resume_tasks();
+        Engine::durable(commit).await?;
+        Ok(handle)
+    }
+
+    /// Tasks of `source_arn`, newest first.
+    pub fn list_message_move_tasks(&self, source_arn: &str, max_results: Option<i64>) -> Result<Vec<TaskRecord>> {
+        self.move_tasks.list(self, source_arn, max_results)
+    }
+
+    /// Ask a RUNNING task to stop; returns how many messages it has moved.
+    pub async fn cancel_message_move_task(&self, handle: &str) -> Result<u64> {
+        let (moved, commit) = self.move_tasks.cancel(self, handle)?;
+        Engine::durable(commit).await?;
+        Ok(moved)
+    }
+
+    /// Start the move-task driver, once: the tasks a store kept RUNNING or CANCELLING resume,
+    /// and tasks started later run.
+    pub fn resume_tasks(self: &Arc<Self>) {
+        let mut driver = self.move_task_driver.lock();
+        if driver.is_none() && !self.is_stopping() {
+            *driver = Some(movetask::driver::spawn(self.clone(), self.move_tasks.clone()));
+        }
+    }
+}

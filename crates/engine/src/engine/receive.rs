@@ -1,0 +1,186 @@
+//! ReceiveMessage: long polling, receive attempts, and the dead-letter hand-off inside it.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use crate::clock::Millis;
+use crate::dlq::HandOff;
+use crate::error::{Error, Result};
+use crate::queue::{DeadLetter, Queue, Received, MAX_WAKE};
+use crate::queue_id::{Caller, QueueId};
+use crate::receipt::ReceiptHandle;
+use crate::store::Change;
+
+use super::validation::is_printable_id;
+use super::Engine;
+
+#[derive(Debug, Clone, Default)]
+pub struct ReceiveOptions {
+    pub max_messages: Option<i64>,
+    pub visibility_timeout: Option<i64>,
+    pub wait_time_seconds: Option<i64>,
+    /// FIFO: a retry within 5 minutes with the same id gets the same messages.
+    pub attempt_id: Option<String>,
+}
+impl Engine {
+    /// ReceiveMessage, long-polling for up to the wait time. Returns as soon as a
+    /// message is receivable: on send, on a visibility or delay expiry, or at the deadline.
+    pub async fn receive_message(
+        &self,
+        caller: &Caller,
+        id: &QueueId,
+        options: ReceiveOptions,
+    ) -> Result<Vec<Received>> {
+        let max = match options.max_messages {
+            None => 1,
+            Some(n @ 1..=10) => n as usize,
+            Some(n) => {
+                return Err(Error::invalid_parameter(
+                    n,
+                    "MaxNumberOfMessages",
+                    "Must be between 1 and 10, if provided.",
+                ))
+            }
+        };
+        if let Some(v) = options.visibility_timeout.filter(|v| !(0..=43_200).contains(v)) {
+            return Err(Error::invalid_parameter(v, "VisibilityTimeout", "Must be >= 0 and <= 43200, if provided."));
+        }
+        if let Some(w) = options.wait_time_seconds.filter(|w| !(0..=20).contains(w)) {
+            return Err(Error::invalid_parameter(w, "WaitTimeSeconds", "Must be >= 0 and <= 20, if provided."));
+        }
+        // Documented: up to 128 characters of a-z, A-Z, 0-9 and punctuation.
+        if let Some(id) = options.attempt_id.as_deref().filter(|id| !is_printable_id(id)) {
+            return Err(Error::invalid_parameter(
+                id,
+                "ReceiveRequestAttemptId",
+                "ReceiveRequestAttemptId can only include alphanumeric and punctuation characters. 1 to 128 in length.",
+            ));
+        }
+        let queue = self.queue_for(caller, id)?;
+        let start = self.clock.now();
+        let (visibility_ms, wait_ms) = {
+            let state = queue.state.lock();
+            let vt = options.visibility_timeout.map_or(u64::from(state.attrs.visibility_timeout), |v| v as u64);
+            let wait = options
+                .wait_time_seconds
+                .map_or(u64::from(state.attrs.receive_message_wait_time_seconds), |w| w as u64);
+            (vt * 1000, wait * 1000)
+        };
+        let deadline = start + wait_ms;
+        if let Some(id) = &options.attempt_id {
+            // A retry gets the same messages and handles, and their visibility timeout
+            // starts again (documented for ReceiveRequestAttemptId) — unless one of them was
+            // deleted or received again since, when the documentation rules the retry out:
+            // then it is a new receive.
+            let retried = self
+                .change(&queue, |state, changes| {
+                    let Some(earlier) = state.fifo.as_mut().and_then(|f| f.attempt(id, start)) else {
+                        return Ok(None);
+                    };
+                    let unchanged = earlier
+                        .iter()
+                        .all(|r| ReceiptHandle::decode(&r.receipt_handle).is_some_and(|h| state.holds_receive(&h)));
+                    if !unchanged {
+                        if let Some(f) = state.fifo.as_mut() {
+                            f.forget_attempt(id);
+                        }
+                        return Ok(None);
+                    }
+                    for r in &earlier {
+                        if let Some(h) = ReceiptHandle::decode(&r.receipt_handle) {
+                            let _ = state.change_visibility(
+                                queue.uid,
+                                &h,
+                                &r.receipt_handle,
+                                visibility_ms,
+                                start,
+                                changes,
+                            );
+                        }
+                    }
+                    Ok(Some(earlier))
+                })
+                .await?;
+            if let Some(earlier) = retried {
+                return Ok(earlier);
+            }
+        }
+        loop {
+            // Register for wake-ups before looking, so a send in between is not missed.
+            let arrivals = queue.arrivals.notified();
+            tokio::pin!(arrivals);
+            arrivals.as_mut().enable();
+            let now = self.clock.now();
+            let stopping = self.stopping.load(Ordering::SeqCst);
+            let got = self.receive_once(&queue, max, visibility_ms, now).await?;
+            if !got.is_empty() && queue.state.lock().counts().visible > 0 {
+                // Wake-ups are one per message: pass one on if this receive left some behind.
+                queue.wake(1);
+            }
+            if !got.is_empty() || now >= deadline || stopping {
+                if let (Some(id), false) = (&options.attempt_id, got.is_empty()) {
+                    if let Some(f) = queue.state.lock().fifo.as_mut() {
+                        f.remember_attempt(id.clone(), got.clone(), now);
+                    }
+                }
+                return Ok(got);
+            }
+            // A message that becomes visible later (a visibility timeout or a delay ending)
+            // wakes us through the queue's timer, whoever put it in flight and when (the
+            // receive above armed it for what is pending now).
+            tokio::select! {
+                _ = &mut arrivals => {}
+                _ = self.clock.sleep_until(deadline) => {}
+            }
+        }
+    }
+
+    /// One receive attempt, with the dead-letter hand-off. Source and DLQ are locked
+    /// together (in uid order) so a moved message is in exactly one of them, in memory
+    /// and — one submission, one transaction — on disk.
+    pub(super) async fn receive_once(
+        &self,
+        queue: &Arc<Queue>,
+        max: usize,
+        visibility_ms: u64,
+        now: Millis,
+    ) -> Result<Vec<Received>> {
+        let policy = queue.state.lock().attrs.redrive().cloned();
+        // A deleted DLQ leaves messages in the source, as on AWS.
+        let dlq =
+            policy.as_ref().and_then(|p| self.queue_by_arn(&p.dead_letter_target_arn)).filter(|d| d.uid != queue.uid);
+        let mut changes = Vec::new();
+        let (result, commit, moved, next_visible) = {
+            let (mut src, mut dst) = Queue::lock_pair(queue, dlq.as_deref());
+            if src.deleted {
+                return Err(Error::QueueDoesNotExist);
+            }
+            src.advance(queue.uid, now, &mut changes);
+            let dead_letter = match (&policy, dst.as_deref_mut(), dlq.as_deref()) {
+                (Some(p), Some(state), Some(d)) if !state.deleted => Some(DeadLetter {
+                    state,
+                    uid: d.uid,
+                    rule: HandOff { source_arn: &queue.arn, max_receive_count: p.max_receive_count, fifo: d.is_fifo() },
+                    moved: 0,
+                }),
+                _ => None,
+            };
+            let result = src.receive(queue.uid, max, visibility_ms, now, &*self.store, dead_letter, &mut changes);
+            let moved = changes.iter().any(|c| matches!(c, Change::PutMessage { .. }));
+            let commit = (!changes.is_empty()).then(|| self.store.submit(changes));
+            (result, commit, moved, src.next_pending_from(now))
+        };
+        // What this receive put in flight wakes other long polls when its timeout ends.
+        queue.arm_timer_at(next_visible, &self.clock);
+        // Waiters on the DLQ wake at submission, as for a send (`change_waking`).
+        if moved {
+            if let Some(d) = &dlq {
+                d.wake(MAX_WAKE);
+            }
+        }
+        if let Some(commit) = commit {
+            Engine::durable(commit).await?;
+        }
+        result
+    }
+}
