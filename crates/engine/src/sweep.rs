@@ -38,22 +38,6 @@ impl Engine {
 
     /// Run `sweep` in the background until the engine stops.
     pub fn spawn_sweeper(self: &Arc<Self>) {
-        let engine = Arc::downgrade(self);
-        tokio::spawn(async move {
-            loop {
-                let Some(e) = engine.upgrade() else { return };
-                if e.is_stopping() {
-                    return;
-                }
-                let next = e.sweep(e.clock().now());
-                let wake = e.clock().sleep_until(next);
-                let stopped = e.clone();
-                drop(e);
-                tokio::select! {
-                    _ = wake => {}
-                    _ = stopped.stopped() => return,
-                }
-            }
-        });
+        self.spawn_background(|e, now| e.sweep(now));
     }
 }

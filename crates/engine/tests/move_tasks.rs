@@ -8,10 +8,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use engine::message::NewMessage;
-use engine::{TaskRecord, TaskStatus};
 use engine::{
     Caller, Clock, Engine, EngineConfig, Error, ManualClock, MemoryStore, QueueId, ReceiveOptions, SystemClock,
 };
+use engine::{TaskRecord, TaskStatus};
 
 const START: u64 = 1_700_000_000_000;
 const ACCOUNT: &str = "000000000000";

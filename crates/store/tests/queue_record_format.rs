@@ -4,8 +4,8 @@
 
 use std::collections::BTreeMap;
 
-use engine::RedrivePermission;
 use engine::store::QueueRecord;
+use engine::RedrivePermission;
 
 /// A standard queue with a RedrivePolicy (set with its count as a string, stored normalized),
 /// a RedriveAllowPolicy (stored as given) and VisibilityTimeout 45, as the code before typed

@@ -4,15 +4,12 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
-
 use crate::dlq::{self, RedrivePolicy};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::queue::Queue;
 use crate::queue_id::{Caller, QueueId};
 
-use super::validation::decode_token;
+use super::validation::Paging;
 use super::Engine;
 
 impl Engine {
@@ -45,34 +42,15 @@ impl Engine {
         next_token: Option<&str>,
     ) -> Result<(Vec<QueueId>, Option<String>)> {
         let dlq = self.queue_for(caller, id)?;
-        let limit = match max_results {
-            Some(n) if !(1..=1000).contains(&n) => return Err(Error::InvalidParameterValue(
-                "Value for parameter MaxResults is invalid. Reason: MaxResults must be an integer between 1 and 1000."
-                    .into(),
-            )),
-            Some(n) => n as usize,
-            None => 1000,
-        };
-        let after = match next_token.filter(|t| !t.is_empty()) {
-            Some(t) => Some(
-                decode_token(t).map_err(|_| Error::InvalidParameterValue("Invalid or expired next token.".into()))?,
-            ),
-            None => None,
-        };
+        let paging = Paging::of(max_results, next_token, "Invalid or expired next token.")?;
         let queues: Vec<Arc<Queue>> = self.queues.read().values().cloned().collect();
-        let mut names = queues
+        let ids = queues
             .iter()
-            .filter(|q| after.as_deref().is_none_or(|a| q.id.name.as_str() > a))
+            .filter(|q| paging.is_after(&q.id.name))
             .filter(|q| q.state.lock().attrs.redrive().is_some_and(|p| p.dead_letter_target_arn == dlq.arn))
             .map(|q| q.id.clone())
-            .take(limit + 1)
-            .collect::<Vec<_>>();
-        let more = names.len() > limit;
-        names.truncate(limit);
-        let token = match (more && max_results.is_some(), names.last()) {
-            (true, Some(last)) => Some(URL_SAFE_NO_PAD.encode(&last.name)),
-            _ => None,
-        };
-        Ok((names, token))
+            .take(paging.wanted())
+            .collect();
+        Ok(paging.page(ids))
     }
 }

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
+use crate::clock::Millis;
 use crate::error::Result;
 use crate::queue::Queue;
 use crate::queue_id::QueueId;
@@ -81,6 +82,20 @@ impl Engine {
 
     /// Watch the store and heal it when it fails (checks once a second of the clock).
     pub fn spawn_healer(self: &Arc<Self>) {
+        self.spawn_background(|e, now| {
+            match e.heal() {
+                Ok(true) => tracing::warn!("store recovered; state reloaded from disk"),
+                Ok(false) => {}
+                Err(err) => tracing::warn!(error = %err, "store still failing"),
+            }
+            now + 1000
+        });
+    }
+
+    /// Run background work until the engine stops: `step(engine, now)` does what is due and
+    /// returns when it wants to run next; the loop only sleeps on the engine's clock. It
+    /// holds the engine only while a step runs, so a dropped engine ends it too.
+    pub(crate) fn spawn_background(self: &Arc<Self>, step: impl Fn(&Arc<Engine>, Millis) -> Millis + Send + 'static) {
         let engine = Arc::downgrade(self);
         tokio::spawn(async move {
             loop {
@@ -88,12 +103,8 @@ impl Engine {
                 if e.is_stopping() {
                     return;
                 }
-                match e.heal() {
-                    Ok(true) => tracing::warn!("store recovered; state reloaded from disk"),
-                    Ok(false) => {}
-                    Err(err) => tracing::warn!(error = %err, "store still failing"),
-                }
-                let wake = e.clock.sleep_until(e.clock.now() + 1000);
+                let next = step(&e, e.clock.now());
+                let wake = e.clock.sleep_until(next);
                 let stopped = e.clone();
                 drop(e);
                 tokio::select! {

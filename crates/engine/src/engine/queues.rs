@@ -3,9 +3,6 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
-
 use crate::attributes::{QueueAttributes, READABLE_NAMES};
 use crate::error::{Error, Result};
 use crate::policy;
@@ -13,7 +10,7 @@ use crate::queue::Queue;
 use crate::queue_id::{Caller, QueueId};
 use crate::store::{Change, QueueRecord};
 
-use super::validation::{decode_token, validate_queue_name, validate_tags, MAX_TAGS};
+use super::validation::{validate_queue_name, validate_tags, Paging, MAX_TAGS};
 use super::Engine;
 
 pub(super) const DELETE_COOLDOWN_MS: u64 = 60_000;
@@ -97,34 +94,17 @@ impl Engine {
         max_results: Option<i64>,
         next_token: Option<&str>,
     ) -> Result<(Vec<QueueId>, Option<String>)> {
-        let limit = match max_results {
-            Some(n) if !(1..=1000).contains(&n) => return Err(Error::InvalidParameterValue(
-                "Value for parameter MaxResults is invalid. Reason: MaxResults must be an integer between 1 and 1000."
-                    .into(),
-            )),
-            Some(n) => n as usize,
-            None => 1000,
-        };
-        let after = match next_token.filter(|t| !t.is_empty()) {
-            Some(t) => Some(decode_token(t)?),
-            None => None,
-        };
+        let paging = Paging::of(max_results, next_token, "Invalid NextToken value.")?;
         let prefix = prefix.unwrap_or("");
-        let queues = self.queues.read();
-        let mut names = queues
+        let ids = self
+            .queues
+            .read()
             .keys()
-            .filter(|id| id.account == caller.account && id.name.starts_with(prefix))
-            .filter(|id| after.as_deref().is_none_or(|a| id.name.as_str() > a))
-            .take(limit + 1)
+            .filter(|id| id.account == caller.account && id.name.starts_with(prefix) && paging.is_after(&id.name))
+            .take(paging.wanted())
             .cloned()
-            .collect::<Vec<_>>();
-        let more = names.len() > limit;
-        names.truncate(limit);
-        let token = match (more && max_results.is_some(), names.last()) {
-            (true, Some(last)) => Some(URL_SAFE_NO_PAD.encode(&last.name)),
-            _ => None,
-        };
-        Ok((names, token))
+            .collect();
+        Ok(paging.page(ids))
     }
 
     pub async fn purge_queue(&self, caller: &Caller, id: &QueueId) -> Result<usize> {

@@ -7,6 +7,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 
 use crate::error::{Error, Result};
+use crate::queue_id::QueueId;
 
 pub(super) const MAX_BATCH_ENTRIES: usize = 10;
 pub(super) const MAX_BATCH_BYTES: usize = 1_048_576;
@@ -65,13 +66,62 @@ pub(super) fn tag_char(c: char) -> bool {
         || (c.is_whitespace() && !c.is_control())
         || matches!(c, '_' | '.' | ':' | '/' | '=' | '+' | '-' | '@')
 }
-pub(super) fn decode_token(token: &str) -> Result<String> {
-    URL_SAFE_NO_PAD
-        .decode(token)
-        .ok()
-        .and_then(|b| String::from_utf8(b).ok())
-        .ok_or_else(|| Error::InvalidParameterValue("Invalid NextToken value.".into()))
+/// The paging of ListQueues and ListDeadLetterSourceQueues: MaxResults of 1–1000, and a
+/// NextToken naming the last queue of the page before. A token is given only when MaxResults
+/// was (as on AWS).
+pub(super) struct Paging {
+    limit: usize,
+    paged: bool,
+    /// Names up to this one were on earlier pages.
+    pub after: Option<String>,
 }
+
+impl Paging {
+    /// `bad_token` is the action's own wording for a NextToken it cannot read.
+    pub(super) fn of(max_results: Option<i64>, next_token: Option<&str>, bad_token: &str) -> Result<Paging> {
+        let limit = match max_results {
+            Some(n) if !(1..=1000).contains(&n) => return Err(Error::InvalidParameterValue(
+                "Value for parameter MaxResults is invalid. Reason: MaxResults must be an integer between 1 and 1000."
+                    .into(),
+            )),
+            Some(n) => n as usize,
+            None => 1000,
+        };
+        let after = match next_token.filter(|t| !t.is_empty()) {
+            Some(t) => Some(
+                URL_SAFE_NO_PAD
+                    .decode(t)
+                    .ok()
+                    .and_then(|b| String::from_utf8(b).ok())
+                    .ok_or_else(|| Error::InvalidParameterValue(bad_token.into()))?,
+            ),
+            None => None,
+        };
+        Ok(Paging { limit, paged: max_results.is_some(), after })
+    }
+
+    /// Whether `name` comes after the earlier pages.
+    pub(super) fn is_after(&self, name: &str) -> bool {
+        self.after.as_deref().is_none_or(|a| name > a)
+    }
+
+    /// How many candidates to collect: one more than a page, to know whether more follow.
+    pub(super) fn wanted(&self) -> usize {
+        self.limit + 1
+    }
+
+    /// The page out of up to `wanted()` ids in name order, and the token for the next one.
+    pub(super) fn page(&self, mut ids: Vec<QueueId>) -> (Vec<QueueId>, Option<String>) {
+        let more = ids.len() > self.limit;
+        ids.truncate(self.limit);
+        let token = match (more && self.paged, ids.last()) {
+            (true, Some(last)) => Some(URL_SAFE_NO_PAD.encode(&last.name)),
+            _ => None,
+        };
+        (ids, token)
+    }
+}
+
 /// Refuse unknown names in AttributeNames / MessageSystemAttributeNames.
 pub fn check_system_attribute_names(names: &[String]) -> Result<()> {
     const KNOWN: &[&str] = &[

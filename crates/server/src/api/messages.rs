@@ -1,8 +1,8 @@
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
-use engine::{check_system_attribute_names, message_system_attributes, select_message_attributes};
 use engine::message::{self, AttributeData, AttributeValue, Attributes, NewMessage};
 use engine::ReceiveOptions;
+use engine::{check_system_attribute_names, message_system_attributes, select_message_attributes};
 use protocol::types::*;
 use protocol::{ApiError, Response};
 
