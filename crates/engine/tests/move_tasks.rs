@@ -132,12 +132,12 @@ fn visible(e: &Engine, queue: &str) -> usize {
 }
 
 fn latest(e: &Engine, dlq: &str) -> TaskRecord {
-    e.list_message_move_tasks(&arn(e, dlq), None).unwrap().remove(0)
+    e.list_message_move_tasks(&me(), &arn(e, dlq), None).unwrap().remove(0)
 }
 
 async fn start(e: &Arc<Engine>, dlq: &str, destination: Option<&str>, rate: Option<i64>) -> String {
     let destination = destination.map(|d| arn(e, d));
-    e.start_message_move_task(&arn(e, dlq), destination.as_deref(), rate).await.unwrap()
+    e.start_message_move_task(&me(), &arn(e, dlq), destination.as_deref(), rate).await.unwrap()
 }
 
 /// A real pause, for a store that commits on its own thread.
@@ -226,10 +226,10 @@ async fn a_cancelled_task_is_cancelling_until_its_next_step_then_cancelled_keepi
 
     let handle = start(&e, "dlq", None, Some(5)).await;
     until_moved_and_held(&e, "dlq", 5).await;
-    assert_eq!(e.cancel_message_move_task(&handle).await.unwrap(), 5);
+    assert_eq!(e.cancel_message_move_task(&me(), &handle).await.unwrap(), 5);
     let task = until_moved_and_held(&e, "dlq", 5).await;
     assert_eq!(task.status, TaskStatus::Cancelling, "until the rate window reopens");
-    let again = e.cancel_message_move_task(&handle).await.unwrap_err();
+    let again = e.cancel_message_move_task(&me(), &handle).await.unwrap_err();
     assert_eq!(again, Error::InvalidParameterValue("Only active tasks can be cancelled.".into()));
 
     clock.advance(Duration::from_secs(1));
@@ -253,7 +253,7 @@ async fn a_full_speed_task_cancelled_at_once_moves_nothing_more() {
     // Cancelled before the driver's first step (this test's thread has not let it run):
     // it sees CANCELLING there.
     let handle = start(&e, "dlq", None, None).await;
-    assert_eq!(e.cancel_message_move_task(&handle).await.unwrap(), 0);
+    assert_eq!(e.cancel_message_move_task(&me(), &handle).await.unwrap(), 0);
     let task = until_status(&e, "dlq", TaskStatus::Cancelled).await;
     assert_eq!(task.moved, 0);
     assert_eq!(visible(&e, "dlq"), 30);
@@ -403,4 +403,18 @@ async fn a_batch_the_store_cannot_commit_fails_the_task_with_an_internal_error()
         task.failure_reason.as_deref(),
         Some("AWS.SimpleQueueService.InternalError: The service is unavailable: the message store could not save the change.")
     );
+}
+
+#[tokio::test]
+async fn another_accounts_caller_can_neither_start_nor_list_nor_cancel_a_task_on_this_accounts_dlq() {
+    let (e, _clock) = engine();
+    sources_and_dlq(&e, &["src"], "dlq").await;
+    let stranger = Caller::new("111111111111", None);
+    let refused = e.start_message_move_task(&stranger, &arn(&e, "dlq"), None, None).await.unwrap_err();
+    assert!(matches!(refused, Error::ResourceNotFound(_)), "{refused:?}");
+    assert!(e.list_message_move_tasks(&me(), &arn(&e, "dlq"), None).unwrap().is_empty(), "nothing was started");
+    let handle = start(&e, "dlq", None, None).await;
+    assert!(matches!(e.list_message_move_tasks(&stranger, &arn(&e, "dlq"), None), Err(Error::ResourceNotFound(_))));
+    assert!(matches!(e.cancel_message_move_task(&stranger, &handle).await, Err(Error::ResourceNotFound(_))));
+    assert_eq!(e.queue_for(&stranger, &qid("dlq")).err(), Some(Error::QueueDoesNotExist));
 }

@@ -146,14 +146,19 @@ impl Engine {
         self.queues.read().get(id).cloned().ok_or(Error::QueueDoesNotExist)
     }
 
-    /// The queue `id` names, as `caller` may reach it: the one access decision of the
-    /// engine. A caller reaches its own account's queues; another account's queue does not
+    /// The queue `id` names, as `caller` may reach it; another account's queue does not
     /// exist for it (as AWS answers for a queue URL of another account without a Policy
     /// granting access).
     pub fn queue_for(&self, caller: &Caller, id: &QueueId) -> Result<Arc<Queue>> {
-        if caller.account != id.account {
+        if !Engine::reaches(caller, id) {
             return Err(Error::QueueDoesNotExist);
         }
         self.queue(id)
+    }
+
+    /// The one access decision of the engine: a caller reaches its own account's queues.
+    /// Queue policies and cross-account grants go here.
+    pub(crate) fn reaches(caller: &Caller, id: &QueueId) -> bool {
+        caller.account == id.account
     }
 }

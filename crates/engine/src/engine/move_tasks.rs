@@ -6,6 +6,7 @@ use std::sync::Arc;
 use crate::error::Result;
 use crate::movetask::{self, TaskRecord};
 use crate::queue::Queue;
+use crate::queue_id::Caller;
 
 use crate::store::Store;
 
@@ -27,28 +28,60 @@ impl movetask::Queues for Engine {
         &*self.store
     }
 }
+
+/// The engine as a caller's request sees it: only the queues the caller reaches.
+struct Reachable<'a> {
+    engine: &'a Engine,
+    caller: &'a Caller,
+}
+
+impl movetask::Queues for Reachable<'_> {
+    fn by_arn(&self, arn: &str) -> Option<Arc<Queue>> {
+        self.engine.queue_by_arn(arn).filter(|q| Engine::reaches(self.caller, &q.id))
+    }
+
+    fn is_dead_letter_queue(&self, queue: &Queue) -> bool {
+        movetask::Queues::is_dead_letter_queue(self.engine, queue)
+    }
+
+    fn store(&self) -> &dyn Store {
+        &*self.engine.store
+    }
+}
+
 impl Engine {
     pub async fn start_message_move_task(
         self: &Arc<Self>,
+        caller: &Caller,
         source_arn: &str,
         destination_arn: Option<&str>,
         max_per_second: Option<i64>,
     ) -> Result<String> {
-        let (handle, commit) =
-            self.move_tasks.start(&**self, source_arn, destination_arn, max_per_second, self.clock.now())?;
+        let (handle, commit) = self.move_tasks.start(
+            &Reachable { engine: self, caller },
+            source_arn,
+            destination_arn,
+            max_per_second,
+            self.clock.now(),
+        )?;
         self.resume_tasks();
         Engine::durable(commit).await?;
         Ok(handle)
     }
 
     /// Tasks of `source_arn`, newest first.
-    pub fn list_message_move_tasks(&self, source_arn: &str, max_results: Option<i64>) -> Result<Vec<TaskRecord>> {
-        self.move_tasks.list(self, source_arn, max_results)
+    pub fn list_message_move_tasks(
+        &self,
+        caller: &Caller,
+        source_arn: &str,
+        max_results: Option<i64>,
+    ) -> Result<Vec<TaskRecord>> {
+        self.move_tasks.list(&Reachable { engine: self, caller }, source_arn, max_results)
     }
 
     /// Ask a RUNNING task to stop; returns how many messages it has moved.
-    pub async fn cancel_message_move_task(&self, handle: &str) -> Result<u64> {
-        let (moved, commit) = self.move_tasks.cancel(self, handle)?;
+    pub async fn cancel_message_move_task(&self, caller: &Caller, handle: &str) -> Result<u64> {
+        let (moved, commit) = self.move_tasks.cancel(&Reachable { engine: self, caller }, handle)?;
         Engine::durable(commit).await?;
         Ok(moved)
     }

@@ -22,13 +22,18 @@ pub async fn list_dead_letter_source_queues(ctx: &Ctx<'_>, i: ListDeadLetterSour
 pub async fn start_message_move_task(ctx: &Ctx<'_>, i: StartMessageMoveTaskInput) -> Outcome {
     let handle = ctx
         .engine
-        .start_message_move_task(&i.source_arn, i.destination_arn.as_deref(), i.max_number_of_messages_per_second)
+        .start_message_move_task(
+            &ctx.caller,
+            &i.source_arn,
+            i.destination_arn.as_deref(),
+            i.max_number_of_messages_per_second,
+        )
         .await?;
     Ok(Response::StartMessageMoveTask(StartMessageMoveTaskOutput { task_handle: Some(handle) }))
 }
 
 pub async fn list_message_move_tasks(ctx: &Ctx<'_>, i: ListMessageMoveTasksInput) -> Outcome {
-    let tasks = ctx.engine.list_message_move_tasks(&i.source_arn, i.max_results)?;
+    let tasks = ctx.engine.list_message_move_tasks(&ctx.caller, &i.source_arn, i.max_results)?;
     let results = tasks
         .into_iter()
         .map(|t| ListMessageMoveTasksResultEntry {
@@ -48,7 +53,7 @@ pub async fn list_message_move_tasks(ctx: &Ctx<'_>, i: ListMessageMoveTasksInput
 }
 
 pub async fn cancel_message_move_task(ctx: &Ctx<'_>, i: CancelMessageMoveTaskInput) -> Outcome {
-    let moved = ctx.engine.cancel_message_move_task(&i.task_handle).await?;
+    let moved = ctx.engine.cancel_message_move_task(&ctx.caller, &i.task_handle).await?;
     Ok(Response::CancelMessageMoveTask(CancelMessageMoveTaskOutput {
         approximate_number_of_messages_moved: Some(moved as i64),
     }))
