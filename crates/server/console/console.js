@@ -1020,6 +1020,8 @@ function tabPeek(body, q, all, url, state) {
       token = null;
       shown = 0;
       list.replaceChildren();
+      // Until the answer comes, the count shown must not be the last peek's.
+      status.textContent = 'Peeking…';
     }
     const out = await ext('PeekMessages', { QueueUrl: url, MaxResults: 50, NextToken: token || undefined, BodyContains: filter.value || undefined });
     for (const m of out.Messages || []) list.append(messageCard(m));
