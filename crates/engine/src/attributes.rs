@@ -32,7 +32,12 @@ pub struct QueueAttributes {
     /// suffix is checked to agree then).
     pub fifo_queue: bool,
     pub content_based_deduplication: bool,
+    /// The DeduplicationScope GetQueueAttributes reports: the last one set.
     pub deduplication_scope: DeduplicationScope,
+    /// The scope deduplication actually uses: the one the queue was created with. Recorded on
+    /// AWS (2025-08-19, both directions): a later change of DeduplicationScope is reported
+    /// but deduplication goes on as before, for the ids seen before and for new ones alike.
+    pub deduplicates_by: DeduplicationScope,
     pub fifo_throughput_limit: FifoThroughputLimit,
 }
 
@@ -102,8 +107,17 @@ impl QueueAttributes {
             fifo_queue: fifo,
             content_based_deduplication: false,
             deduplication_scope: DeduplicationScope::Queue,
+            deduplicates_by: DeduplicationScope::Queue,
             fifo_throughput_limit: FifoThroughputLimit::PerQueue,
         }
+    }
+
+    /// The attributes of a queue created with `attrs`: the defaults with `attrs` applied, and
+    /// deduplication fixed to the scope it is created with.
+    pub fn created(fifo: bool, attrs: &BTreeMap<String, String>) -> Result<Self> {
+        let mut created = QueueAttributes::defaults(fifo).apply(attrs)?;
+        created.deduplicates_by = created.deduplication_scope;
+        Ok(created)
     }
 
     /// Apply one attribute, checking AWS's range for it.
@@ -255,6 +269,11 @@ impl QueueAttributes {
 /// `QueueAttributes` as durable stores keep it (postcard: field order and types are the
 /// format), the dead-letter policies as JSON text. Records written before the policies were
 /// typed load unchanged, and are written back byte for byte.
+///
+/// `deduplication_scope` is the reported scope, followed by `;` and the scope deduplication
+/// uses when the two differ (`messageGroup;queue`): a new field would not be readable from
+/// older records (postcard has no optional trailing fields), while a record without the `;`
+/// part, as every older one is, deduplicates by the scope it reports.
 #[derive(Serialize, Deserialize)]
 struct StoredAttributes {
     delay_seconds: u32,
@@ -282,6 +301,17 @@ impl From<StoredAttributes> for QueueAttributes {
             let text = text?;
             parse(&text).inspect_err(|_| invalid_stored(name, &text)).ok()
         }
+        let (reported, used) = match s.deduplication_scope.split_once(';') {
+            Some((reported, used)) => (reported, used),
+            None => (s.deduplication_scope.as_str(), s.deduplication_scope.as_str()),
+        };
+        let scope = |text: &str| {
+            DeduplicationScope::parse(text).unwrap_or_else(|| {
+                invalid_stored("DeduplicationScope", &s.deduplication_scope);
+                DeduplicationScope::Queue
+            })
+        };
+        let (deduplication_scope, deduplicates_by) = (scope(reported), scope(used));
         QueueAttributes {
             delay_seconds: s.delay_seconds,
             maximum_message_size: s.maximum_message_size,
@@ -296,10 +326,8 @@ impl From<StoredAttributes> for QueueAttributes {
             sqs_managed_sse_enabled: s.sqs_managed_sse_enabled,
             fifo_queue: s.fifo_queue,
             content_based_deduplication: s.content_based_deduplication,
-            deduplication_scope: DeduplicationScope::parse(&s.deduplication_scope).unwrap_or_else(|| {
-                invalid_stored("DeduplicationScope", &s.deduplication_scope);
-                DeduplicationScope::Queue
-            }),
+            deduplication_scope,
+            deduplicates_by,
             fifo_throughput_limit: FifoThroughputLimit::parse(&s.fifo_throughput_limit).unwrap_or_else(|| {
                 invalid_stored("FifoThroughputLimit", &s.fifo_throughput_limit);
                 FifoThroughputLimit::PerQueue
@@ -324,7 +352,11 @@ impl From<QueueAttributes> for StoredAttributes {
             sqs_managed_sse_enabled: a.sqs_managed_sse_enabled,
             fifo_queue: a.fifo_queue,
             content_based_deduplication: a.content_based_deduplication,
-            deduplication_scope: a.deduplication_scope.as_str().into(),
+            deduplication_scope: if a.deduplicates_by == a.deduplication_scope {
+                a.deduplication_scope.as_str().into()
+            } else {
+                format!("{};{}", a.deduplication_scope.as_str(), a.deduplicates_by.as_str())
+            },
             fifo_throughput_limit: a.fifo_throughput_limit.as_str().into(),
         }
     }

@@ -17,7 +17,7 @@ mod receipt;
 pub mod store;
 mod sweep;
 
-pub use attributes::QueueAttributes;
+pub use attributes::{DeduplicationScope, QueueAttributes};
 pub use clock::{Clock, ManualClock, Millis, SystemClock};
 pub use dlq::RedrivePermission;
 pub use engine::{

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use engine::store::QueueRecord;
 use engine::RedrivePermission;
+use engine::{DeduplicationScope, QueueAttributes};
 
 /// A standard queue with a RedrivePolicy (set with its count as a string, stored normalized),
 /// a RedriveAllowPolicy (stored as given) and VisibilityTimeout 45, as the code before typed
@@ -45,4 +46,39 @@ fn a_fifo_record_written_before_typed_attributes_loads_as_fifo() {
     assert!(record.attributes.content_based_deduplication);
     assert!(record.attributes.redrive().is_none() && record.attributes.redrive_allow_policy.is_none());
     assert_eq!(postcard::to_stdvec(&record).unwrap(), FIFO, "written back unchanged");
+}
+
+#[test]
+fn an_older_fifo_record_deduplicates_by_the_scope_it_reports() {
+    let record: QueueRecord = postcard::from_bytes(FIFO).expect("an old record decodes");
+    assert_eq!(record.attributes.deduplication_scope, DeduplicationScope::Queue);
+    assert_eq!(record.attributes.deduplicates_by, DeduplicationScope::Queue);
+}
+
+/// A FIFO queue created with DeduplicationScope=queue and switched to messageGroup reports the
+/// new scope but deduplicates by the old one: both are kept, in the field that held the scope.
+#[test]
+fn a_switched_deduplication_scope_is_stored_with_the_scope_deduplication_uses() {
+    let created = BTreeMap::from([("FifoQueue".to_string(), "true".to_string())]);
+    let mut attributes = QueueAttributes::created(true, &created).unwrap();
+    attributes =
+        attributes.apply(&BTreeMap::from([("DeduplicationScope".to_string(), "messageGroup".to_string())])).unwrap();
+    let record = QueueRecord {
+        name: "switched.fifo".into(),
+        uid: 7,
+        created_at: 1_000,
+        last_modified: 2_000,
+        attributes,
+        tags: BTreeMap::new(),
+        last_purge: None,
+    };
+    let bytes = postcard::to_stdvec(&record).unwrap();
+    assert_eq!(
+        bytes,
+        b"\x0dswitched.fifo\x07\xe8\x07\xd0\x0f\x00\x80\x80@\x80\x8c\x15\x00\x1e\x00\x00\x00\x00\xac\x02\x01\x01\x00\x12messageGroup;queue\x08perQueue\x00\x00"
+    );
+    let back: QueueRecord = postcard::from_bytes(&bytes).unwrap();
+    assert_eq!(back.attributes.get("DeduplicationScope").as_deref(), Some("messageGroup"));
+    assert_eq!(back.attributes.deduplicates_by, DeduplicationScope::Queue);
+    assert_eq!(back, record);
 }

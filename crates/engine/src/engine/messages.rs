@@ -153,7 +153,7 @@ pub(super) fn accept(
     let mut sent = sent_of(&content);
     let key = match (&state.fifo, &content.group_id, &content.deduplication_id) {
         (Some(_), Some(group), Some(dedup)) => {
-            Some(fifo::dedup_key(state.attrs.deduplication_scope == DeduplicationScope::MessageGroup, group, dedup))
+            Some(fifo::dedup_key(state.attrs.deduplicates_by == DeduplicationScope::MessageGroup, group, dedup))
         }
         _ => None,
     };

@@ -28,7 +28,7 @@ impl Engine {
         let fifo_attr = attributes.get("FifoQueue").map(|v| v.eq_ignore_ascii_case("true"));
         validate_queue_name(name, fifo_attr == Some(true))?;
         let fifo = name.ends_with(".fifo");
-        QueueAttributes::defaults(fifo).apply(attributes)?;
+        QueueAttributes::created(fifo, attributes)?;
         self.check_redrive_target(&self.arn_of(&id), fifo, attributes)?;
         let (queue, commit) = 'found: {
             let mut queues = self.queues.write();
@@ -54,7 +54,7 @@ impl Engine {
                     return Err(Error::QueueDeletedRecently);
                 }
             }
-            let attrs = QueueAttributes::defaults(fifo).apply(attributes)?;
+            let attrs = QueueAttributes::created(fifo, attributes)?;
             validate_tags(tags)?;
             let record = QueueRecord {
                 name: name.to_string(),

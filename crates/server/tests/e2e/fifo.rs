@@ -674,6 +674,31 @@ async fn deduplication_scope_message_group_scopes_ids_to_their_group() {
     assert_eq!(of_group(&got, "g2"), ["b"]);
 }
 
+/// Recorded on AWS (2025-08-19): a queue created with DeduplicationScope=queue and switched to
+/// messageGroup reports the new scope but goes on deduplicating across groups, for old ids and
+/// new ones; the scope it was created with is kept through a restart of a durable server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deduplication_scope_changed_after_creation_is_reported_but_deduplication_keeps_the_first() {
+    let dir = fresh_dir("fifo-scope");
+    let h = Harness::start_with(on_disk(&dir)).await;
+    let url = fifo_queue(&h, "switched.fifo", &[("DeduplicationScope", "queue")]).await;
+    let first = send(&h, &url, "Test1", "group1", Some("same-dedup")).await;
+    h.set_attribute(&url, "DeduplicationScope", "messageGroup").await;
+    assert_eq!(h.attribute(&url, "DeduplicationScope").await, "messageGroup");
+    let again = send(&h, &url, "Test3", "group3", Some("same-dedup")).await;
+    assert_eq!(again.message_id(), first.message_id(), "an id seen before is still a duplicate in another group");
+    let new = send(&h, &url, "Test4", "group4", Some("dedup_2")).await;
+    h.server.shutdown().await;
+
+    let h = restart(&dir).await;
+    assert_eq!(h.attribute(&url, "DeduplicationScope").await, "messageGroup");
+    let dup = send(&h, &url, "Test5", "group5", Some("dedup_2")).await;
+    assert_eq!(dup.message_id(), new.message_id(), "a new id too, after a restart");
+    assert_eq!(bodies(&consume_all(&h, &url).await), ["Test1", "Test4"]);
+    h.server.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn purge_queue_clears_the_deduplication_window() {
     let h = Harness::start().await;
