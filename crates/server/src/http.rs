@@ -16,6 +16,7 @@ use protocol::{ApiError, ErrorCode};
 
 use crate::config::Config;
 use crate::dispatch::Ctx;
+use crate::request_log::Seen;
 use crate::sqs;
 
 /// Largest request body accepted. A 1 MiB batch can triple in size when form-encoded.
@@ -96,29 +97,45 @@ pub async fn serve(app: Arc<App>, req: Request<Incoming>) -> Result<Response<Ful
 /// protocol detected here, and logged.
 async fn api_call(app: &App, req: Request<Incoming>, request_id: &str) -> Response<Full<Bytes>> {
     let timer = crate::metrics::Timer::start();
-    let (action, code, response) = match crate::extension::target(req.headers()).map(str::to_string) {
+    let (action, code, response, seen) = match crate::extension::target(req.headers()).map(str::to_string) {
         Some(target) => {
             let answer = extension_call(app, req, &target).await;
             let code = answer.as_ref().err().map(|e| e.code.info().query_code);
-            (None, code, crate::extension::render(&answer, request_id))
+            let seen = Seen { requested: Some(target), ..Seen::default() };
+            (None, code, crate::extension::render(&answer, request_id), seen)
         }
         None => {
             let protocol = sqs::protocol_of(req.headers());
-            let (action, answer) = sqs_call(app, req, protocol).await;
+            let (action, answer, seen) = sqs_call(app, req, protocol).await;
             let code = answer.as_ref().err().map(sqs::Refusal::code);
-            (action, code, sqs::render(protocol, action, &answer, request_id))
+            (action, code, sqs::render(protocol, action, &answer, request_id), seen)
         }
     };
     let elapsed = timer.elapsed();
     app.metrics.record(action, code, elapsed);
-    tracing::debug!(
-        request_id = %request_id,
-        action = %action.map(|a| a.name()).unwrap_or("-"),
-        status = response.status().as_u16(),
-        code = %code.unwrap_or("OK"),
-        ms = elapsed.as_micros() as f64 / 1000.0,
-        "request"
-    );
+    // Logged under the name /metrics counts it by; an action not known is counted as
+    // Unknown (a bounded set of series) and logged with the name it was called by too.
+    let requested = seen.requested.as_deref().filter(|_| action.is_none()).map(tracing::field::display);
+    macro_rules! log_request {
+        ($level:expr, $($params:tt)*) => {
+            tracing::event!(
+                $level,
+                request_id = %request_id,
+                action = %action.map_or(crate::metrics::UNKNOWN_ACTION, |a| a.name()),
+                requested_action = requested,
+                queue = seen.queue.as_deref().map(tracing::field::display),
+                $($params)*
+                status = response.status().as_u16(),
+                code = %code.unwrap_or("OK"),
+                ms = elapsed.as_micros() as f64 / 1000.0,
+                "request"
+            )
+        };
+    }
+    match &seen.params {
+        Some(params) => log_request!(tracing::Level::TRACE, params = %params,),
+        None => log_request!(tracing::Level::DEBUG,),
+    }
     response
 }
 
@@ -143,14 +160,15 @@ async fn prepare(app: &App, req: Request<Incoming>) -> Result<(hyper::http::requ
     Ok((parts, body, ctx))
 }
 
+/// An SQS call, with what the log shows of it (read only while the log would show it).
 async fn sqs_call(
     app: &App,
     req: Request<Incoming>,
     protocol: sqs::Protocol,
-) -> (Option<protocol::Action>, sqs::Answer) {
+) -> (Option<protocol::Action>, sqs::Answer, Seen) {
     let (parts, body, ctx) = match prepare(app, req).await {
         Ok(p) => p,
-        Err(e) => return (None, Err(e.into())),
+        Err(e) => return (None, Err(e.into()), Seen::default()),
     };
     let call = sqs::Call {
         protocol,
@@ -160,7 +178,13 @@ async fn sqs_call(
         headers: &parts.headers,
         body,
     };
-    sqs::handle(&ctx, call).await
+    let seen = if tracing::enabled!(tracing::Level::DEBUG) {
+        crate::request_log::seen(&call, tracing::enabled!(tracing::Level::TRACE))
+    } else {
+        Seen::default()
+    };
+    let (action, answer) = sqs::handle(&ctx, call).await;
+    (action, answer, seen)
 }
 
 /// A `Redrive_v1.<Op>` call (docs/extension-api.md).

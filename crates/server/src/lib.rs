@@ -11,6 +11,7 @@ pub mod errors;
 pub mod extension;
 pub mod http;
 pub mod metrics;
+pub mod request_log;
 pub mod sqs;
 
 use std::net::SocketAddr;

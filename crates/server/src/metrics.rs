@@ -47,7 +47,7 @@ const BUCKETS: [(&str, u64); 16] = [
 
 /// The `action` label of a request whose action could not be told (no or unknown action,
 /// body too large).
-const UNKNOWN_ACTION: &str = "Unknown";
+pub const UNKNOWN_ACTION: &str = "Unknown";
 
 /// The `code` label of a request that succeeded.
 const OK: &str = "OK";

@@ -161,7 +161,7 @@ pub fn render(protocol: Protocol, action: Option<Action>, answer: &Answer, reque
 }
 
 /// A Query request's parameters: the query string's, then a POSTed form's.
-fn query_params(call: &Call<'_>) -> Vec<(String, String)> {
+pub(crate) fn query_params(call: &Call<'_>) -> Vec<(String, String)> {
     let mut params = call.query.map(|q| query::parse_params(q.as_bytes())).unwrap_or_default();
     if call.method == Method::POST {
         params.extend(query::parse_params(&call.body));

@@ -440,6 +440,67 @@ async fn every_request_is_logged_with_the_request_id_of_its_response() {
     h.server.shutdown().await;
 }
 
+/// What a newcomer looks for with `--log redrive=trace`: each request's action, queue,
+/// parameters (a long body cut), status and error code; an unknown action by the name it was
+/// called by (and in /metrics under the one `Unknown` label); never a credential.
+#[tokio::test(flavor = "current_thread")]
+async fn the_trace_log_shows_each_request_its_queue_parameters_and_error_but_no_secret() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new("redrive=trace"))
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    // See `every_request_is_logged_with_the_request_id_of_its_response`.
+    let _silent = tracing::Dispatch::new(tracing::subscriber::NoSubscriber::default());
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let h = Harness::start().await;
+    let url = h.create_queue("traced").await;
+    let http = reqwest::Client::new();
+    let signed = "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20250101/us-east-1/sqs/aws4_request, \
+                  SignedHeaders=host, Signature=0123456789abcdefsecret";
+    let post =
+        |form: Vec<(&'static str, String)>| http.post(h.endpoint()).header("Authorization", signed).form(&form).send();
+    let request_id = |r: &reqwest::Response| r.headers()["x-amzn-requestid"].to_str().unwrap().to_string();
+
+    let body = format!("{}{}", "a".repeat(250), "z".repeat(750));
+    let sent =
+        post(vec![("Action", "SendMessage".into()), ("QueueUrl", url.clone()), ("MessageBody", body)]).await.unwrap();
+    assert_eq!(sent.status(), 200);
+    let line = captured.line_of(&request_id(&sent));
+    let cut = format!("\"MessageBody\":\"{}{}…[cut: 1000 bytes]\"", "a".repeat(250), "z".repeat(6));
+    for part in ["TRACE", "action=SendMessage", "queue=traced", &cut, "status=200", "code=OK"] {
+        assert!(line.contains(part), "{part} missing from {line}");
+    }
+    assert!(!line.contains(&"z".repeat(7)), "the body is cut at 256 bytes: {line}");
+
+    let unknown = post(vec![("Action", "FrobnicateQueue".into())]).await.unwrap();
+    assert_eq!(unknown.status(), 400);
+    let line = captured.line_of(&request_id(&unknown));
+    for part in ["action=Unknown", "requested_action=FrobnicateQueue", "status=400", "code=InvalidAction"] {
+        assert!(line.contains(part), "{part} missing from {line}");
+    }
+
+    let presigned =
+        format!("{url}?Action=GetQueueAttributes&X-Amz-Signature=feedfacesecret&X-Amz-Credential=AKIDEXAMPLE%2F2025");
+    let missing = http.get(presigned.replace("traced", "not-there")).send().await.unwrap();
+    let line = captured.line_of(&request_id(&missing));
+    for part in ["action=GetQueueAttributes", "queue=not-there", "status=400", &format!("code={NON_EXISTENT_QUEUE}")] {
+        assert!(line.contains(part), "{part} missing from {line}");
+    }
+
+    let log = captured.text();
+    for secret in ["0123456789abcdefsecret", "feedfacesecret", "AKIDEXAMPLE", "Authorization", "AWS4-HMAC"] {
+        assert!(!log.contains(secret), "{secret} logged:\n{log}");
+    }
+    let metrics = http.get(format!("{}/metrics", h.endpoint())).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("redrive_requests_total{action=\"Unknown\",code=\"InvalidAction\"} 1\n"), "{metrics}");
+    assert!(!metrics.contains("FrobnicateQueue"), "an unknown name makes no series of its own");
+    h.server.shutdown().await;
+}
+
 /// `name{selector}` pieces of a PromQL expression: every `redrive_…` metric name and the
 /// `label="value"` matchers right after it.
 fn selectors(expr: &str) -> Vec<(String, Vec<(String, String)>)> {
