@@ -1,5 +1,6 @@
 //! Configuration: defaults < TOML file (`--config`) < environment < command line.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use clap::Parser;
@@ -25,6 +26,50 @@ pub struct Config {
     /// The SQLite VFS the store's files go through; `None`: SQLite's own. Not a setting: tests
     /// inject disk faults through one (`store::faults`).
     pub store_vfs: Option<String>,
+    /// Queues created or brought up to date at start (`declare`), in the order given.
+    pub queues: Vec<QueueDeclaration>,
+}
+
+/// One `[[queues]]` entry of the config file, or a name given by `--queue`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueueDeclaration {
+    pub name: String,
+    /// Shorthand for RedrivePolicy's deadLetterTargetArn: a queue of the same account.
+    #[serde(default)]
+    pub dead_letter_queue: Option<String>,
+    /// Shorthand for RedrivePolicy's maxReceiveCount.
+    #[serde(default)]
+    pub max_receive_count: Option<u32>,
+    /// Any SQS attribute, as SetQueueAttributes takes it (a number or true/false may be
+    /// written bare).
+    #[serde(default, deserialize_with = "attribute_values")]
+    pub attributes: BTreeMap<String, String>,
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+}
+
+/// SQS takes every attribute value as a string; TOML users write `VisibilityTimeout = 60`.
+fn attribute_values<'de, D: serde::Deserializer<'de>>(d: D) -> Result<BTreeMap<String, String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Value {
+        Text(String),
+        Number(i64),
+        Flag(bool),
+    }
+    let map = BTreeMap::<String, Value>::deserialize(d)?;
+    Ok(map
+        .into_iter()
+        .map(|(k, v)| {
+            let v = match v {
+                Value::Text(s) => s,
+                Value::Number(n) => n.to_string(),
+                Value::Flag(b) => b.to_string(),
+            };
+            (k, v)
+        })
+        .collect())
 }
 
 impl Default for Config {
@@ -41,6 +86,7 @@ impl Default for Config {
             worker_threads: None,
             cors_origins: Vec::new(),
             store_vfs: None,
+            queues: Vec::new(),
         }
     }
 }
@@ -70,7 +116,7 @@ impl Config {
 #[command(name = "redrive", version, about = "An SQS-compatible message queue server")]
 pub struct Args {
     /// TOML file with any of: bind, data_dir, in_memory, region, account_id, public_url, log,
-    /// worker_threads, cors_origins.
+    /// worker_threads, cors_origins, and [[queues]] declarations (README: Configuration).
     #[arg(long, env = "REDRIVE_CONFIG")]
     pub config: Option<PathBuf>,
     /// Address to listen on.
@@ -100,6 +146,11 @@ pub struct Args {
     /// (CORS); repeat it, or give `*` for any. Off by default.
     #[arg(long = "cors-origin", env = "REDRIVE_CORS_ORIGINS", value_name = "ORIGIN", value_delimiter = ',')]
     pub cors_origins: Vec<String>,
+    /// A queue to create at start with default attributes, if it does not exist; repeat it,
+    /// or separate names with commas. A name also declared in the config file takes the
+    /// file's declaration.
+    #[arg(long = "queue", env = "REDRIVE_QUEUES", value_name = "NAME", value_delimiter = ',')]
+    pub queues: Vec<String>,
     /// For tests: time advances only through POST /_redrive/clock/advance?ms=N.
     #[arg(long, env = "REDRIVE_MANUAL_CLOCK", hide = true)]
     pub manual_clock: bool,
@@ -117,6 +168,8 @@ struct FileConfig {
     log: Option<String>,
     worker_threads: Option<u16>,
     cors_origins: Option<Vec<String>>,
+    #[serde(default)]
+    queues: Vec<QueueDeclaration>,
 }
 
 impl Args {
@@ -129,6 +182,25 @@ impl Args {
         let worker_threads = self.worker_threads.or(file.worker_threads);
         if worker_threads.is_some_and(|n| !(1..=1024).contains(&n)) {
             return Err("worker_threads must be between 1 and 1024".into());
+        }
+        let mut queues = file.queues;
+        for (i, q) in queues.iter().enumerate() {
+            if queues[..i].iter().any(|earlier| earlier.name == q.name) {
+                return Err(format!("queue {} is declared twice in the config file", q.name));
+            }
+            if q.attributes.contains_key("RedrivePolicy")
+                && (q.dead_letter_queue.is_some() || q.max_receive_count.is_some())
+            {
+                return Err(format!(
+                    "queue {}: give either dead_letter_queue and max_receive_count or a RedrivePolicy attribute, not both",
+                    q.name
+                ));
+            }
+        }
+        for name in self.queues.into_iter().filter(|n| !n.is_empty()) {
+            if !queues.iter().any(|q| q.name == name) {
+                queues.push(QueueDeclaration { name, ..QueueDeclaration::default() });
+            }
         }
         Ok(Config {
             bind: self.bind.or(file.bind).unwrap_or(d.bind),
@@ -146,6 +218,7 @@ impl Args {
                 self.cors_origins
             },
             store_vfs: None,
+            queues,
         })
     }
 }

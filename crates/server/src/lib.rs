@@ -5,6 +5,7 @@ pub mod api;
 pub mod config;
 pub mod console;
 pub mod cors;
+pub mod declare;
 pub mod depth;
 pub mod dispatch;
 pub mod errors;
@@ -79,9 +80,11 @@ pub enum StartError {
     Open(#[from] store::OpenError),
     #[error("cannot load the store: {0}")]
     Load(#[from] engine::store::StoreError),
+    #[error("{0}")]
+    Declare(#[from] declare::Refused),
 }
 
-/// Open the store, load it, and start listening.
+/// Open the store, load it, apply the declared queues, and start listening.
 pub async fn start(config: Config) -> Result<Server, StartError> {
     let listener = TcpListener::bind(&config.bind).await.map_err(|e| StartError::Bind(config.bind.clone(), e))?;
     let addr = listener.local_addr().map_err(|e| StartError::Bind(config.bind.clone(), e))?;
@@ -97,6 +100,10 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
         let store = store::SqliteStore::open_with_vfs(&config.data_dir, config.store_vfs.as_deref())?;
         Engine::open(engine_config, clock, Arc::new(store))?
     });
+    if let Err(refused) = declare::declare(&engine, &config.queues).await {
+        engine.stop().await;
+        return Err(refused.into());
+    }
     engine.resume_tasks();
     engine.spawn_healer();
     engine.spawn_sweeper();
