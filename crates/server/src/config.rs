@@ -260,6 +260,44 @@ mod tests {
     }
 
     #[test]
+    fn queues_come_from_the_file_and_the_queue_flag_and_a_file_declaration_wins() {
+        let dir = std::env::temp_dir().join(format!("redrive-config-queues-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("c.toml");
+        let path = file.to_str().unwrap();
+        std::fs::write(
+            &file,
+            "[[queues]]\nname = \"a\"\nmax_receive_count = 3\ndead_letter_queue = \"b\"\n\
+             attributes = { VisibilityTimeout = 60, ContentBasedDeduplication = true, Policy = \"\" }\n\
+             tags = { team = \"x\" }\n",
+        )
+        .unwrap();
+        let c =
+            Args::parse_from(["redrive", "--config", path, "--queue", "a,c", "--queue", "d"]).into_config().unwrap();
+        let names: Vec<&str> = c.queues.iter().map(|q| q.name.as_str()).collect();
+        assert_eq!(names, ["a", "c", "d"]);
+        let a = &c.queues[0];
+        assert_eq!((a.dead_letter_queue.as_deref(), a.max_receive_count), (Some("b"), Some(3)));
+        assert_eq!(a.attributes["VisibilityTimeout"], "60");
+        assert_eq!(a.attributes["ContentBasedDeduplication"], "true");
+        assert_eq!(a.tags["team"], "x");
+        assert_eq!(c.queues[1], QueueDeclaration { name: "c".into(), ..QueueDeclaration::default() });
+
+        std::fs::write(&file, "[[queues]]\nname = \"a\"\n[[queues]]\nname = \"a\"\n").unwrap();
+        let twice = Args::parse_from(["redrive", "--config", path]).into_config().unwrap_err();
+        assert_eq!(twice, "queue a is declared twice in the config file");
+        std::fs::write(
+            &file,
+            "[[queues]]\nname = \"a\"\ndead_letter_queue = \"b\"\nattributes = { RedrivePolicy = \"{}\" }\n",
+        )
+        .unwrap();
+        let both = Args::parse_from(["redrive", "--config", path]).into_config().unwrap_err();
+        assert!(both.starts_with("queue a: give either dead_letter_queue"), "{both}");
+        std::fs::write(&file, "[[queues]]\nname = \"a\"\ncolour = \"red\"\n").unwrap();
+        assert!(Args::parse_from(["redrive", "--config", path]).into_config().is_err(), "unknown keys are refused");
+    }
+
+    #[test]
     fn a_durable_server_leaves_a_core_to_the_store_writer() {
         let durable = Config::default();
         assert_eq!((durable.workers(1), durable.workers(2), durable.workers(8)), (1, 1, 7));

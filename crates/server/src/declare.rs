@@ -90,7 +90,8 @@ async fn copy_of(engine: &Engine, caller: &Caller) -> Result<Engine, Refused> {
     let internal = |name: &str, e: Error| Refused::new(name, "copying the existing queue for a check", &e);
     let mut token: Option<String> = None;
     loop {
-        let (ids, next) = engine.list_queues(caller, None, Some(1000), token.as_deref()).map_err(|e| internal("-", e))?;
+        let (ids, next) =
+            engine.list_queues(caller, None, Some(1000), token.as_deref()).map_err(|e| internal("-", e))?;
         for id in ids {
             let attributes: BTreeMap<String, String> = engine
                 .get_queue_attributes(caller, &id, &["All".to_string()])
@@ -119,9 +120,14 @@ async fn apply(engine: &Engine, caller: &Caller, plans: &[Plan<'_>], rehearsal: 
     for p in plans {
         let id = caller.queue(p.name);
         if engine.queue_for(caller, &id).is_err() {
-            let fifo: BTreeMap<String, String> =
-                [("FifoQueue".to_string(), "true".to_string())].into_iter().filter(|_| p.name.ends_with(".fifo")).collect();
-            engine.create_queue(caller, p.name, &fifo, &BTreeMap::new()).await.map_err(|e| Refused::new(p.name, "name", &e))?;
+            let fifo: BTreeMap<String, String> = [("FifoQueue".to_string(), "true".to_string())]
+                .into_iter()
+                .filter(|_| p.name.ends_with(".fifo"))
+                .collect();
+            engine
+                .create_queue(caller, p.name, &fifo, &BTreeMap::new())
+                .await
+                .map_err(|e| Refused::new(p.name, "name", &e))?;
         }
         let changed = differing(engine, caller, &id, &p.attributes);
         if !changed.is_empty() {
