@@ -6,6 +6,7 @@ mod attributes;
 mod batches;
 mod common;
 mod console;
+mod dashboard;
 mod declared;
 mod errors;
 mod fifo;

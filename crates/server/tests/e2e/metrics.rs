@@ -12,19 +12,19 @@ use crate::common::{error_code, real_pause, Harness, ACCOUNT, REGION};
 
 const NON_EXISTENT_QUEUE: &str = "AWS.SimpleQueueService.NonExistentQueue";
 
-fn arn(name: &str) -> String {
+pub(crate) fn arn(name: &str) -> String {
     format!("arn:aws:sqs:{REGION}:{ACCOUNT}:{name}")
 }
 
-fn redrive_policy(dlq: &str, max_receives: u32) -> String {
+pub(crate) fn redrive_policy(dlq: &str, max_receives: u32) -> String {
     format!(r#"{{"deadLetterTargetArn":"{}","maxReceiveCount":{max_receives}}}"#, arn(dlq))
 }
 
 /// One sample: metric name, labels, value.
 #[derive(Debug, Clone)]
-struct Sample {
-    name: String,
-    labels: BTreeMap<String, String>,
+pub(crate) struct Sample {
+    pub(crate) name: String,
+    pub(crate) labels: BTreeMap<String, String>,
     value: f64,
 }
 
@@ -32,10 +32,10 @@ struct Sample {
 /// to a family announced by exactly one `# HELP` and one `# TYPE` line before it, and a
 /// family's samples are not interleaved with another's.
 #[derive(Debug)]
-struct Exposition {
+pub(crate) struct Exposition {
     text: String,
-    types: BTreeMap<String, String>,
-    samples: Vec<Sample>,
+    pub(crate) types: BTreeMap<String, String>,
+    pub(crate) samples: Vec<Sample>,
 }
 
 impl Exposition {
@@ -134,7 +134,7 @@ fn parse_sample(line: &str) -> Sample {
     Sample { name: name.to_string(), labels, value }
 }
 
-async fn scrape(h: &Harness) -> Exposition {
+pub(crate) async fn scrape(h: &Harness) -> Exposition {
     let response = reqwest::get(format!("{}/metrics", h.endpoint())).await.expect("GET /metrics");
     assert_eq!(response.status().as_u16(), 200);
     let content_type = response.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("");
