@@ -1,7 +1,7 @@
 """The recipes of docs/clients.md, read out of the page and run against a fresh server.
 
 Each recipe is the fenced block after a `<!-- recipe: NAME -->` line; its
-`http://localhost:9324` becomes the test server's address. The test then checks what a
+`http://127.0.0.1:9324` becomes the test server's address. The test then checks what a
 user of the recipe would: the body it printed, and the queues it left behind.
 """
 
@@ -19,7 +19,7 @@ import pytest
 from conftest import ROOT, Redrive, ServerProcess
 
 DOCS = ROOT / "docs" / "clients.md"
-DOC_ENDPOINT = "http://localhost:9324"
+DOC_ENDPOINT = "http://127.0.0.1:9324"
 RECIPE_RE = re.compile(r"<!-- recipe: ([\w-]+) -->\n```\w+\n(.*?)\n```", re.DOTALL)
 
 
@@ -78,7 +78,11 @@ def test_the_aws_cli_recipe_creates_the_queues_and_round_trips_a_message(server)
     assert_orders_left_as_the_recipe_says(server)
 
 
-def test_the_boto3_recipe_creates_the_queues_and_round_trips_a_message(server):
-    out = run([sys.executable, "-"], recipe("boto3", server.endpoint))
-    assert out == '{"order": 42}\n'
+def test_the_boto3_recipe_creates_the_queues_and_round_trips_a_message_at_every_start(server):
+    code = recipe("boto3", server.endpoint)
+    assert run([sys.executable, "-"], code) == '{"order": 42}\n'
     assert_orders_left_as_the_recipe_says(server)
+    # Run again, as a start-up script would: CreateQueue with the same attributes is a no-op.
+    assert run([sys.executable, "-"], code) == '{"order": 42}\n'
+    assert_orders_left_as_the_recipe_says(server)
+    assert sorted(server.sqs.list_queues()["QueueUrls"]) == [server.queue_url("orders"), server.queue_url("orders-dlq")]

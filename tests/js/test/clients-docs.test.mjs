@@ -1,5 +1,5 @@
 // The JavaScript recipes of docs/clients.md, read out of the page and run against a fresh
-// server (the block after `<!-- recipe: NAME -->`, its http://localhost:9324 replaced by the
+// server (the block after `<!-- recipe: NAME -->`, its http://127.0.0.1:9324 replaced by the
 // server's address), then checked as their user would: what they print, what they leave.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -11,7 +11,7 @@ import * as SQS from '@aws-sdk/client-sqs';
 
 import { CREDENTIALS, REGION, ROOT, startServer } from '../helpers.mjs';
 
-const DOC_ENDPOINT = 'http://localhost:9324';
+const DOC_ENDPOINT = 'http://127.0.0.1:9324';
 
 function recipe(name, endpoint) {
   const page = readFileSync(path.join(ROOT, 'docs', 'clients.md'), 'utf8');
