@@ -4,6 +4,7 @@
 
 mod attributes;
 mod batches;
+mod clients_docs;
 mod common;
 mod console;
 mod dashboard;

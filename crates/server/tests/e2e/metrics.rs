@@ -25,7 +25,7 @@ pub(crate) fn redrive_policy(dlq: &str, max_receives: u32) -> String {
 pub(crate) struct Sample {
     pub(crate) name: String,
     pub(crate) labels: BTreeMap<String, String>,
-    value: f64,
+    pub(crate) value: f64,
 }
 
 /// A parsed exposition. Parsing checks the text format on the way: every sample belongs
@@ -78,7 +78,7 @@ impl Exposition {
     }
 
     /// Samples of `name` carrying every label of `labels` (and maybe others).
-    fn matching(&self, name: &str, labels: &[(&str, &str)]) -> Vec<&Sample> {
+    pub(crate) fn matching(&self, name: &str, labels: &[(&str, &str)]) -> Vec<&Sample> {
         self.samples
             .iter()
             .filter(|s| s.name == name && labels.iter().all(|(k, v)| s.labels.get(*k).map(String::as_str) == Some(*v)))
