@@ -3,11 +3,11 @@ use aws_sdk_sqs::types::QueueAttributeName;
 use aws_sdk_sqs::Client;
 
 #[tokio::main]
-async fn main() -> Result<(), aws_sdk_sqs::Error> {
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
     orders("http://127.0.0.1:9324").await
 }
 
-pub async fn orders(endpoint: &str) -> Result<(), aws_sdk_sqs::Error> {
+pub async fn orders(endpoint: &str) -> Result<(), Box<dyn std::error::Error>> {
     let config = aws_sdk_sqs::Config::builder()
         .behavior_version(BehaviorVersion::latest())
         .endpoint_url(endpoint)
