@@ -158,6 +158,26 @@ impl Drop for SmallDisk {
     }
 }
 
+/// A FIFO send of "d1" in group "g"; its AWS error code if it fails.
+async fn send_d1(h: &Harness, fifo: &str) -> Result<(), Option<String>> {
+    let sent = h.client.send_message().queue_url(fifo).message_body("d1").message_group_id("g");
+    sent.message_deduplication_id("d1").send().await.map(|_| ()).map_err(|e| e.code().map(str::to_string))
+}
+
+fn unavailable() -> Result<(), Option<String>> {
+    Err(Some("ServiceUnavailable".to_string()))
+}
+
+/// While the store refuses changes, a FIFO send and a CreateQueue fail, and so do their
+/// retries: neither is answered from memory as a duplicate or an existing queue.
+async fn writes_and_their_retries_are_refused(h: &Harness, fifo: &str) {
+    for attempt in ["first", "retry"] {
+        assert_eq!(send_d1(h, fifo).await, unavailable(), "{attempt} FIFO send");
+        let late = h.client.create_queue().queue_name("late").send().await;
+        assert_eq!(late.map(|_| ()).map_err(|e| e.code().map(str::to_string)), unavailable(), "{attempt} create");
+    }
+}
+
 #[tokio::test]
 async fn a_full_tmpfs_answers_503_keeps_what_was_acknowledged_and_recovers_when_space_returns() {
     let dir = fresh_dir("full");
@@ -181,31 +201,15 @@ async fn a_full_tmpfs_answers_503_keeps_what_was_acknowledged_and_recovers_when_
     assert_eq!(failure.code(), Some("ServiceUnavailable"));
     assert_eq!(failure.raw_response().map(|r| r.status().as_u16()), Some(503));
     assert!(acked > 10);
-    // What failed fails again when retried (an SDK retries a 503 by itself): it is not
-    // answered from memory as a duplicate or an existing queue.
-    let send_d1 = || {
-        h.client
-            .send_message()
-            .queue_url(&fifo)
-            .message_body("d1")
-            .message_group_id("g")
-            .message_deduplication_id("d1")
-            .send()
-    };
-    let unavailable = Err(Some("ServiceUnavailable".to_string()));
-    for attempt in ["first", "retry"] {
-        let sent = send_d1().await.map(|_| ()).map_err(|e| e.code().map(str::to_string));
-        assert_eq!(sent, unavailable, "{attempt} FIFO send");
-        let late = h.client.create_queue().queue_name("late").send().await;
-        assert_eq!(late.map(|_| ()).map_err(|e| e.code().map(str::to_string)), unavailable, "{attempt} create");
-    }
+    // What failed fails again when retried (an SDK retries a 503 by itself).
+    writes_and_their_retries_are_refused(&h, &fifo).await;
     let ready = || async { reqwest::get(format!("{}/ready", h.endpoint())).await.unwrap().status().as_u16() };
     let health = reqwest::get(format!("{}/health", h.endpoint())).await.unwrap().status().as_u16();
     assert_eq!((ready().await, health), (503, 200), "not ready while the store refuses changes; still alive");
     // A refused change is not shown either, once the healer has reloaded what is on disk.
     let refused =
         h.client.set_queue_attributes().queue_url(&url).attributes("VisibilityTimeout".into(), "77").send().await;
-    assert_eq!(refused.map(|_| ()).map_err(|e| e.code().map(str::to_string)), unavailable);
+    assert_eq!(refused.map(|_| ()).map_err(|e| e.code().map(str::to_string)), unavailable());
     let mut reloaded = false;
     for _ in 0..50 {
         h.advance(1);
@@ -233,7 +237,7 @@ async fn a_full_tmpfs_answers_503_keeps_what_was_acknowledged_and_recovers_when_
     }
     assert!(recovered, "the server did not recover after space returned");
     assert_eq!(ready().await, 200, "ready again once the store heals");
-    send_d1().await.expect("the FIFO send, retried once the store takes changes");
+    send_d1(&h, &fifo).await.expect("the FIFO send, retried once the store takes changes");
     assert_eq!(count(&h, &fifo, "ApproximateNumberOfMessages").await, 1);
     let visible = count(&h, &url, "ApproximateNumberOfMessages").await;
     // Every acknowledged send is there (a failed commit may or may not have landed).
@@ -288,29 +292,13 @@ async fn a_store_fault_is_a_503_loses_nothing_acknowledged_and_heals(fault: Faul
     let failure = h.client.send_message().queue_url(&url).message_body("refused").send().await.unwrap_err();
     assert_eq!(failure.code(), Some("ServiceUnavailable"), "{fault:?}");
     assert_eq!(failure.raw_response().map(|r| r.status().as_u16()), Some(503));
-    // What failed fails again when retried: it is not answered from memory as a duplicate
-    // or an existing queue.
-    let send_d1 = || {
-        h.client
-            .send_message()
-            .queue_url(&fifo)
-            .message_body("d1")
-            .message_group_id("g")
-            .message_deduplication_id("d1")
-            .send()
-    };
-    let unavailable = Err(Some("ServiceUnavailable".to_string()));
-    for attempt in ["first", "retry"] {
-        let sent = send_d1().await.map(|_| ()).map_err(|e| e.code().map(str::to_string));
-        assert_eq!(sent, unavailable, "{attempt} FIFO send");
-        let late = h.client.create_queue().queue_name("late").send().await;
-        assert_eq!(late.map(|_| ()).map_err(|e| e.code().map(str::to_string)), unavailable, "{attempt} create");
-    }
+    // What failed fails again when retried (an SDK retries a 503 by itself).
+    writes_and_their_retries_are_refused(&h, &fifo).await;
     let health = reqwest::get(format!("{}/health", h.endpoint())).await.unwrap().status().as_u16();
     assert_eq!((ready().await, health), (503, 200), "not ready while the store refuses changes; still alive");
     let refused =
         h.client.set_queue_attributes().queue_url(&url).attributes("VisibilityTimeout".into(), "77").send().await;
-    assert_eq!(refused.map(|_| ()).map_err(|e| e.code().map(str::to_string)), unavailable);
+    assert_eq!(refused.map(|_| ()).map_err(|e| e.code().map(str::to_string)), unavailable());
     // The healer (once a second of the server's clock) rebuilds memory from the disk: the
     // refused change is not shown either.
     let mut reloaded = false;
@@ -338,7 +326,7 @@ async fn a_store_fault_is_a_503_loses_nothing_acknowledged_and_heals(fault: Faul
     }
     assert!(recovered, "the server did not heal once the fault cleared");
     h.send(&url, "after").await;
-    send_d1().await.expect("the FIFO send, retried once the store takes changes");
+    send_d1(&h, &fifo).await.expect("the FIFO send, retried once the store takes changes");
     assert_eq!(count(&h, &fifo, "ApproximateNumberOfMessages").await, 1);
     h.server.shutdown().await;
 
