@@ -454,7 +454,7 @@ const MAIN_ATTRIBUTES = [
   ['VisibilityTimeout', 'Visibility timeout', 'Seconds, 0 to 43,200 (12 hours).', '30'],
   ['MessageRetentionPeriod', 'Message retention period', 'Seconds, 60 to 1,209,600 (14 days).', '345600'],
   ['DelaySeconds', 'Delivery delay', 'Seconds, 0 to 900 (15 minutes).', '0'],
-  ['MaximumMessageSize', 'Maximum message size', 'Bytes, 1,024 to 1,048,576 (1 MiB).', '262144'],
+  ['MaximumMessageSize', 'Maximum message size', 'Bytes, 1,024 to 1,048,576 (1 MiB).', '1048576'],
   ['ReceiveMessageWaitTimeSeconds', 'Receive message wait time', 'Seconds, 0 to 20.', '0'],
 ];
 
@@ -930,7 +930,11 @@ async function tabMonitoring(body, q, all, url) {
     ['inflight', 'Messages in flight', (s) => s.ApproximateNumberOfMessagesNotVisible, '#ec7211'],
   ];
   if (isDlq) series.push(['arrivals', 'Dead-letter arrivals (per 10 s)', (s) => s.DeadLetterArrivals, '#d13212']);
-  const max = Math.max(1, ...samples.flatMap((s) => series.map(([, , f]) => f(s))));
+  const peak = Math.max(1, ...samples.flatMap((s) => series.map(([, , f]) => f(s))));
+  // Four gridlines a whole 1, 2 or 5 × 10^k apart, so no two labels read the same.
+  const magnitude = 10 ** Math.floor(Math.log10(peak / 4 || 1));
+  const step = Math.max(1, [1, 2, 5, 10].map((m) => m * magnitude).find((s) => s * 4 >= peak));
+  const max = step * 4;
   const x = (t) => pad.l + ((t - t0) / (t1 - t0 || 1)) * (W - pad.l - pad.r);
   const y = (v) => H - pad.b - (v / max) * (H - pad.t - pad.b);
   const NS = 'http://www.w3.org/2000/svg';
@@ -946,9 +950,9 @@ async function tabMonitoring(body, q, all, url) {
     return e;
   };
   for (let i = 0; i <= 4; i++) {
-    const v = (max * i) / 4;
+    const v = step * i;
     el('line', { x1: pad.l, x2: W - pad.r, y1: y(v), y2: y(v), stroke: '#eaeded' });
-    el('text', { x: pad.l - 6, y: y(v) + 4, 'text-anchor': 'end', 'font-size': 11, fill: '#5f6b7a' }).textContent = num(Math.round(v));
+    el('text', { x: pad.l - 6, y: y(v) + 4, 'text-anchor': 'end', 'font-size': 11, fill: '#5f6b7a' }).textContent = num(v);
   }
   for (let m = 0; m <= 60; m += 15) {
     const t = t0 + m * 60000;
@@ -956,8 +960,13 @@ async function tabMonitoring(body, q, all, url) {
   }
   for (const [, , f, colour] of series) {
     const pts = samples.filter((s) => s.Timestamp >= t0).map((s) => `${x(s.Timestamp).toFixed(1)},${y(f(s)).toFixed(1)}`);
-    if (pts.length === 1) pts.unshift(`${pad.l},${pts[0].split(',')[1]}`);
-    el('polyline', { points: pts.join(' '), fill: 'none', stroke: colour, 'stroke-width': 2 });
+    // Only the time sampled is drawn: a server started a minute ago has no hour behind it.
+    if (pts.length === 1) {
+      const [cx, cy] = pts[0].split(',');
+      el('circle', { cx, cy, r: 3, fill: colour });
+    } else {
+      el('polyline', { points: pts.join(' '), fill: 'none', stroke: colour, 'stroke-width': 2 });
+    }
   }
   body.replaceChildren(
     h(
