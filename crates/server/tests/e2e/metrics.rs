@@ -404,14 +404,12 @@ impl Captured {
     }
 }
 
-// On the current-thread runtime the server's tasks run on the test's thread, so a
-// thread-local subscriber sees their events without touching other tests.
-#[tokio::test(flavor = "current_thread")]
-async fn every_request_is_logged_with_the_request_id_of_its_response() {
+/// This thread's log lines at `filter`, captured while the returned guards live.
+fn capture_logs(filter: &str) -> (Captured, tracing::Dispatch, tracing::subscriber::DefaultGuard) {
     let captured = Captured::default();
     let writer = captured.clone();
     let subscriber = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new("redrive=debug"))
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
         .with_ansi(false)
         .with_writer(move || writer.clone())
         .finish();
@@ -419,8 +417,16 @@ async fn every_request_is_logged_with_the_request_id_of_its_response() {
     // registered, asks just the current thread's: a callsite first hit by another test's
     // thread would stay disabled here. A second, silent dispatcher makes every
     // registration consult all live dispatchers, this one included.
-    let _silent = tracing::Dispatch::new(tracing::subscriber::NoSubscriber::default());
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let silent = tracing::Dispatch::new(tracing::subscriber::NoSubscriber::default());
+    let guard = tracing::subscriber::set_default(subscriber);
+    (captured, silent, guard)
+}
+
+// On the current-thread runtime the server's tasks run on the test's thread, so a
+// thread-local subscriber sees their events without touching other tests.
+#[tokio::test(flavor = "current_thread")]
+async fn every_request_is_logged_with_the_request_id_of_its_response() {
+    let (captured, _silent, _guard) = capture_logs("redrive=debug");
 
     let h = Harness::start().await;
     let url = h.create_queue("logged").await;
@@ -445,16 +451,7 @@ async fn every_request_is_logged_with_the_request_id_of_its_response() {
 /// called by (and in /metrics under the one `Unknown` label); never a credential.
 #[tokio::test(flavor = "current_thread")]
 async fn the_trace_log_shows_each_request_its_queue_parameters_and_error_but_no_secret() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new("redrive=trace"))
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    // See `every_request_is_logged_with_the_request_id_of_its_response`.
-    let _silent = tracing::Dispatch::new(tracing::subscriber::NoSubscriber::default());
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (captured, _silent, _guard) = capture_logs("redrive=trace");
 
     let h = Harness::start().await;
     let url = h.create_queue("traced").await;

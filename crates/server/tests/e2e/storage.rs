@@ -168,14 +168,22 @@ fn unavailable() -> Result<(), Option<String>> {
     Err(Some("ServiceUnavailable".to_string()))
 }
 
-/// While the store refuses changes, a FIFO send and a CreateQueue fail, and so do their
-/// retries: neither is answered from memory as a duplicate or an existing queue.
-async fn writes_and_their_retries_are_refused(h: &Harness, fifo: &str) {
+/// While the store refuses changes: a FIFO send and a CreateQueue fail, and so do their
+/// retries (neither is answered from memory as a duplicate or an existing queue); /ready is
+/// 503 while /health stays 200; a change to `url`'s attributes is refused too.
+async fn a_failing_store_refuses_every_change(h: &Harness, url: &str, fifo: &str) {
     for attempt in ["first", "retry"] {
         assert_eq!(send_d1(h, fifo).await, unavailable(), "{attempt} FIFO send");
         let late = h.client.create_queue().queue_name("late").send().await;
         assert_eq!(late.map(|_| ()).map_err(|e| e.code().map(str::to_string)), unavailable(), "{attempt} create");
     }
+    let status = |path: &'static str| async move {
+        reqwest::get(format!("{}{path}", h.endpoint())).await.unwrap().status().as_u16()
+    };
+    assert_eq!((status("/ready").await, status("/health").await), (503, 200), "not ready; still alive");
+    let refused =
+        h.client.set_queue_attributes().queue_url(url).attributes("VisibilityTimeout".into(), "77").send().await;
+    assert_eq!(refused.map(|_| ()).map_err(|e| e.code().map(str::to_string)), unavailable());
 }
 
 #[tokio::test]
@@ -202,14 +210,9 @@ async fn a_full_tmpfs_answers_503_keeps_what_was_acknowledged_and_recovers_when_
     assert_eq!(failure.raw_response().map(|r| r.status().as_u16()), Some(503));
     assert!(acked > 10);
     // What failed fails again when retried (an SDK retries a 503 by itself).
-    writes_and_their_retries_are_refused(&h, &fifo).await;
+    a_failing_store_refuses_every_change(&h, &url, &fifo).await;
     let ready = || async { reqwest::get(format!("{}/ready", h.endpoint())).await.unwrap().status().as_u16() };
-    let health = reqwest::get(format!("{}/health", h.endpoint())).await.unwrap().status().as_u16();
-    assert_eq!((ready().await, health), (503, 200), "not ready while the store refuses changes; still alive");
     // A refused change is not shown either, once the healer has reloaded what is on disk.
-    let refused =
-        h.client.set_queue_attributes().queue_url(&url).attributes("VisibilityTimeout".into(), "77").send().await;
-    assert_eq!(refused.map(|_| ()).map_err(|e| e.code().map(str::to_string)), unavailable());
     let mut reloaded = false;
     for _ in 0..50 {
         h.advance(1);
@@ -293,12 +296,7 @@ async fn a_store_fault_is_a_503_loses_nothing_acknowledged_and_heals(fault: Faul
     assert_eq!(failure.code(), Some("ServiceUnavailable"), "{fault:?}");
     assert_eq!(failure.raw_response().map(|r| r.status().as_u16()), Some(503));
     // What failed fails again when retried (an SDK retries a 503 by itself).
-    writes_and_their_retries_are_refused(&h, &fifo).await;
-    let health = reqwest::get(format!("{}/health", h.endpoint())).await.unwrap().status().as_u16();
-    assert_eq!((ready().await, health), (503, 200), "not ready while the store refuses changes; still alive");
-    let refused =
-        h.client.set_queue_attributes().queue_url(&url).attributes("VisibilityTimeout".into(), "77").send().await;
-    assert_eq!(refused.map(|_| ()).map_err(|e| e.code().map(str::to_string)), unavailable());
+    a_failing_store_refuses_every_change(&h, &url, &fifo).await;
     // The healer (once a second of the server's clock) rebuilds memory from the disk: the
     // refused change is not shown either.
     let mut reloaded = false;
