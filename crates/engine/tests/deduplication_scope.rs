@@ -10,28 +10,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use engine::message::NewMessage;
-use engine::{Caller, Engine, EngineConfig, ManualClock, MemoryStore, QueueId};
+use engine::{Engine, ManualClock, MemoryStore};
 
-const START: u64 = 1_700_000_000_000;
-const ACCOUNT: &str = "000000000000";
+mod common;
+use common::*;
+
 const FIVE_MINUTES: Duration = Duration::from_secs(5 * 60);
-
-fn me() -> Caller {
-    Caller::new(ACCOUNT, Some("me".into()))
-}
-
-fn qid(name: &str) -> QueueId {
-    QueueId::new(ACCOUNT, name)
-}
-
-fn open(store: &Arc<MemoryStore>, clock: &ManualClock) -> Arc<Engine> {
-    let config = EngineConfig { region: "us-east-1".into(), account_id: ACCOUNT.into() };
-    Arc::new(Engine::open(config, Arc::new(clock.clone()), store.clone()).unwrap())
-}
-
-fn attrs(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
-}
 
 fn message(body: &str, group: &str, dedup: &str) -> NewMessage {
     NewMessage {

@@ -8,38 +8,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use engine::message::NewMessage;
-use engine::{
-    Caller, Clock, Engine, EngineConfig, Error, ManualClock, MemoryStore, QueueId, ReceiveOptions, SystemClock,
-};
+use engine::{Caller, Clock, Engine, Error, ManualClock, MemoryStore, ReceiveOptions, SystemClock};
 use engine::{TaskRecord, TaskStatus};
 
-const START: u64 = 1_700_000_000_000;
-const ACCOUNT: &str = "000000000000";
-
-fn config() -> EngineConfig {
-    EngineConfig { region: "us-east-1".into(), account_id: ACCOUNT.into() }
-}
-
-/// The one caller of these tests.
-fn me() -> Caller {
-    Caller::new(ACCOUNT, Some("me".into()))
-}
-
-fn qid(name: &str) -> QueueId {
-    QueueId::new(ACCOUNT, name)
-}
+mod common;
+use common::*;
 
 fn arn(e: &Engine, name: &str) -> String {
     e.arn_of(&qid(name))
-}
-
-fn engine() -> (Arc<Engine>, ManualClock) {
-    let clock = ManualClock::new(START);
-    (Arc::new(Engine::in_memory(config(), Arc::new(clock.clone()))), clock)
-}
-
-fn attrs(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
 }
 
 fn redrive_to(e: &Engine, dlq: &str) -> String {

@@ -7,23 +7,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use engine::message::NewMessage;
-use engine::{Caller, Engine, EngineConfig, Error, ManualClock, MemoryStore, QueueId, ReceiveOptions};
+use engine::{Engine, Error, ManualClock, MemoryStore, ReceiveOptions};
 
-const START: u64 = 1_700_000_000_000;
-const ACCOUNT: &str = "000000000000";
-
-fn me() -> Caller {
-    Caller::new(ACCOUNT, Some("me".into()))
-}
-
-fn qid(name: &str) -> QueueId {
-    QueueId::new(ACCOUNT, name)
-}
-
-fn open(store: &Arc<MemoryStore>, clock: &ManualClock) -> Arc<Engine> {
-    let config = EngineConfig { region: "us-east-1".into(), account_id: ACCOUNT.into() };
-    Arc::new(Engine::open(config, Arc::new(clock.clone()), store.clone()).unwrap())
-}
+mod common;
+use common::*;
 
 fn body(text: &str) -> NewMessage {
     NewMessage { body: text.into(), ..Default::default() }

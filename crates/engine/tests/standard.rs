@@ -6,30 +6,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use engine::message::NewMessage;
-use engine::{Caller, Clock, Engine, EngineConfig, Error, ManualClock, QueueId, ReceiveOptions};
+use engine::{Clock, Engine, EngineConfig, Error, ManualClock, ReceiveOptions};
 
-const START: u64 = 1_700_000_000_000;
-
-fn engine() -> (Arc<Engine>, ManualClock) {
-    let clock = ManualClock::new(START);
-    let config = EngineConfig { region: "us-east-1".into(), account_id: ACCOUNT.into() };
-    (Arc::new(Engine::in_memory(config, Arc::new(clock.clone()))), clock)
-}
-
-const ACCOUNT: &str = "000000000000";
-
-/// The one caller of these tests; "me" is the SenderId of what it sends.
-fn me() -> Caller {
-    Caller::new(ACCOUNT, Some("me".into()))
-}
-
-fn qid(name: &str) -> QueueId {
-    QueueId::new(ACCOUNT, name)
-}
-
-fn attrs(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
-}
+mod common;
+use common::*;
 
 fn body(text: &str) -> NewMessage {
     NewMessage { body: text.into(), ..Default::default() }
