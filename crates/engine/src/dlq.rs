@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 
 use crate::clock::Millis;
 use crate::error::{Error, Result};
-use crate::message::Content;
+use crate::message::{Content, Redrives};
 // Re-exported for the move tasks' ARN checks.
 use crate::queue_id::parse_arn;
 use crate::store::MessageState;
@@ -205,12 +205,13 @@ impl HandOff<'_> {
     }
 
     /// The message as it arrives in the dead-letter queue: the same MessageId, body and
-    /// receive count, marked with its source, visible at once. A standard DLQ keeps the
-    /// original enqueue time; a FIFO one starts it anew and takes the MessageId as the
-    /// deduplication id.
+    /// receive count, marked with its source and the time it arrived, visible at once. A
+    /// standard DLQ keeps the original enqueue time; a FIFO one starts it anew and takes the
+    /// MessageId as the deduplication id.
     pub fn arrival(&self, content: &Content, m: MessageState, now: Millis) -> (Content, MessageState) {
         let mut moved = content.clone();
         moved.dead_letter_source_arn = Some(self.source_arn.to_string());
+        moved.dead_lettered_at = Some(now);
         let mut m = m;
         if self.fifo {
             m.enqueued_at = now;
@@ -221,16 +222,20 @@ impl HandOff<'_> {
     }
 }
 
-/// The message as a move task returns it to a source (or sends it to a chosen queue): a new
-/// message — new MessageId (and deduplication id, if it had one), sent and enqueued now,
-/// never received, no longer marked as dead-lettered — visible at once.
-pub fn redriven(content: &Content, now: Millis) -> (Content, MessageState) {
+/// The message as move task `task` returns it to a source (or sends it to a chosen queue): a
+/// new message — new MessageId (and deduplication id, if it had one), sent and enqueued now,
+/// never received, no longer marked as dead-lettered — visible at once; its redrive count
+/// goes up by one and names the task.
+pub fn redriven(content: &Content, task: &str, now: Millis) -> (Content, MessageState) {
     let id = uuid::Uuid::new_v4().to_string();
+    let count = content.redrives.as_ref().map_or(0, |r| r.count) + 1;
     let fresh = Content {
         deduplication_id: content.deduplication_id.as_ref().map(|_| id.clone()),
         id,
         sent_at: now,
         dead_letter_source_arn: None,
+        dead_lettered_at: None,
+        redrives: Some(Redrives { count, task: task.to_string() }),
         ..content.clone()
     };
     let m = MessageState {
@@ -265,6 +270,8 @@ mod tests {
             dead_letter_source_arn: None,
             group_id: dedup.map(|_| "group".to_string()),
             deduplication_id: dedup.map(str::to_string),
+            dead_lettered_at: None,
+            redrives: None,
         }
     }
 
@@ -399,7 +406,9 @@ mod tests {
     fn a_standard_dead_letter_keeps_its_id_counts_and_enqueue_time_and_names_its_source() {
         let rule = HandOff { source_arn: SOURCE, max_receive_count: 3, fifo: false };
         let (moved, m) = rule.arrival(&content(None), RECEIVED, 9_000);
-        assert_eq!(moved, Content { dead_letter_source_arn: Some(SOURCE.into()), ..content(None) });
+        let expected =
+            Content { dead_letter_source_arn: Some(SOURCE.into()), dead_lettered_at: Some(9_000), ..content(None) };
+        assert_eq!(moved, expected);
         assert_eq!(m, MessageState { visible_at: 9_000, ..RECEIVED });
     }
 
@@ -411,6 +420,7 @@ mod tests {
             moved,
             Content {
                 dead_letter_source_arn: Some(SOURCE.into()),
+                dead_lettered_at: Some(9_000),
                 deduplication_id: Some("original-id".into()),
                 ..content(Some("producer-dedup"))
             }
@@ -419,11 +429,13 @@ mod tests {
     }
 
     #[test]
-    fn a_redriven_message_is_a_new_message_with_its_body_and_attributes() {
-        let dead = Content { dead_letter_source_arn: Some(SOURCE.into()), ..content(None) };
-        let (fresh, m) = redriven(&dead, 9_000);
+    fn a_redriven_message_is_a_new_message_with_its_body_and_attributes_and_one_more_redrive() {
+        let dead =
+            Content { dead_letter_source_arn: Some(SOURCE.into()), dead_lettered_at: Some(8_000), ..content(None) };
+        let (fresh, m) = redriven(&dead, "task-1", 9_000);
         assert_ne!(fresh.id, dead.id);
-        assert_eq!(fresh, Content { id: fresh.id.clone(), sent_at: 9_000, ..content(None) });
+        let counted = Some(Redrives { count: 1, task: "task-1".into() });
+        assert_eq!(fresh, Content { id: fresh.id.clone(), sent_at: 9_000, redrives: counted, ..content(None) });
         assert_eq!(
             m,
             MessageState {
@@ -435,8 +447,14 @@ mod tests {
                 nonce: 0
             }
         );
-        let (again, _) = redriven(&dead, 9_000);
+        let (again, _) =
+            redriven(&Content { dead_letter_source_arn: Some(SOURCE.into()), ..fresh.clone() }, "task-2", 9_500);
         assert_ne!(again.id, fresh.id, "every redrive makes a new id");
+        assert_eq!(
+            again.redrives,
+            Some(Redrives { count: 2, task: "task-2".into() }),
+            "the count is kept across moves"
+        );
     }
 
     #[test]
@@ -446,7 +464,7 @@ mod tests {
             deduplication_id: Some("original-id".into()),
             ..content(Some("x"))
         };
-        let (fresh, _) = redriven(&dead, 9_000);
+        let (fresh, _) = redriven(&dead, "task-1", 9_000);
         assert_eq!(fresh.deduplication_id.as_deref(), Some(fresh.id.as_str()));
         assert_eq!(fresh.group_id.as_deref(), Some("group"));
         assert_eq!(fresh.dead_letter_source_arn, None);

@@ -7,8 +7,9 @@ mod dlq;
 mod engine;
 pub mod error;
 mod fifo;
+mod filter;
 pub mod message;
-mod movetask;
+pub(crate) mod movetask;
 mod peek;
 mod policy;
 mod queue;
@@ -22,11 +23,15 @@ pub use clock::{Clock, ManualClock, Millis, SystemClock};
 pub use dlq::RedrivePermission;
 pub use engine::{
     check_batch, check_system_attribute_names, message_system_attributes, select_message_attributes, Engine,
-    EngineConfig, QueueMetrics, ReceiveOptions, Sent,
+    EngineConfig, QueueMetrics, ReceiveOptions, Sent, DEFAULT_MAX_REDRIVES,
 };
 pub use error::{Error, Result};
-pub use movetask::{TaskRecord, TaskStatus};
-pub use peek::{PeekOptions, PeekPage, Peeked};
+pub use filter::{AttributeTest, JsonTest, MessageFilter, TimeRange};
+pub use movetask::record::{Canary, Halt, Moved, Progress, Stage, TaskOptions};
+pub use movetask::{
+    DryRun, TaskRecord, TaskRequest, TaskStatus, DEFAULT_CANARY_SIZE, DEFAULT_CANARY_TIMEOUT_MS, DEFAULT_HALT_WINDOW_MS,
+};
+pub use peek::{Counted, PeekOptions, PeekPage, PeekState, Peeked};
 pub use queue::{Counts, Queue, Received};
 pub use queue_id::{Caller, QueueId};
 pub use store::{MemoryStore, Store};

@@ -54,6 +54,22 @@ pub struct Content {
     pub dead_letter_source_arn: Option<String>,
     pub group_id: Option<String>,
     pub deduplication_id: Option<String>,
+    /// When the message reached the dead-letter queue it is in (what a filter on "dead-lettered
+    /// between" reads); `None` outside a dead-letter queue.
+    pub dead_lettered_at: Option<u64>,
+    /// Set on a message a move task returned from a dead-letter queue: how often that has
+    /// happened to it, and by which task the last time. Kept across moves, so a task can see a
+    /// message it moved come back (halt on re-failure) and leave one that keeps looping.
+    pub redrives: Option<Redrives>,
+}
+
+/// A message's redrive history, as far as a loop guard and a watching task need it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Redrives {
+    /// Times a move task has returned the message from a dead-letter queue.
+    pub count: u32,
+    /// The task that did, the last time.
+    pub task: String,
 }
 
 pub type SharedContent = Arc<Content>;

@@ -12,19 +12,22 @@
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 
+use std::ops::ControlFlow;
+
 use crate::clock::Millis;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::fifo::sequence_number;
-use crate::queue::Received;
+use crate::filter::{Matcher, MessageFilter};
+use crate::message::SharedContent;
+use crate::queue::{Queue, Received};
 use crate::queue_id::{Caller, QueueId};
+use crate::store::{MessageState, Store};
 
 /// Most messages one peek returns (and its default).
 pub const MAX_PEEK_RESULTS: usize = 50;
 /// Most messages one peek looks at when a filter skips some.
 pub const SCAN_LIMIT: usize = 10_000;
-/// Longest BodyContains filter.
-pub const MAX_FILTER_CHARS: usize = 1024;
 /// Index entries copied per lock hold.
 const CHUNK: usize = 500;
 
@@ -32,8 +35,8 @@ const CHUNK: usize = 500;
 pub struct PeekOptions {
     pub max_results: Option<i64>,
     pub next_token: Option<String>,
-    /// Only messages whose body contains this text (case-sensitive).
-    pub body_contains: Option<String>,
+    /// Only messages that match.
+    pub filter: MessageFilter,
 }
 
 /// Where a peeked message is in its life.
@@ -71,6 +74,17 @@ pub struct PeekPage {
     pub next_token: Option<String>,
 }
 
+/// What a count found.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counted {
+    /// Messages the filter takes (and, for a redrive, the loop guard lets go).
+    pub matching: u64,
+    /// Messages the filter takes that the loop guard would leave.
+    pub looped: u64,
+    /// Messages looked at.
+    pub examined: u64,
+}
+
 impl Engine {
     /// The queue's messages from `next_token` on, oldest first, read without receiving them.
     pub fn peek_messages(&self, caller: &Caller, id: &QueueId, options: &PeekOptions) -> Result<PeekPage> {
@@ -79,72 +93,132 @@ impl Engine {
             Some(n) if (1..=MAX_PEEK_RESULTS as i64).contains(&n) => n as usize,
             Some(n) => return Err(Error::invalid_parameter(n, "MaxResults", "Must be between 1 and 50, if provided.")),
         };
-        let filter = options.body_contains.as_deref().filter(|f| !f.is_empty());
-        if let Some(f) = filter.filter(|f| f.chars().count() > MAX_FILTER_CHARS) {
-            let shown: String = f.chars().take(20).collect();
-            return Err(Error::invalid_parameter(
-                format!("{shown}…"),
-                "BodyContains",
-                "Must be at most 1024 characters.",
-            ));
-        }
-        let mut cursor = options.next_token.as_deref().map(decode_cursor).transpose()?;
+        let matcher = options.filter.check()?;
+        let cursor = options.next_token.as_deref().map(decode_cursor).transpose()?;
         let queue = self.queue_for(caller, id)?;
         let now = self.clock().now();
         let mut out = Vec::new();
         let mut examined = 0;
-        loop {
-            let (chunk, retention_ms, fifo) = {
-                let state = queue.state.lock();
-                if state.deleted {
-                    return Err(Error::QueueDoesNotExist);
-                }
-                let retention = u64::from(state.attrs.message_retention_period) * 1000;
-                (state.by_age_after(cursor, CHUNK), retention, state.fifo.is_some())
-            };
-            let exhausted = chunk.len() < CHUNK;
-            // The chunk's bodies in one read (a body gone since the chunk was copied — received
-            // and deleted — is `None`: skipped).
-            let seqs: Vec<u64> = chunk.iter().map(|&(seq, _)| seq).collect();
-            let bodies =
-                self.store().contents(queue.uid, &seqs).map_err(|e| Error::ServiceUnavailable(e.to_string()))?;
-            for ((seq, m), body) in chunk.into_iter().zip(bodies) {
-                cursor = Some((m.enqueued_at, seq));
-                examined += 1;
-                if m.enqueued_at.saturating_add(retention_ms) <= now {
-                    continue;
-                }
-                let Some(content) = body else { continue };
-                if filter.is_some_and(|f| !content.body.contains(f)) {
-                    continue;
-                }
-                let state = if m.visible_at <= now {
-                    PeekState::Available
-                } else if m.receive_count == 0 {
-                    PeekState::Delayed
+        let stopped = scan(&queue, &**self.store(), now, cursor, |seq, m, content, fifo| {
+            examined += 1;
+            if matcher.matches(&content) {
+                out.push(peeked(seq, m, content, fifo, now));
+            }
+            if out.len() == max || examined >= SCAN_LIMIT {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        })?;
+        Ok(PeekPage { messages: out, next_token: stopped.map(encode_cursor) })
+    }
+
+    /// How many of the queue's messages a filter takes: a scan of the whole queue, changing
+    /// nothing.
+    pub fn count_messages(&self, caller: &Caller, id: &QueueId, filter: &MessageFilter) -> Result<Counted> {
+        let matcher = filter.check()?;
+        let queue = self.queue_for(caller, id)?;
+        count(&queue, &**self.store(), self.clock().now(), u64::MAX, &matcher, None)
+    }
+}
+
+/// How many messages of `queue` below seq `boundary` the filter takes, and of those how many
+/// a loop guard of `max_redrives` would leave.
+pub(crate) fn count(
+    queue: &Queue,
+    store: &dyn Store,
+    now: Millis,
+    boundary: u64,
+    matcher: &Matcher<'_>,
+    max_redrives: Option<u32>,
+) -> Result<Counted> {
+    scan_matching(queue, store, now, boundary, matcher, max_redrives, |_| {})
+}
+
+/// `count`, handing each message counted as matching to `each`.
+pub(crate) fn scan_matching(
+    queue: &Queue,
+    store: &dyn Store,
+    now: Millis,
+    boundary: u64,
+    matcher: &Matcher<'_>,
+    max_redrives: Option<u32>,
+    mut each: impl FnMut(Peeked),
+) -> Result<Counted> {
+    let mut counted = Counted::default();
+    scan(queue, store, now, None, |seq, m, content, fifo| {
+        if seq < boundary {
+            counted.examined += 1;
+            if matcher.matches(&content) {
+                let looped = max_redrives.is_some_and(|max| content.redrives.as_ref().is_some_and(|r| r.count >= max));
+                if looped {
+                    counted.looped += 1;
                 } else {
-                    PeekState::InFlight
-                };
-                out.push(Peeked {
-                    message: Received {
-                        content,
-                        sequence_number: fifo.then(|| sequence_number(seq)),
-                        receipt_handle: String::new(),
-                        receive_count: m.receive_count,
-                        first_receive_at: m.first_receive_at,
-                    },
-                    state,
-                });
-                if out.len() == max || examined >= SCAN_LIMIT {
-                    return Ok(PeekPage { messages: out, next_token: cursor.map(encode_cursor) });
+                    counted.matching += 1;
+                    each(peeked(seq, m, content, fifo, now));
                 }
             }
-            if exhausted {
-                return Ok(PeekPage { messages: out, next_token: None });
+        }
+        ControlFlow::Continue(())
+    })?;
+    Ok(counted)
+}
+
+fn peeked(seq: u64, m: &MessageState, content: SharedContent, fifo: bool, now: Millis) -> Peeked {
+    let state = if m.visible_at <= now {
+        PeekState::Available
+    } else if m.receive_count == 0 {
+        PeekState::Delayed
+    } else {
+        PeekState::InFlight
+    };
+    Peeked {
+        message: Received {
+            content,
+            sequence_number: fifo.then(|| sequence_number(seq)),
+            receipt_handle: String::new(),
+            receive_count: m.receive_count,
+            first_receive_at: m.first_receive_at,
+        },
+        state,
+    }
+}
+
+/// Visit the queue's messages after `cursor`, oldest first, with their contents (a message
+/// past its retention, or deleted since its chunk was copied, is passed over) until `visit`
+/// breaks; returns the cursor to go on from then, `None` once every message was visited.
+/// The index is copied a chunk at a time under the queue's lock, the bodies read outside it.
+pub(crate) fn scan(
+    queue: &Queue,
+    store: &dyn Store,
+    now: Millis,
+    mut cursor: Option<(Millis, u64)>,
+    mut visit: impl FnMut(u64, &MessageState, SharedContent, bool) -> ControlFlow<()>,
+) -> Result<Option<(Millis, u64)>> {
+    loop {
+        let (chunk, retention_ms, fifo) = {
+            let state = queue.state.lock();
+            if state.deleted {
+                return Err(Error::QueueDoesNotExist);
             }
-            if examined >= SCAN_LIMIT {
-                return Ok(PeekPage { messages: out, next_token: cursor.map(encode_cursor) });
+            let retention = u64::from(state.attrs.message_retention_period) * 1000;
+            (state.by_age_after(cursor, CHUNK), retention, state.fifo.is_some())
+        };
+        let exhausted = chunk.len() < CHUNK;
+        let seqs: Vec<u64> = chunk.iter().map(|&(seq, _)| seq).collect();
+        let bodies = store.contents(queue.uid, &seqs).map_err(|e| Error::ServiceUnavailable(e.to_string()))?;
+        for ((seq, m), body) in chunk.into_iter().zip(bodies) {
+            cursor = Some((m.enqueued_at, seq));
+            if m.enqueued_at.saturating_add(retention_ms) <= now {
+                continue;
             }
+            let Some(content) = body else { continue };
+            if visit(seq, &m, content, fifo).is_break() {
+                return Ok(cursor);
+            }
+        }
+        if exhausted {
+            return Ok(None);
         }
     }
 }
@@ -179,7 +253,7 @@ mod tests {
 
     fn engine() -> (Engine, ManualClock) {
         let clock = ManualClock::new(1_700_000_000_000);
-        let config = EngineConfig { region: "us-east-1".into(), account_id: ACCOUNT.into() };
+        let config = EngineConfig { region: "us-east-1".into(), account_id: ACCOUNT.into(), ..Default::default() };
         (Engine::in_memory(config, Arc::new(clock.clone())), clock)
     }
 
@@ -261,7 +335,10 @@ mod tests {
         }
         assert_eq!(seen.len(), 120);
         assert!(seen[0].contains("\"order\":0,") && seen[119].contains("\"order\":119,"));
-        let refunds = PeekOptions { body_contains: Some("refund".into()), ..Default::default() };
+        let refunds = PeekOptions {
+            filter: MessageFilter { body_contains: Some("refund".into()), ..Default::default() },
+            ..Default::default()
+        };
         assert_eq!(peek(&e, "q", &refunds).unwrap().messages.len(), 12);
         let small = PeekOptions { max_results: Some(5), ..Default::default() };
         assert_eq!(peek(&e, "q", &small).unwrap().messages.len(), 5);

@@ -525,11 +525,12 @@ impl QueueState {
         self.seqs.peek()
     }
 
-    /// Up to `limit` visible messages older than `boundary`, oldest first, with content.
+    /// Up to `limit` visible messages from seq `from` to below `boundary`, oldest first, with
+    /// content.
     pub fn movable(
         &self,
         uid: u64,
-        boundary: u64,
+        (from, boundary): (u64, u64),
         limit: usize,
         store: &dyn Store,
     ) -> Result<Vec<(u64, SharedContent)>> {
@@ -537,7 +538,7 @@ impl QueueState {
         // FIFO: a message moves only after every earlier one of its group (group order holds
         // in the destination too); `open` is the last movable seq seen of each group.
         let mut open: HashMap<GroupId, u64> = HashMap::new();
-        for &seq in self.ready.range(..boundary) {
+        for &seq in self.ready.range(from..boundary.max(from)) {
             if seqs.len() >= limit {
                 break;
             }
@@ -748,6 +749,11 @@ impl QueueState {
     }
 
     /// Whether the message a receipt handle names is still there and not received again since.
+    /// Whether the queue still holds the message stored at `seq`.
+    pub fn holds(&self, seq: u64) -> bool {
+        self.messages.contains_key(&seq)
+    }
+
     pub fn holds_receive(&self, handle: &ReceiptHandle) -> bool {
         self.messages.get(&handle.seq).is_some_and(|slot| u64::from(slot.m.nonce) == handle.nonce)
     }
@@ -970,6 +976,8 @@ mod tests {
             dead_letter_source_arn: None,
             group_id: None,
             deduplication_id: None,
+            dead_lettered_at: None,
+            redrives: None,
         });
         let seqs: Vec<u64> = (0..100_000).map(|_| state.insert(7, content.clone(), 1, 0, 1, &mut changes)).collect();
         let full = state.messages.capacity();

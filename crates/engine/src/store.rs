@@ -102,7 +102,7 @@ pub enum Change {
         queue: u64,
     },
     /// A move task's record and progress.
-    PutTask(TaskRecord),
+    PutTask(Box<TaskRecord>),
     /// A FIFO deduplication id accepted until `expires_at`.
     PutDedup {
         queue: u64,
@@ -240,7 +240,7 @@ impl Record {
                 }
             }
             Change::PutTask(task) => {
-                self.tasks.insert((task.started_at, task.id.clone()), task);
+                self.tasks.insert((task.started_at, task.id.clone()), *task);
             }
             Change::PutDedup { queue, key, message_id, seq, expires_at } => {
                 let record = DedupRecord { key: key.clone(), message_id, seq, expires_at };

@@ -630,7 +630,7 @@ async fn run(seed: u64, trace: Arc<Mutex<VecDeque<String>>>) {
     let setup = Setup::random(&mut rng);
     let clock = ManualClock::new(START_MS);
     let engine = Engine::in_memory(
-        EngineConfig { region: "us-east-1".into(), account_id: "000000000000".into() },
+        EngineConfig { region: "us-east-1".into(), account_id: "000000000000".into(), ..Default::default() },
         Arc::new(clock.clone()),
     );
     engine

@@ -223,7 +223,7 @@ impl engine::Store for GatedStore {
 /// An engine on a `GatedStore` whose gate is open.
 fn gated_engine() -> (Arc<Engine>, ManualClock, Arc<GatedStore>) {
     let clock = ManualClock::new(START);
-    let config = EngineConfig { region: "us-east-1".into(), account_id: ACCOUNT.into() };
+    let config = EngineConfig { region: "us-east-1".into(), account_id: ACCOUNT.into(), ..Default::default() };
     let store = Arc::new(GatedStore { record: Default::default(), open: tokio::sync::watch::channel(true).0 });
     let e = Arc::new(Engine::open(config, Arc::new(clock.clone()), store.clone()).unwrap());
     (e, clock, store)

@@ -28,6 +28,9 @@ pub struct Config {
     pub store_vfs: Option<String>,
     /// Queues created or brought up to date at start (`declare`), in the order given.
     pub queues: Vec<QueueDeclaration>,
+    /// The loop guard: a move task leaves a message already redriven this many times in its
+    /// dead-letter queue; `None` (0 when configured): no limit.
+    pub max_redrives: Option<u32>,
 }
 
 /// One `[[queues]]` entry of the config file, or a name given by `--queue`.
@@ -87,6 +90,7 @@ impl Default for Config {
             cors_origins: Vec::new(),
             store_vfs: None,
             queues: Vec::new(),
+            max_redrives: Some(engine::DEFAULT_MAX_REDRIVES),
         }
     }
 }
@@ -116,7 +120,7 @@ impl Config {
 #[command(name = "redrive", version, about = "An SQS-compatible message queue server")]
 pub struct Args {
     /// TOML file with any of: bind, data_dir, in_memory, region, account_id, public_url, log,
-    /// worker_threads, cors_origins, and [[queues]] declarations (README: Configuration).
+    /// worker_threads, cors_origins, max_redrives, and [[queues]] declarations (README: Configuration).
     #[arg(long, env = "REDRIVE_CONFIG")]
     pub config: Option<PathBuf>,
     /// Address to listen on.
@@ -151,6 +155,10 @@ pub struct Args {
     /// file's declaration.
     #[arg(long = "queue", env = "REDRIVE_QUEUES", value_name = "NAME", value_delimiter = ',')]
     pub queues: Vec<String>,
+    /// The loop guard: move tasks leave a message already redriven this many times in its
+    /// dead-letter queue and count it as skipped (default 10; 0: no limit).
+    #[arg(long, env = "REDRIVE_MAX_REDRIVES", value_name = "N")]
+    pub max_redrives: Option<u32>,
     /// For tests: time advances only through POST /_redrive/clock/advance?ms=N.
     #[arg(long, env = "REDRIVE_MANUAL_CLOCK", hide = true)]
     pub manual_clock: bool,
@@ -170,6 +178,7 @@ struct FileConfig {
     cors_origins: Option<Vec<String>>,
     #[serde(default)]
     queues: Vec<QueueDeclaration>,
+    max_redrives: Option<u32>,
 }
 
 impl Args {
@@ -219,6 +228,11 @@ impl Args {
             },
             store_vfs: None,
             queues,
+            max_redrives: match self.max_redrives.or(file.max_redrives) {
+                Some(0) => None,
+                Some(n) => Some(n),
+                None => d.max_redrives,
+            },
         })
     }
 }

@@ -113,7 +113,8 @@ mod tests {
     #[tokio::test]
     async fn samples_keep_one_hour_and_count_dead_letter_arrivals_between_them() {
         let clock = ManualClock::new(1_700_000_000_000);
-        let config = EngineConfig { region: "us-east-1".into(), account_id: "000000000000".into() };
+        let config =
+            EngineConfig { region: "us-east-1".into(), account_id: "000000000000".into(), ..Default::default() };
         let engine = Engine::in_memory(config, Arc::new(clock.clone()));
         let me = Caller::new("000000000000", None);
         let (src, dlq) = (me.queue("src"), me.queue("dlq"));

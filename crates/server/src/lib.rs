@@ -93,7 +93,11 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
         Some(c) => Arc::new(c.clone()),
         None => Arc::new(SystemClock),
     };
-    let engine_config = EngineConfig { region: config.region.clone(), account_id: config.account_id.clone() };
+    let engine_config = EngineConfig {
+        region: config.region.clone(),
+        account_id: config.account_id.clone(),
+        max_redrives: config.max_redrives,
+    };
     let engine = Arc::new(if config.in_memory {
         Engine::in_memory(engine_config, clock)
     } else {

@@ -16,7 +16,8 @@
 //!   deleted there until none is left, and the empty table is dropped at the next open;
 //! - `tasks`: (started at, id) → `TaskRecord`, scanned in start order;
 //! - `dedup`: (queue, key) → `DedupRecord` of a FIFO queue;
-//! - `meta`: name → integer: `seq_limit`, below which seqs may have been used.
+//! - `meta`: name → integer: `seq_limit`, below which seqs may have been used; `format`, the
+//!   layout of the blobs (`format.rs`, which upgrades older ones at open).
 //!
 //! One writer thread applies submissions in order. While it commits (one fsync), new
 //! submissions queue up; it takes all of them into the next transaction — group commit.
@@ -46,6 +47,8 @@ use engine::store::{
     TaskRecord,
 };
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
+
+mod format;
 
 const SCHEMA: &str = "
     CREATE TABLE IF NOT EXISTS queues (
@@ -233,8 +236,9 @@ impl SqliteStore {
             ));
         }
         let database = |e: StoreError| OpenError::Database(dir.into(), e.0);
-        let conn = open_writer(&path, vfs).map_err(database)?;
+        let mut conn = open_writer(&path, vfs).map_err(database)?;
         conn.execute_batch(SCHEMA).map_err(err).map_err(database)?;
+        format::upgrade(&mut conn).map_err(database)?;
         let legacy = open_legacy_bodies(&conn).map_err(database)?;
         let cores = std::thread::available_parallelism().map_or(*READERS.start(), std::num::NonZeroUsize::get);
         let readers = (0..cores.clamp(*READERS.start(), *READERS.end()))

@@ -135,6 +135,8 @@ pub(super) fn prepare(
         dead_letter_source_arn: None,
         group_id: m.group_id,
         deduplication_id,
+        dead_lettered_at: None,
+        redrives: None,
     };
     Ok((content, delay * 1000))
 }

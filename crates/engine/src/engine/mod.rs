@@ -34,6 +34,22 @@ pub use views::{message_system_attributes, select_message_attributes, QueueMetri
 pub struct EngineConfig {
     pub region: String,
     pub account_id: String,
+    /// The loop guard's default: a move task leaves a message already redriven this many times
+    /// in its dead-letter queue (`None`: no limit). A task may set its own.
+    pub max_redrives: Option<u32>,
+}
+
+/// `EngineConfig::max_redrives` unless configured.
+pub const DEFAULT_MAX_REDRIVES: u32 = 10;
+
+impl Default for EngineConfig {
+    fn default() -> EngineConfig {
+        EngineConfig {
+            region: "us-east-1".into(),
+            account_id: "000000000000".into(),
+            max_redrives: Some(DEFAULT_MAX_REDRIVES),
+        }
+    }
 }
 
 pub struct Engine {

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use crate::error::Result;
-use crate::movetask::{self, TaskRecord};
+use crate::movetask::{self, DryRun, TaskOptions, TaskRecord, TaskRequest};
 use crate::queue::Queue;
 use crate::queue_id::Caller;
 
@@ -16,6 +16,10 @@ use super::Engine;
 impl movetask::Queues for Engine {
     fn by_arn(&self, arn: &str) -> Option<Arc<Queue>> {
         self.queue_by_arn(arn)
+    }
+
+    fn may_see(&self, _arn: &str) -> bool {
+        true
     }
 
     fn is_dead_letter_queue(&self, queue: &Queue) -> bool {
@@ -40,6 +44,11 @@ impl movetask::Queues for Reachable<'_> {
         self.engine.queue_by_arn(arn).filter(|q| Engine::reaches(self.caller, &q.id))
     }
 
+    fn may_see(&self, arn: &str) -> bool {
+        crate::queue_id::parse_arn(arn)
+            .is_some_and(|a| Engine::reaches(self.caller, &crate::queue_id::QueueId::new(a.account, a.resource)))
+    }
+
     fn is_dead_letter_queue(&self, queue: &Queue) -> bool {
         movetask::Queues::is_dead_letter_queue(self.engine, queue)
     }
@@ -50,6 +59,7 @@ impl movetask::Queues for Reachable<'_> {
 }
 
 impl Engine {
+    /// StartMessageMoveTask: AWS's task, with the loop guard's default.
     pub async fn start_message_move_task(
         self: &Arc<Self>,
         caller: &Caller,
@@ -57,16 +67,44 @@ impl Engine {
         destination_arn: Option<&str>,
         max_per_second: Option<i64>,
     ) -> Result<String> {
-        let (handle, commit) = self.move_tasks.start(
-            &Reachable { engine: self, caller },
-            source_arn,
-            destination_arn,
+        let request = TaskRequest {
+            source_arn: source_arn.to_string(),
+            destination_arn: destination_arn.map(str::to_string),
             max_per_second,
-            self.clock.now(),
-        )?;
+            options: TaskOptions::default(),
+        };
+        self.start_redrive(caller, request).await
+    }
+
+    /// A move task with Redrive's options (filter, canary, halt, loop guard); a loop guard
+    /// not given takes the server's default, and the task records who started it.
+    pub async fn start_redrive(self: &Arc<Self>, caller: &Caller, mut request: TaskRequest) -> Result<String> {
+        request.options.started_by = Some(caller.identity());
+        if request.options.max_redrives.is_none() {
+            request.options.max_redrives = self.config.max_redrives;
+        }
+        let (handle, commit) = self.move_tasks.start(&Reachable { engine: self, caller }, request, self.clock.now())?;
         self.resume_tasks();
         Engine::durable(commit).await?;
         Ok(handle)
+    }
+
+    /// What `start_redrive` would move now, moving nothing.
+    pub fn dry_run_redrive(&self, caller: &Caller, mut request: TaskRequest) -> Result<DryRun> {
+        if request.options.max_redrives.is_none() {
+            request.options.max_redrives = self.config.max_redrives;
+        }
+        self.move_tasks.dry_run(&Reachable { engine: self, caller }, &request, self.clock.now())
+    }
+
+    /// The task a handle names.
+    pub fn describe_redrive(&self, caller: &Caller, handle: &str) -> Result<TaskRecord> {
+        self.move_tasks.describe(&Reachable { engine: self, caller }, handle)
+    }
+
+    /// Every task of the caller's queues (or of one source), newest first.
+    pub fn redrive_history(&self, caller: &Caller, source_arn: Option<&str>) -> Vec<TaskRecord> {
+        self.move_tasks.history(&Reachable { engine: self, caller }, source_arn)
     }
 
     /// Tasks of `source_arn`, newest first.

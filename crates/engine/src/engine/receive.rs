@@ -167,7 +167,23 @@ impl Engine {
             };
             let result = src.receive(queue.uid, max, visibility_ms, now, &*self.store, dead_letter, &mut changes);
             let moved = changes.iter().any(|c| matches!(c, Change::PutMessage { .. }));
-            let commit = (!changes.is_empty()).then(|| self.store.submit(changes));
+            // Messages a move task returned that came back: the task counts them, in the
+            // same submission.
+            let came_back: Vec<(String, String)> = changes
+                .iter()
+                .filter_map(|c| match c {
+                    Change::PutMessage { content, .. } => {
+                        content.redrives.as_ref().map(|r| (r.task.clone(), content.id.clone()))
+                    }
+                    _ => None,
+                })
+                .collect();
+            let commit = if came_back.is_empty() {
+                (!changes.is_empty()).then(|| self.store.submit(changes))
+            } else {
+                let arrivals: Vec<(&str, &str)> = came_back.iter().map(|(t, m)| (t.as_str(), m.as_str())).collect();
+                Some(self.move_tasks.submit_with_arrivals(&*self.store, changes, &arrivals))
+            };
             (result, commit, moved, src.next_pending_from(now))
         };
         // What this receive put in flight wakes other long polls when its timeout ends.

@@ -69,19 +69,135 @@ use tokio::sync::Notify;
 
 use crate::clock::Millis;
 use crate::error::{Error, Result};
+use crate::filter::Matcher;
+use crate::peek::Peeked;
 use crate::queue::Queue;
 use crate::store::{Change, Commit, Store};
-use record::Handle;
-pub use record::{TaskRecord, TaskStatus};
-use run::{Run, Step};
+use record::{Handle, Moved, Progress, Stage};
+pub use record::{TaskOptions, TaskRecord, TaskStatus};
+use run::{Run, Step, Work};
 
 /// At most this many tasks RUNNING or CANCELLING at once (AWS's per-account quota).
 const MAX_ACTIVE: usize = 100;
+/// Messages a dry run shows.
+pub const DRY_RUN_SAMPLE: usize = 10;
+/// MessageIds of messages that came back a record keeps.
+const MAX_CAME_BACK: usize = 100;
+/// Canary sizes allowed, and the default.
+pub const CANARY_SIZES: std::ops::RangeInclusive<u32> = 1..=1000;
+pub const DEFAULT_CANARY_SIZE: u32 = 10;
+/// Longest a canary may wait for its messages to be deleted, and the default (ms).
+pub const MAX_CANARY_TIMEOUT_MS: Millis = 12 * 3600 * 1000;
+pub const DEFAULT_CANARY_TIMEOUT_MS: Millis = 5 * 60 * 1000;
+/// Longest a task watches for messages that come back, and the default (ms).
+pub const MAX_HALT_WINDOW_MS: Millis = 24 * 3600 * 1000;
+pub const DEFAULT_HALT_WINDOW_MS: Millis = 5 * 60 * 1000;
+
+/// What a task is asked to do: AWS's parameters and Redrive's options.
+#[derive(Debug, Clone, Default)]
+pub struct TaskRequest {
+    pub source_arn: String,
+    pub destination_arn: Option<String>,
+    pub max_per_second: Option<i64>,
+    pub options: TaskOptions,
+}
+
+/// What a task would move now.
+#[derive(Debug, Clone)]
+pub struct DryRun {
+    pub matching: u64,
+    /// Matching, but left by the loop guard.
+    pub skipped: u64,
+    pub sample: Vec<Peeked>,
+}
+
+impl TaskOptions {
+    /// Redrive's options' limits, with the parameter and the reason.
+    fn check(&self) -> Result<()> {
+        let invalid = |param: &str, reason: String| Error::InvalidParameterValue(format!("{param}: {reason}"));
+        if let Some(filter) = &self.filter {
+            filter.check()?;
+        }
+        if let Some(c) = self.canary {
+            if !CANARY_SIZES.contains(&c.size) {
+                return Err(invalid(
+                    "Canary.Size",
+                    format!("Must be between {} and {}.", CANARY_SIZES.start(), CANARY_SIZES.end()),
+                ));
+            }
+            if !(1000..=MAX_CANARY_TIMEOUT_MS).contains(&c.timeout_ms) {
+                return Err(invalid(
+                    "Canary.TimeoutSeconds",
+                    format!("Must be between 1 and {}.", MAX_CANARY_TIMEOUT_MS / 1000),
+                ));
+            }
+        }
+        if let Some(h) = self.halt {
+            if h.max_count.is_none() && h.max_percent.is_none() {
+                return Err(invalid("Halt", "Give MaxCount, MaxPercent or both.".into()));
+            }
+            if h.max_percent.is_some_and(|p| p > 100) {
+                return Err(invalid("Halt.MaxPercent", "Must be between 0 and 100.".into()));
+            }
+            if !(1000..=MAX_HALT_WINDOW_MS).contains(&h.window_ms) {
+                return Err(invalid(
+                    "Halt.WindowSeconds",
+                    format!("Must be between 1 and {}.", MAX_HALT_WINDOW_MS / 1000),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A step's work on the queues, for one task.
+struct TaskWork<'a> {
+    tasks: &'a MoveTasks,
+    queues: &'a dyn Queues,
+    task: &'a TaskRecord,
+    matcher: Option<&'a Matcher<'a>>,
+    now: Millis,
+}
+
+impl Work for TaskWork<'_> {
+    fn move_batch(&mut self, limit: usize, list_moved: bool) -> Result<Option<batch::Batch>, batch::Failed> {
+        let p = &self.task.progress;
+        let plan = batch::Plan {
+            cursor: p.cursor,
+            limit,
+            matcher: self.matcher,
+            max_redrives: self.task.options.max_redrives,
+            count_skips: p.pass == 0,
+            list_moved,
+        };
+        let (tasks, queues, id) = (self.tasks, self.queues, &self.task.id);
+        batch::move_batch(queues, self.task, plan, self.now, |changes, done| {
+            tasks.update(queues, id, changes, |t| {
+                t.moved += done.moved;
+                t.progress.pass_moved += done.moved;
+                t.progress.skipped += done.skipped;
+                t.progress.cursor = done.cursor;
+                t.progress.canary.extend(done.listed);
+            })
+        })
+    }
+
+    fn still_there(&self, moved: &[Moved]) -> usize {
+        moved.iter().filter(|m| self.queues.by_arn(&m.queue_arn).is_some_and(|q| q.state.lock().holds(m.seq))).count()
+    }
+
+    fn came_back(&self) -> u64 {
+        self.tasks.record(&self.task.id).map_or(0, |t| t.progress.failed_again)
+    }
+}
 
 /// What move tasks need of the engine's queues; the engine gives it.
 pub(crate) trait Queues {
     /// The queue an ARN names, if it is one of this server's.
     fn by_arn(&self, arn: &str) -> Option<Arc<Queue>>;
+    /// Whether the caller may see a task of the queue this ARN names (its account's, even
+    /// if the queue is gone).
+    fn may_see(&self, arn: &str) -> bool;
     /// Whether some queue's RedrivePolicy names this queue as its dead-letter queue.
     fn is_dead_letter_queue(&self, queue: &Queue) -> bool;
     /// Where every change goes, in the order memory made it.
@@ -157,46 +273,22 @@ impl MoveTasks {
         self.wake.notified().await
     }
 
-    /// StartMessageMoveTask: the new task's handle, and its record's submission, to be
-    /// awaited before answering.
-    pub(crate) fn start(
-        &self,
-        queues: &dyn Queues,
-        source_arn: &str,
-        destination_arn: Option<&str>,
-        max_per_second: Option<i64>,
-        now: Millis,
-    ) -> Result<(String, Commit)> {
-        check_arn_format(source_arn, "SourceArn")?;
-        let source = queues.by_arn(source_arn).ok_or_else(|| not_found("SourceArn"))?;
-        if !queues.is_dead_letter_queue(&source) {
-            return Err(Error::InvalidParameterValue("Source queue must be configured as a Dead Letter Queue.".into()));
-        }
-        if let Some(dest) = destination_arn {
-            check_arn_format(dest, "DestinationArn")?;
-            if dest == source_arn {
-                return Err(Error::InvalidParameterValue(
-                    "Source queue arn and destination queue arn cannot be the same.".into(),
-                ));
-            }
-            let d = queues.by_arn(dest).ok_or_else(|| not_found("DestinationArn"))?;
-            if d.is_fifo() != source.is_fifo() {
-                return Err(Error::InvalidParameterValue(
-                    "The source queue and destination queue must be of the same queue type.".into(),
-                ));
-            }
-        }
-        let rate = match max_per_second {
-            None => None,
-            Some(r @ 1..=500) => Some(r as u32),
-            Some(_) => {
-                return Err(Error::InvalidParameterValue(
-                    "Value for parameter MaxNumberOfMessagesPerSecond is invalid. Reason: You must enter a number that's between 1 and 500."
-                        .into(),
-                ))
-            }
-        };
+    /// StartMessageMoveTask (and the extension's StartRedrive): the new task's handle, and
+    /// its record's submission, to be awaited before answering.
+    pub(crate) fn start(&self, queues: &dyn Queues, request: TaskRequest, now: Millis) -> Result<(String, Commit)> {
+        let source = self.check(queues, &request)?;
+        let rate = request.max_per_second.map(|r| r as u32);
         let (to_move, boundary_seq) = batch::snapshot(&source, queues.store(), now);
+        let to_move = match &request.options.filter {
+            // Only what the filter takes will move: count it now (a scan of the source).
+            Some(filter) => {
+                let matcher = filter.check()?;
+                crate::peek::count(&source, queues.store(), now, boundary_seq, &matcher, request.options.max_redrives)?
+                    .matching
+            }
+            None => to_move,
+        };
+        let stage = if request.options.canary.is_some() { Stage::Canary } else { Stage::Moving };
         let mut records = self.records.lock();
         let tasks = &mut records.all;
         if tasks.iter().any(|t| t.source_arn == source.arn && t.status.is_active()) {
@@ -217,7 +309,7 @@ impl MoveTasks {
         let record = TaskRecord {
             id: uuid::Uuid::new_v4().to_string(),
             source_arn: source.arn.clone(),
-            destination_arn: destination_arn.map(str::to_string),
+            destination_arn: request.destination_arn,
             max_per_second: rate,
             status: TaskStatus::Running,
             moved: 0,
@@ -225,14 +317,73 @@ impl MoveTasks {
             started_at,
             failure_reason: None,
             boundary_seq,
+            options: request.options,
+            progress: Progress { stage, ..Progress::default() },
         };
         // Submitted under the lock, before the driver can see the task and submit its batches.
-        let commit = queues.store().submit(vec![Change::PutTask(record.clone())]);
+        let commit = queues.store().submit(vec![Change::PutTask(Box::new(record.clone()))]);
         let handle = record.handle();
         tasks.push(record);
         drop(records);
         self.wake.notify_one();
         Ok((handle, commit))
+    }
+
+    /// What a task asked for would move now, moving nothing: how many messages, how many the
+    /// loop guard would leave, and the first `sample` of them.
+    pub(crate) fn dry_run(&self, queues: &dyn Queues, request: &TaskRequest, now: Millis) -> Result<DryRun> {
+        let source = self.check(queues, request)?;
+        let filter = request.options.filter.clone().unwrap_or_default();
+        let matcher = filter.check()?;
+        let (_, boundary) = batch::snapshot(&source, queues.store(), now);
+        let mut sample = Vec::new();
+        let counted = crate::peek::scan_matching(
+            &source,
+            queues.store(),
+            now,
+            boundary,
+            &matcher,
+            request.options.max_redrives,
+            |peeked| {
+                if sample.len() < DRY_RUN_SAMPLE {
+                    sample.push(peeked);
+                }
+            },
+        )?;
+        Ok(DryRun { matching: counted.matching, skipped: counted.looped, sample })
+    }
+
+    /// A request's checks, as StartMessageMoveTask makes them, and Redrive's options'; the
+    /// source queue.
+    fn check(&self, queues: &dyn Queues, request: &TaskRequest) -> Result<Arc<Queue>> {
+        let source_arn = request.source_arn.as_str();
+        check_arn_format(source_arn, "SourceArn")?;
+        let source = queues.by_arn(source_arn).ok_or_else(|| not_found("SourceArn"))?;
+        if !queues.is_dead_letter_queue(&source) {
+            return Err(Error::InvalidParameterValue("Source queue must be configured as a Dead Letter Queue.".into()));
+        }
+        if let Some(dest) = request.destination_arn.as_deref() {
+            check_arn_format(dest, "DestinationArn")?;
+            if dest == source_arn {
+                return Err(Error::InvalidParameterValue(
+                    "Source queue arn and destination queue arn cannot be the same.".into(),
+                ));
+            }
+            let d = queues.by_arn(dest).ok_or_else(|| not_found("DestinationArn"))?;
+            if d.is_fifo() != source.is_fifo() {
+                return Err(Error::InvalidParameterValue(
+                    "The source queue and destination queue must be of the same queue type.".into(),
+                ));
+            }
+        }
+        if request.max_per_second.is_some_and(|r| !(1..=500).contains(&r)) {
+            return Err(Error::InvalidParameterValue(
+                "Value for parameter MaxNumberOfMessagesPerSecond is invalid. Reason: You must enter a number that's between 1 and 500."
+                    .into(),
+            ));
+        }
+        request.options.check()?;
+        Ok(source)
     }
 
     /// ListMessageMoveTasks: the tasks of `source_arn`, newest first.
@@ -274,7 +425,7 @@ impl MoveTasks {
         }
         task.status = TaskStatus::Cancelling;
         // Submitted under the lock, like a batch's progress (`update`).
-        let result = (task.moved, queues.store().submit(vec![Change::PutTask(task.clone())]));
+        let result = (task.moved, queues.store().submit(vec![Change::PutTask(Box::new(task.clone()))]));
         drop(records);
         self.wake.notify_one();
         Ok(result)
@@ -286,55 +437,100 @@ impl MoveTasks {
         let mut runs = self.runs.lock();
         let (generation, active) = {
             let r = self.records.lock();
-            (r.generation, r.all.iter().filter(|t| t.status.is_active()).cloned().collect::<Vec<_>>())
+            (r.generation, r.all.iter().filter(|t| t.status.is_active()).map(|t| t.id.clone()).collect::<Vec<_>>())
         };
         if runs.generation != generation {
             runs.active.clear();
             runs.generation = generation;
         }
-        runs.active.retain(|id, _| active.iter().any(|t| t.id == *id));
-        for task in &active {
-            let run = runs.active.entry(task.id.clone()).or_insert_with(|| Run::new(task));
-            let mut status = task.status;
+        runs.active.retain(|id, _| active.contains(id));
+        for id in &active {
             let ended = loop {
-                let step = run.step(status, now, |limit| {
-                    batch::move_batch(queues, task, limit, now, |changes, moved| {
-                        self.update(queues, &task.id, changes, |t| t.moved += moved)
-                    })
-                });
-                match step {
+                // The record as it is now: each step may have changed its progress, and a
+                // cancel or a message coming back may have come since.
+                let Some(task) = self.record(id).filter(|t| t.status.is_active()) else { break true };
+                let run = runs.active.entry(id.clone()).or_insert_with(|| Run::new(&task));
+                let step = match task.options.filter.as_ref().map(|f| f.check()).transpose() {
+                    Ok(matcher) => {
+                        let mut work = TaskWork { tasks: self, queues, task: &task, matcher: matcher.as_ref(), now };
+                        run.step(&task, now, &mut work)
+                    }
+                    // Checked at the start; a record that fails it now cannot run.
+                    Err(e) => Step::End(TaskStatus::Failed, Some(e.to_string())),
+                };
+                let changed = match step {
                     Step::Submitted(b) => {
                         // Receivers of the destination wake at submission; their own commits
                         // follow the batch's, as for a send.
-                        b.destination.wake(b.moved);
-                        let batch = BatchOf { task: task.id.clone(), generation };
+                        if let Some(d) = &b.destination {
+                            d.wake(b.moved);
+                        }
+                        let batch = BatchOf { task: id.clone(), generation };
                         tick.submitted.push(Submitted { batch: Some(batch), commit: b.commit });
+                        continue;
                     }
+                    Step::Stage(stage) => self.update(queues, id, Vec::new(), |t| t.progress.stage = stage),
+                    Step::NextPass => self.update(queues, id, Vec::new(), |t| {
+                        t.progress.cursor = 0;
+                        t.progress.pass += 1;
+                        t.progress.pass_moved = 0;
+                    }),
                     Step::WaitUntil(at) => {
                         tick.next = Some(tick.next.map_or(at, |next| next.min(at)));
                         break false;
                     }
                     Step::WaitDurable => break false,
+                    Step::Again => continue,
                     Step::End(status, reason) => {
-                        let end = self.update(queues, &task.id, Vec::new(), |t| {
+                        let end = self.update(queues, id, Vec::new(), |t| {
                             t.status = status;
                             t.failure_reason = reason;
+                            t.progress.finished_at = Some(now);
                         });
                         tick.submitted.extend(end.map(|commit| Submitted { batch: None, commit }));
                         break true;
                     }
-                }
-                // A cancel may have come since.
-                match self.status_of(&task.id) {
-                    Some(s) if s.is_active() => status = s,
-                    _ => break true,
-                }
+                };
+                tick.submitted.extend(changed.map(|commit| Submitted { batch: None, commit }));
             };
             if ended {
-                runs.active.remove(&task.id);
+                runs.active.remove(id);
             }
         }
         tick
+    }
+
+    /// Submit a receive's changes, in which messages moved by tasks came back to a dead-letter
+    /// queue (`arrivals`: each one's task and MessageId): each task counts them, and its
+    /// record goes with the changes, under the records' lock like every record.
+    pub(crate) fn submit_with_arrivals(
+        &self,
+        store: &dyn Store,
+        mut changes: Vec<Change>,
+        arrivals: &[(&str, &str)],
+    ) -> Commit {
+        let mut records = self.records.lock();
+        let mut touched = Vec::new();
+        for &(task, message_id) in arrivals {
+            if let Some(t) = records.all.iter_mut().find(|t| t.id == task) {
+                t.progress.failed_again += 1;
+                if t.progress.came_back.len() < MAX_CAME_BACK {
+                    t.progress.came_back.push(message_id.to_string());
+                }
+                if !touched.contains(&task) {
+                    touched.push(task);
+                }
+            }
+        }
+        for task in touched {
+            if let Some(t) = records.all.iter().find(|t| t.id == task) {
+                changes.push(Change::PutTask(Box::new(t.clone())));
+            }
+        }
+        let commit = store.submit(changes);
+        drop(records);
+        self.wake.notify_one();
+        commit
     }
 
     /// A batch `tick` submitted is durable, or (`Err`) will never be.
@@ -348,8 +544,29 @@ impl MoveTasks {
         }
     }
 
-    fn status_of(&self, id: &str) -> Option<TaskStatus> {
-        self.records.lock().all.iter().find(|t| t.id == id).map(|t| t.status)
+    fn record(&self, id: &str) -> Option<TaskRecord> {
+        self.records.lock().all.iter().find(|t| t.id == id).cloned()
+    }
+
+    /// The task a handle names, among the queues the caller reaches.
+    pub(crate) fn describe(&self, queues: &dyn Queues, handle: &str) -> Result<TaskRecord> {
+        let decoded = Handle::decode(handle)
+            .ok_or_else(|| Error::InvalidParameterValue("Value for parameter TaskHandle is invalid.".into()))?;
+        queues.by_arn(&decoded.source_arn).ok_or_else(|| not_found("SourceArn"))?;
+        self.record(&decoded.task_id)
+            .filter(|t| t.source_arn == decoded.source_arn)
+            .ok_or_else(|| Error::ResourceNotFound("Task does not exist.".into()))
+    }
+
+    /// Every task whose source the caller reaches (or one source's), newest first: the
+    /// redrive history.
+    pub(crate) fn history(&self, queues: &dyn Queues, source_arn: Option<&str>) -> Vec<TaskRecord> {
+        let records = self.records.lock().all.clone();
+        records
+            .into_iter()
+            .rev()
+            .filter(|t| source_arn.is_none_or(|s| t.source_arn == s) && queues.may_see(&t.source_arn))
+            .collect()
     }
 
     /// Change a task's record and submit it to the store, after `changes`, in one submission
@@ -365,7 +582,7 @@ impl MoveTasks {
         let mut records = self.records.lock();
         let t = records.all.iter_mut().find(|t| t.id == id)?;
         f(t);
-        changes.push(Change::PutTask(t.clone()));
+        changes.push(Change::PutTask(Box::new(t.clone())));
         Some(queues.store().submit(changes))
     }
 }

@@ -6,6 +6,7 @@ use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 
 use crate::clock::Millis;
+use crate::filter::MessageFilter;
 
 /// AWS's statuses. Redrive's own phases inside RUNNING (see `movetask`) are not among them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -46,6 +47,99 @@ pub struct TaskRecord {
     pub failure_reason: Option<String>,
     /// Messages of the source with a smaller seq were there when the task started.
     pub boundary_seq: u64,
+    /// Redrive's own: who started the task and how it chooses and guards what it moves.
+    pub options: TaskOptions,
+    /// Redrive's own: where the task is beyond AWS's status, and what it saw.
+    pub progress: Progress,
+}
+
+/// A task's settings beyond AWS's (all off for a plain StartMessageMoveTask but the loop
+/// guard, which takes the server's default).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskOptions {
+    /// The caller's identity: its access key, else its account.
+    pub started_by: Option<String>,
+    /// Only messages that match move; the rest stay in the dead-letter queue untouched.
+    pub filter: Option<MessageFilter>,
+    pub canary: Option<Canary>,
+    pub halt: Option<Halt>,
+    /// A message already redriven this many times is left in the dead-letter queue and
+    /// counted as skipped; `None`: no limit.
+    pub max_redrives: Option<u32>,
+}
+
+/// Move `size` messages first, and the rest only once a consumer has deleted every one of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Canary {
+    pub size: u32,
+    /// The canary fails if its messages are not all deleted by then.
+    pub timeout_ms: u64,
+}
+
+/// Stop the task when more than `max_count` of the messages it moved, or more than
+/// `max_percent` % of them, are dead-lettered again within `window_ms` of being moved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Halt {
+    pub max_count: Option<u64>,
+    pub max_percent: Option<u32>,
+    pub window_ms: u64,
+}
+
+/// Where a task is inside RUNNING, and what it has seen; kept so that a restart resumes the
+/// task in the phase it was in.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Progress {
+    pub stage: Stage,
+    /// Messages left in the dead-letter queue by the loop guard.
+    pub skipped: u64,
+    /// Messages this task moved that were dead-lettered again within the halt window (or,
+    /// without a halt rule, at all while the task ran).
+    pub failed_again: u64,
+    /// The MessageIds (in the dead-letter queue) of the first messages that came back.
+    pub came_back: Vec<String>,
+    /// The canary's messages, where they were moved to.
+    pub canary: Vec<Moved>,
+    /// When the task took its final status.
+    pub finished_at: Option<Millis>,
+    /// The scan of the source: the next seq to look at, which pass over the source this is
+    /// (a message that was in flight when a pass went by is moved by the next), and how many
+    /// this pass moved (a pass that moves nothing is the last).
+    pub cursor: u64,
+    pub pass: u32,
+    pub pass_moved: u64,
+}
+
+/// Redrive's stages of a RUNNING task.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Stage {
+    /// Moving the canary's messages.
+    Canary,
+    /// The canary is moved; waiting, until this deadline, for consumers to delete it.
+    CanaryWatch { until: Millis },
+    /// Moving the rest.
+    #[default]
+    Moving,
+    /// Everything is moved; watching, until this deadline, for messages that come back.
+    Watching { until: Millis },
+}
+
+impl Stage {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::Canary => "CANARY",
+            Stage::CanaryWatch { .. } => "CANARY_WATCH",
+            Stage::Moving => "MOVING",
+            Stage::Watching { .. } => "WATCHING",
+        }
+    }
+}
+
+/// A message a task moved, by where it went.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Moved {
+    pub queue_arn: String,
+    pub seq: u64,
+    pub message_id: String,
 }
 
 impl TaskRecord {
@@ -89,6 +183,8 @@ mod tests {
             started_at: 1,
             failure_reason: None,
             boundary_seq: 0,
+            options: TaskOptions::default(),
+            progress: Progress::default(),
         };
         let handle = record.handle();
         let text = String::from_utf8(STANDARD.decode(&handle).unwrap()).unwrap();

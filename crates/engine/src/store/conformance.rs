@@ -107,6 +107,8 @@ pub fn content(body: &str) -> SharedContent {
         dead_letter_source_arn: None,
         group_id: None,
         deduplication_id: None,
+        dead_lettered_at: None,
+        redrives: None,
     })
 }
 
@@ -137,6 +139,20 @@ pub fn task(id: &str, started_at: u64) -> TaskRecord {
         started_at,
         failure_reason: None,
         boundary_seq: 7,
+        // Redrive's own parts, set, so that a store is seen to keep them.
+        options: crate::movetask::TaskOptions {
+            started_by: Some("AKIDEXAMPLE".into()),
+            filter: Some(crate::filter::MessageFilter { body_contains: Some("refund".into()), ..Default::default() }),
+            canary: Some(crate::movetask::record::Canary { size: 3, timeout_ms: 60_000 }),
+            halt: None,
+            max_redrives: Some(10),
+        },
+        progress: crate::movetask::record::Progress {
+            stage: crate::movetask::record::Stage::CanaryWatch { until: 99 },
+            failed_again: 1,
+            came_back: vec!["m-1".into()],
+            ..Default::default()
+        },
     }
 }
 
@@ -170,7 +186,10 @@ pub async fn every_change_comes_back_after_a_reopen(backend: &mut dyn Backend) {
         // Seqs are unique across queues (the engine has one counter).
         store.submit(vec![put(BIG_UID, 4, "fifo-one"), dedup(BIG_UID, "b", 4), dedup(BIG_UID, "a", 4)]),
         store.submit(vec![dedup(BIG_UID, "c", 4), Change::DeleteDedup { queue: BIG_UID, key: "b".into() }]),
-        store.submit(vec![Change::PutTask(task("late", 2_000)), Change::PutTask(task("early", 1_000))]),
+        store.submit(vec![
+            Change::PutTask(Box::new(task("late", 2_000))),
+            Change::PutTask(Box::new(task("early", 1_000))),
+        ]),
         store.submit(vec![Change::ReserveSeqs { below: 1 << 20 }]),
     ];
     for c in commits {
@@ -182,7 +201,7 @@ pub async fn every_change_comes_back_after_a_reopen(backend: &mut dyn Backend) {
     let mut updated = task("late", 2_000);
     updated.moved = 5;
     updated.status = TaskStatus::Completed;
-    store.submit(vec![Change::PutQueue(renamed.clone()), Change::PutTask(updated.clone())]).await.unwrap();
+    store.submit(vec![Change::PutQueue(renamed.clone()), Change::PutTask(Box::new(updated.clone()))]).await.unwrap();
     let store = backend.reopen(store);
 
     let stored = store.load().unwrap();

@@ -10,7 +10,7 @@ pub const START: u64 = 1_700_000_000_000;
 pub const ACCOUNT: &str = "000000000000";
 
 pub fn config() -> EngineConfig {
-    EngineConfig { region: "us-east-1".into(), account_id: ACCOUNT.into() }
+    EngineConfig { region: "us-east-1".into(), account_id: ACCOUNT.into(), ..Default::default() }
 }
 
 /// The one caller of these tests; "me" is the SenderId of what it sends.

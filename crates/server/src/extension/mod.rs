@@ -3,8 +3,10 @@
 //! `{"__type", "message"}`). Specified in docs/extension-api.md. The console uses it, and
 //! nothing private.
 
+mod redrive;
+mod wire;
+
 use bytes::Bytes;
-use engine::message_system_attributes;
 use engine::PeekOptions;
 use http_body_util::Full;
 use hyper::header::HeaderMap;
@@ -16,20 +18,29 @@ use serde_json::{json, Value};
 
 use crate::dispatch::{Ctx, Failure};
 use crate::errors::to_api;
+use wire::FilterInput;
 
 pub const TARGET_PREFIX: &str = "Redrive_v1.";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Operation {
     PeekMessages,
+    CountMessages,
     GetQueueDepthHistory,
+    StartRedrive,
+    DescribeRedrive,
+    ListRedrives,
 }
 
 impl Operation {
     fn from_name(name: &str) -> Option<Operation> {
         match name {
             "PeekMessages" => Some(Operation::PeekMessages),
+            "CountMessages" => Some(Operation::CountMessages),
             "GetQueueDepthHistory" => Some(Operation::GetQueueDepthHistory),
+            "StartRedrive" => Some(Operation::StartRedrive),
+            "DescribeRedrive" => Some(Operation::DescribeRedrive),
+            "ListRedrives" => Some(Operation::ListRedrives),
             _ => None,
         }
     }
@@ -50,6 +61,16 @@ struct PeekMessagesInput {
     next_token: Option<String>,
     #[serde(default)]
     body_contains: Option<String>,
+    #[serde(default)]
+    filter: Option<FilterInput>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct CountMessagesInput {
+    queue_url: String,
+    #[serde(default)]
+    filter: Option<FilterInput>,
 }
 
 #[derive(Deserialize)]
@@ -85,35 +106,30 @@ pub async fn call(ctx: &Ctx<'_>, depth: &crate::depth::History, target: &str, bo
         Operation::PeekMessages => {
             let i: PeekMessagesInput = typed(tree)?;
             let id = ctx.queue_id(&i.queue_url).map_err(|f: Failure| f.0)?;
-            let options =
-                PeekOptions { max_results: i.max_results, next_token: i.next_token, body_contains: i.body_contains };
+            let mut filter = i.filter.map(FilterInput::into_filter).transpose()?.unwrap_or_default();
+            // The first version's one filter, kept.
+            if let Some(text) = i.body_contains.filter(|t| !t.is_empty()) {
+                filter.body_contains.get_or_insert(text);
+            }
+            let options = PeekOptions { max_results: i.max_results, next_token: i.next_token, filter };
             let page = ctx.engine.peek_messages(&ctx.caller, &id, &options).map_err(|e| to_api(&e))?;
-            let all = vec!["All".to_string()];
-            let messages: Vec<Value> = page
-                .messages
-                .iter()
-                .map(|p| {
-                    let c = &p.message.content;
-                    let mut m = json!({
-                        "MessageId": c.id,
-                        "MD5OfBody": c.md5_of_body,
-                        "Body": c.body,
-                        "Attributes": message_system_attributes(&p.message, &all),
-                        "State": p.state.as_str(),
-                    });
-                    if !c.attributes.is_empty() {
-                        m["MessageAttributes"] = json!(crate::api::messages::attributes_out(&c.attributes));
-                        m["MD5OfMessageAttributes"] = json!(c.md5_of_attributes);
-                    }
-                    m
-                })
-                .collect();
+            let messages: Vec<Value> = page.messages.iter().map(wire::peeked_json).collect();
             let mut out = json!({ "Messages": messages });
             if let Some(t) = page.next_token {
                 out["NextToken"] = json!(t);
             }
             Ok(out)
         }
+        Operation::CountMessages => {
+            let i: CountMessagesInput = typed(tree)?;
+            let id = ctx.queue_id(&i.queue_url).map_err(|f: Failure| f.0)?;
+            let filter = i.filter.map(FilterInput::into_filter).transpose()?.unwrap_or_default();
+            let counted = ctx.engine.count_messages(&ctx.caller, &id, &filter).map_err(|e| to_api(&e))?;
+            Ok(json!({ "Count": counted.matching, "Examined": counted.examined }))
+        }
+        Operation::StartRedrive => redrive::start(ctx, typed(tree)?).await,
+        Operation::DescribeRedrive => redrive::describe(ctx, typed(tree)?),
+        Operation::ListRedrives => redrive::list(ctx, typed(tree)?),
         Operation::GetQueueDepthHistory => {
             let i: GetQueueDepthHistoryInput = typed(tree)?;
             let id = ctx.queue_id(&i.queue_url).map_err(|f: Failure| f.0)?;
@@ -140,7 +156,7 @@ pub async fn call(ctx: &Ctx<'_>, depth: &crate::depth::History, target: &str, bo
 }
 
 /// An input from its JSON tree, with the SQS API's words for the usual mistakes.
-fn typed<T: DeserializeOwned>(tree: Value) -> Result<T, ApiError> {
+pub(crate) fn typed<T: DeserializeOwned>(tree: Value) -> Result<T, ApiError> {
     let tree = if tree.is_null() { json!({}) } else { tree };
     serde_json::from_value(tree).map_err(|e| {
         let text = e.to_string();
