@@ -209,3 +209,86 @@ async fn bodies_stored_before_seqs_were_unique_are_read_deleted_and_purged_until
     assert!(loaded[1].messages.is_empty());
     assert_eq!(body(&store, 1, 3).as_deref(), Some("a-new"));
 }
+
+/// A store as format 1 left it: blobs without the fields safe redrive added, no `format` mark.
+fn write_format_1(dir: &std::path::Path) {
+    use crate::format::v1;
+    let store = SqliteStore::open(dir).unwrap();
+    drop(store);
+    let conn = rusqlite::Connection::open(dir.join(crate::FILE_NAME)).unwrap();
+    let c = content("old body");
+    let old = v1::Content {
+        id: c.id.clone(),
+        body: c.body.clone(),
+        md5_of_body: c.md5_of_body.clone(),
+        attributes: c.attributes.clone(),
+        md5_of_attributes: None,
+        system_attributes: c.system_attributes.clone(),
+        md5_of_system_attributes: None,
+        sender_id: c.sender_id.clone(),
+        sent_at: c.sent_at,
+        dead_letter_source_arn: Some("arn:aws:sqs:us-east-1:000000000000:src".into()),
+        group_id: None,
+        deduplication_id: None,
+    };
+    let task = v1::TaskRecord {
+        id: "t-old".into(),
+        source_arn: "arn:aws:sqs:us-east-1:000000000000:dlq".into(),
+        destination_arn: None,
+        max_per_second: Some(5),
+        status: engine::TaskStatus::Running,
+        moved: 2,
+        to_move: 9,
+        started_at: 1_000,
+        failure_reason: None,
+        boundary_seq: 40,
+    };
+    conn.execute_batch("DELETE FROM meta WHERE key = 'format'").unwrap();
+    conn.execute(
+        "INSERT INTO queues (uid, record) VALUES (1, ?1)",
+        [crate::encode(&engine::store::conformance::queue(1, "dlq")).unwrap()],
+    )
+    .unwrap();
+    conn.execute("INSERT INTO states (queue, seq, state) VALUES (1, 7, ?1)", [crate::encode(&state(10, 0)).unwrap()])
+        .unwrap();
+    conn.execute("INSERT INTO contents (seq, content) VALUES (7, ?1)", [crate::encode(&old).unwrap()]).unwrap();
+    conn.execute(
+        "INSERT INTO tasks (started_at, id, record) VALUES (1000, 't-old', ?1)",
+        [crate::encode(&task).unwrap()],
+    )
+    .unwrap();
+}
+
+#[tokio::test]
+async fn a_store_of_format_1_is_upgraded_at_open_and_its_messages_and_tasks_read_back() {
+    let dir = tempfile::tempdir().unwrap();
+    write_format_1(dir.path());
+
+    let store = SqliteStore::open(dir.path()).unwrap();
+    let got = store.contents(1, &[7]).unwrap().remove(0).expect("the message");
+    assert_eq!(got.body, "old body");
+    assert_eq!(got.dead_letter_source_arn.as_deref(), Some("arn:aws:sqs:us-east-1:000000000000:src"));
+    assert_eq!((got.dead_lettered_at, got.redrives.clone()), (None, None), "unknown before format 2");
+    let tasks = store.load().unwrap().tasks;
+    assert_eq!(tasks.len(), 1);
+    let t = &tasks[0];
+    assert_eq!((t.id.as_str(), t.moved, t.to_move, t.boundary_seq, t.max_per_second), ("t-old", 2, 9, 40, Some(5)));
+    assert_eq!((t.options.clone(), t.progress.clone()), Default::default(), "a plain task, as it was");
+    drop(store);
+
+    // Upgraded once: the next open reads format 2 as it is.
+    let store = SqliteStore::open(dir.path()).unwrap();
+    assert_eq!(store.contents(1, &[7]).unwrap()[0].as_ref().map(|c| c.body.clone()).as_deref(), Some("old body"));
+    assert_eq!(store.load().unwrap().tasks[0].id, "t-old");
+}
+
+#[test]
+fn a_store_written_by_a_newer_version_is_refused_not_misread() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(SqliteStore::open(dir.path()).unwrap());
+    let conn = rusqlite::Connection::open(dir.path().join(crate::FILE_NAME)).unwrap();
+    conn.execute_batch("UPDATE meta SET value = 99 WHERE key = 'format'").unwrap();
+    drop(conn);
+    let refused = SqliteStore::open(dir.path()).err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(refused.contains("written by a newer redrive (format 99; this version reads up to 2)"), "{refused}");
+}

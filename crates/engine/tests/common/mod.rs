@@ -6,6 +6,8 @@ use std::sync::Arc;
 
 use engine::{Caller, Engine, EngineConfig, ManualClock, MemoryStore, QueueId};
 
+pub mod tasks;
+
 pub const START: u64 = 1_700_000_000_000;
 pub const ACCOUNT: &str = "000000000000";
 
