@@ -433,3 +433,28 @@ fn the_md5_helper_matches_the_rfc_1321_test_vectors() {
         "57edf4a22be3c955ac49da2e2107b67a"
     );
 }
+
+pub const JSON: &str = "application/x-amz-json-1.0";
+
+/// POST a JSON 1.0 call (`target`, e.g. an extension's `Redrive_v1.PeekMessages`) to `path`,
+/// with extra headers; returns (status, body as JSON).
+pub async fn post(
+    h: &Harness,
+    path: &str,
+    target: &str,
+    body: serde_json::Value,
+    headers: &[(&str, &str)],
+) -> (u16, serde_json::Value) {
+    let mut request = reqwest::Client::new()
+        .post(format!("{}{path}", h.endpoint()))
+        .header("content-type", JSON)
+        .header("x-amz-target", target)
+        .body(body.to_string());
+    for (k, v) in headers {
+        request = request.header(*k, *v);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    (status, if text.is_empty() { serde_json::json!({}) } else { serde_json::from_str(&text).unwrap() })
+}

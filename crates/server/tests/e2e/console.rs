@@ -4,27 +4,9 @@
 //! and the browser redirect from `/` that leaves API requests to `/` as they were.
 
 use aws_sdk_sqs::types::{MessageAttributeValue, MessageSystemAttributeName, QueueAttributeName};
-use serde_json::{json, Value};
+use serde_json::json;
 
-use crate::common::{fresh_dir, on_disk, restart, system_attribute_of, Harness};
-
-const JSON: &str = "application/x-amz-json-1.0";
-
-/// POST a JSON 1.0 call to `path`, with extra headers; returns (status, body as JSON).
-async fn post(h: &Harness, path: &str, target: &str, body: Value, headers: &[(&str, &str)]) -> (u16, Value) {
-    let mut request = reqwest::Client::new()
-        .post(format!("{}{path}", h.endpoint()))
-        .header("content-type", JSON)
-        .header("x-amz-target", target)
-        .body(body.to_string());
-    for (k, v) in headers {
-        request = request.header(*k, *v);
-    }
-    let response = request.send().await.unwrap();
-    let status = response.status().as_u16();
-    let text = response.text().await.unwrap();
-    (status, if text.is_empty() { json!({}) } else { serde_json::from_str(&text).unwrap() })
-}
+use crate::common::{fresh_dir, on_disk, post, restart, system_attribute_of, Harness};
 
 async fn console_token(h: &Harness) -> String {
     let page = reqwest::get(format!("{}/console", h.endpoint())).await.unwrap().text().await.unwrap();

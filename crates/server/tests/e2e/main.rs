@@ -17,5 +17,6 @@ mod messages;
 mod metrics;
 mod queues;
 mod redrive;
+mod safe_redrive;
 mod storage;
 mod tags_permissions;
