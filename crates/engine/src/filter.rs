@@ -17,6 +17,8 @@ use crate::message::{AttributeData, Content};
 pub const MAX_TEXT_CHARS: usize = 1024;
 /// Most attribute tests, and most JSON tests, in one filter.
 pub const MAX_TESTS: usize = 10;
+/// Most MessageIds one filter names.
+pub const MAX_MESSAGE_IDS: usize = 1000;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MessageFilter {
@@ -32,6 +34,8 @@ pub struct MessageFilter {
     pub body_contains: Option<String>,
     /// The body is JSON and holds these values.
     pub body_json: Vec<JsonTest>,
+    /// The message is one of these (by MessageId): the messages an operator chose.
+    pub message_ids: Vec<String>,
 }
 
 /// From `from` (inclusive) to `to` (exclusive), milliseconds since the epoch; either end open.
@@ -90,6 +94,9 @@ impl MessageFilter {
         if self.attributes.len() > MAX_TESTS || self.body_json.len() > MAX_TESTS {
             return Err(invalid("Filter", format!("At most {MAX_TESTS} attribute tests and {MAX_TESTS} JSON tests.")));
         }
+        if self.message_ids.len() > MAX_MESSAGE_IDS {
+            return Err(invalid("Filter.MessageIds", format!("At most {MAX_MESSAGE_IDS} MessageIds.")));
+        }
         if self.attributes.iter().any(|a| a.name.is_empty()) {
             return Err(invalid("Filter.MessageAttributes", "Each test needs a Name.".into()));
         }
@@ -120,6 +127,9 @@ impl Matcher<'_> {
     /// Whether the message passes every test of the filter.
     pub fn matches(&self, c: &Content) -> bool {
         let f = self.filter;
+        if !f.message_ids.is_empty() && !f.message_ids.contains(&c.id) {
+            return false;
+        }
         if f.source_arn.as_ref().is_some_and(|arn| c.dead_letter_source_arn.as_ref() != Some(arn)) {
             return false;
         }
@@ -237,6 +247,13 @@ mod tests {
         assert!(!passes(json("/order/id", r#""42""#), body), "a number is not its text");
         assert!(!passes(json("/order/missing", "null"), body));
         assert!(!passes(json("/order/kind", r#""refund""#), "not json"), "a body that is not JSON never matches");
+
+        let ids = |ids: &[&str]| MessageFilter {
+            message_ids: ids.iter().map(|i| i.to_string()).collect(),
+            ..Default::default()
+        };
+        assert!(passes(ids(&["x", "m"]), body));
+        assert!(!passes(ids(&["x"]), body));
     }
 
     #[test]

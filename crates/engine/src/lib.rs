@@ -17,6 +17,7 @@ mod queue_id;
 mod receipt;
 pub mod store;
 mod sweep;
+mod triage;
 
 pub use attributes::{DeduplicationScope, QueueAttributes};
 pub use clock::{Clock, ManualClock, Millis, SystemClock};
@@ -35,3 +36,4 @@ pub use peek::{Counted, PeekOptions, PeekPage, PeekState, Peeked};
 pub use queue::{Counts, Queue, Received};
 pub use queue_id::{Caller, QueueId};
 pub use store::{MemoryStore, Store};
+pub use triage::{Imported, MessageFix, MAX_IMPORT};

@@ -26,6 +26,8 @@ use crate::store::{MessageState, Store};
 
 /// Most messages one peek returns (and its default).
 pub const MAX_PEEK_RESULTS: usize = 50;
+/// Most messages one page of an export returns (and its default).
+pub const MAX_EXPORT_RESULTS: usize = 1000;
 /// Most messages one peek looks at when a filter skips some.
 pub const SCAN_LIMIT: usize = 10_000;
 /// Index entries copied per lock hold.
@@ -37,6 +39,8 @@ pub struct PeekOptions {
     pub next_token: Option<String>,
     /// Only messages that match.
     pub filter: MessageFilter,
+    /// Pages for an export: up to `MAX_EXPORT_RESULTS` messages.
+    pub export: bool,
 }
 
 /// Where a peeked message is in its life.
@@ -88,10 +92,14 @@ pub struct Counted {
 impl Engine {
     /// The queue's messages from `next_token` on, oldest first, read without receiving them.
     pub fn peek_messages(&self, caller: &Caller, id: &QueueId, options: &PeekOptions) -> Result<PeekPage> {
+        let most = if options.export { MAX_EXPORT_RESULTS } else { MAX_PEEK_RESULTS };
         let max = match options.max_results {
-            None => MAX_PEEK_RESULTS,
-            Some(n) if (1..=MAX_PEEK_RESULTS as i64).contains(&n) => n as usize,
-            Some(n) => return Err(Error::invalid_parameter(n, "MaxResults", "Must be between 1 and 50, if provided.")),
+            None => most,
+            Some(n) if (1..=most as i64).contains(&n) => n as usize,
+            Some(n) => {
+                let reason = format!("Must be between 1 and {most}, if provided.");
+                return Err(Error::invalid_parameter(n, "MaxResults", &reason));
+            }
         };
         let matcher = options.filter.check()?;
         let cursor = options.next_token.as_deref().map(decode_cursor).transpose()?;

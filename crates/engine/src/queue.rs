@@ -748,12 +748,29 @@ impl QueueState {
         Ok(())
     }
 
-    /// Whether the message a receipt handle names is still there and not received again since.
     /// Whether the queue still holds the message stored at `seq`.
     pub fn holds(&self, seq: u64) -> bool {
         self.messages.contains_key(&seq)
     }
 
+    /// The message at `seq`, if the queue holds it: its state, and whether it is in flight.
+    pub fn message_at(&self, seq: u64) -> Option<(MessageState, bool)> {
+        self.messages.get(&seq).map(|s| (s.m, s.state == State::InFlight))
+    }
+
+    /// Remove the message at `seq` whatever its state (an operator's delete); whether it was
+    /// there.
+    pub fn discard(&mut self, uid: u64, seq: u64, changes: &mut Vec<Change>) -> bool {
+        if !self.messages.contains_key(&seq) {
+            return false;
+        }
+        self.remove(seq);
+        changes.push(Change::DeleteMessage { queue: uid, seq });
+        self.stats.deleted += 1;
+        true
+    }
+
+    /// Whether the message a receipt handle names is still there and not received again since.
     pub fn holds_receive(&self, handle: &ReceiptHandle) -> bool {
         self.messages.get(&handle.seq).is_some_and(|slot| u64::from(slot.m.nonce) == handle.nonce)
     }

@@ -99,11 +99,6 @@ impl Caller {
         Caller { account: account.into(), access_key }
     }
 
-    /// Who the caller is, as a record of what it did names it: its access key, else its account.
-    pub fn identity(&self) -> String {
-        self.access_key.clone().unwrap_or_else(|| self.account.clone())
-    }
-
     /// SenderId of the messages it sends: its access key id, else its account.
     pub fn sender_id(&self) -> &str {
         self.access_key.as_deref().unwrap_or(&self.account)

@@ -302,3 +302,26 @@ async fn bad_options_are_refused_with_the_parameter_and_the_reason() {
     assert_eq!(refused(bad_filter).await, "Filter.BodyContains: Must be 1 to 1024 characters.");
     assert!(e.redrive_history(&me(), None).is_empty());
 }
+
+#[tokio::test]
+async fn a_message_in_flight_is_not_edited_and_an_import_with_one_bad_message_imports_none() {
+    let (e, _clock) = engine();
+    sources_and_dlq(&e, &["src"], "dlq").await;
+    dead_letter_all(&e, "src", &numbered("x", 2)).await;
+    let held = e.receive_message(&me(), &qid("dlq"), receive(1, Some(60))).await.unwrap().remove(0);
+    let fix = engine::MessageFix { body: Some("fixed".into()), attributes: None };
+    let refused = e.update_message(&me(), &qid("dlq"), &held.content.id, fix.clone()).await.unwrap_err();
+    assert!(refused.to_string().contains("is in flight"), "{refused}");
+    let free = e.peek_messages(&me(), &qid("dlq"), &Default::default()).unwrap();
+    let other = free.messages.iter().find(|p| p.message.content.id != held.content.id).unwrap();
+    let fixed = e.update_message(&me(), &qid("dlq"), &other.message.content.id, fix).await.unwrap();
+    assert_eq!((fixed.body.as_str(), fixed.id.as_str()), ("fixed", other.message.content.id.as_str()));
+    assert_eq!(fixed.dead_letter_source_arn, other.message.content.dead_letter_source_arn, "its source is kept");
+
+    let good = engine::Imported { body: "ok".into(), ..Default::default() };
+    let bad = engine::Imported { body: String::new(), ..Default::default() };
+    let refused = e.import_messages(&me(), &qid("dlq"), vec![good, bad]).await.unwrap_err();
+    assert!(refused.to_string().starts_with("Messages[1]:"), "{refused}");
+    let c = e.counts(&me(), &qid("dlq")).unwrap();
+    assert_eq!((c.visible, c.in_flight), (1, 1), "nothing imported");
+}

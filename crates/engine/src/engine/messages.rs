@@ -28,14 +28,14 @@ pub struct Sent {
 /// work on each message (validation, MD5, a MessageId) runs outside the queue's lock: under
 /// it, two request threads sending batches to one queue took turns, one waiting idle.
 #[derive(Clone, Copy)]
-pub(super) struct SendRules {
+pub(crate) struct SendRules {
     fifo: bool,
     content_based_deduplication: bool,
     maximum_message_size: u32,
     delay_seconds: u32,
 }
 impl SendRules {
-    pub(super) fn of(attrs: &QueueAttributes) -> SendRules {
+    pub(crate) fn of(attrs: &QueueAttributes) -> SendRules {
         SendRules {
             fifo: attrs.fifo_queue,
             content_based_deduplication: attrs.content_based_deduplication,
@@ -46,7 +46,7 @@ impl SendRules {
 }
 /// Validate one message against the queue's rules and build its stored content.
 /// `in_batch` picks AWS's wording for an oversized batch entry.
-pub(super) fn prepare(
+pub(crate) fn prepare(
     rules: SendRules,
     m: NewMessage,
     sender_id: &str,

@@ -26,6 +26,7 @@ mod validation;
 mod views;
 
 pub use messages::Sent;
+pub(crate) use messages::{prepare, SendRules};
 pub use receive::ReceiveOptions;
 pub use validation::{check_batch, check_system_attribute_names};
 pub use views::{message_system_attributes, select_message_attributes, QueueMetrics};

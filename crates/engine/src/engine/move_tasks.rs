@@ -79,7 +79,7 @@ impl Engine {
     /// A move task with Redrive's options (filter, canary, halt, loop guard); a loop guard
     /// not given takes the server's default, and the task records who started it.
     pub async fn start_redrive(self: &Arc<Self>, caller: &Caller, mut request: TaskRequest) -> Result<String> {
-        request.options.started_by = Some(caller.identity());
+        request.options.started_by = Some(caller.sender_id().to_string());
         if request.options.max_redrives.is_none() {
             request.options.max_redrives = self.config.max_redrives;
         }

@@ -15,7 +15,7 @@ fn invalid(message: String) -> Failure {
 }
 
 /// Wire attributes to domain attributes: the data type picks the value member; blobs arrive base64.
-fn attributes_in(map: Option<MessageAttributeMap>, kind: &str) -> Result<Attributes, Failure> {
+pub(crate) fn attributes_in(map: Option<MessageAttributeMap>, kind: &str) -> Result<Attributes, Failure> {
     let mut out = Attributes::new();
     for (name, v) in map.unwrap_or_default() {
         if !v.string_list_values.is_empty() || !v.binary_list_values.is_empty() {

@@ -4,6 +4,7 @@
 //! nothing private.
 
 mod redrive;
+mod triage;
 mod wire;
 
 use bytes::Bytes;
@@ -30,6 +31,10 @@ pub enum Operation {
     StartRedrive,
     DescribeRedrive,
     ListRedrives,
+    UpdateMessage,
+    DeleteMessages,
+    ExportMessages,
+    ImportMessages,
 }
 
 impl Operation {
@@ -41,6 +46,10 @@ impl Operation {
             "StartRedrive" => Some(Operation::StartRedrive),
             "DescribeRedrive" => Some(Operation::DescribeRedrive),
             "ListRedrives" => Some(Operation::ListRedrives),
+            "UpdateMessage" => Some(Operation::UpdateMessage),
+            "DeleteMessages" => Some(Operation::DeleteMessages),
+            "ExportMessages" => Some(Operation::ExportMessages),
+            "ImportMessages" => Some(Operation::ImportMessages),
             _ => None,
         }
     }
@@ -111,7 +120,7 @@ pub async fn call(ctx: &Ctx<'_>, depth: &crate::depth::History, target: &str, bo
             if let Some(text) = i.body_contains.filter(|t| !t.is_empty()) {
                 filter.body_contains.get_or_insert(text);
             }
-            let options = PeekOptions { max_results: i.max_results, next_token: i.next_token, filter };
+            let options = PeekOptions { max_results: i.max_results, next_token: i.next_token, filter, export: false };
             let page = ctx.engine.peek_messages(&ctx.caller, &id, &options).map_err(|e| to_api(&e))?;
             let messages: Vec<Value> = page.messages.iter().map(wire::peeked_json).collect();
             let mut out = json!({ "Messages": messages });
@@ -130,6 +139,10 @@ pub async fn call(ctx: &Ctx<'_>, depth: &crate::depth::History, target: &str, bo
         Operation::StartRedrive => redrive::start(ctx, typed(tree)?).await,
         Operation::DescribeRedrive => redrive::describe(ctx, typed(tree)?),
         Operation::ListRedrives => redrive::list(ctx, typed(tree)?),
+        Operation::UpdateMessage => triage::update(ctx, typed(tree)?).await,
+        Operation::DeleteMessages => triage::delete(ctx, typed(tree)?).await,
+        Operation::ExportMessages => triage::export(ctx, typed(tree)?),
+        Operation::ImportMessages => triage::import(ctx, typed(tree)?).await,
         Operation::GetQueueDepthHistory => {
             let i: GetQueueDepthHistoryInput = typed(tree)?;
             let id = ctx.queue_id(&i.queue_url).map_err(|f: Failure| f.0)?;

@@ -23,6 +23,8 @@ pub struct FilterInput {
     body_contains: Option<String>,
     #[serde(default)]
     body_json: Vec<JsonTestInput>,
+    #[serde(default)]
+    message_ids: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -66,6 +68,7 @@ impl FilterInput {
                 .into_iter()
                 .map(|t| JsonTest { pointer: t.path, equals: t.equals.to_string() })
                 .collect(),
+            message_ids: self.message_ids,
         })
     }
 }
@@ -114,6 +117,9 @@ pub fn filter_json(f: &MessageFilter) -> Value {
             .map(|t| json!({ "Path": t.pointer, "Equals": serde_json::from_str::<Value>(&t.equals).unwrap_or(Value::Null) }))
             .collect();
         put("BodyJson", json!(tests));
+    }
+    if !f.message_ids.is_empty() {
+        put("MessageIds", json!(f.message_ids));
     }
     out
 }
@@ -171,7 +177,8 @@ pub fn task_json(t: &TaskRecord) -> Value {
     out
 }
 
-/// A message as a peek or a dry run shows it.
+/// A message as a peek, a dry run or an export shows it (an export's line; an import takes it
+/// back).
 pub fn peeked_json(p: &Peeked) -> Value {
     let all = vec!["All".to_string()];
     let c = &p.message.content;

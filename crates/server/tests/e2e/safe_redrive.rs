@@ -6,7 +6,7 @@
 use aws_sdk_sqs::types::{MessageAttributeValue, QueueAttributeName};
 use serde_json::{json, Value};
 
-use crate::common::{post, real_pause, Harness, ACCOUNT, REGION};
+use crate::common::{md5_hex, post, real_pause, Harness, ACCOUNT, REGION};
 
 fn arn(name: &str) -> String {
     format!("arn:aws:sqs:{REGION}:{ACCOUNT}:{name}")
@@ -161,4 +161,68 @@ async fn a_dry_run_shows_what_would_move_and_a_canary_stops_a_redrive_into_a_bro
     assert!(tasks[0]["FinishedTimestamp"].as_u64().is_some());
     let attributes = h.attributes_named(&dlq, &[QueueAttributeName::QueueArn.as_str()]).await;
     assert_eq!(attributes["QueueArn"], arn("dlq"));
+}
+
+#[tokio::test]
+async fn fix_and_retry_edits_deletes_and_redrives_chosen_messages_and_an_export_comes_back_by_import() {
+    let h = Harness::start().await;
+    let (src, dlq) = twenty_dead_letters(&h).await;
+    let exported = call(&h, "ExportMessages", json!({ "QueueUrl": dlq, "MaxResults": 1000 })).await;
+    let lines = exported["Messages"].as_array().unwrap().clone();
+    assert_eq!(lines.len(), 20);
+    assert!(exported.get("NextToken").is_none());
+    let id = |i: usize| lines[i]["MessageId"].as_str().unwrap().to_string();
+
+    // Delete two chosen messages; an empty filter is refused (PurgeQueue does that).
+    let gone = call(&h, "DeleteMessages", json!({ "QueueUrl": dlq, "Filter": { "MessageIds": [id(0), id(1)] } })).await;
+    assert_eq!(gone["Deleted"], 2);
+    let (status, out) = post(&h, "/", "Redrive_v1.DeleteMessages", json!({ "QueueUrl": dlq, "Filter": {} }), &[]).await;
+    assert_eq!(status, 400, "{out}");
+    assert_eq!(h.counts(&dlq).await, (18, 0, 0));
+
+    // Fix one message's body where it is, then redrive just that one, now.
+    let fixed_body = r#"{"n":2,"fixed":true}"#;
+    let fixed = call(&h, "UpdateMessage", json!({ "QueueUrl": dlq, "MessageId": id(2), "Body": fixed_body })).await;
+    assert_eq!(fixed["MD5OfBody"], md5_hex(fixed_body.as_bytes()));
+    let peek = call(&h, "PeekMessages", json!({ "QueueUrl": dlq, "Filter": { "MessageIds": [id(2)] } })).await;
+    let shown = &peek["Messages"][0];
+    assert_eq!((shown["Body"].as_str(), shown["MessageId"].as_str()), (Some(fixed_body), Some(id(2).as_str())));
+    assert_eq!(shown["Attributes"]["DeadLetterQueueSourceArn"], arn("src"), "it still knows where it came from");
+    let one = json!({ "SourceArn": arn("dlq"), "Filter": { "MessageIds": [id(2)] } });
+    let handle = call(&h, "StartRedrive", one).await["TaskHandle"].as_str().unwrap().to_string();
+    assert_eq!(
+        until(&h, &handle, "moved", |t| t["Status"] == "COMPLETED").await["ApproximateNumberOfMessagesMoved"],
+        1
+    );
+    let back = h.drain(&src).await;
+    assert_eq!(back.len(), 1);
+    assert_eq!(back[0].body(), Some(fixed_body), "the SDK checked the new MD5 too");
+    h.delete(&src, &back[0]).await;
+    let unknown = json!({ "QueueUrl": dlq, "MessageId": "no-such-id", "Body": "x" });
+    let (status, out) = post(&h, "/", "Redrive_v1.UpdateMessage", unknown, &[]).await;
+    assert_eq!((status, out["message"].as_str()), (404, Some("The queue holds no message no-such-id.")), "{out}");
+
+    // The DLQ goes to a laptop and back: emptied, imported again, redriven by the SDK.
+    let everything = json!({ "QueueUrl": dlq, "Filter": { "DeadLetterQueueSourceArn": arn("src") } });
+    assert_eq!(call(&h, "DeleteMessages", everything).await["Deleted"], 17);
+    let back_in = &lines[3..];
+    assert_eq!(call(&h, "ImportMessages", json!({ "QueueUrl": dlq, "Messages": back_in })).await["Imported"], 17);
+    let again = call(&h, "ExportMessages", json!({ "QueueUrl": dlq })).await;
+    let again = again["Messages"].as_array().unwrap();
+    for (before, after) in back_in.iter().zip(again) {
+        for field in ["MessageId", "Body", "MD5OfBody", "MessageAttributes", "MD5OfMessageAttributes"] {
+            assert_eq!(before[field], after[field], "{field} kept");
+        }
+        for attribute in ["SentTimestamp", "DeadLetterQueueSourceArn", "ApproximateReceiveCount"] {
+            assert_eq!(before["Attributes"][attribute], after["Attributes"][attribute], "{attribute} kept");
+        }
+    }
+    h.client.start_message_move_task().source_arn(arn("dlq")).send().await.unwrap();
+    for _ in 0..500 {
+        if h.counts(&src).await.0 == 17 {
+            break;
+        }
+        real_pause(10).await;
+    }
+    assert_eq!((h.counts(&src).await, h.counts(&dlq).await), ((17, 0, 0), (0, 0, 0)), "back to their source");
 }
