@@ -106,6 +106,8 @@ pub enum Action {
     ReceiveMessage,
     DeleteMessage,
     DeleteMessageBatch,
+    /// Redrive's extension: how many of a queue's messages a filter takes.
+    CountMessages,
 }
 
 impl Action {
@@ -116,6 +118,7 @@ impl Action {
             Action::ReceiveMessage => "AmazonSQS.ReceiveMessage",
             Action::DeleteMessage => "AmazonSQS.DeleteMessage",
             Action::DeleteMessageBatch => "AmazonSQS.DeleteMessageBatch",
+            Action::CountMessages => "Redrive_v1.CountMessages",
         })
     }
 }

@@ -41,6 +41,9 @@ pub enum Scenario {
     Ceiling,
     /// Store --count messages with SendMessageBatch and keep them (memory footprint).
     Fill,
+    /// Store --count messages, then time Redrive's CountMessages with a body filter that
+    /// matches none of them (every body read), five times.
+    Count,
 }
 
 impl Scenario {
@@ -54,13 +57,14 @@ impl Scenario {
             Scenario::Fifo => "fifo",
             Scenario::Ceiling => "ceiling",
             Scenario::Fill => "fill",
+            Scenario::Count => "count",
         }
     }
 
     /// Runs that end by count rather than by time take --duration as a cap only.
     fn default_duration(self) -> f64 {
         match self {
-            Scenario::Redrive | Scenario::Fill => 600.0,
+            Scenario::Redrive | Scenario::Fill | Scenario::Count => 600.0,
             _ => 10.0,
         }
     }

@@ -10,7 +10,7 @@ use serde_json::{json, Map, Value};
 use tokio::task::JoinSet;
 
 use crate::client::{
-    sdk_client, ClientKind, Conn, Control, Endpoint, Entry, PreparedReceive, PreparedSend, RawConn, BATCH,
+    sdk_client, Action, ClientKind, Conn, Control, Endpoint, Entry, PreparedReceive, PreparedSend, RawConn, BATCH,
 };
 use crate::stats::{emit, measured, round, Monitor, MonitorOut, Stats, Window};
 use crate::{fake, Args, CeilingOf, RedriveFill, Scenario};
@@ -113,6 +113,7 @@ pub async fn run(ctx: &Ctx) -> Result<(), String> {
         Scenario::Send => plain_send(ctx, false).await,
         Scenario::SendBatch => plain_send(ctx, true).await,
         Scenario::Fill => fill(ctx).await,
+        Scenario::Count => count(ctx).await,
         Scenario::Cycle => cycle(ctx).await,
         Scenario::LongPoll => long_poll(ctx).await,
         Scenario::Redrive => redrive(ctx).await,
@@ -229,6 +230,53 @@ async fn fill(ctx: &Ctx) -> Result<(), String> {
     measured(&mut line, &stats, elapsed, &mon, "send_batch");
     line.insert("queue_url".into(), url.as_str().into());
     line.insert("stored".into(), ctx.control.count_attribute(&url, "ApproximateNumberOfMessages").await.ok().into());
+    emit(&a.out, &line);
+    Ok(())
+}
+
+/// Calls of CountMessages timed once the queue is full.
+const COUNT_CALLS: usize = 5;
+
+async fn count(ctx: &Ctx) -> Result<(), String> {
+    let a = &ctx.args;
+    let count = a.count.unwrap_or(1_000_000);
+    let url = ctx.control.create_queue(&ctx.queue_name("count"), &[]).await?;
+    let window = Window::new(Duration::ZERO, a.duration(), Some(count));
+    let fill_start = Instant::now();
+    run_sends(ctx, &ctx.target, &url, true, window, a.concurrency).await?;
+    note(format!("count: stored {count} messages in {:.1}s", fill_start.elapsed().as_secs_f64()));
+    let mut conn = RawConn::new(ctx.target.endpoint.clone());
+    let input = json!({ "QueueUrl": url, "Filter": { "BodyContains": "needle that no body holds" } });
+    let body = bytes::Bytes::from(input.to_string());
+    let mon = Monitor::start(a.server_pid);
+    let mut stats = Stats::default();
+    let mut examined = 0;
+    let t0 = Instant::now();
+    for _ in 0..COUNT_CALLS {
+        let t = Instant::now();
+        match conn.call(Action::CountMessages, body.clone()).await {
+            Ok(out) => {
+                stats.record("count_messages", t.elapsed());
+                let v: Value = serde_json::from_slice(&out).map_err(|e| format!("CountMessages: {e}"))?;
+                examined = v["Examined"].as_u64().unwrap_or(0);
+                if v["Count"].as_u64() != Some(0) {
+                    stats.error("count_messages", format!("counted {}", v["Count"]));
+                }
+            }
+            Err(e) => stats.error("count_messages", e),
+        }
+    }
+    let took = t0.elapsed();
+    let out = mon.finish();
+    stats.messages = examined * COUNT_CALLS as u64;
+    if examined < count {
+        stats.error("count_messages", format!("examined {examined} of {count}"));
+    }
+    ctx.cleanup(&[&url]).await;
+    let mut line = ctx.line("count");
+    line.insert("count".into(), count.into());
+    measured(&mut line, &stats, took, &out, "count_messages");
+    line.insert("examined".into(), examined.into());
     emit(&a.out, &line);
     Ok(())
 }

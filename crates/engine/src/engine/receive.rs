@@ -169,15 +169,19 @@ impl Engine {
             let moved = changes.iter().any(|c| matches!(c, Change::PutMessage { .. }));
             // Messages a move task returned that came back: the task counts them, in the
             // same submission.
-            let came_back: Vec<(String, String)> = changes
-                .iter()
-                .filter_map(|c| match c {
-                    Change::PutMessage { content, .. } => {
-                        content.redrives.as_ref().map(|r| (r.task.clone(), content.id.clone()))
-                    }
-                    _ => None,
-                })
-                .collect();
+            let came_back: Vec<(String, String)> = if moved {
+                changes
+                    .iter()
+                    .filter_map(|c| match c {
+                        Change::PutMessage { content, .. } => {
+                            content.redrives.as_ref().map(|r| (r.task.clone(), content.id.clone()))
+                        }
+                        _ => None,
+                    })
+                    .collect()
+            } else {
+                Vec::new()
+            };
             let commit = if came_back.is_empty() {
                 (!changes.is_empty()).then(|| self.store.submit(changes))
             } else {
