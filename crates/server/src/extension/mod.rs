@@ -133,7 +133,8 @@ pub async fn call(ctx: &Ctx<'_>, depth: &crate::depth::History, target: &str, bo
             let i: CountMessagesInput = typed(tree)?;
             let id = ctx.queue_id(&i.queue_url).map_err(|f: Failure| f.0)?;
             let filter = i.filter.map(FilterInput::into_filter).transpose()?.unwrap_or_default();
-            let counted = ctx.engine.count_messages(&ctx.caller, &id, &filter).map_err(|e| to_api(&e))?;
+            let (engine, caller) = (ctx.engine.clone(), ctx.caller.clone());
+            let counted = blocking(move || engine.count_messages(&caller, &id, &filter)).await?;
             Ok(json!({ "Count": counted.matching, "Examined": counted.examined }))
         }
         Operation::StartRedrive => redrive::start(ctx, typed(tree)?).await,
@@ -165,6 +166,17 @@ pub async fn call(ctx: &Ctx<'_>, depth: &crate::depth::History, target: &str, bo
                 .collect();
             Ok(json!({ "IntervalSeconds": crate::depth::INTERVAL_MS / 1000, "Samples": samples }))
         }
+    }
+}
+
+/// Run a scan of a whole queue (seconds for millions of messages, reading the store) on
+/// tokio's blocking threads, so that the request workers go on serving other calls.
+pub(crate) async fn blocking<T: Send + 'static>(
+    scan: impl FnOnce() -> engine::Result<T> + Send + 'static,
+) -> Result<T, ApiError> {
+    match tokio::task::spawn_blocking(scan).await {
+        Ok(result) => result.map_err(|e| to_api(&e)),
+        Err(e) => Err(ApiError::new(ErrorCode::InternalError, format!("the scan stopped: {e}"))),
     }
 }
 

@@ -74,7 +74,8 @@ pub async fn start(ctx: &Ctx<'_>, i: StartRedriveInput) -> Result<Value, ApiErro
         options: TaskOptions { started_by: None, filter, canary, halt, max_redrives: i.max_redrives },
     };
     if i.dry_run {
-        let dry = ctx.engine.dry_run_redrive(&ctx.caller, request).map_err(|e| to_api(&e))?;
+        let (engine, caller) = (ctx.engine.clone(), ctx.caller.clone());
+        let dry = super::blocking(move || engine.dry_run_redrive(&caller, request)).await?;
         let sample: Vec<Value> = dry.sample.iter().map(wire::peeked_json).collect();
         return Ok(json!({
             "DryRun": true,
