@@ -8,6 +8,16 @@ pub enum Error {
     /// Worded by the protocol's table.
     #[error("no such queue")]
     QueueDoesNotExist,
+    /// No such queue in the account a GetQueueUrl named (QueueOwnerAWSAccountId): the same
+    /// code, and words that say where queues are, since the usual cause is a client that
+    /// took a URL's first path segment for the account (a Symfony DSN written for
+    /// ElasticMQ, `sqs://host/queue/NAME`, asks for account `queue`).
+    #[error(
+        "The specified queue {name} does not exist in account {account} (QueueOwnerAWSAccountId). \
+         This server's queues are in account {own_account}: name that account or none \
+         (a Symfony Messenger DSN reads sqs://HOST/{own_account}/{name})."
+    )]
+    QueueNotInAccount { name: String, account: String, own_account: String },
     #[error("{0}")]
     QueueAlreadyExists(String),
     #[error("You must wait 60 seconds after deleting a queue before you can create another with the same name.")]

@@ -182,10 +182,11 @@ impl ApiError {
         ApiError::new(code, format!("The action {action} is not valid for this endpoint."))
     }
 
-    /// The message as a Query caller gets it.
+    /// The message as a Query caller gets it (AWS's own sentence only: a message of the
+    /// server's that says more is kept).
     pub fn query_message(&self) -> &str {
         match self.code {
-            ErrorCode::QueueDoesNotExist => NO_SUCH_QUEUE_QUERY,
+            ErrorCode::QueueDoesNotExist if self.message == NO_SUCH_QUEUE => NO_SUCH_QUEUE_QUERY,
             _ => &self.message,
         }
     }

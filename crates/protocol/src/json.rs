@@ -79,6 +79,14 @@ mod tests {
     }
 
     #[test]
+    fn a_query_caller_gets_the_servers_longer_no_such_queue_message_as_it_is() {
+        let e = ApiError::new(ErrorCode::QueueDoesNotExist, "The specified queue q does not exist in account 1.");
+        let q = crate::query::encode_error_json(&e, "rid");
+        assert_eq!(q["Error"]["Message"], "The specified queue q does not exist in account 1.");
+        assert_eq!(q["Error"]["Code"], "AWS.SimpleQueueService.NonExistentQueue");
+    }
+
+    #[test]
     fn errors_carry_type_message_and_legacy_code() {
         let e = ApiError::new(ErrorCode::QueueDoesNotExist, "The specified queue does not exist.");
         let v: Value = serde_json::from_slice(&encode_error(&e)).unwrap();

@@ -10,6 +10,7 @@ pub fn to_api(e: &Error) -> ApiError {
         Error::QueueDoesNotExist => return ApiError::queue_does_not_exist(),
         Error::InvalidMessageContents => return ApiError::invalid_message_contents(),
         Error::MissingParameter(name) => return ApiError::missing_parameter(name),
+        Error::QueueNotInAccount { .. } => C::QueueDoesNotExist,
         Error::QueueAlreadyExists(_) => C::QueueNameExists,
         Error::QueueDeletedRecently => C::QueueDeletedRecently,
         Error::InvalidAttributeName(_) => C::InvalidAttributeName,

@@ -13,7 +13,15 @@ pub async fn create_queue(ctx: &Ctx<'_>, i: CreateQueueInput) -> Outcome {
 
 pub async fn get_queue_url(ctx: &Ctx<'_>, i: GetQueueUrlInput) -> Outcome {
     let owner = i.queue_owner_aws_account_id.as_deref().unwrap_or(&ctx.caller.account);
-    let queue = ctx.engine.queue_for(&ctx.caller, &engine::QueueId::new(owner, i.queue_name))?;
+    let queue =
+        ctx.engine.queue_for(&ctx.caller, &engine::QueueId::new(owner, &i.queue_name)).map_err(|e| match e {
+            engine::Error::QueueDoesNotExist if owner != ctx.caller.account => engine::Error::QueueNotInAccount {
+                name: i.queue_name.clone(),
+                account: owner.to_string(),
+                own_account: ctx.caller.account.clone(),
+            },
+            e => e,
+        })?;
     Ok(Response::QueueUrl(QueueUrlOutput { queue_url: ctx.queue_url(&queue.id) }))
 }
 

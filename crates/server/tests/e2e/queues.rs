@@ -147,18 +147,18 @@ async fn get_queue_url_accepts_the_owning_account_id() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn get_queue_url_in_another_account_finds_no_queue() {
+async fn get_queue_url_in_another_account_finds_no_queue_and_says_which_account_holds_them() {
     let h = Harness::start().await;
     h.create_queue("owned").await;
-    let err = h
-        .client
-        .get_queue_url()
-        .queue_name("owned")
-        .queue_owner_aws_account_id("111122223333")
-        .send()
-        .await
-        .expect_err("the queue is not in that account");
-    assert_eq!(err.code(), Some("AWS.SimpleQueueService.NonExistentQueue"));
+    let (code, message) =
+        error_of(h.client.get_queue_url().queue_name("owned").queue_owner_aws_account_id("111122223333").send().await);
+    assert_eq!(code, "AWS.SimpleQueueService.NonExistentQueue");
+    assert_eq!(
+        message,
+        "The specified queue owned does not exist in account 111122223333 (QueueOwnerAWSAccountId). \
+         This server's queues are in account 000000000000: name that account or none \
+         (a Symfony Messenger DSN reads sqs://HOST/000000000000/owned)."
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
