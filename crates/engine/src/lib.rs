@@ -24,7 +24,7 @@ pub use clock::{Clock, ManualClock, Millis, SystemClock};
 pub use dlq::RedrivePermission;
 pub use engine::{
     check_batch, check_system_attribute_names, message_system_attributes, select_message_attributes, Engine,
-    EngineConfig, QueueMetrics, ReceiveOptions, Sent, DEFAULT_MAX_REDRIVES,
+    EngineConfig, QueueMetrics, ReceiveOptions, Sent, DEFAULT_MAX_REDRIVES, MAX_REDRIVES_TAG,
 };
 pub use error::{Error, Result};
 pub use filter::{AttributeTest, JsonTest, MessageFilter, TimeRange};

@@ -325,3 +325,23 @@ async fn a_message_in_flight_is_not_edited_and_an_import_with_one_bad_message_im
     let c = e.counts(&me(), &qid("dlq")).unwrap();
     assert_eq!((c.visible, c.in_flight), (1, 1), "nothing imported");
 }
+
+#[tokio::test]
+async fn a_dlqs_tag_sets_its_loop_guard_over_the_servers_default() {
+    let (e, _clock) = engine();
+    sources_and_dlq(&e, &["src"], "dlq").await;
+    dead_letter_all(&e, "src", &numbered("t", 2)).await;
+    e.start_message_move_task(&me(), &arn(&e, "dlq"), None, None).await.unwrap();
+    until_status(&e, "dlq", TaskStatus::Completed).await;
+    fail_everything(&e, "src").await;
+    let tags = attrs(&[(engine::MAX_REDRIVES_TAG, "1")]);
+    e.tag_queue(&me(), &qid("dlq"), &tags).await.unwrap();
+    e.start_message_move_task(&me(), &arn(&e, "dlq"), None, None).await.unwrap();
+    let task = until_status(&e, "dlq", TaskStatus::Completed).await;
+    assert_eq!((task.moved, task.progress.skipped, task.options.max_redrives), (0, 2, Some(1)));
+    // 0: no limit.
+    e.tag_queue(&me(), &qid("dlq"), &attrs(&[(engine::MAX_REDRIVES_TAG, "0")])).await.unwrap();
+    e.start_message_move_task(&me(), &arn(&e, "dlq"), None, None).await.unwrap();
+    let task = until_status(&e, "dlq", TaskStatus::Completed).await;
+    assert_eq!((task.moved, task.options.max_redrives), (2, None));
+}

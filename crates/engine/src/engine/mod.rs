@@ -20,6 +20,7 @@ mod dead_letters;
 mod lifecycle;
 mod messages;
 mod move_tasks;
+pub use move_tasks::MAX_REDRIVES_TAG;
 mod queues;
 mod receive;
 mod validation;

@@ -12,6 +12,9 @@ use crate::store::Store;
 
 use super::Engine;
 
+/// The tag of a dead-letter queue that sets its loop guard.
+pub const MAX_REDRIVES_TAG: &str = "redrive:max-redrives";
+
 /// What move tasks see of the engine: its queues and its store.
 impl movetask::Queues for Engine {
     fn by_arn(&self, arn: &str) -> Option<Arc<Queue>> {
@@ -81,7 +84,7 @@ impl Engine {
     pub async fn start_redrive(self: &Arc<Self>, caller: &Caller, mut request: TaskRequest) -> Result<String> {
         request.options.started_by = Some(caller.sender_id().to_string());
         if request.options.max_redrives.is_none() {
-            request.options.max_redrives = self.config.max_redrives;
+            request.options.max_redrives = self.max_redrives_of(&request.source_arn);
         }
         let (handle, commit) = self.move_tasks.start(&Reachable { engine: self, caller }, request, self.clock.now())?;
         self.resume_tasks();
@@ -92,9 +95,22 @@ impl Engine {
     /// What `start_redrive` would move now, moving nothing.
     pub fn dry_run_redrive(&self, caller: &Caller, mut request: TaskRequest) -> Result<DryRun> {
         if request.options.max_redrives.is_none() {
-            request.options.max_redrives = self.config.max_redrives;
+            request.options.max_redrives = self.max_redrives_of(&request.source_arn);
         }
         self.move_tasks.dry_run(&Reachable { engine: self, caller }, &request, self.clock.now())
+    }
+
+    /// The loop guard of a DLQ: its tag `redrive:max-redrives` (0: no limit), else the
+    /// server's default. A tag, so that any SQS client can set it per queue.
+    fn max_redrives_of(&self, dlq_arn: &str) -> Option<u32> {
+        let tagged = self
+            .queue_by_arn(dlq_arn)
+            .and_then(|q| q.state.lock().tags.get(MAX_REDRIVES_TAG).and_then(|v| v.trim().parse::<u32>().ok()));
+        match tagged {
+            Some(0) => None,
+            Some(n) => Some(n),
+            None => self.config.max_redrives,
+        }
     }
 
     /// The task a handle names.
