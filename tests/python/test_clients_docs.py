@@ -152,18 +152,35 @@ class CeleryWorker:
                 self.proc.wait(timeout=10)
 
 
-def test_the_celery_recipe_runs_tasks_and_dead_letters_one_that_always_fails(server, tmp_path):
-    # The queues come from an earlier recipe, as the page says.
+def celery_project(server: Redrive, tmp_path: Path, extra_tasks: str = "") -> int:
+    """The page's celeryconfig.py and tasks.py (plus extra_tasks) in tmp_path, the queues made
+    by an earlier recipe as the page says; returns the config's visibility timeout."""
     run([sys.executable, "-"], recipe("boto3", server.endpoint))
     config = recipe("celery-config", server.endpoint)
     (tmp_path / "celeryconfig.py").write_text(config, encoding="utf-8")
-    (tmp_path / "tasks.py").write_text(recipe("celery-tasks"), encoding="utf-8")
+    (tmp_path / "tasks.py").write_text(recipe("celery-tasks") + extra_tasks, encoding="utf-8")
     settings: dict = {}
     exec(config, settings)
     visibility_timeout = settings["broker_transport_options"]["visibility_timeout"]
-    url = server.queue_url("orders")
-    assert server.attributes(url, "VisibilityTimeout") == {"VisibilityTimeout": str(visibility_timeout)}
+    queue_timeout = server.attributes(server.queue_url("orders"), "VisibilityTimeout")["VisibilityTimeout"]
+    assert queue_timeout == str(visibility_timeout), "the config's visibility_timeout is the queue's"
+    return visibility_timeout
 
+
+def dead_lettered_task(server: Redrive, worker: CeleryWorker) -> dict:
+    """Once orders-dlq holds one message and orders none: the kombu envelope's headers."""
+    url, dlq_url = server.queue_url("orders"), server.queue_url("orders-dlq")
+    deadline = time.monotonic() + 30
+    while server.counts(dlq_url) != (1, 0, 0) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert server.counts(dlq_url) == (1, 0, 0), worker.log()
+    assert server.counts(url) == (0, 0, 0), worker.log()
+    [message] = server.sqs.receive_message(QueueUrl=dlq_url, MaxNumberOfMessages=10)["Messages"]
+    return json.loads(base64.b64decode(message["Body"]))["headers"]
+
+
+def test_the_celery_recipe_runs_tasks_and_dead_letters_one_that_always_fails(server, tmp_path):
+    visibility_timeout = celery_project(server, tmp_path)
     worker = CeleryWorker(recipe("celery-worker"), cwd=tmp_path)
     try:
         worker.wait_for(r"celery@\S+ ready\.")
@@ -178,18 +195,39 @@ def test_the_celery_recipe_runs_tasks_and_dead_letters_one_that_always_fails(ser
         for runs in range(1, 6):
             worker.wait_for(failed, count=runs)
             server.advance(visibility_timeout)
-        dlq_url = server.queue_url("orders-dlq")
-        deadline = time.monotonic() + 30
-        while server.counts(dlq_url) != (1, 0, 0) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert server.counts(dlq_url) == (1, 0, 0), worker.log()
-        assert server.counts(url) == (0, 0, 0), "charge's message was deleted, refund's moved"
+        headers = dead_lettered_task(server, worker)
         assert len(worker.wait_for(failed)) == 5, worker.log()
     finally:
         worker.stop()
+    # What orders-dlq holds is the refund task as Celery sent it; charge's message was deleted.
+    assert (headers["task"], headers["argsrepr"]) == ("tasks.refund", "(42,)"), headers
 
-    # What the dead-letter queue holds is the refund task as Celery sent it (kombu's envelope).
-    [message] = server.sqs.receive_message(QueueUrl=dlq_url, MaxNumberOfMessages=10)["Messages"]
-    envelope = json.loads(base64.b64decode(message["Body"]))
-    assert envelope["headers"]["task"] == "tasks.refund", envelope["headers"]
-    assert envelope["headers"]["argsrepr"] == "(42,)", envelope["headers"]
+
+CRASHING_TASK = """
+
+@app.task
+def crash(order):
+    import os, signal
+
+    os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_the_celery_recipe_dead_letters_a_task_whose_worker_process_dies(server, tmp_path):
+    visibility_timeout = celery_project(server, tmp_path, extra_tasks=CRASHING_TASK)
+    worker = CeleryWorker(recipe("celery-worker"), cwd=tmp_path)
+    try:
+        worker.wait_for(r"celery@\S+ ready\.")
+        run([sys.executable, "-"], "from tasks import crash\ncrash.delay(7)\n", cwd=tmp_path)
+        # task_reject_on_worker_lost returns the message to the queue (kombu makes it visible
+        # again after wait_time_seconds, within the visibility timeout); the sixth receive
+        # moves it to the dead-letter queue.
+        lost = r"Task handler raised error: WorkerLostError"
+        for runs in range(1, 6):
+            worker.wait_for(lost, count=runs)
+            server.advance(visibility_timeout)
+        headers = dead_lettered_task(server, worker)
+        assert len(worker.wait_for(lost)) == 5, worker.log()
+    finally:
+        worker.stop()
+    assert (headers["task"], headers["argsrepr"]) == ("tasks.crash", "(7,)"), headers
