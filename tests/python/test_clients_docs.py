@@ -219,9 +219,10 @@ def test_the_celery_recipe_dead_letters_a_task_whose_worker_process_dies(server,
     try:
         worker.wait_for(r"celery@\S+ ready\.")
         run([sys.executable, "-"], "from tasks import crash\ncrash.delay(7)\n", cwd=tmp_path)
-        # task_reject_on_worker_lost returns the message to the queue (kombu makes it visible
-        # again after wait_time_seconds, within the visibility timeout); the sixth receive
-        # moves it to the dead-letter queue.
+        # The message outlives each death: task_reject_on_worker_lost puts it back (kombu makes
+        # it visible again after wait_time_seconds, less than the visibility timeout), and
+        # task_acks_on_failure = False alone would leave it hidden for the visibility timeout.
+        # The receive after the fifth moves it to the dead-letter queue.
         lost = r"Task handler raised error: WorkerLostError"
         for runs in range(1, 6):
             worker.wait_for(lost, count=runs)
