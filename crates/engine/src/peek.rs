@@ -31,7 +31,10 @@ pub const MAX_EXPORT_RESULTS: usize = 1000;
 /// Most messages one peek looks at when a filter skips some.
 pub const SCAN_LIMIT: usize = 10_000;
 /// Index entries copied per lock hold.
-const CHUNK: usize = 500;
+const CHUNK: usize = 1000;
+/// Contents read on several threads from this many on, by at most this many threads.
+const PARALLEL_READ_MIN: usize = 200;
+const MAX_READ_THREADS: usize = 4;
 
 #[derive(Debug, Clone, Default)]
 pub struct PeekOptions {
@@ -172,6 +175,27 @@ pub(crate) fn scan_matching(
     Ok(counted)
 }
 
+/// The contents of `seqs`, read by up to one thread per core: reading and decoding bodies is
+/// what a scan spends its time on, and a durable store serves reads on several connections.
+fn read_in_parallel(store: &dyn Store, uid: u64, seqs: &[u64]) -> Result<Vec<Option<SharedContent>>> {
+    let unavailable = |e: crate::store::StoreError| Error::ServiceUnavailable(e.to_string());
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(MAX_READ_THREADS);
+    if threads < 2 || seqs.len() < PARALLEL_READ_MIN {
+        return store.contents(uid, seqs).map_err(unavailable);
+    }
+    let part = seqs.len().div_ceil(threads);
+    let parts: Vec<_> = std::thread::scope(|scope| {
+        let running: Vec<_> = seqs.chunks(part).map(|p| scope.spawn(move || store.contents(uid, p))).collect();
+        running.into_iter().map(|t| t.join()).collect()
+    });
+    let mut out = Vec::with_capacity(seqs.len());
+    for part in parts {
+        let read = part.map_err(|_| Error::ServiceUnavailable("a read of the store stopped".into()))?;
+        out.extend(read.map_err(unavailable)?);
+    }
+    Ok(out)
+}
+
 fn peeked(seq: u64, m: &MessageState, content: SharedContent, fifo: bool, now: Millis) -> Peeked {
     let state = if m.visible_at <= now {
         PeekState::Available
@@ -214,7 +238,7 @@ pub(crate) fn scan(
         };
         let exhausted = chunk.len() < CHUNK;
         let seqs: Vec<u64> = chunk.iter().map(|&(seq, _)| seq).collect();
-        let bodies = store.contents(queue.uid, &seqs).map_err(|e| Error::ServiceUnavailable(e.to_string()))?;
+        let bodies = read_in_parallel(store, queue.uid, &seqs)?;
         for ((seq, m), body) in chunk.into_iter().zip(bodies) {
             cursor = Some((m.enqueued_at, seq));
             if m.enqueued_at.saturating_add(retention_ms) <= now {
