@@ -39,6 +39,12 @@ pub enum ErrorCode {
     InvalidQueryParameter,
     MalformedQueryString,
     AccessDenied,
+    /// A signature by an access key the server does not know.
+    InvalidClientTokenId,
+    /// A signature that is not the request's, out of its time, or scoped elsewhere.
+    SignatureDoesNotMatch,
+    /// A signature missing one of its parts.
+    IncompleteSignature,
     RequestEntityTooLarge,
     /// The request body did not arrive in time.
     RequestTimeout,
@@ -131,6 +137,15 @@ impl ErrorCode {
             InvalidQueryParameter => sender(400, "com.amazonaws.sqs#InvalidQueryParameter", "InvalidQueryParameter"),
             MalformedQueryString => sender(400, "com.amazonaws.sqs#MalformedQueryString", "MalformedQueryString"),
             AccessDenied => sender(403, "com.amazon.coral.service#AccessDeniedException", "AccessDenied"),
+            InvalidClientTokenId => {
+                sender(403, "com.amazon.coral.service#UnrecognizedClientException", "InvalidClientTokenId")
+            }
+            SignatureDoesNotMatch => {
+                sender(403, "com.amazon.coral.service#InvalidSignatureException", "SignatureDoesNotMatch")
+            }
+            IncompleteSignature => {
+                sender(403, "com.amazon.coral.service#IncompleteSignatureException", "IncompleteSignature")
+            }
             RequestEntityTooLarge => sender(413, "com.amazonaws.sqs#RequestEntityTooLarge", "RequestEntityTooLarge"),
             RequestTimeout => sender(408, "com.amazon.coral.service#RequestTimeoutException", "RequestTimeout"),
             SerializationException => sender(400, "com.amazon.coral.service#SerializationException", "MalformedInput"),

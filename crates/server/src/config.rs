@@ -31,6 +31,9 @@ pub struct Config {
     /// The loop guard: a move task leaves a message already redriven this many times in its
     /// dead-letter queue; `None` (0 when configured): no limit.
     pub max_redrives: Option<u32>,
+    /// The credentials file: when given, every API request must be signed by one of its keys
+    /// and is that key's account's (`auth`).
+    pub credentials: Option<PathBuf>,
 }
 
 /// One `[[queues]]` entry of the config file, or a name given by `--queue`.
@@ -91,6 +94,7 @@ impl Default for Config {
             store_vfs: None,
             queues: Vec::new(),
             max_redrives: Some(engine::DEFAULT_MAX_REDRIVES),
+            credentials: None,
         }
     }
 }
@@ -120,7 +124,7 @@ impl Config {
 #[command(name = "redrive", version, about = "An SQS-compatible message queue server")]
 pub struct Args {
     /// TOML file with any of: bind, data_dir, in_memory, region, account_id, public_url, log,
-    /// worker_threads, cors_origins, max_redrives, and [[queues]] declarations (README: Configuration).
+    /// worker_threads, cors_origins, max_redrives, credentials, and [[queues]] declarations (README: Configuration).
     #[arg(long, env = "REDRIVE_CONFIG")]
     pub config: Option<PathBuf>,
     /// Address to listen on.
@@ -159,6 +163,10 @@ pub struct Args {
     /// dead-letter queue and count it as skipped (default 10; 0: no limit).
     #[arg(long, env = "REDRIVE_MAX_REDRIVES", value_name = "N")]
     pub max_redrives: Option<u32>,
+    /// A TOML file of access keys ([[keys]] access_key_id, secret_access_key, account_id):
+    /// every API request must then be signed (SigV4) by one of them (docs/security.md).
+    #[arg(long, env = "REDRIVE_CREDENTIALS", value_name = "FILE")]
+    pub credentials: Option<PathBuf>,
     /// For tests: time advances only through POST /_redrive/clock/advance?ms=N.
     #[arg(long, env = "REDRIVE_MANUAL_CLOCK", hide = true)]
     pub manual_clock: bool,
@@ -179,6 +187,7 @@ struct FileConfig {
     #[serde(default)]
     queues: Vec<QueueDeclaration>,
     max_redrives: Option<u32>,
+    credentials: Option<PathBuf>,
 }
 
 impl Args {
@@ -228,6 +237,7 @@ impl Args {
             },
             store_vfs: None,
             queues,
+            credentials: self.credentials.or(file.credentials),
             max_redrives: match self.max_redrives.or(file.max_redrives) {
                 Some(0) => None,
                 Some(n) => Some(n),

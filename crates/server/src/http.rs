@@ -42,6 +42,8 @@ pub struct App {
     pub console: crate::console::access::Access,
     /// Queue depths over the last hour, for the extension API (the console's chart).
     pub depth: Arc<crate::depth::History>,
+    /// Signature checks, when a credentials file is given; `None`: any caller is the account.
+    pub auth: Option<crate::auth::Auth>,
 }
 
 pub async fn serve(app: Arc<App>, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
@@ -154,7 +156,10 @@ async fn prepare(app: &App, req: Request<Incoming>) -> Result<(hyper::http::requ
     let ctx = Ctx {
         engine: &app.engine,
         base_url,
-        caller: caller(&parts.headers, parts.uri.query(), &app.config.account_id),
+        caller: match &app.auth {
+            Some(auth) => auth.verify(&parts, &body, app.engine.clock().now())?,
+            None => caller(&parts.headers, parts.uri.query(), &app.config.account_id),
+        },
         trace_header: parts.headers.get("x-amzn-trace-id").and_then(|v| v.to_str().ok()).map(str::to_string),
     };
     Ok((parts, body, ctx))

@@ -2,6 +2,7 @@
 //! handlers on top of the engine.
 
 pub mod api;
+pub mod auth;
 pub mod config;
 pub mod console;
 pub mod cors;
@@ -82,10 +83,18 @@ pub enum StartError {
     Load(#[from] engine::store::StoreError),
     #[error("{0}")]
     Declare(#[from] declare::Refused),
+    #[error("{0}")]
+    Credentials(String),
 }
 
 /// Open the store, load it, apply the declared queues, and start listening.
 pub async fn start(config: Config) -> Result<Server, StartError> {
+    let auth = match &config.credentials {
+        Some(path) => {
+            Some(auth::Auth::new(auth::Credentials::load(path).map_err(StartError::Credentials)?, &config.region))
+        }
+        None => None,
+    };
     let listener = TcpListener::bind(&config.bind).await.map_err(|e| StartError::Bind(config.bind.clone(), e))?;
     let addr = listener.local_addr().map_err(|e| StartError::Bind(config.bind.clone(), e))?;
     let manual_clock = config.manual_clock.then(ManualClock::starting_now);
@@ -120,6 +129,7 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
         body_budget: tokio::sync::Semaphore::new(http::BODY_BUDGET_KIB),
         console: console::access::Access::new(),
         depth: Arc::new(depth::History::default()),
+        auth,
     });
     app.depth.spawn_sampler(&app.engine);
     let (stop, stopped) = watch::channel(false);

@@ -206,10 +206,15 @@ pub fn fresh_dir(tag: &str) -> std::path::PathBuf {
 }
 
 pub fn client_for(endpoint: &str) -> Client {
+    signed_client(endpoint, REGION, "AKIDTEST", "secret")
+}
+
+/// A client signing with this key and secret for this region.
+pub fn signed_client(endpoint: &str, region: &str, access_key: &str, secret: &str) -> Client {
     let config = aws_sdk_sqs::Config::builder()
         .behavior_version(BehaviorVersion::latest())
-        .region(Region::new(REGION))
-        .credentials_provider(Credentials::new("AKIDTEST", "secret", None, None, "e2e"))
+        .region(Region::new(region.to_string()))
+        .credentials_provider(Credentials::new(access_key, secret, None, None, "e2e"))
         .endpoint_url(endpoint)
         .retry_config(aws_sdk_sqs::config::retry::RetryConfig::disabled())
         .stalled_stream_protection(StalledStreamProtectionConfig::disabled())

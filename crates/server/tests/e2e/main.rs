@@ -18,5 +18,6 @@ mod metrics;
 mod queues;
 mod redrive;
 mod safe_redrive;
+mod signatures;
 mod storage;
 mod tags_permissions;

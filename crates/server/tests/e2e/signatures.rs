@@ -1,0 +1,88 @@
+//! With a credentials file, every request is checked as AWS checks it: signed (SigV4) by a
+//! known key, with the right secret, for this region and service, within 15 minutes of the
+//! server's clock — refused otherwise in AWS's codes — and each key's requests are its
+//! account's, which sees only its own queues.
+
+use aws_sdk_sqs::types::MessageSystemAttributeName;
+use serde_json::json;
+
+use crate::common::{error_of, fresh_dir, http_status, post, signed_client, system_attribute_of, Harness, REGION};
+
+const ONE: (&str, &str) = ("AKIAEXAMPLEONE000001", "secret-of-key-one-0123456789");
+const TWO: (&str, &str) = ("AKIAEXAMPLETWO000002", "secret-of-key-two-0123456789");
+
+async fn signed_server() -> Harness {
+    let dir = fresh_dir("credentials");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("credentials.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "[[keys]]\naccess_key_id = \"{}\"\nsecret_access_key = \"{}\"\naccount_id = \"111111111111\"\n\n\
+             [[keys]]\naccess_key_id = \"{}\"\nsecret_access_key = \"{}\"\naccount_id = \"222222222222\"\n",
+            ONE.0, ONE.1, TWO.0, TWO.1
+        ),
+    )
+    .unwrap();
+    Harness::start_with(|c| c.credentials = Some(file)).await
+}
+
+#[tokio::test]
+async fn a_signed_request_is_its_keys_account_and_its_sender_is_a_principal_not_the_key() {
+    let h = signed_server().await;
+    let one = signed_client(&h.endpoint(), REGION, ONE.0, ONE.1);
+    let url = one.create_queue().queue_name("orders").send().await.unwrap().queue_url.unwrap();
+    assert!(url.ends_with("/111111111111/orders"), "{url}");
+    one.send_message().queue_url(&url).message_body("hi").send().await.unwrap();
+    let got = one
+        .receive_message()
+        .queue_url(&url)
+        .message_system_attribute_names(MessageSystemAttributeName::SenderId)
+        .send()
+        .await
+        .unwrap()
+        .messages
+        .unwrap();
+    let sender = system_attribute_of(&got[0], MessageSystemAttributeName::SenderId).unwrap();
+    assert!(sender.starts_with("AIDA") && !sender.contains(ONE.0), "{sender}");
+
+    // The other account sees none of it.
+    let two = signed_client(&h.endpoint(), REGION, TWO.0, TWO.1);
+    assert!(two.list_queues().send().await.unwrap().queue_urls.unwrap_or_default().is_empty());
+    let (code, _) = error_of(two.get_queue_url().queue_name("orders").send().await);
+    assert_eq!(code, "AWS.SimpleQueueService.NonExistentQueue");
+}
+
+#[tokio::test]
+async fn bad_signatures_are_refused_in_aws_codes() {
+    let h = signed_server().await;
+    let refused = |client: aws_sdk_sqs::Client| async move {
+        let result = client.list_queues().send().await;
+        let status = result.as_ref().err().map(http_status);
+        let (code, message) = error_of(result);
+        (status, code, message)
+    };
+    let (status, code, message) = refused(signed_client(&h.endpoint(), REGION, ONE.0, "not-the-secret-at-all")).await;
+    assert_eq!((status, code.as_str()), (Some(403), "SignatureDoesNotMatch"));
+    assert!(message.starts_with("The request signature we calculated does not match"), "{message}");
+    let (status, code, message) = refused(signed_client(&h.endpoint(), REGION, "AKIAUNKNOWNKEY000000", ONE.1)).await;
+    assert_eq!((status, code.as_str()), (Some(403), "InvalidClientTokenId"));
+    assert_eq!(message, "The security token included in the request is invalid.");
+    let (status, code, message) = refused(signed_client(&h.endpoint(), "eu-west-1", ONE.0, ONE.1)).await;
+    assert_eq!((status, code.as_str()), (Some(403), "SignatureDoesNotMatch"));
+    assert!(message.contains("scoped to a valid region"), "{message}");
+
+    // The server's clock 16 minutes ahead of the client's: the signature has expired.
+    h.advance(16 * 60);
+    let (status, code, message) = refused(signed_client(&h.endpoint(), REGION, ONE.0, ONE.1)).await;
+    assert_eq!((status, code.as_str()), (Some(403), "SignatureDoesNotMatch"));
+    assert!(message.starts_with("Signature expired: "), "{message}");
+
+    // Unsigned: no credentials at all.
+    let (status, out) = post(&h, "/", "AmazonSQS.ListQueues", json!({}), &[]).await;
+    assert_eq!(
+        (status, out["__type"].as_str()),
+        (403, Some("com.amazon.coral.service#AccessDeniedException")),
+        "{out}"
+    );
+}
