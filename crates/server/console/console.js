@@ -282,6 +282,7 @@ const routes = [
   [/^#\/queues\/([^/]+)\/edit$/, viewEdit],
   [/^#\/queues\/([^/]+)\/send-receive$/, viewSendReceive],
   [/^#\/queues\/([^/]+)\/redrive$/, viewStartRedrive],
+  [/^#\/queues\/([^/]+)\/redrive\/filtered$/, (qname) => viewStartRedrive(qname, true)],
 ];
 
 let keepFlash = false;
@@ -980,6 +981,141 @@ async function tabMonitoring(body, q, all, url) {
   );
 }
 
+// ---------------------------------------------------------------- filters (Redrive_v1's Filter)
+
+// The filter last applied on a queue's Peek messages tab ("the current filter"), kept per
+// queue for the session: Start DLQ redrive offers to move only what it takes.
+const filterKey = (qname) => 'redrive-filter:' + qname;
+function currentFilter(qname) {
+  try {
+    return JSON.parse(sessionStorage.getItem(filterKey(qname)) || 'null');
+  } catch (e) {
+    return null;
+  }
+}
+const isEmptyFilter = (f) => !f || Object.keys(f).length === 0;
+
+/** A filter in words, as the history and Start DLQ redrive show it. */
+function filterSummary(f) {
+  if (isEmptyFilter(f)) return 'All messages';
+  const parts = [];
+  if (f.DeadLetterQueueSourceArn) parts.push(`from ${nameOfArn(f.DeadLetterQueueSourceArn)}`);
+  if (f.BodyContains !== undefined) parts.push(`body contains "${f.BodyContains}"`);
+  for (const t of f.MessageAttributes || []) parts.push(t.Exists ? `attribute ${t.Name} exists` : `attribute ${t.Name} = ${t.Equals}`);
+  for (const t of f.BodyJson || []) parts.push(`${t.Path} = ${JSON.stringify(t.Equals)}`);
+  if (f.SentAfter !== undefined) parts.push(`sent from ${when(f.SentAfter)}`);
+  if (f.SentBefore !== undefined) parts.push(`sent before ${when(f.SentBefore)}`);
+  if (f.DeadLetteredAfter !== undefined) parts.push(`dead-lettered from ${when(f.DeadLetteredAfter)}`);
+  if (f.DeadLetteredBefore !== undefined) parts.push(`dead-lettered before ${when(f.DeadLetteredBefore)}`);
+  const ids = f.MessageIds || [];
+  if (ids.length === 1) parts.push(`message ${ids[0]}`);
+  else if (ids.length) parts.push(`${num(ids.length)} chosen messages`);
+  return parts.join('; ');
+}
+
+/** A whole number typed in a field, or what was typed (the server refuses it in its words). */
+function intOrRaw(input) {
+  const v = input.value.trim();
+  if (v === '') return undefined;
+  return /^-?\d+$/.test(v) ? Number(v) : v;
+}
+
+/** Epoch ms of a datetime-local field (the browser's time zone), or what was typed. */
+function timeOrRaw(input) {
+  const v = input.value.trim();
+  if (v === '') return undefined;
+  const t = new Date(v).getTime();
+  return isNaN(t) ? v : t;
+}
+function toLocalInput(ms) {
+  const d = new Date(ms - new Date(ms).getTimezoneOffset() * 60000);
+  return d.toISOString().slice(0, 19);
+}
+
+/** The filter form of the Peek messages tab; `read()` gives the Filter it describes. */
+function filterForm(q, all, saved) {
+  const s = (saved && saved.form) || {};
+  const sources = q.sources.map((name) => all.list.find((x) => x.name === name)).filter(Boolean);
+  const source = sources.length
+    ? h('select', { name: 'source' }, h('option', { value: '' }, 'Any source queue'), sources.map((x) => h('option', { value: x.attrs.QueueArn, selected: s.source === x.attrs.QueueArn }, x.name)))
+    : null;
+  const text = (name, value, extra) => h('input', { type: 'text', name, value: value || '', autocomplete: 'off', ...extra });
+  const bodyContains = h('input', { type: 'search', name: 'body-contains', placeholder: 'Body contains…', value: s.bodyContains || '' });
+  const attrName = text('attribute-name', s.attrName);
+  const attrTest = h('select', { name: 'attribute-test' }, h('option', { value: 'equals', selected: s.attrTest !== 'exists' }, 'equals'), h('option', { value: 'exists', selected: s.attrTest === 'exists' }, 'exists'));
+  const attrValue = text('attribute-value', s.attrValue);
+  const jsonPath = text('json-path', s.jsonPath, { placeholder: '/order/kind' });
+  const jsonValue = text('json-value', s.jsonValue, { placeholder: '"refund", 42, true' });
+  const time = (name) => h('input', { type: 'datetime-local', name, step: '1', value: s[name] || '' });
+  const times = { sentAfter: time('sentAfter'), sentBefore: time('sentBefore'), deadAfter: time('deadAfter'), deadBefore: time('deadBefore') };
+  const ids = h('textarea', { name: 'message-ids', rows: 2, placeholder: 'One MessageId a line' }, s.ids || '');
+  attrTest.addEventListener('change', () => {
+    attrValue.disabled = attrTest.value === 'exists';
+  });
+  attrValue.disabled = attrTest.value === 'exists';
+  const fields = h(
+    'div',
+    { class: 'filters' },
+    source ? field('Source queue', source, 'The queue a message was dead-lettered from.') : null,
+    field('Body contains', bodyContains),
+    h('div', { class: 'row' }, field('Message attribute', attrName, 'Its name.'), field('Attribute test', attrTest), field('Attribute equals', attrValue, 'The text of a String or Number, the base64 of a Binary.')),
+    h('div', { class: 'row' }, field('JSON path', jsonPath, 'A JSON Pointer into a JSON body.'), field('JSON value equals', jsonValue, 'A JSON value; other text is a string.')),
+    h('div', { class: 'row' }, field('Sent from', times.sentAfter), field('Sent before', times.sentBefore)),
+    h('div', { class: 'row' }, field('Dead-lettered from', times.deadAfter), field('Dead-lettered before', times.deadBefore)),
+    field('Message IDs', ids, 'Only these messages: one a line, or tick Choose on the messages below.'),
+  );
+  function values() {
+    return {
+      source: source ? source.value : '',
+      bodyContains: bodyContains.value,
+      attrName: attrName.value,
+      attrTest: attrTest.value,
+      attrValue: attrValue.value,
+      jsonPath: jsonPath.value,
+      jsonValue: jsonValue.value,
+      ids: ids.value,
+      ...Object.fromEntries(Object.entries(times).map(([k, input]) => [k, input.value])),
+    };
+  }
+  function read() {
+    const f = {};
+    if (source && source.value) f.DeadLetterQueueSourceArn = source.value;
+    if (bodyContains.value !== '') f.BodyContains = bodyContains.value;
+    const name = attrName.value.trim();
+    if (name) f.MessageAttributes = [attrTest.value === 'exists' ? { Name: name, Exists: true } : { Name: name, Equals: attrValue.value }];
+    const path = jsonPath.value.trim();
+    if (path) {
+      let equals = jsonValue.value.trim();
+      try {
+        equals = JSON.parse(equals);
+      } catch (e) {
+        /* not JSON: the text itself, as a string */
+      }
+      f.BodyJson = [{ Path: path, Equals: equals }];
+    }
+    for (const [key, input] of [['SentAfter', times.sentAfter], ['SentBefore', times.sentBefore], ['DeadLetteredAfter', times.deadAfter], ['DeadLetteredBefore', times.deadBefore]]) {
+      const t = timeOrRaw(input);
+      if (t !== undefined) f[key] = t;
+    }
+    const chosen = ids.value.split(/[\s,]+/).filter(Boolean);
+    if (chosen.length) f.MessageIds = chosen;
+    return f;
+  }
+  function clear() {
+    for (const el of fields.querySelectorAll('input, textarea')) el.value = '';
+    for (const el of fields.querySelectorAll('select')) el.selectedIndex = 0;
+    attrValue.disabled = false;
+  }
+  /** Tick or untick a message as chosen: its id joins or leaves the Message IDs field. */
+  function choose(id, on) {
+    const list = ids.value.split(/[\s,]+/).filter(Boolean).filter((x) => x !== id);
+    if (on) list.push(id);
+    ids.value = list.join('\n');
+  }
+  const chosen = (id) => ids.value.split(/[\s,]+/).includes(id);
+  return { fields, read, values, clear, choose, chosen };
+}
+
 // ---------------------------------------------------------------- Peek messages
 
 function prettyBody(text) {
@@ -992,7 +1128,7 @@ function prettyBody(text) {
   return text;
 }
 
-function messageCard(m, extra) {
+function messageCard(m, extra, actions) {
   const a = m.Attributes || {};
   const attrs = Object.entries(m.MessageAttributes || {});
   return h(
@@ -1004,13 +1140,16 @@ function messageCard(m, extra) {
       h('span', {}, 'ID ', h('b', {}, m.MessageId)),
       h('span', {}, 'Sent ', h('b', {}, when(a.SentTimestamp))),
       h('span', {}, 'Receive count ', h('b', { 'data-receive-count': '' }, a.ApproximateReceiveCount)),
-      m.State ? h('span', {}, 'State ', h('b', {}, m.State)) : null,
+      m.State ? h('span', {}, 'State ', h('b', { 'data-state': '' }, m.State)) : null,
       a.MessageGroupId ? h('span', {}, 'Group ', h('b', {}, a.MessageGroupId)) : null,
       a.DeadLetterQueueSourceArn ? h('span', {}, 'From ', h('b', {}, nameOfArn(a.DeadLetterQueueSourceArn))) : null,
+      m.DeadLetteredTimestamp ? h('span', {}, 'Dead-lettered ', h('b', { 'data-dead-lettered': '' }, when(m.DeadLetteredTimestamp))) : null,
+      m.RedriveCount !== undefined ? h('span', {}, 'Redrive count ', h('b', { 'data-redrive-count': '' }, m.RedriveCount)) : null,
       extra,
     ),
     h('pre', { class: 'body', 'data-body': '' }, prettyBody(m.Body)),
     attrs.length ? h('div', { class: 'muted' }, 'Message attributes: ', attrs.map(([k, v], i) => `${i ? ', ' : ''}${k} (${v.DataType}) = ${v.StringValue ?? v.BinaryValue}`)) : null,
+    actions ? h('div', { class: 'actions message-actions' }, actions) : null,
     h('details', {}, h('summary', {}, 'All attributes'), h('pre', { class: 'body' }, JSON.stringify(a, null, 2))),
   );
 }
@@ -1018,12 +1157,39 @@ function messageCard(m, extra) {
 function tabPeek(body, q, all, url, state) {
   if (state.drawn) return;
   state.drawn = true;
-  const filter = h('input', { type: 'search', name: 'body-contains', placeholder: 'Body contains…' });
+  const isDlq = q.sources.length > 0;
+  const saved = currentFilter(q.name) && JSON.parse(sessionStorage.getItem(filterKey(q.name) + ':form') || 'null');
+  const form = filterForm(q, all, saved);
   const list = h('div', { id: 'peek-results', 'aria-live': 'polite' });
   const more = h('button', { type: 'button', hidden: true }, 'Load more');
   const status = h('p', { class: 'muted', id: 'peek-status' });
+  const countLine = h('p', { id: 'peek-count' });
   let token = null;
   let shown = 0;
+  let applied = {};
+
+  /** Apply what the form says: it becomes the queue's current filter. */
+  function apply() {
+    applied = form.read();
+    if (isEmptyFilter(applied)) {
+      sessionStorage.removeItem(filterKey(q.name));
+      sessionStorage.removeItem(filterKey(q.name) + ':form');
+    } else {
+      sessionStorage.setItem(filterKey(q.name), JSON.stringify(applied));
+      sessionStorage.setItem(filterKey(q.name) + ':form', JSON.stringify({ form: form.values() }));
+    }
+    return applied;
+  }
+  const filterInput = () => (isEmptyFilter(applied) ? undefined : applied);
+
+  async function count() {
+    const out = await ext('CountMessages', { QueueUrl: url, Filter: filterInput() });
+    const n = Number(out.Count || 0);
+    countLine.textContent = isEmptyFilter(applied)
+      ? `${num(n)} message${n === 1 ? '' : 's'} in the queue.`
+      : `${num(n)} message${n === 1 ? ' matches' : 's match'} the filter (${num(out.Examined)} looked at).`;
+  }
+
   async function load(reset) {
     if (reset) {
       token = null;
@@ -1031,15 +1197,43 @@ function tabPeek(body, q, all, url, state) {
       list.replaceChildren();
       // Until the answer comes, the count shown must not be the last peek's.
       status.textContent = 'Peeking…';
+      countLine.textContent = '';
     }
-    const out = await ext('PeekMessages', { QueueUrl: url, MaxResults: 50, NextToken: token || undefined, BodyContains: filter.value || undefined });
-    for (const m of out.Messages || []) list.append(messageCard(m));
+    const [out] = await Promise.all([ext('PeekMessages', { QueueUrl: url, MaxResults: 50, NextToken: token || undefined, Filter: filterInput() }), reset ? count() : null]);
+    for (const m of out.Messages || []) list.append(card(m));
     shown += (out.Messages || []).length;
     token = out.NextToken || null;
     more.hidden = !token;
     status.textContent = `${num(shown)} message${shown === 1 ? '' : 's'} shown${token ? ' — more may follow' : ''}.`;
   }
+  const reload = () => load(true);
+
+  function card(m) {
+    const id = m.MessageId;
+    const chooser = h('input', { type: 'checkbox', checked: form.chosen(id), onchange: (e) => form.choose(id, e.target.checked) });
+    const edit = h('button', { type: 'button', 'aria-label': `Edit message ${id}`, onclick: () => editMessage(url, m, reload) }, 'Edit');
+    const del = h('button', { type: 'button', class: 'danger', 'aria-label': `Delete message ${id}`, onclick: () => deleteMessage(del, url, q.name, id, reload) }, 'Delete');
+    const now = isDlq && m.Attributes && m.Attributes.DeadLetterQueueSourceArn
+      ? h('button', { type: 'button', 'aria-label': `Redrive message ${id} now`, onclick: () => redriveNow(now, q.attrs.QueueArn, m, reload) }, 'Redrive now')
+      : null;
+    return messageCard(m, h('label', { class: 'choice inline' }, chooser, 'Choose'), [edit, now, del]);
+  }
+
   const peekBtn = h('button', { type: 'submit', class: 'primary' }, 'Peek');
+  const exportBtn = h('button', { type: 'button', onclick: () => act(exportBtn, () => exportQueue(url, q.name, apply(), status)) }, 'Export');
+  const clearBtn = h(
+    'button',
+    {
+      type: 'button',
+      onclick: () =>
+        act(clearBtn, async () => {
+          form.clear();
+          apply();
+          await reload();
+        }),
+    },
+    'Clear filter',
+  );
   more.addEventListener('click', () => act(more, () => load(false)));
   body.replaceChildren(
     h(
@@ -1047,17 +1241,167 @@ function tabPeek(body, q, all, url, state) {
       { class: 'panel' },
       h('h2', {}, 'Peek messages'),
       h('p', { class: 'note' }, 'Peek shows messages without receiving them: receive counts, visibility and dead-letter moves are not touched. 50 at a time, oldest first.'),
-      h('form', { class: 'row', novalidate: true, onsubmit: (e) => { e.preventDefault(); act(peekBtn, () => load(true)); } }, field('Body contains', filter), h('div', { class: 'field' }, peekBtn)),
+      h(
+        'form',
+        { novalidate: true, 'aria-label': 'Filter', onsubmit: (e) => (e.preventDefault(), act(peekBtn, () => (apply(), reload()))) },
+        form.fields,
+        h(
+          'div',
+          { class: 'actions' },
+          peekBtn,
+          clearBtn,
+          exportBtn,
+          isDlq ? h('a', { class: 'button', href: queueLink(q.name, '/redrive/filtered') }, 'Redrive matching messages') : null,
+        ),
+      ),
+      countLine,
       status,
       list,
       more,
     ),
   );
+  applied = form.read();
+}
+
+/** The edit dialog: a message's new body and attributes, through UpdateMessage. */
+function editMessage(url, m, done) {
+  const bodyInput = h('textarea', { name: 'body', rows: 8 }, m.Body);
+  const rows = h('div', {});
+  const addRow = (name, type, value) => {
+    const typeSelect = h('select', { 'aria-label': 'Attribute type', 'data-attr': 'type' }, ['String', 'Number', 'Binary'].map((t) => h('option', { selected: t === type }, t)));
+    if (type && !['String', 'Number', 'Binary'].includes(type)) typeSelect.append(h('option', { selected: true }, type));
+    const row = h(
+      'div',
+      { class: 'attr-row' },
+      h('input', { type: 'text', 'aria-label': 'Attribute name', placeholder: 'Name', 'data-attr': 'name', value: name || '' }),
+      typeSelect,
+      h('input', { type: 'text', 'aria-label': 'Attribute value', placeholder: 'Value (Binary: base64)', 'data-attr': 'value', value: value || '' }),
+      h('button', { type: 'button', class: 'link', onclick: () => row.remove() }, 'Remove'),
+    );
+    rows.append(row);
+  };
+  for (const [k, v] of Object.entries(m.MessageAttributes || {})) addRow(k, v.DataType, v.StringValue ?? v.BinaryValue);
+  const readAttributes = () => {
+    const out = {};
+    for (const row of rows.children) {
+      const name = row.querySelector('[data-attr=name]').value;
+      const type = row.querySelector('[data-attr=type]').value;
+      const value = row.querySelector('[data-attr=value]').value;
+      out[name] = type.startsWith('Binary') ? { DataType: type, BinaryValue: value } : { DataType: type, StringValue: value };
+    }
+    return out;
+  };
+  const before = JSON.stringify(readAttributes());
+  const error = h('p', { class: 'flash error', role: 'alert' });
+  const save = h('button', { type: 'submit', class: 'primary' }, 'Save');
+  const dlg = h(
+    'dialog',
+    { 'aria-labelledby': 'edit-title', class: 'wide' },
+    h(
+      'form',
+      {
+        novalidate: true,
+        onsubmit: (e) => {
+          e.preventDefault();
+          save.disabled = true;
+          error.textContent = '';
+          const input = { QueueUrl: url, MessageId: m.MessageId, Body: bodyInput.value };
+          const attributes = readAttributes();
+          if (JSON.stringify(attributes) !== before) input.MessageAttributes = attributes;
+          ext('UpdateMessage', input)
+            .then(() => {
+              close();
+              flash('success', `Message ${m.MessageId} updated.`);
+              return done();
+            })
+            .catch((err) => {
+              error.textContent = err instanceof ApiFailure ? err.toString() : String(err);
+            })
+            .finally(() => {
+              save.disabled = false;
+            });
+        },
+      },
+      h('h2', { id: 'edit-title' }, 'Edit message'),
+      h('p', { class: 'muted' }, `${m.MessageId} keeps its ID, its place in the queue, its counts and where it came from.`),
+      field('Message body', bodyInput),
+      h('fieldset', {}, h('legend', {}, 'Message attributes'), rows, h('button', { type: 'button', onclick: () => addRow('', 'String', '') }, 'Add attribute')),
+      error,
+      h('div', { class: 'actions' }, h('button', { type: 'button', onclick: () => close() }, 'Cancel'), save),
+    ),
+  );
+  function close() {
+    dlg.close();
+    dlg.remove();
+  }
+  dlg.addEventListener('cancel', () => dlg.remove());
+  document.body.append(dlg);
+  dlg.showModal();
+  bodyInput.focus();
+}
+
+async function deleteMessage(button, url, qname, id, done) {
+  if (!(await confirmDialog(`Delete message ${id}?`, `The message is deleted from ${qname}. This cannot be undone.`, null, 'Delete'))) return;
+  await act(button, async () => {
+    const out = await ext('DeleteMessages', { QueueUrl: url, Filter: { MessageIds: [id] } });
+    flash('success', out.Deleted ? `Message ${id} deleted.` : `Message ${id} was no longer in ${qname}.`);
+    await done();
+  });
+}
+
+const pause = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Redrive one message now: a StartRedrive whose filter names it; waits briefly to say how it went. */
+async function redriveNow(button, dlqArn, m, done) {
+  await act(button, async () => {
+    const id = m.MessageId;
+    const source = nameOfArn(m.Attributes.DeadLetterQueueSourceArn);
+    const { TaskHandle } = await ext('StartRedrive', { SourceArn: dlqArn, Filter: { MessageIds: [id] } });
+    let task = null;
+    for (let i = 0; i < 20; i++) {
+      task = await ext('DescribeRedrive', { TaskHandle });
+      if (task.Status !== 'RUNNING' && task.Status !== 'CANCELLING') break;
+      await pause(250);
+    }
+    if (task.Status === 'FAILED') throw new ApiFailure('', `The redrive of message ${id} failed: ${task.FailureReason}`);
+    if (task.Status !== 'COMPLETED') flash('success', `Redrive of message ${id} to ${source} started; see the DLQ redrive tab.`);
+    else if (Number(task.ApproximateNumberOfMessagesMoved) > 0) flash('success', `Message ${id} redriven to ${source}.`);
+    else if (Number(task.ApproximateNumberOfMessagesSkipped) > 0) throw new ApiFailure('', `Message ${id} stays: the loop guard leaves a message redriven ${task.MaxRedrives} times already.`);
+    else throw new ApiFailure('', `Message ${id} was not moved (no longer in the queue, or in flight).`);
+    await done();
+  });
+}
+
+/** ExportMessages, page after page, saved by the browser as a JSON Lines file. */
+async function exportQueue(url, qname, filter, status) {
+  const lines = [];
+  let token;
+  do {
+    const out = await ext('ExportMessages', { QueueUrl: url, MaxResults: 1000, NextToken: token, Filter: isEmptyFilter(filter) ? undefined : filter });
+    for (const m of out.Messages || []) lines.push(JSON.stringify(m) + '\n');
+    token = out.NextToken;
+    status.textContent = `Exporting… ${num(lines.length)} messages so far.`;
+  } while (token);
+  const file = `${qname}-${new Date().toISOString().slice(0, 19).replace(/:/g, '-')}.jsonl`;
+  const href = URL.createObjectURL(new Blob(lines, { type: 'application/x-ndjson' }));
+  const link = h('a', { href, download: file, hidden: true });
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(href), 60_000);
+  status.textContent = `Exported ${num(lines.length)} message${lines.length === 1 ? '' : 's'} to ${file}.`;
+  flash('success', `Exported ${num(lines.length)} message${lines.length === 1 ? '' : 's'} to ${file}.`);
 }
 
 // ---------------------------------------------------------------- DLQ redrive status
 
 const STATUS_WORDS = { RUNNING: 'Running', COMPLETED: 'Successfully completed', CANCELLING: 'Cancelling', CANCELLED: 'Cancelled', FAILED: 'Failed' };
+const STAGE_WORDS = {
+  CANARY: 'Canary: moving the first messages',
+  CANARY_WATCH: 'Watching the canary: waiting for consumers to delete it',
+  MOVING: 'Moving',
+  WATCHING: 'Watching: everything moved, watching for messages that come back',
+};
 const rateSeen = new Map(); // task handle or start time → last (moved, browser time)
 
 function taskView(t) {
@@ -1080,16 +1424,23 @@ function taskView(t) {
   return { toMove, moved, pct, rate, elapsed, left, word: STATUS_WORDS[t.Status] || t.Status };
 }
 
-async function tabRedrive(body, q, all) {
+const canaryWords = (c) => `${num(c.Size)} messages first, ${duration(c.TimeoutSeconds * 1000)} for consumers to delete them`;
+function haltWords(h_) {
+  const limits = [h_.MaxPercent !== undefined ? `more than ${h_.MaxPercent} %` : null, h_.MaxCount !== undefined ? `more than ${num(h_.MaxCount)} messages` : null].filter(Boolean);
+  return `when ${limits.join(' or ')} come back; watching ${duration(h_.WindowSeconds * 1000)} after the last move`;
+}
+
+async function tabRedrive(body, q) {
   const arn = q.attrs.QueueArn;
   let out;
   try {
-    out = await sqs('ListMessageMoveTasks', { SourceArn: arn, MaxResults: 10 });
+    // Redrive's history: every task of this DLQ (SDK- and CLI-started ones too), newest first.
+    out = await ext('ListRedrives', { SourceArn: arn, MaxResults: 20 });
   } catch (e) {
     body.replaceChildren(h('section', { class: 'panel' }, h('h2', {}, 'Dead-letter queue redrive status'), h('p', {}, String(e))));
     return;
   }
-  const tasks = out.Results || [];
+  const tasks = out.Tasks || [];
   const latest = tasks[0];
   const panel = h('section', { class: 'panel', id: 'redrive-status', 'aria-labelledby': 'redrive-title' });
   const head = h('div', { class: 'panel-head' }, h('h2', { id: 'redrive-title' }, 'Dead-letter queue redrive status'));
@@ -1119,19 +1470,26 @@ async function tabRedrive(body, q, all) {
           )
         : null;
     head.append(h('div', { class: 'actions' }, refreshBtn, cancelBtn));
+    const stage = latest.Status === 'RUNNING' && latest.Stage ? STAGE_WORDS[latest.Stage] || latest.Stage : null;
     panel.append(
       h(
         'dl',
         { class: 'kv' },
         h('div', {}, h('dt', {}, 'Status'), h('dd', { class: 'status-' + v.word.split(' ')[0], 'data-status': '' }, v.word)),
+        stage ? h('div', {}, h('dt', {}, 'Stage'), h('dd', { 'data-stage': latest.Stage }, stage)) : null,
         h('div', {}, h('dt', {}, 'Percentage processed'), h('dd', { 'data-percent': '' }, `${v.pct}%`)),
         kv('Messages moved', `${num(v.moved)} of ${num(v.toMove)}`),
+        kv('Failed again', num(latest.ApproximateNumberOfMessagesFailedAgain), 'failed-again'),
+        kv('Skipped by the loop guard', num(latest.ApproximateNumberOfMessagesSkipped), 'skipped'),
         kv('Current rate', v.rate === null ? '—' : `${v.rate.toFixed(1)} messages/s`),
         kv('Elapsed', duration(v.elapsed)),
         kv('Estimated time left', latest.Status === 'RUNNING' ? duration(v.left) : '—'),
         kv('Destination', latest.DestinationArn ? nameOfArn(latest.DestinationArn) : 'Source queue(s)'),
         kv('Velocity', latest.MaxNumberOfMessagesPerSecond ? `Custom max velocity: ${latest.MaxNumberOfMessagesPerSecond} messages/s` : 'System optimized'),
-        latest.FailureReason ? kv('Failure reason', latest.FailureReason) : null,
+        kv('Messages', filterSummary(latest.Filter), 'filter'),
+        latest.Canary ? kv('Canary', canaryWords(latest.Canary)) : null,
+        latest.Halt ? kv('Halt', haltWords(latest.Halt)) : null,
+        latest.FailureReason ? kv('Failure reason', latest.FailureReason, 'failure-reason') : null,
       ),
       h('div', { class: 'progress', role: 'progressbar', 'aria-valuemin': '0', 'aria-valuemax': '100', 'aria-valuenow': String(v.pct), 'aria-label': 'Percentage processed' }, progressFill(v.pct)),
     );
@@ -1147,7 +1505,25 @@ async function tabRedrive(body, q, all) {
           h(
             'table',
             { id: 'redrive-history' },
-            h('thead', {}, h('tr', {}, h('th', {}, 'Started'), h('th', {}, 'Status'), h('th', { class: 'num' }, 'Moved'), h('th', { class: 'num' }, 'To move'), h('th', {}, 'Destination'), h('th', { class: 'hide-narrow' }, 'Velocity'), h('th', {}, 'Failure reason'))),
+            h(
+              'thead',
+              {},
+              h(
+                'tr',
+                {},
+                h('th', {}, 'Started'),
+                h('th', { class: 'hide-narrow' }, 'Started by'),
+                h('th', {}, 'Messages'),
+                h('th', {}, 'Status'),
+                h('th', { class: 'num' }, 'Moved'),
+                h('th', { class: 'num' }, 'To move'),
+                h('th', { class: 'num' }, 'Skipped'),
+                h('th', { class: 'num' }, 'Failed again'),
+                h('th', { class: 'hide-narrow' }, 'Destination'),
+                h('th', { class: 'hide-narrow' }, 'Velocity'),
+                h('th', {}, 'Failure reason'),
+              ),
+            ),
             h(
               'tbody',
               {},
@@ -1156,10 +1532,14 @@ async function tabRedrive(body, q, all) {
                   'tr',
                   {},
                   h('td', {}, when(t.StartedTimestamp)),
-                  h('td', {}, STATUS_WORDS[t.Status] || t.Status),
-                  h('td', { class: 'num' }, num(t.ApproximateNumberOfMessagesMoved)),
+                  h('td', { class: 'hide-narrow' }, t.StartedBy || '—'),
+                  h('td', { 'data-col': 'filter' }, filterSummary(t.Filter), t.Canary ? h('div', { class: 'muted' }, `Canary of ${num(t.Canary.Size)}`) : null, t.Halt ? h('div', { class: 'muted' }, 'Halt on re-failure') : null),
+                  h('td', { 'data-col': 'status' }, STATUS_WORDS[t.Status] || t.Status),
+                  h('td', { class: 'num', 'data-col': 'moved' }, num(t.ApproximateNumberOfMessagesMoved)),
                   h('td', { class: 'num' }, num(t.ApproximateNumberOfMessagesToMove)),
-                  h('td', {}, t.DestinationArn ? nameOfArn(t.DestinationArn) : 'Source queue(s)'),
+                  h('td', { class: 'num', 'data-col': 'skipped' }, num(t.ApproximateNumberOfMessagesSkipped)),
+                  h('td', { class: 'num', 'data-col': 'failed-again' }, num(t.ApproximateNumberOfMessagesFailedAgain)),
+                  h('td', { class: 'hide-narrow' }, t.DestinationArn ? nameOfArn(t.DestinationArn) : 'Source queue(s)'),
                   h('td', { class: 'hide-narrow' }, t.MaxNumberOfMessagesPerSecond ? `${t.MaxNumberOfMessagesPerSecond}/s` : 'System optimized'),
                   h('td', {}, t.FailureReason || ''),
                 ),
@@ -1179,7 +1559,7 @@ function progressFill(pct) {
 
 // ---------------------------------------------------------------- Start DLQ redrive
 
-async function viewStartRedrive(qname) {
+async function viewStartRedrive(qname, filtered) {
   document.title = `Start DLQ redrive — ${qname} — Redrive`;
   const url = await queueUrlOf(qname);
   const [{ list }, sources] = await Promise.all([loadQueues(), sqs('ListDeadLetterSourceQueues', { QueueUrl: url, MaxResults: 1000 })]);
@@ -1195,6 +1575,53 @@ async function viewStartRedrive(qname) {
   const destBox = h('div', { hidden: true }, field('Destination queue', destination, `A ${fifo ? 'FIFO' : 'standard'} queue, like ${qname}.`));
   const rate = h('input', { type: 'number', name: 'velocity', value: '10', inputmode: 'numeric' });
   const rateBox = h('div', { hidden: true }, field('Maximum messages per second', rate, 'Between 1 and 500.'));
+
+  // Redrive's options, each off unless chosen, with the server's defaults filled in.
+  const filter = currentFilter(qname);
+  const onlyFiltered = h('input', { type: 'checkbox', name: 'only-filtered', checked: Boolean(filtered && filter), disabled: !filter });
+  const filterBox = h(
+    'fieldset',
+    {},
+    h('legend', {}, 'Messages to redrive'),
+    h(
+      'label',
+      { class: 'choice' },
+      onlyFiltered,
+      h('span', {}, 'Only messages matching the current filter', h('span', { class: 'hint', id: 'current-filter' }, filter ? filterSummary(filter) + '. The rest stay in the dead-letter queue, untouched.' : 'No filter: set one in the queue\u2019s Peek messages tab.')),
+    ),
+  );
+  const num_ = (name, value) => h('input', { type: 'number', name, value: value ?? '', inputmode: 'numeric' });
+  const canaryOn = h('input', { type: 'checkbox', name: 'canary' });
+  const canarySize = num_('canary-size', '10');
+  const canaryTimeout = num_('canary-timeout', '300');
+  const canaryFields = h('div', { class: 'row', hidden: true }, field('Canary size', canarySize, 'Messages, 1 to 1,000.'), field('Canary timeout', canaryTimeout, 'Seconds, 1 to 43,200.'));
+  canaryOn.addEventListener('change', () => (canaryFields.hidden = !canaryOn.checked));
+  const haltOn = h('input', { type: 'checkbox', name: 'halt' });
+  const haltPercent = num_('halt-percent', '');
+  const haltCount = num_('halt-count', '');
+  const haltWindow = num_('halt-window', '300');
+  const haltFields = h(
+    'div',
+    { class: 'row', hidden: true },
+    field('Halt above percent', haltPercent, '% of the moved messages, 0 to 100.'),
+    field('Halt above count', haltCount, 'Messages; give this, the percent, or both.'),
+    field('Watch window', haltWindow, 'Seconds to keep watching after the last move.'),
+  );
+  haltOn.addEventListener('change', () => (haltFields.hidden = !haltOn.checked));
+  const maxRedrives = num_('max-redrives', '');
+  const safety = h(
+    'fieldset',
+    {},
+    h('legend', {}, 'Safety'),
+    h('label', { class: 'choice' }, canaryOn, h('span', {}, 'Canary', h('span', { class: 'hint' }, 'Move a few messages first; go on only once consumers have deleted them all. One back in the DLQ, or the timeout, stops the redrive.'))),
+    canaryFields,
+    h('label', { class: 'choice' }, haltOn, h('span', {}, 'Halt on re-failure', h('span', { class: 'hint' }, 'Stop when too many of the moved messages come back to the DLQ.'))),
+    haltFields,
+    field('Maximum redrives', maxRedrives, 'The loop guard: a message already redriven this many times stays in the DLQ, counted as skipped. Empty: the server\u2019s default (--max-redrives, 10 unless set).'),
+  );
+
+  const preview = h('section', { class: 'panel', id: 'dry-run', hidden: true, 'aria-live': 'polite' });
+  const previewBtn = h('button', { type: 'button', onclick: () => act(previewBtn, dryRun) }, 'Preview (dry run)');
   const form = h(
     'form',
     { novalidate: true, onsubmit: (e) => (e.preventDefault(), submit()) },
@@ -1213,21 +1640,49 @@ async function viewStartRedrive(qname) {
         rateBox.hidden = e.target.value !== 'custom';
       }),
       rateBox,
-      h('p', { class: 'muted' }, 'You can inspect messages first in the queue\u2019s Peek messages tab (nothing is received).'),
+      filterBox,
+      safety,
+      h('p', { class: 'muted' }, 'You can inspect messages first in the queue\u2019s Peek messages tab (nothing is received), or preview what this redrive would move.'),
     ),
-    h('div', { class: 'actions' }, h('a', { class: 'button', href: queueLink(qname) }, 'Cancel'), h('button', { type: 'submit', class: 'primary' }, 'DLQ redrive')),
+    preview,
+    h('div', { class: 'actions' }, h('a', { class: 'button', href: queueLink(qname) }, 'Cancel'), previewBtn, h('button', { type: 'submit', class: 'primary' }, 'DLQ redrive')),
   );
   main.append(form);
   form.querySelector('input[name="redrive-to"]').focus();
+
+  function input() {
+    const out = { SourceArn: q.attrs.QueueArn };
+    if (checkedValue(form, 'redrive-to') === 'custom') out.DestinationArn = destination.value;
+    if (checkedValue(form, 'velocity') === 'custom') out.MaxNumberOfMessagesPerSecond = intOrRaw(rate) ?? '';
+    if (onlyFiltered.checked && filter) out.Filter = filter;
+    if (canaryOn.checked) out.Canary = { Size: intOrRaw(canarySize), TimeoutSeconds: intOrRaw(canaryTimeout) };
+    if (haltOn.checked) out.Halt = { MaxPercent: intOrRaw(haltPercent), MaxCount: intOrRaw(haltCount), WindowSeconds: intOrRaw(haltWindow) };
+    const guard = intOrRaw(maxRedrives);
+    if (guard !== undefined) out.MaxRedrives = guard;
+    return out;
+  }
+  async function dryRun() {
+    const out = await ext('StartRedrive', { ...input(), DryRun: true });
+    const n = Number(out.ApproximateNumberOfMessagesToMove || 0);
+    const skipped = Number(out.ApproximateNumberOfMessagesSkipped || 0);
+    const sample = out.Sample || [];
+    preview.hidden = false;
+    preview.replaceChildren(
+      h('h2', {}, 'Preview'),
+      h(
+        'p',
+        { id: 'dry-run-count' },
+        h('b', {}, `${num(n)} message${n === 1 ? '' : 's'} would move`),
+        skipped ? `; ${num(skipped)} would stay, left by the loop guard` : '',
+        '. Nothing was moved.',
+      ),
+      sample.length ? h('h3', {}, `The first ${sample.length}`) : null,
+      h('div', { id: 'dry-run-sample' }, sample.map((m) => messageCard(m))),
+    );
+  }
   async function submit() {
     await act(form.querySelector('button[type=submit]'), async () => {
-      const input = { SourceArn: q.attrs.QueueArn };
-      if (checkedValue(form, 'redrive-to') === 'custom') input.DestinationArn = destination.value;
-      if (checkedValue(form, 'velocity') === 'custom') {
-        const n = Number(rate.value.trim());
-        input.MaxNumberOfMessagesPerSecond = Number.isInteger(n) && rate.value.trim() !== '' ? n : rate.value.trim();
-      }
-      await sqs('StartMessageMoveTask', input);
+      await ext('StartRedrive', input());
       flash('success', `DLQ redrive started for ${qname}.`);
       sessionStorage.setItem('redrive-tab:' + qname, 'redrive');
       go(queueLink(qname), true);
