@@ -41,19 +41,21 @@ export async function startServer(extraArgs = []) {
   });
   const endpoint = /^redrive listening on (http:\/\/\S+)/.exec(first)[1];
   /** The SQS JSON API itself, for setup the test does not need to click through. */
-  async function api(action, input) {
+  async function call(target, input) {
     const res = await fetch(endpoint + '/', {
       method: 'POST',
-      headers: { 'Content-Type': 'application/x-amz-json-1.0', 'X-Amz-Target': 'AmazonSQS.' + action },
+      headers: { 'Content-Type': 'application/x-amz-json-1.0', 'X-Amz-Target': target },
       body: JSON.stringify(input || {}),
     });
     const text = await res.text();
-    if (!res.ok) throw new Error(`${action}: ${res.status} ${text}`);
+    if (!res.ok) throw new Error(`${target}: ${res.status} ${text}`);
     return text ? JSON.parse(text) : {};
   }
   return {
     endpoint,
-    api,
+    api: (action, input) => call('AmazonSQS.' + action, input),
+    /** The extension API (docs/extension-api.md): `ext('PeekMessages', {...})`. */
+    ext: (operation, input) => call('Redrive_v1.' + operation, input),
     queueUrl: (name) => `${endpoint}/${ACCOUNT}/${name}`,
     queueArn: (name) => `arn:aws:sqs:us-east-1:${ACCOUNT}:${name}`,
     log: () => log,

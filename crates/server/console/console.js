@@ -1056,13 +1056,18 @@ function filterForm(q, all, saved) {
   const fields = h(
     'div',
     { class: 'filters' },
-    source ? field('Source queue', source, 'The queue a message was dead-lettered from.') : null,
-    field('Body contains', bodyContains),
-    h('div', { class: 'row' }, field('Message attribute', attrName, 'Its name.'), field('Attribute test', attrTest), field('Attribute equals', attrValue, 'The text of a String or Number, the base64 of a Binary.')),
-    h('div', { class: 'row' }, field('JSON path', jsonPath, 'A JSON Pointer into a JSON body.'), field('JSON value equals', jsonValue, 'A JSON value; other text is a string.')),
-    h('div', { class: 'row' }, field('Sent from', times.sentAfter), field('Sent before', times.sentBefore)),
-    h('div', { class: 'row' }, field('Dead-lettered from', times.deadAfter), field('Dead-lettered before', times.deadBefore)),
-    field('Message IDs', ids, 'Only these messages: one a line, or tick Choose on the messages below.'),
+    h('div', { class: 'row' }, source ? field('Source queue', source) : null, field('Body contains', bodyContains)),
+    h('div', { class: 'row' }, field('Message attribute', attrName), field('Attribute test', attrTest), field('Attribute equals', attrValue)),
+    h('div', { class: 'row' }, field('JSON path', jsonPath), field('JSON value equals', jsonValue)),
+    h('div', { class: 'row' }, field('Sent from', times.sentAfter), field('Sent before', times.sentBefore), field('Dead-lettered from', times.deadAfter), field('Dead-lettered before', times.deadBefore)),
+    field('Message IDs', ids, 'One a line, or tick Choose on the messages below.'),
+    h(
+      'p',
+      { class: 'hint' },
+      'A message must pass every test given. An attribute equals the text of a String or Number, the base64 of a Binary. ',
+      'The JSON path is a JSON Pointer (/order/kind) into a JSON body, its value a JSON value ("refund", 42, true; other text is taken as a string). ',
+      'Times are in this browser\u2019s time zone.',
+    ),
   );
   function values() {
     return {
@@ -1227,6 +1232,7 @@ function tabPeek(body, q, all, url, state) {
       type: 'button',
       onclick: () =>
         act(clearBtn, async () => {
+          clearFlash();
           form.clear();
           apply();
           await reload();
@@ -1243,7 +1249,7 @@ function tabPeek(body, q, all, url, state) {
       h('p', { class: 'note' }, 'Peek shows messages without receiving them: receive counts, visibility and dead-letter moves are not touched. 50 at a time, oldest first.'),
       h(
         'form',
-        { novalidate: true, 'aria-label': 'Filter', onsubmit: (e) => (e.preventDefault(), act(peekBtn, () => (apply(), reload()))) },
+        { novalidate: true, 'aria-label': 'Filter', onsubmit: (e) => (e.preventDefault(), act(peekBtn, () => (clearFlash(), apply(), reload()))) },
         form.fields,
         h(
           'div',
@@ -1424,6 +1430,11 @@ function taskView(t) {
   return { toMove, moved, pct, rate, elapsed, left, word: STATUS_WORDS[t.Status] || t.Status };
 }
 
+/** A key-value pair across the whole width (a sentence, not a figure). */
+function wide(el) {
+  el.className = 'wide';
+  return el;
+}
 const canaryWords = (c) => `${num(c.Size)} messages first, ${duration(c.TimeoutSeconds * 1000)} for consumers to delete them`;
 function haltWords(h_) {
   const limits = [h_.MaxPercent !== undefined ? `more than ${h_.MaxPercent} %` : null, h_.MaxCount !== undefined ? `more than ${num(h_.MaxCount)} messages` : null].filter(Boolean);
@@ -1489,7 +1500,7 @@ async function tabRedrive(body, q) {
         kv('Messages', filterSummary(latest.Filter), 'filter'),
         latest.Canary ? kv('Canary', canaryWords(latest.Canary)) : null,
         latest.Halt ? kv('Halt', haltWords(latest.Halt)) : null,
-        latest.FailureReason ? kv('Failure reason', latest.FailureReason, 'failure-reason') : null,
+        latest.FailureReason ? wide(kv('Failure reason', latest.FailureReason, 'failure-reason')) : null,
       ),
       h('div', { class: 'progress', role: 'progressbar', 'aria-valuemin': '0', 'aria-valuemax': '100', 'aria-valuenow': String(v.pct), 'aria-label': 'Percentage processed' }, progressFill(v.pct)),
     );
@@ -1620,7 +1631,7 @@ async function viewStartRedrive(qname, filtered) {
     field('Maximum redrives', maxRedrives, 'The loop guard: a message already redriven this many times stays in the DLQ, counted as skipped. Empty: the server\u2019s default (--max-redrives, 10 unless set).'),
   );
 
-  const preview = h('section', { class: 'panel', id: 'dry-run', hidden: true, 'aria-live': 'polite' });
+  const preview = h('section', { class: 'panel preview', id: 'dry-run', hidden: true, 'aria-live': 'polite' });
   const previewBtn = h('button', { type: 'button', onclick: () => act(previewBtn, dryRun) }, 'Preview (dry run)');
   const form = h(
     'form',
@@ -1644,8 +1655,8 @@ async function viewStartRedrive(qname, filtered) {
       safety,
       h('p', { class: 'muted' }, 'You can inspect messages first in the queue\u2019s Peek messages tab (nothing is received), or preview what this redrive would move.'),
     ),
-    preview,
     h('div', { class: 'actions' }, h('a', { class: 'button', href: queueLink(qname) }, 'Cancel'), previewBtn, h('button', { type: 'submit', class: 'primary' }, 'DLQ redrive')),
+    preview,
   );
   main.append(form);
   form.querySelector('input[name="redrive-to"]').focus();
