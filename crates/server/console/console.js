@@ -1215,7 +1215,7 @@ function tabPeek(body, q, all, url, state) {
 
   function card(m) {
     const id = m.MessageId;
-    const chooser = h('input', { type: 'checkbox', checked: form.chosen(id), onchange: (e) => form.choose(id, e.target.checked) });
+    const chooser = h('input', { type: 'checkbox', 'aria-label': `Choose message ${id}`, checked: form.chosen(id), onchange: (e) => form.choose(id, e.target.checked) });
     const edit = h('button', { type: 'button', 'aria-label': `Edit message ${id}`, onclick: () => editMessage(url, m, reload) }, 'Edit');
     const del = h('button', { type: 'button', class: 'danger', 'aria-label': `Delete message ${id}`, onclick: () => deleteMessage(del, url, q.name, id, reload) }, 'Delete');
     const now = isDlq && m.Attributes && m.Attributes.DeadLetterQueueSourceArn
@@ -1225,7 +1225,8 @@ function tabPeek(body, q, all, url, state) {
   }
 
   const peekBtn = h('button', { type: 'submit', class: 'primary' }, 'Peek');
-  const exportBtn = h('button', { type: 'button', onclick: () => act(exportBtn, () => exportQueue(url, q.name, apply(), status)) }, 'Export');
+  // Export applies the filter too, so the list shows what the file holds.
+  const exportBtn = h('button', { type: 'button', onclick: () => act(exportBtn, async () => (clearFlash(), apply(), await reload(), await exportQueue(url, q.name, applied, status))) }, 'Export');
   const clearBtn = h(
     'button',
     {
@@ -1380,6 +1381,7 @@ async function redriveNow(button, dlqArn, m, done) {
 
 /** ExportMessages, page after page, saved by the browser as a JSON Lines file. */
 async function exportQueue(url, qname, filter, status) {
+  const shown = status.textContent;
   const lines = [];
   let token;
   do {
@@ -1395,7 +1397,7 @@ async function exportQueue(url, qname, filter, status) {
   link.click();
   link.remove();
   setTimeout(() => URL.revokeObjectURL(href), 60_000);
-  status.textContent = `Exported ${num(lines.length)} message${lines.length === 1 ? '' : 's'} to ${file}.`;
+  status.textContent = shown;
   flash('success', `Exported ${num(lines.length)} message${lines.length === 1 ? '' : 's'} to ${file}.`);
 }
 

@@ -251,7 +251,7 @@ test('a message is redriven now, alone, to its source queue', async () => {
   tab.expectNoErrors();
 });
 
-test('Export downloads the filtered DLQ as a .jsonl file whose lines are its messages', async () => {
+test('Export downloads the filtered DLQ as a .jsonl file whose lines are its messages, chosen ones too', async () => {
   await page.getByRole('tab', { name: 'Peek messages' }).click();
   await page.getByRole('button', { name: 'Clear filter' }).click();
   await countLine().getByText('10 messages in the queue.').waitFor(WAIT);
@@ -259,7 +259,8 @@ test('Export downloads the filtered DLQ as a .jsonl file whose lines are its mes
   await page.getByLabel('Attribute equals', { exact: true }).fill('sale');
   const [download] = await Promise.all([page.waitForEvent('download', WAIT), page.getByRole('button', { name: 'Export' }).click()]);
   assert.match(download.suggestedFilename(), /^orders-dlq-\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}\.jsonl$/);
-  await page.getByText(`Exported 6 messages to ${download.suggestedFilename()}.`).first().waitFor(WAIT);
+  await page.getByRole('alert').getByText(`Exported 6 messages to ${download.suggestedFilename()}.`).waitFor(WAIT);
+  await countLine().getByText('6 messages match the filter (10 looked at).').waitFor();
   const text = readFileSync(await download.path(), 'utf8');
   assert.ok(text.endsWith('\n'));
   const lines = text.trimEnd().split('\n').map((l) => JSON.parse(l));
@@ -270,5 +271,15 @@ test('Export downloads the filtered DLQ as a .jsonl file whose lines are its mes
     assert.equal(JSON.parse(m.Body).kind, 'sale');
     assert.equal(m.Attributes.DeadLetterQueueSourceArn, server.queueArn('orders'));
   }
+
+  // Two messages ticked with Choose: the filter takes just them, and so does the export.
+  const chosen = [lines[1].MessageId, lines[4].MessageId];
+  await page.getByRole('button', { name: 'Clear filter' }).click();
+  await countLine().getByText('10 messages in the queue.').waitFor(WAIT);
+  for (const id of chosen) await page.getByRole('checkbox', { name: `Choose message ${id}` }).check();
+  await peek('2 messages match the filter (10 looked at).');
+  const [picked] = await Promise.all([page.waitForEvent('download', WAIT), page.getByRole('button', { name: 'Export' }).click()]);
+  const pickedLines = readFileSync(await picked.path(), 'utf8').trimEnd().split('\n').map((l) => JSON.parse(l).MessageId);
+  assert.deepEqual(pickedLines, chosen);
   tab.expectNoErrors();
 });
