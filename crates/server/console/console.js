@@ -1373,7 +1373,7 @@ async function redriveNow(button, dlqArn, m, done) {
     if (task.Status === 'FAILED') throw new ApiFailure('', `The redrive of message ${id} failed: ${task.FailureReason}`);
     if (task.Status !== 'COMPLETED') flash('success', `Redrive of message ${id} to ${source} started; see the DLQ redrive tab.`);
     else if (Number(task.ApproximateNumberOfMessagesMoved) > 0) flash('success', `Message ${id} redriven to ${source}.`);
-    else if (Number(task.ApproximateNumberOfMessagesSkipped) > 0) throw new ApiFailure('', `Message ${id} stays: the loop guard leaves a message redriven ${task.MaxRedrives} times already.`);
+    else if (Number(task.ApproximateNumberOfMessagesSkipped) > 0) throw new ApiFailure('', `Message ${id} stays in the DLQ: the loop guard leaves it (redriven ${m.RedriveCount} times already).`);
     else throw new ApiFailure('', `Message ${id} was not moved (no longer in the queue, or in flight).`);
     await done();
   });
@@ -1630,7 +1630,7 @@ async function viewStartRedrive(qname, filtered) {
     canaryFields,
     h('label', { class: 'choice' }, haltOn, h('span', {}, 'Halt on re-failure', h('span', { class: 'hint' }, 'Stop when too many of the moved messages come back to the DLQ.'))),
     haltFields,
-    field('Maximum redrives', maxRedrives, 'The loop guard: a message already redriven this many times stays in the DLQ, counted as skipped. Empty: the server\u2019s default (--max-redrives, 10 unless set).'),
+    field('Maximum redrives', maxRedrives, 'The loop guard: a message already redriven this many times stays in the DLQ, counted as skipped. Empty: the DLQ\u2019s tag redrive:max-redrives, else the server\u2019s --max-redrives (10 unless set).'),
   );
 
   const preview = h('section', { class: 'panel preview', id: 'dry-run', hidden: true, 'aria-live': 'polite' });
