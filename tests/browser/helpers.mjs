@@ -40,7 +40,7 @@ export async function startServer(extraArgs = []) {
     exited.then(([code]) => reject(new Error(`redrive exited (${code}) before listening\n${log}`)));
   });
   const endpoint = /^redrive listening on (http:\/\/\S+)/.exec(first)[1];
-  /** The SQS JSON API itself, for setup the test does not need to click through. */
+  /** The server's JSON API itself, for setup and checks the test does not need to click through. */
   async function call(target, input) {
     const res = await fetch(endpoint + '/', {
       method: 'POST',
