@@ -34,6 +34,8 @@ pub struct Config {
     /// The credentials file: when given, every API request must be signed by one of its keys
     /// and is that key's account's (`auth`).
     pub credentials: Option<PathBuf>,
+    /// Listen on a non-loopback address without credentials, knowingly.
+    pub allow_anonymous_network: bool,
 }
 
 /// One `[[queues]]` entry of the config file, or a name given by `--queue`.
@@ -95,6 +97,7 @@ impl Default for Config {
             queues: Vec::new(),
             max_redrives: Some(engine::DEFAULT_MAX_REDRIVES),
             credentials: None,
+            allow_anonymous_network: false,
         }
     }
 }
@@ -124,7 +127,8 @@ impl Config {
 #[command(name = "redrive", version, about = "An SQS-compatible message queue server")]
 pub struct Args {
     /// TOML file with any of: bind, data_dir, in_memory, region, account_id, public_url, log,
-    /// worker_threads, cors_origins, max_redrives, credentials, and [[queues]] declarations (README: Configuration).
+    /// worker_threads, cors_origins, max_redrives, credentials, allow_anonymous_network, and [[queues]]
+    /// declarations (README: Configuration).
     #[arg(long, env = "REDRIVE_CONFIG")]
     pub config: Option<PathBuf>,
     /// Address to listen on.
@@ -167,6 +171,10 @@ pub struct Args {
     /// every API request must then be signed (SigV4) by one of them (docs/security.md).
     #[arg(long, env = "REDRIVE_CREDENTIALS", value_name = "FILE")]
     pub credentials: Option<PathBuf>,
+    /// Listen on a non-loopback address without a credentials file: anyone who can reach it
+    /// can read, change and delete every queue. Refused unless given.
+    #[arg(long, env = "REDRIVE_ALLOW_ANONYMOUS_NETWORK")]
+    pub allow_anonymous_network: bool,
     /// For tests: time advances only through POST /_redrive/clock/advance?ms=N.
     #[arg(long, env = "REDRIVE_MANUAL_CLOCK", hide = true)]
     pub manual_clock: bool,
@@ -188,6 +196,7 @@ struct FileConfig {
     queues: Vec<QueueDeclaration>,
     max_redrives: Option<u32>,
     credentials: Option<PathBuf>,
+    allow_anonymous_network: Option<bool>,
 }
 
 impl Args {
@@ -220,8 +229,18 @@ impl Args {
                 queues.push(QueueDeclaration { name, ..QueueDeclaration::default() });
             }
         }
+        let bind = self.bind.or(file.bind).unwrap_or(d.bind);
+        let credentials = self.credentials.or(file.credentials);
+        let allow_anonymous_network = self.allow_anonymous_network || file.allow_anonymous_network.unwrap_or(false);
+        if credentials.is_none() && !allow_anonymous_network && !is_loopback(&bind) {
+            return Err(format!(
+                "refusing to listen on {bind} without credentials: anyone who can reach it could read, change and \
+                 delete every queue. Give --credentials FILE (docs/security.md), or --allow-anonymous-network to \
+                 accept that."
+            ));
+        }
         Ok(Config {
-            bind: self.bind.or(file.bind).unwrap_or(d.bind),
+            bind,
             data_dir: self.data_dir.or(file.data_dir).unwrap_or(d.data_dir),
             in_memory: self.in_memory || file.in_memory.unwrap_or(false),
             region: self.region.or(file.region).unwrap_or(d.region),
@@ -237,13 +256,23 @@ impl Args {
             },
             store_vfs: None,
             queues,
-            credentials: self.credentials.or(file.credentials),
+            credentials,
+            allow_anonymous_network,
             max_redrives: match self.max_redrives.or(file.max_redrives) {
                 Some(0) => None,
                 Some(n) => Some(n),
                 None => d.max_redrives,
             },
         })
+    }
+}
+
+/// Whether a bind address only takes connections from this machine: a loopback IP, or
+/// `localhost`.
+pub fn is_loopback(bind: &str) -> bool {
+    match bind.parse::<std::net::SocketAddr>() {
+        Ok(addr) => addr.ip().is_loopback(),
+        Err(_) => bind.rsplit_once(':').is_some_and(|(host, _)| host.eq_ignore_ascii_case("localhost")),
     }
 }
 
@@ -281,6 +310,20 @@ mod tests {
         let c = Args::parse_from(["redrive", "--cors-origin", "http://b.test,http://c.test"]).into_config().unwrap();
         assert_eq!(c.cors_origins, ["http://b.test", "http://c.test"]);
         assert!(Config::default().cors_origins.is_empty(), "off by default");
+    }
+
+    #[test]
+    fn a_network_address_needs_credentials_or_the_anonymous_flag() {
+        let config = |args: &[&str]| Args::parse_from([&["redrive"], args].concat()).into_config();
+        let refused = config(&["--bind", "0.0.0.0:9324"]).unwrap_err();
+        assert!(refused.starts_with("refusing to listen on 0.0.0.0:9324 without credentials"), "{refused}");
+        assert!(config(&["--bind", "192.168.1.5:9324"]).is_err());
+        assert!(config(&["--bind", "[::]:9324"]).is_err());
+        assert!(config(&["--bind", "0.0.0.0:9324", "--allow-anonymous-network"]).is_ok());
+        assert!(config(&["--bind", "0.0.0.0:9324", "--credentials", "keys.toml"]).is_ok());
+        for loopback in ["127.0.0.1:9324", "[::1]:9324", "localhost:9324", "127.0.0.2:1"] {
+            assert!(config(&["--bind", loopback]).is_ok(), "{loopback}");
+        }
     }
 
     #[test]

@@ -96,6 +96,12 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
         None => None,
     };
     let listener = TcpListener::bind(&config.bind).await.map_err(|e| StartError::Bind(config.bind.clone(), e))?;
+    if auth.is_none() && !config::is_loopback(&config.bind) {
+        tracing::warn!(
+            bind = %config.bind,
+            "listening on a network without credentials (--allow-anonymous-network): anyone who can reach it can use every queue"
+        );
+    }
     let addr = listener.local_addr().map_err(|e| StartError::Bind(config.bind.clone(), e))?;
     let manual_clock = config.manual_clock.then(ManualClock::starting_now);
     let clock: Arc<dyn Clock> = match &manual_clock {

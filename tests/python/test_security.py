@@ -1,0 +1,109 @@
+"""A server on a network: refused without credentials unless told; with a credentials file,
+requests signed by boto3, the AWS CLI and presigned URLs are checked as AWS checks them."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from urllib.parse import urlencode
+
+import boto3
+import pytest
+from botocore.auth import SigV4QueryAuth
+from botocore.awsrequest import AWSRequest
+from botocore.config import Config
+from botocore.credentials import Credentials
+from botocore.exceptions import ClientError
+
+from conftest import ServerProcess, http_request, redrive_binary
+
+KEY = "AKIAEXAMPLEONE000001"
+SECRET = "secret-of-key-one-0123456789"
+
+
+def clean_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith("REDRIVE_")}
+
+
+def test_an_anonymous_server_refuses_a_network_address_and_says_why():
+    run = subprocess.run(
+        [str(redrive_binary()), "--in-memory", "--bind", "0.0.0.0:0"],
+        capture_output=True, text=True, timeout=30, env=clean_env(),
+    )
+    assert run.returncode == 2, run
+    assert run.stderr.strip() == (
+        "redrive: refusing to listen on 0.0.0.0:0 without credentials: anyone who can reach it could read, "
+        "change and delete every queue. Give --credentials FILE (docs/security.md), or "
+        "--allow-anonymous-network to accept that."
+    )
+
+
+@pytest.fixture(scope="module")
+def signed(tmp_path_factory):
+    d = tmp_path_factory.mktemp("signed")
+    creds = d / "credentials.toml"
+    creds.write_text(
+        f'[[keys]]\naccess_key_id = "{KEY}"\nsecret_access_key = "{SECRET}"\naccount_id = "111111111111"\n'
+    )
+    server = ServerProcess(args=["--credentials", str(creds)], log_dir=d).start()
+    yield server
+    server.stop()
+
+
+def client(server, key=KEY, secret=SECRET, region="us-east-1"):
+    return boto3.session.Session(aws_access_key_id=key, aws_secret_access_key=secret, region_name=region).client(
+        "sqs", endpoint_url=server.endpoint, config=Config(retries={"total_max_attempts": 1, "mode": "standard"})
+    )
+
+
+def error_code(call) -> str:
+    with pytest.raises(ClientError) as err:
+        call()
+    return err.value.response["Error"]["Code"]
+
+
+def test_boto3_signed_with_the_right_secret_works_and_a_wrong_one_is_refused(signed):
+    url = client(signed).create_queue(QueueName="sec-boto3")["QueueUrl"]
+    assert url.endswith("/111111111111/sec-boto3")
+    assert error_code(lambda: client(signed, secret="not-the-secret-0123456").list_queues()) == "SignatureDoesNotMatch"
+    assert error_code(lambda: client(signed, key="AKIAUNKNOWNKEY000000").list_queues()) == "InvalidClientTokenId"
+    assert error_code(lambda: client(signed, region="eu-west-1").list_queues()) == "SignatureDoesNotMatch"
+
+
+def test_the_aws_cli_signs_its_requests_and_they_pass(signed):
+    env = {**clean_env(), "AWS_ACCESS_KEY_ID": KEY, "AWS_SECRET_ACCESS_KEY": SECRET, "AWS_DEFAULT_REGION": "us-east-1"}
+    aws = os.path.join(os.path.dirname(os.path.realpath(os.sys.executable)), "aws")
+    run = subprocess.run(
+        [aws, "--endpoint-url", signed.endpoint, "sqs", "create-queue", "--queue-name", "sec-cli"],
+        capture_output=True, text=True, timeout=60, env=env,
+    )
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout)["QueueUrl"].endswith("/111111111111/sec-cli")
+    env["AWS_SECRET_ACCESS_KEY"] = "wrong-secret-0123456789"
+    run = subprocess.run(
+        [aws, "--endpoint-url", signed.endpoint, "sqs", "list-queues"], capture_output=True, text=True, timeout=60, env=env
+    )
+    assert run.returncode != 0 and "SignatureDoesNotMatch" in run.stderr, run.stderr
+
+
+def presigned(server, params: dict, expires: int = 300, secret: str = SECRET) -> str:
+    request = AWSRequest(method="GET", url=f"{server.endpoint}/?{urlencode(params)}")
+    SigV4QueryAuth(Credentials(KEY, secret), "sqs", "us-east-1", expires=expires).add_auth(request)
+    return request.url
+
+
+def test_a_presigned_url_works_until_it_expires_and_not_once_changed(signed):
+    url = client(signed).create_queue(QueueName="sec-presigned")["QueueUrl"]
+    send = {"Action": "SendMessage", "QueueUrl": url, "MessageBody": "signed in the URL", "Version": "2012-11-05"}
+    status, _, body = http_request("GET", presigned(signed, send))
+    assert status == 200, body
+    tampered = presigned(signed, send).replace("signed+in+the+URL", "changed").replace("signed%20in%20the%20URL", "changed")
+    status, _, body = http_request("GET", tampered)
+    assert status == 403 and b"SignatureDoesNotMatch" in body, body
+    short = presigned(signed, send, expires=5)
+    http_request("POST", f"{signed.endpoint}/_redrive/clock/advance?ms=10000", data=b"")
+    status, _, body = http_request("GET", short)
+    assert status == 403 and b"Request has expired" in body, body
+    got = client(signed).receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+    assert [m["Body"] for m in got] == ["signed in the URL"], "only the valid one was sent"
