@@ -31,7 +31,7 @@ from botocore.config import Config
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_BIN = ROOT / "target" / "debug" / "redrive"
-LISTEN_RE = re.compile(r"^redrive listening on (http://127\.0\.0\.1:(\d+))\s*$")
+LISTEN_RE = re.compile(r"^redrive listening on (https?://127\.0\.0\.1:(\d+))\s*$")
 REGION = "us-east-1"
 ACCOUNT = "000000000000"
 STARTUP_TIMEOUT = 30.0

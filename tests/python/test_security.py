@@ -107,3 +107,59 @@ def test_a_presigned_url_works_until_it_expires_and_not_once_changed(signed):
     assert status == 403 and b"Request has expired" in body, body
     got = client(signed).receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
     assert [m["Body"] for m in got] == ["signed in the URL"], "only the valid one was sent"
+
+
+@pytest.fixture(scope="module")
+def tls_files(tmp_path_factory):
+    d = tmp_path_factory.mktemp("tls")
+    cert, key = d / "cert.pem", d / "key.pem"
+    run = subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=localhost",
+         "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost", "-keyout", str(key), "-out", str(cert)],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert run.returncode == 0, run.stderr
+    return cert, key
+
+
+def test_tls_serves_https_that_boto3_verifies_and_signed_requests_pass_over_it(tmp_path, tls_files):
+    cert, key = tls_files
+    creds = tmp_path / "credentials.toml"
+    creds.write_text(
+        f'[[keys]]\naccess_key_id = "{KEY}"\nsecret_access_key = "{SECRET}"\naccount_id = "111111111111"\n'
+    )
+    server = ServerProcess(
+        args=["--credentials", str(creds), "--tls-cert", str(cert), "--tls-key", str(key)], log_dir=tmp_path
+    ).start()
+    try:
+        assert server.endpoint.startswith("https://127.0.0.1:")
+        sqs = boto3.session.Session(aws_access_key_id=KEY, aws_secret_access_key=SECRET, region_name="us-east-1").client(
+            "sqs", endpoint_url=server.endpoint, verify=str(cert)
+        )
+        url = sqs.create_queue(QueueName="over-tls")["QueueUrl"]
+        assert url == f"{server.endpoint}/111111111111/over-tls", "queue URLs say https"
+        sqs.send_message(QueueUrl=url, MessageBody="private")
+        assert sqs.receive_message(QueueUrl=url)["Messages"][0]["Body"] == "private"
+        # A client that does not trust the certificate refuses the server.
+        untrusting = boto3.session.Session(aws_access_key_id=KEY, aws_secret_access_key=SECRET, region_name="us-east-1")
+        with pytest.raises(Exception, match="(?i)certificate"):
+            untrusting.client("sqs", endpoint_url=server.endpoint).list_queues()
+        # Plain HTTP to the TLS port gets no answer.
+        with pytest.raises(Exception):
+            http_request("GET", server.endpoint.replace("https://", "http://") + "/health", timeout=5)
+    finally:
+        assert server.stop() == 0
+
+
+def test_a_certificate_without_its_key_stops_the_start_with_a_clear_line(tls_files):
+    cert, _ = tls_files
+    run = subprocess.run(
+        [str(redrive_binary()), "--in-memory", "--bind", "127.0.0.1:0", "--tls-cert", str(cert)],
+        capture_output=True, text=True, timeout=30, env=clean_env(),
+    )
+    assert run.returncode == 2 and run.stderr.strip() == "redrive: give both --tls-cert and --tls-key, or neither"
+    run = subprocess.run(
+        [str(redrive_binary()), "--in-memory", "--bind", "127.0.0.1:0", "--tls-cert", str(cert), "--tls-key", str(cert)],
+        capture_output=True, text=True, timeout=30, env=clean_env(),
+    )
+    assert run.returncode == 1 and "cannot read the TLS key" in run.stderr, run.stderr

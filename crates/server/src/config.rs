@@ -36,6 +36,9 @@ pub struct Config {
     pub credentials: Option<PathBuf>,
     /// Listen on a non-loopback address without credentials, knowingly.
     pub allow_anonymous_network: bool,
+    /// TLS on the listener: a PEM certificate chain and its PEM private key.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
 }
 
 /// One `[[queues]]` entry of the config file, or a name given by `--queue`.
@@ -98,6 +101,8 @@ impl Default for Config {
             max_redrives: Some(engine::DEFAULT_MAX_REDRIVES),
             credentials: None,
             allow_anonymous_network: false,
+            tls_cert: None,
+            tls_key: None,
         }
     }
 }
@@ -127,7 +132,7 @@ impl Config {
 #[command(name = "redrive", version, about = "An SQS-compatible message queue server")]
 pub struct Args {
     /// TOML file with any of: bind, data_dir, in_memory, region, account_id, public_url, log,
-    /// worker_threads, cors_origins, max_redrives, credentials, allow_anonymous_network, and [[queues]]
+    /// worker_threads, cors_origins, max_redrives, credentials, allow_anonymous_network, tls_cert, tls_key, and [[queues]]
     /// declarations (README: Configuration).
     #[arg(long, env = "REDRIVE_CONFIG")]
     pub config: Option<PathBuf>,
@@ -175,6 +180,12 @@ pub struct Args {
     /// can read, change and delete every queue. Refused unless given.
     #[arg(long, env = "REDRIVE_ALLOW_ANONYMOUS_NETWORK")]
     pub allow_anonymous_network: bool,
+    /// Serve HTTPS with this PEM certificate chain (with --tls-key).
+    #[arg(long, env = "REDRIVE_TLS_CERT", value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, env = "REDRIVE_TLS_KEY", value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
     /// For tests: time advances only through POST /_redrive/clock/advance?ms=N.
     #[arg(long, env = "REDRIVE_MANUAL_CLOCK", hide = true)]
     pub manual_clock: bool,
@@ -197,6 +208,8 @@ struct FileConfig {
     max_redrives: Option<u32>,
     credentials: Option<PathBuf>,
     allow_anonymous_network: Option<bool>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
 }
 
 impl Args {
@@ -230,6 +243,10 @@ impl Args {
             }
         }
         let bind = self.bind.or(file.bind).unwrap_or(d.bind);
+        let (tls_cert, tls_key) = (self.tls_cert.or(file.tls_cert), self.tls_key.or(file.tls_key));
+        if tls_cert.is_some() != tls_key.is_some() {
+            return Err("give both --tls-cert and --tls-key, or neither".into());
+        }
         let credentials = self.credentials.or(file.credentials);
         let allow_anonymous_network = self.allow_anonymous_network || file.allow_anonymous_network.unwrap_or(false);
         if credentials.is_none() && !allow_anonymous_network && !is_loopback(&bind) {
@@ -258,6 +275,8 @@ impl Args {
             queues,
             credentials,
             allow_anonymous_network,
+            tls_cert,
+            tls_key,
             max_redrives: match self.max_redrives.or(file.max_redrives) {
                 Some(0) => None,
                 Some(n) => Some(n),

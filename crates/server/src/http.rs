@@ -44,6 +44,8 @@ pub struct App {
     pub depth: Arc<crate::depth::History>,
     /// Signature checks, when a credentials file is given; `None`: any caller is the account.
     pub auth: Option<crate::auth::Auth>,
+    /// TLS on the listener, when a certificate and key are given.
+    pub tls: Option<tokio_rustls::TlsAcceptor>,
 }
 
 pub async fn serve(app: Arc<App>, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
@@ -58,7 +60,7 @@ pub async fn serve(app: Arc<App>, req: Request<Incoming>) -> Result<Response<Ful
         (_, p) if console_path => {
             let own_origin = match &app.config.public_url {
                 Some(url) => crate::console::origin_of(url).to_string(),
-                None => request_base_url(req.headers(), app.local_addr),
+                None => request_base_url(req.headers(), &app),
             };
             match crate::console::route(&app.console, &method, p, req.headers(), &own_origin) {
                 crate::console::Route::Respond(r) => r,
@@ -151,7 +153,7 @@ async fn prepare(app: &App, req: Request<Incoming>) -> Result<(hyper::http::requ
     let body = read_body(app, body, declared).await?;
     let base_url = match &app.config.public_url {
         Some(url) => url.clone(),
-        None => request_base_url(&parts.headers, app.local_addr),
+        None => request_base_url(&parts.headers, app),
     };
     let ctx = Ctx {
         engine: &app.engine,
@@ -199,19 +201,21 @@ async fn extension_call(app: &App, req: Request<Incoming>, target: &str) -> Resu
 }
 
 /// `scheme://host` as the client reached this server: from a proxy's `X-Forwarded-Proto` and
-/// `X-Forwarded-Host` when it set them (TLS ends at the proxy), else `http://` and `Host`.
-fn request_base_url(headers: &hyper::HeaderMap, local_addr: SocketAddr) -> String {
+/// `X-Forwarded-Host` when it set them (TLS ends at the proxy), else `Host`, with `https://`
+/// when the server itself serves TLS and `http://` otherwise.
+fn request_base_url(headers: &hyper::HeaderMap, app: &App) -> String {
     let first = |name: &str| {
         let value = headers.get(name).and_then(|v| v.to_str().ok())?;
         value.split(',').next().map(str::trim).filter(|v| !v.is_empty())
     };
     let scheme = match first("x-forwarded-proto") {
         Some(p) if p.eq_ignore_ascii_case("https") => "https",
+        _ if app.tls.is_some() => "https",
         _ => "http",
     };
     match first("x-forwarded-host").or_else(|| first(HOST.as_str())) {
         Some(host) => format!("{scheme}://{host}"),
-        None => format!("{scheme}://{local_addr}"),
+        None => format!("{scheme}://{}", app.local_addr),
     }
 }
 

@@ -15,6 +15,7 @@ pub mod http;
 pub mod metrics;
 pub mod request_log;
 pub mod sqs;
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -43,7 +44,8 @@ impl Server {
     }
 
     pub fn endpoint(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.app.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
     }
 
     pub fn engine(&self) -> &Arc<Engine> {
@@ -85,10 +87,16 @@ pub enum StartError {
     Declare(#[from] declare::Refused),
     #[error("{0}")]
     Credentials(String),
+    #[error("{0}")]
+    Tls(String),
 }
 
 /// Open the store, load it, apply the declared queues, and start listening.
 pub async fn start(config: Config) -> Result<Server, StartError> {
+    let tls = match (&config.tls_cert, &config.tls_key) {
+        (Some(cert), Some(key)) => Some(tls::acceptor(cert, key).map_err(StartError::Tls)?),
+        _ => None,
+    };
     let auth = match &config.credentials {
         Some(path) => {
             Some(auth::Auth::new(auth::Credentials::load(path).map_err(StartError::Credentials)?, &config.region))
@@ -136,11 +144,30 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
         console: console::access::Access::new(),
         depth: Arc::new(depth::History::default()),
         auth,
+        tls,
     });
     app.depth.spawn_sampler(&app.engine);
     let (stop, stopped) = watch::channel(false);
     let task = tokio::spawn(accept_loop(listener, app.clone(), stopped));
     Ok(Server { addr, app, stop, task })
+}
+
+/// Serve one connection's requests (over TCP, or TLS once its handshake is done) until it
+/// closes or the server shuts down.
+async fn serve_connection<S>(app: Arc<http::App>, stream: S, watcher: hyper_util::server::graceful::Watcher)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = service_fn(move |req| http::serve(app.clone(), req));
+    let conn = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        // Also how long an idle keep-alive connection stays open: longer than clients keep
+        // idle sockets in practice, so a reused one is rarely closed under them (AWS's idle
+        // close is reported at 1–2 minutes).
+        .header_read_timeout(std::time::Duration::from_secs(http::IDLE_TIMEOUT_S))
+        .max_buf_size(http::MAX_HEAD)
+        .serve_connection(TokioIo::new(stream), service);
+    let _ = watcher.watch(conn).await;
 }
 
 /// A pause in real time: connection pacing, not SQS time, so a manual clock must not hold it.
@@ -165,19 +192,16 @@ async fn accept_loop(listener: TcpListener, app: Arc<http::App>, mut stopped: wa
                     }
                 };
                 let _ = stream.set_nodelay(true);
-                let app = app.clone();
-                let service = service_fn(move |req| http::serve(app.clone(), req));
-                let conn = hyper::server::conn::http1::Builder::new()
-                    .timer(TokioTimer::new())
-                    // Also how long an idle keep-alive connection stays open: longer than
-                    // clients keep idle sockets in practice, so a reused one is rarely closed
-                    // under them (AWS's idle close is reported at 1–2 minutes).
-                    .header_read_timeout(std::time::Duration::from_secs(http::IDLE_TIMEOUT_S))
-                    .max_buf_size(http::MAX_HEAD)
-                    .serve_connection(TokioIo::new(stream), service);
-                let conn = graceful.watch(conn);
+                let (app, watcher) = (app.clone(), graceful.watcher());
                 tokio::spawn(async move {
-                    let _ = conn.await;
+                    match app.tls.clone() {
+                        None => serve_connection(app, stream, watcher).await,
+                        Some(acceptor) => {
+                            if let Some(stream) = tls::handshake(&acceptor, stream).await {
+                                serve_connection(app, stream, watcher).await;
+                            }
+                        }
+                    }
                 });
             }
             _ = stopped.changed() => break,
