@@ -67,7 +67,7 @@ impl RedrivePolicy {
     }
 }
 
-fn invalid_redrive_policy(raw: &str, reason: &str) -> Error {
+pub(crate) fn invalid_redrive_policy(raw: &str, reason: &str) -> Error {
     Error::InvalidParameterValue(format!("Value {raw} for parameter RedrivePolicy is invalid. Reason: {reason}"))
 }
 

@@ -18,6 +18,9 @@ pub enum Error {
          (a Symfony Messenger DSN reads sqs://HOST/{own_account}/{name})."
     )]
     QueueNotInAccount { name: String, account: String, own_account: String },
+    /// The queue exists, but its policy (or its account) does not let the caller do this.
+    #[error("Access to the resource {0} is denied.")]
+    AccessDenied(String),
     #[error("{0}")]
     QueueAlreadyExists(String),
     #[error("You must wait 60 seconds after deleting a queue before you can create another with the same name.")]

@@ -1,6 +1,7 @@
 //! Everything SQS means: queues and their attributes, messages, visibility, delays,
 //! retention, long polling and the clock. Knows nothing of HTTP or wire formats.
 
+mod access;
 mod attributes;
 pub mod clock;
 mod dlq;
@@ -34,6 +35,6 @@ pub use movetask::{
 };
 pub use peek::{Counted, PeekOptions, PeekPage, PeekState, Peeked};
 pub use queue::{Counts, Queue, Received};
-pub use queue_id::{Caller, QueueId};
+pub use queue_id::{Call, Caller, QueueId};
 pub use store::{MemoryStore, Store};
 pub use triage::{Imported, MessageFix, MAX_IMPORT};

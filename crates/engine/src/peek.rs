@@ -390,8 +390,8 @@ mod tests {
         assert!(matches!(peek(&e, "nope", &PeekOptions::default()), Err(Error::QueueDoesNotExist)));
         let stranger = Caller::new("111111111111", None);
         assert!(
-            matches!(e.peek_messages(&stranger, &qid("q"), &PeekOptions::default()), Err(Error::QueueDoesNotExist)),
-            "another account's queue does not exist for a peek either"
+            matches!(e.peek_messages(&stranger, &qid("q"), &PeekOptions::default()), Err(Error::AccessDenied(_))),
+            "another account's queue is not peeked"
         );
     }
 }

@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 use crate::error::{Error, Result};
 
 /// Actions AddPermission accepts (the `SQS:` prefix is added in the policy).
-const ACTIONS: &[&str] = &[
+pub(crate) const ACTIONS: &[&str] = &[
     "*",
     "ChangeMessageVisibility",
     "DeleteMessage",

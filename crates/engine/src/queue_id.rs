@@ -20,6 +20,19 @@ pub struct QueueId {
 pub struct Caller {
     pub account: String,
     pub access_key: Option<String>,
+    /// What an API request asks and from where, for queue policies; `None` for calls the
+    /// server makes itself (declared queues), which a policy does not judge.
+    pub call: Option<Call>,
+}
+
+/// An API request's action and circumstances.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Call {
+    /// The SQS action, e.g. `SendMessage` (an extension call names the SQS action it is like).
+    pub action: String,
+    pub source_ip: Option<std::net::IpAddr>,
+    /// Whether it came over TLS (the server's own, or a proxy's that says so).
+    pub secure_transport: bool,
 }
 
 /// The parts of `arn:partition:service:region:account:resource`.
@@ -96,7 +109,16 @@ impl fmt::Display for QueueId {
 
 impl Caller {
     pub fn new(account: impl Into<String>, access_key: Option<String>) -> Caller {
-        Caller { account: account.into(), access_key }
+        Caller { account: account.into(), access_key, call: None }
+    }
+
+    /// The same caller, asking for `action`.
+    pub fn doing(&self, action: &str) -> Caller {
+        let mut caller = self.clone();
+        if let Some(call) = caller.call.as_mut() {
+            call.action = action.to_string();
+        }
+        caller
     }
 
     /// SenderId of the messages it sends: its access key id, else its account.

@@ -144,7 +144,7 @@ impl ErrorCode {
                 sender(403, "com.amazon.coral.service#InvalidSignatureException", "SignatureDoesNotMatch")
             }
             IncompleteSignature => {
-                sender(403, "com.amazon.coral.service#IncompleteSignatureException", "IncompleteSignature")
+                sender(400, "com.amazon.coral.service#IncompleteSignatureException", "IncompleteSignature")
             }
             RequestEntityTooLarge => sender(413, "com.amazonaws.sqs#RequestEntityTooLarge", "RequestEntityTooLarge"),
             RequestTimeout => sender(408, "com.amazon.coral.service#RequestTimeoutException", "RequestTimeout"),

@@ -28,7 +28,17 @@ pub struct Ctx<'a> {
     pub trace_header: Option<String>,
 }
 
-impl Ctx<'_> {
+impl<'a> Ctx<'a> {
+    /// The same request, naming the action it asks for (what a queue policy judges).
+    pub fn acting(&self, action: &str) -> Ctx<'a> {
+        Ctx {
+            engine: self.engine,
+            base_url: self.base_url.clone(),
+            caller: self.caller.doing(action),
+            trace_header: self.trace_header.clone(),
+        }
+    }
+
     pub fn queue_url(&self, id: &QueueId) -> String {
         id.url(&self.base_url)
     }

@@ -11,6 +11,7 @@ pub fn to_api(e: &Error) -> ApiError {
         Error::InvalidMessageContents => return ApiError::invalid_message_contents(),
         Error::MissingParameter(name) => return ApiError::missing_parameter(name),
         Error::QueueNotInAccount { .. } => C::QueueDoesNotExist,
+        Error::AccessDenied(_) => C::AccessDenied,
         Error::QueueAlreadyExists(_) => C::QueueNameExists,
         Error::QueueDeletedRecently => C::QueueDeletedRecently,
         Error::InvalidAttributeName(_) => C::InvalidAttributeName,

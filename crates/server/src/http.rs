@@ -48,6 +48,10 @@ pub struct App {
     pub tls: Option<tokio_rustls::TlsAcceptor>,
 }
 
+/// The address a connection came from, kept with each of its requests.
+#[derive(Debug, Clone, Copy)]
+pub struct Peer(pub SocketAddr);
+
 pub async fn serve(app: Arc<App>, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
     let request_id = uuid::Uuid::new_v4().to_string();
     let method = req.method().clone();
@@ -158,9 +162,18 @@ async fn prepare(app: &App, req: Request<Incoming>) -> Result<(hyper::http::requ
     let ctx = Ctx {
         engine: &app.engine,
         base_url,
-        caller: match &app.auth {
-            Some(auth) => auth.verify(&parts, &body, app.engine.clock().now())?,
-            None => caller(&parts.headers, parts.uri.query(), &app.config.account_id),
+        caller: {
+            let mut caller = match &app.auth {
+                Some(auth) => auth.verify(&parts, &body, app.engine.clock().now())?,
+                None => caller(&parts.headers, parts.uri.query(), &app.config.account_id),
+            };
+            // The action is named once the request is decoded (`Ctx::acting`).
+            caller.call = Some(engine::Call {
+                action: String::new(),
+                source_ip: parts.extensions.get::<Peer>().map(|p| p.0.ip()),
+                secure_transport: app.tls.is_some(),
+            });
+            caller
         },
         trace_header: parts.headers.get("x-amzn-trace-id").and_then(|v| v.to_str().ok()).map(str::to_string),
     };

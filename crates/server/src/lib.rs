@@ -154,11 +154,19 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
 
 /// Serve one connection's requests (over TCP, or TLS once its handshake is done) until it
 /// closes or the server shuts down.
-async fn serve_connection<S>(app: Arc<http::App>, stream: S, watcher: hyper_util::server::graceful::Watcher)
-where
+async fn serve_connection<S>(
+    app: Arc<http::App>,
+    stream: S,
+    peer: std::net::SocketAddr,
+    watcher: hyper_util::server::graceful::Watcher,
+) where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    let service = service_fn(move |req| http::serve(app.clone(), req));
+    let service = service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+        // Where it came from: a queue policy's aws:SourceIp.
+        req.extensions_mut().insert(http::Peer(peer));
+        http::serve(app.clone(), req)
+    });
     let conn = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
         // Also how long an idle keep-alive connection stays open: longer than clients keep
@@ -181,8 +189,8 @@ async fn accept_loop(listener: TcpListener, app: Arc<http::App>, mut stopped: wa
     loop {
         tokio::select! {
             accepted = listener.accept() => {
-                let stream = match accepted {
-                    Ok((stream, _)) => stream,
+                let (stream, peer) = match accepted {
+                    Ok(accepted) => accepted,
                     Err(e) => {
                         // Out of file descriptors (or memory): accepting again at once would
                         // spin; pause so that open connections can finish and free some.
@@ -195,10 +203,10 @@ async fn accept_loop(listener: TcpListener, app: Arc<http::App>, mut stopped: wa
                 let (app, watcher) = (app.clone(), graceful.watcher());
                 tokio::spawn(async move {
                     match app.tls.clone() {
-                        None => serve_connection(app, stream, watcher).await,
+                        None => serve_connection(app, stream, peer, watcher).await,
                         Some(acceptor) => {
                             if let Some(stream) = tls::handshake(&acceptor, stream).await {
-                                serve_connection(app, stream, watcher).await;
+                                serve_connection(app, stream, peer, watcher).await;
                             }
                         }
                     }

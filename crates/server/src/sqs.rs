@@ -116,6 +116,7 @@ pub async fn handle(ctx: &Ctx<'_>, call: Call<'_>) -> (Option<Action>, Answer) {
         Ok(a) => a,
         Err(e) => return (None, Err(e.into())),
     };
+    let ctx = &ctx.acting(action.name());
     let answer = async {
         let tree = match call.protocol {
             Protocol::Json => json::parse_body(&call.body)?,

@@ -28,6 +28,14 @@ impl Engine {
         let Some(raw) = attributes.get("RedrivePolicy").filter(|r| !r.is_empty()) else { return Ok(()) };
         let policy = RedrivePolicy::parse(raw)?;
         let target = self.queue_by_arn(&policy.dead_letter_target_arn);
+        // A dead-letter queue is in its source's account (and region), as on AWS.
+        let source_account = crate::queue_id::parse_arn(source_arn).map(|a| a.account.to_string());
+        if target.as_ref().is_some_and(|t| Some(&t.id.account) != source_account.as_ref()) {
+            return Err(dlq::invalid_redrive_policy(
+                raw,
+                "Dead letter target must be in the same account as the source queue.",
+            ));
+        }
         let allow = target.as_ref().and_then(|t| t.state.lock().attrs.redrive_allow_policy.clone());
         let target = target.as_deref().map(|t| dlq::Target { arn: &t.arn, fifo: t.is_fifo(), allow: allow.as_ref() });
         dlq::check_target(raw, source_arn, fifo, target)

@@ -164,19 +164,48 @@ impl Engine {
         self.queues.read().get(id).cloned().ok_or(Error::QueueDoesNotExist)
     }
 
-    /// The queue `id` names, as `caller` may reach it; another account's queue does not
-    /// exist for it (as AWS answers for a queue URL of another account without a Policy
-    /// granting access).
+    /// The queue `id` names, as `caller` may reach it: its own account's unless the queue's
+    /// policy denies the action, another account's only where the policy allows it (else
+    /// AccessDenied, as AWS answers).
     pub fn queue_for(&self, caller: &Caller, id: &QueueId) -> Result<Arc<Queue>> {
-        if !Engine::reaches(caller, id) {
-            return Err(Error::QueueDoesNotExist);
+        if caller.account == id.account && caller.call.is_none() {
+            return self.queue(id);
         }
-        self.queue(id)
+        // Another account's queue, or a request a policy may judge: refused as AWS refuses it.
+        let queue = self.queue(id).map_err(|_| Error::QueueDoesNotExist)?;
+        if !self.allows(caller, &queue) {
+            return Err(Error::AccessDenied(queue.arn.clone()));
+        }
+        Ok(queue)
     }
 
-    /// The one access decision of the engine: a caller reaches its own account's queues.
-    /// Queue policies and cross-account grants go here.
-    pub(crate) fn reaches(caller: &Caller, id: &QueueId) -> bool {
-        caller.account == id.account
+    /// The one access decision (`access.rs`): the caller's own account's queues, unless their
+    /// policy denies the action; another account's only where their policy allows it.
+    fn allows(&self, caller: &Caller, queue: &Queue) -> bool {
+        let Some(call) = &caller.call else { return caller.account == queue.id.account };
+        // A batch is judged as its action (AWS: SendMessageBatch needs sqs:SendMessage).
+        let action = call.action.strip_suffix("Batch").unwrap_or(&call.action);
+        // Another account may only be granted what AddPermission can grant.
+        if caller.account != queue.id.account && !crate::policy::ACTIONS[1..].contains(&action) {
+            return false;
+        }
+        let policy = {
+            let state = queue.state.lock();
+            match &state.attrs.policy {
+                // The common case, decided without copying anything.
+                None => return caller.account == queue.id.account,
+                Some(p) => p.clone(),
+            }
+        };
+        let request = crate::access::Request {
+            action,
+            resource: &queue.arn,
+            owner: &queue.id.account,
+            account: &caller.account,
+            source_ip: call.source_ip,
+            secure_transport: call.secure_transport,
+            now: self.clock.now(),
+        };
+        crate::access::permits(Some(&policy), &request)
     }
 }

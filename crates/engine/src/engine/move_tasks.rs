@@ -36,7 +36,8 @@ impl movetask::Queues for Engine {
     }
 }
 
-/// The engine as a caller's request sees it: only the queues the caller reaches.
+/// The engine as a caller's request sees it: only its own account's queues (move tasks are
+/// the owner's: no policy grants them to another account, as on AWS).
 struct Reachable<'a> {
     engine: &'a Engine,
     caller: &'a Caller,
@@ -44,12 +45,11 @@ struct Reachable<'a> {
 
 impl movetask::Queues for Reachable<'_> {
     fn by_arn(&self, arn: &str) -> Option<Arc<Queue>> {
-        self.engine.queue_by_arn(arn).filter(|q| Engine::reaches(self.caller, &q.id))
+        self.engine.queue_by_arn(arn).filter(|q| q.id.account == self.caller.account)
     }
 
     fn may_see(&self, arn: &str) -> bool {
-        crate::queue_id::parse_arn(arn)
-            .is_some_and(|a| Engine::reaches(self.caller, &crate::queue_id::QueueId::new(a.account, a.resource)))
+        crate::queue_id::parse_arn(arn).is_some_and(|a| a.account == self.caller.account)
     }
 
     fn is_dead_letter_queue(&self, queue: &Queue) -> bool {

@@ -111,6 +111,8 @@ pub async fn call(ctx: &Ctx<'_>, depth: &crate::depth::History, target: &str, bo
         ApiError::new(ErrorCode::UnknownOperation, format!("The action {target} is not valid for this endpoint."))
     })?;
     let tree = json::parse_body(body)?;
+    // A policy judges an extension call by its own name: only the owner may make it.
+    let ctx = &ctx.acting(target.strip_prefix(TARGET_PREFIX).unwrap_or(target));
     match op {
         Operation::PeekMessages => {
             let i: PeekMessagesInput = typed(tree)?;

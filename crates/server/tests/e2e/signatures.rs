@@ -86,3 +86,72 @@ async fn bad_signatures_are_refused_in_aws_codes() {
         "{out}"
     );
 }
+
+#[tokio::test]
+async fn another_account_reaches_a_queue_only_as_its_policy_allows_and_an_explicit_deny_wins() {
+    let h = signed_server().await;
+    let one = signed_client(&h.endpoint(), REGION, ONE.0, ONE.1);
+    let two = signed_client(&h.endpoint(), REGION, TWO.0, TWO.1);
+    let url = one.create_queue().queue_name("shared").send().await.unwrap().queue_url.unwrap();
+    let send = |client: &aws_sdk_sqs::Client| client.send_message().queue_url(&url).message_body("from two").send();
+    assert_eq!(error_of(send(&two).await).0, "AccessDenied", "no policy: no access");
+
+    // AddPermission grants account two SendMessage (and so SendMessageBatch), nothing more.
+    one.add_permission()
+        .queue_url(&url)
+        .label("two-sends")
+        .aws_account_ids("222222222222")
+        .actions("SendMessage")
+        .send()
+        .await
+        .unwrap();
+    send(&two).await.unwrap();
+    let entry =
+        aws_sdk_sqs::types::SendMessageBatchRequestEntry::builder().id("a").message_body("batch").build().unwrap();
+    two.send_message_batch().queue_url(&url).entries(entry).send().await.unwrap();
+    let receive = two.receive_message().queue_url(&url).send().await;
+    assert_eq!(error_of(receive).0, "AccessDenied", "not granted");
+    let delete = two.delete_queue().queue_url(&url).send().await;
+    let (code, message) = error_of(delete);
+    assert_eq!(code, "AccessDenied", "only the owner deletes");
+    assert_eq!(message, "Access to the resource arn:aws:sqs:us-east-1:111111111111:shared is denied.");
+    let got = one.receive_message().queue_url(&url).max_number_of_messages(10).send().await.unwrap();
+    assert_eq!(got.messages.unwrap_or_default().len(), 2);
+
+    // An explicit Deny beats the Allow, for the owner too.
+    let policy = json!({
+        "Version": "2012-10-17",
+        "Statement": [
+            { "Effect": "Allow", "Principal": "*", "Action": "sqs:*", "Resource": "arn:aws:sqs:us-east-1:111111111111:shared" },
+            { "Effect": "Deny", "Principal": "*", "Action": "sqs:PurgeQueue" }
+        ]
+    });
+    one.set_queue_attributes()
+        .queue_url(&url)
+        .attributes(aws_sdk_sqs::types::QueueAttributeName::Policy, policy.to_string())
+        .send()
+        .await
+        .unwrap();
+    two.receive_message().queue_url(&url).send().await.unwrap();
+    for client in [&two, &one] {
+        let purge = client.purge_queue().queue_url(&url).send().await;
+        assert_eq!(error_of(purge).0, "AccessDenied");
+    }
+
+    // A dead-letter queue must be in its source's account.
+    let dlq = two.create_queue().queue_name("their-dlq").send().await.unwrap().queue_url.unwrap();
+    assert!(dlq.contains("/222222222222/"));
+    let redrive = r#"{"deadLetterTargetArn":"arn:aws:sqs:us-east-1:222222222222:their-dlq","maxReceiveCount":"3"}"#;
+    let refused = one
+        .create_queue()
+        .queue_name("crossing")
+        .attributes(aws_sdk_sqs::types::QueueAttributeName::RedrivePolicy, redrive)
+        .send()
+        .await;
+    let (code, message) = error_of(refused);
+    assert_eq!(code, "InvalidParameterValue");
+    assert!(
+        message.ends_with("Reason: Dead letter target must be in the same account as the source queue."),
+        "{message}"
+    );
+}
