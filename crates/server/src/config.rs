@@ -129,8 +129,17 @@ impl Config {
 
 /// Command line; every flag is also an environment variable.
 #[derive(Debug, Parser)]
-#[command(name = "redrive", version, about = "An SQS-compatible message queue server")]
+#[command(
+    name = "redrive",
+    version,
+    about = "An SQS-compatible message queue server",
+    long_about = "An SQS-compatible message queue server. With no command it runs the server; \
+                  `redrive dlq …` works with dead-letter queues on a running one (docs/cli.md)."
+)]
 pub struct Args {
+    /// `dlq`: the dead-letter command line. None: run the server.
+    #[command(subcommand)]
+    pub command: Option<crate::cli::Command>,
     /// TOML file with any of: bind, data_dir, in_memory, region, account_id, public_url, log,
     /// worker_threads, cors_origins, max_redrives, credentials, allow_anonymous_network, tls_cert, tls_key, and [[queues]]
     /// declarations (README: Configuration).

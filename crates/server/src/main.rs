@@ -10,7 +10,11 @@ use redrive::config::Args;
 static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 fn main() -> std::process::ExitCode {
-    let config = match Args::parse().into_config() {
+    let mut args = Args::parse();
+    if let Some(command) = args.command.take() {
+        return redrive::cli::run(command);
+    }
+    let config = match args.into_config() {
         Ok(c) => c,
         Err(e) => {
             eprintln!("redrive: {e}");
