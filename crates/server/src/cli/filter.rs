@@ -47,9 +47,9 @@ impl Filter {
         if !args.json_paths.is_empty() {
             let mut tests = Vec::new();
             for p in &args.json_paths {
-                let (path, value) = p
-                    .split_once('=')
-                    .ok_or_else(|| CliError::usage(format!("--json-path {p}: give /pointer=VALUE, e.g. /kind=refund")))?;
+                let (path, value) = p.split_once('=').ok_or_else(|| {
+                    CliError::usage(format!("--json-path {p}: give /pointer=VALUE, e.g. /kind=refund"))
+                })?;
                 if !path.starts_with('/') {
                     return Err(CliError::usage(format!(
                         "--json-path {p}: {path} is not a JSON Pointer: it starts with / (e.g. /order/kind)"

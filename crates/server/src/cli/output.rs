@@ -39,7 +39,7 @@ pub fn table(header: &[&str], rows: Vec<Vec<String>>) -> Result<(), CliError> {
 
 /// `label: value` lines, labels aligned.
 pub fn fields(pairs: &[(&str, String)]) -> Result<(), CliError> {
-    let width = pairs.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+    let width = pairs.iter().map(|(k, _)| k.len() + 1).max().unwrap_or(0);
     let text: Vec<String> = pairs.iter().map(|(k, v)| format!("{k:<width$}  {v}", k = format!("{k}:"))).collect();
     line(&text.join("\n"))
 }

@@ -73,9 +73,7 @@ pub async fn queue_arn(c: &Clients, url: &str) -> Result<String, CliError> {
 /// a FIFO queue's.
 pub fn is_queue_name(text: &str) -> bool {
     let base = text.strip_suffix(".fifo").unwrap_or(text);
-    !base.is_empty()
-        && text.len() <= 80
-        && base.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    !base.is_empty() && text.len() <= 80 && base.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 #[cfg(test)]

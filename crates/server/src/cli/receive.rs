@@ -3,7 +3,9 @@
 //! messages it keeps released again (visibility 0) at the end. Every message looked at counts
 //! a receive (`ApproximateReceiveCount`), and a queue with a RedrivePolicy may dead-letter it.
 
-use aws_sdk_sqs::types::{ChangeMessageVisibilityBatchRequestEntry, Message, MessageSystemAttributeName, QueueAttributeName};
+use aws_sdk_sqs::types::{
+    ChangeMessageVisibilityBatchRequestEntry, Message, MessageSystemAttributeName, QueueAttributeName,
+};
 use base64::Engine as _;
 use serde_json::{json, Map, Value};
 

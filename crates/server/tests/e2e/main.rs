@@ -4,6 +4,7 @@
 
 mod attributes;
 mod batches;
+mod cli;
 mod clients_docs;
 mod common;
 mod console;

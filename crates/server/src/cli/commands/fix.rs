@@ -29,9 +29,9 @@ pub async fn edit(c: &Clients, queue: &str, message_id: &str, e: Edit) -> Result
             std::io::stdin().read_to_string(&mut text).map_err(|e| CliError::input(format!("stdin: {e}")))?;
             Some(text)
         }
-        (None, Some(p)) => Some(
-            std::fs::read_to_string(p).map_err(|e| CliError::input(format!("cannot read {}: {e}", p.display())))?,
-        ),
+        (None, Some(p)) => {
+            Some(std::fs::read_to_string(p).map_err(|e| CliError::input(format!("cannot read {}: {e}", p.display())))?)
+        }
         (None, None) => None,
     };
     let changes = e.attributes.iter().map(|a| parse_attribute(a)).collect::<Result<Vec<_>, _>>()?;

@@ -20,7 +20,8 @@ pub async fn peek(c: &Clients, queue: &str, args: &FilterArgs, limit: u64) -> Re
     let mut messages = Vec::new();
     let mut token: Option<String> = None;
     while (messages.len() as u64) < limit {
-        let mut input = json!({ "QueueUrl": url, "MaxResults": PAGE.min(limit - messages.len() as u64), "Filter": filter.api });
+        let mut input =
+            json!({ "QueueUrl": url, "MaxResults": PAGE.min(limit - messages.len() as u64), "Filter": filter.api });
         if let Some(t) = &token {
             input["NextToken"] = json!(t);
         }

@@ -39,7 +39,8 @@ pub async fn list(c: &Clients) -> Result<(), CliError> {
         match got {
             Ok(out) => queues.push(QueueInfo { url, attributes: out.attributes.unwrap_or_default() }),
             // Deleted between the listing and now.
-            Err(e) if matches!(&e, aws_sdk_sqs::error::SdkError::ServiceError(s) if s.err().is_queue_does_not_exist()) => {}
+            Err(e) if matches!(&e, aws_sdk_sqs::error::SdkError::ServiceError(s) if s.err().is_queue_does_not_exist()) =>
+                {}
             Err(e) => return Err(e.into()),
         }
     }

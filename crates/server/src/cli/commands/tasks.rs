@@ -93,10 +93,13 @@ fn task_fields(t: &Value) -> Result<(), CliError> {
         ("To", t["DestinationArn"].as_str().map_or("their source queues".into(), output::queue_name)),
         ("Moved", format!("{moved} of {to_move}")),
     ];
-    if t.get("Stage").is_none() {
+    // A stage means something only while the task runs.
+    if t.get("Stage").is_none() || t["Status"] != "RUNNING" {
         f.retain(|(k, _)| *k != "Stage");
     }
-    for (label, key) in [("Skipped", "ApproximateNumberOfMessagesSkipped"), ("Failed again", "ApproximateNumberOfMessagesFailedAgain")] {
+    for (label, key) in
+        [("Skipped", "ApproximateNumberOfMessagesSkipped"), ("Failed again", "ApproximateNumberOfMessagesFailedAgain")]
+    {
         if t[key].as_u64().is_some_and(|n| n > 0) {
             f.push((label, output::text(&t[key])));
         }
