@@ -12,7 +12,7 @@ use aws_sdk_sqs::config::Region;
 use serde_json::Value;
 
 use super::args::Global;
-use super::error::CliError;
+use super::error::{error_chain, CliError};
 
 /// What every command works with.
 pub struct Clients {
@@ -134,17 +134,6 @@ impl Extension {
             message: message.unwrap_or("(no message)").to_string(),
         })
     }
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }
 
 #[cfg(test)]

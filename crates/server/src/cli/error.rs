@@ -70,16 +70,36 @@ where
     R: fmt::Debug,
 {
     fn from(e: aws_sdk_sqs::error::SdkError<E, R>) -> Self {
-        use aws_sdk_sqs::error::{DisplayErrorContext, SdkError};
+        use aws_sdk_sqs::error::SdkError;
         match &e {
             SdkError::ServiceError(service) => {
                 let err = service.err();
-                CliError::Api {
-                    code: err.code().unwrap_or("Unknown").to_string(),
-                    message: err.message().unwrap_or("(no message)").to_string(),
-                }
+                let code = match err.code().unwrap_or("Unknown") {
+                    // The SQS Query API's name for it, which the SDK reports; the JSON one reads better.
+                    "AWS.SimpleQueueService.NonExistentQueue" => "QueueDoesNotExist",
+                    code => code,
+                };
+                CliError::Api { code: code.to_string(), message: err.message().unwrap_or("(no message)").to_string() }
             }
-            _ => CliError::Transport(format!("{}", DisplayErrorContext(&e))),
+            SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) => {
+                CliError::Transport(format!("cannot reach the server: {}", error_chain(&e)))
+            }
+            _ => CliError::Transport(error_chain(&e)),
         }
     }
+}
+
+/// An error and its sources, `: `-separated.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let next = s.to_string();
+        if !text.ends_with(&next) {
+            text.push_str(": ");
+            text.push_str(&next);
+        }
+        source = s.source();
+    }
+    text
 }

@@ -67,7 +67,7 @@ impl Filter {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.api.as_object().map_or(true, Map::is_empty)
+        !matches!(self.api.as_object(), Some(m) if !m.is_empty())
     }
 
     /// Refuses what cannot be told from a received message (SQS keeps no dead-letter time).

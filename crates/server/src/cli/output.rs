@@ -73,6 +73,15 @@ pub fn queue_name(arn_or_url: &str) -> String {
     arn_or_url.rsplit([':', '/']).next().unwrap_or(arn_or_url).to_string()
 }
 
+/// `1 message`, `2 messages`.
+pub fn count(n: u64, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
 /// A string field, or `-`.
 pub fn text(value: &Value) -> String {
     match value {

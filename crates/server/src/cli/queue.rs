@@ -49,7 +49,11 @@ impl QueueRef {
             QueueRef::Name(n) => (n, None),
             QueueRef::Arn { account, name, .. } => (name, Some(account.clone())),
         };
-        let out = c.sqs.get_queue_url().queue_name(name).set_queue_owner_aws_account_id(owner).send().await?;
+        let out = c.sqs.get_queue_url().queue_name(name).set_queue_owner_aws_account_id(owner).send().await;
+        let out = out.map_err(|e| match CliError::from(e) {
+            CliError::Api { code, message } => CliError::Api { code, message: format!("{message} ({name})") },
+            other => other,
+        })?;
         out.queue_url.ok_or_else(|| CliError::Transport(format!("GetQueueUrl of {name} answered no QueueUrl")))
     }
 

@@ -214,7 +214,9 @@ async fn a_dry_run_counts_a_canary_shows_its_stage_and_cancel_and_history_tell_t
 
     let dry = dlq(&h, &["redrive", "dlq", "--attribute", "kind=refund", "--dry-run"]).await;
     assert!(
-        dry.ok().starts_with("Dry run: 3 messages would move from dlq. Nothing moved.\nThe first 3:\nMESSAGE ID"),
+        dry.ok().starts_with(
+            "Dry run: 3 messages would move from dlq. Nothing moved.\nThe first 3 that would:\nMESSAGE ID"
+        ),
         "{}",
         dry.stdout
     );
@@ -247,7 +249,7 @@ async fn a_dry_run_counts_a_canary_shows_its_stage_and_cancel_and_history_tell_t
     assert_eq!(h.counts(&src).await, (1, 0, 0), "the canary");
 
     let cancelled = dlq(&h, &["cancel", "dlq"]).await;
-    assert!(cancelled.ok().starts_with("Cancelled the task after 1 messages moved."), "{}", cancelled.stdout);
+    assert!(cancelled.ok().starts_with("Cancelled the task after 1 message moved."), "{}", cancelled.stdout);
     let again = dlq(&h, &["cancel", "dlq"]).await;
     assert_eq!((again.code, again.stderr.trim()), (1, "redrive dlq: ResourceNotFound: dlq has no running move task."));
     // Following an ended task ends at once: CANCELLED is exit code 3.

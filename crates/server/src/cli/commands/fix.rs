@@ -107,13 +107,14 @@ pub async fn delete(c: &Clients, queue: &str, args: &FilterArgs, dry_run: bool) 
         if c.json {
             return output::json(&json!({ "DryRun": true, "Count": out["Count"] }));
         }
-        return output::line(&format!("Dry run: {} messages in {name} would be deleted.", output::text(&out["Count"])));
+        let n = output::count(out["Count"].as_u64().unwrap_or(0), "message");
+        return output::line(&format!("Dry run: {n} in {name} would be deleted."));
     }
     let out = c.extension.call("DeleteMessages", &input).await?;
     if c.json {
         return output::json(&out);
     }
-    output::line(&format!("Deleted {} messages from {name}.", output::text(&out["Deleted"])))
+    output::line(&format!("Deleted {} from {name}.", output::count(out["Deleted"].as_u64().unwrap_or(0), "message")))
 }
 
 #[cfg(test)]

@@ -107,9 +107,9 @@ fn dry_run_report(c: &Clients, out: &Value, dlq: &str) -> Result<(), CliError> {
     if c.json {
         return output::json(out);
     }
-    let n = output::text(&out["ApproximateNumberOfMessagesToMove"]);
+    let n = output::count(out["ApproximateNumberOfMessagesToMove"].as_u64().unwrap_or(0), "message");
     let skipped = out["ApproximateNumberOfMessagesSkipped"].as_u64().unwrap_or(0);
-    let mut text = format!("Dry run: {n} messages would move from {dlq}");
+    let mut text = format!("Dry run: {n} would move from {dlq}");
     if skipped > 0 {
         text.push_str(&format!("; {skipped} more match but stay (already redriven --max-redrives times)"));
     }
@@ -117,7 +117,7 @@ fn dry_run_report(c: &Clients, out: &Value, dlq: &str) -> Result<(), CliError> {
     output::line(&text)?;
     let sample = out["Sample"].as_array().cloned().unwrap_or_default();
     if !sample.is_empty() {
-        output::line(&format!("The first {}:", sample.len()))?;
+        output::line(&format!("The first {} that would:", sample.len()))?;
         messages_table(&sample)?;
     }
     Ok(())

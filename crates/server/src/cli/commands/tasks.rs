@@ -170,7 +170,10 @@ pub async fn watch_and_report(c: &Clients, handle: &str, source_arn: &str, inter
         let status = task["Status"].as_str().unwrap_or_default().to_string();
         let moved = task["ApproximateNumberOfMessagesMoved"].as_u64().unwrap_or(0);
         let to_move = task["ApproximateNumberOfMessagesToMove"].as_u64().unwrap_or(0);
-        let stage = task["Stage"].as_str().map_or(String::new(), |s| format!(" {s}"));
+        let stage = match task["Stage"].as_str() {
+            Some(s) if status == "RUNNING" => format!(" {s}"),
+            _ => String::new(),
+        };
         progress.update(moved, to_move, format!("{status}{stage}"));
         if ENDED.contains(&status.as_str()) {
             break task;
@@ -216,7 +219,10 @@ pub async fn cancel(c: &Clients, target: &str) -> Result<(), CliError> {
     if c.json {
         return output::json(&json!({ "TaskHandle": handle, "ApproximateNumberOfMessagesMoved": moved }));
     }
-    output::line(&format!("Cancelled the task after {moved} messages moved.\nTask handle: {handle}"))
+    output::line(&format!(
+        "Cancelled the task after {} moved.\nTask handle: {handle}",
+        output::count(moved.max(0) as u64, "message")
+    ))
 }
 
 pub async fn history(c: &Clients, dlq: Option<&str>, limit: u64) -> Result<(), CliError> {

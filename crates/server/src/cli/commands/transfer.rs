@@ -29,7 +29,7 @@ pub async fn export(
     let queue = QueueRef::parse(queue)?;
     let url = queue.url(c).await?;
     let filter = Filter::from_args(args, c).await?;
-    let to_stdout = path.is_none_or_dash();
+    let to_stdout = is_std(path);
     let mut sink: Box<dyn Write> = match path {
         Some(p) if !to_stdout => Box::new(BufWriter::new(
             File::create(p).map_err(|e| CliError::input(format!("cannot create {}: {e}", p.display())))?,
@@ -37,62 +37,67 @@ pub async fn export(
         _ => Box::new(BufWriter::new(std::io::stdout().lock())),
     };
     let mut written = 0u64;
-    let mut write = |m: &Value| -> Result<(), CliError> {
-        writeln!(sink, "{m}").map_err(|e| CliError::input(format!("cannot write the export: {e}")))?;
-        written += 1;
-        Ok(())
-    };
-    match receive {
-        None => {
-            let mut token: Option<String> = None;
-            loop {
-                let mut input = json!({ "QueueUrl": url, "MaxResults": EXPORT_PAGE, "Filter": filter.api });
-                if let Some(t) = &token {
-                    input["NextToken"] = json!(t);
-                }
-                let page = c.extension.call("ExportMessages", &input).await?;
-                for m in page["Messages"].as_array().into_iter().flatten() {
-                    write(m)?;
-                }
-                token = page.get("NextToken").and_then(Value::as_str).map(str::to_string);
-                if token.is_none() {
-                    break;
-                }
-            }
-        }
-        Some(hold) => {
-            filter.check_client_side()?;
-            let mut pass = Pass::new(c, &url, hold);
-            let mut failed = None;
-            while let Some(batch) = pass.next().await? {
-                for m in &batch {
-                    pass.keep(m);
-                    let line = as_exported(m);
-                    if failed.is_none() && filter.matches(&line) {
-                        failed = write(&line).err();
+    {
+        let mut write = |m: &Value| -> Result<(), CliError> {
+            writeln!(sink, "{m}").map_err(|e| CliError::input(format!("cannot write the export: {e}")))?;
+            written += 1;
+            Ok(())
+        };
+        match receive {
+            None => {
+                let mut token: Option<String> = None;
+                loop {
+                    let mut input = json!({ "QueueUrl": url, "MaxResults": EXPORT_PAGE, "Filter": filter.api });
+                    if let Some(t) = &token {
+                        input["NextToken"] = json!(t);
+                    }
+                    let page = c.extension.call("ExportMessages", &input).await?;
+                    for m in page["Messages"].as_array().into_iter().flatten() {
+                        write(m)?;
+                    }
+                    token = page.get("NextToken").and_then(Value::as_str).map(str::to_string);
+                    if token.is_none() {
+                        break;
                     }
                 }
-                if failed.is_some() {
-                    break;
-                }
             }
-            pass.release().await?;
-            if let Some(e) = failed {
-                return Err(e);
+            Some(hold) => {
+                filter.check_client_side()?;
+                let mut pass = Pass::new(c, &url, hold);
+                let mut failed = None;
+                while let Some(batch) = pass.next().await? {
+                    for m in &batch {
+                        pass.keep(m);
+                        let line = as_exported(m);
+                        if failed.is_none() && filter.matches(&line) {
+                            failed = write(&line).err();
+                        }
+                    }
+                    if failed.is_some() {
+                        break;
+                    }
+                }
+                pass.release().await?;
+                if let Some(e) = failed {
+                    return Err(e);
+                }
             }
         }
     }
-    drop(write);
     sink.flush().map_err(|e| CliError::input(format!("cannot write the export: {e}")))?;
     let whither = path.filter(|_| !to_stdout).map_or("stdout".into(), |p| p.display().to_string());
     let how = if receive.is_some() { " (each received once, then released)" } else { "" };
-    eprintln_quiet(&format!("Exported {written} messages from {} to {whither}{how}.", queue.display_name()));
+    eprintln_quiet(&format!(
+        "Exported {} from {} to {whither}{how}.",
+        output::count(written, "message"),
+        queue.display_name()
+    ));
     Ok(())
 }
 
 pub async fn import(c: &Clients, queue: &str, path: Option<&Path>) -> Result<(), CliError> {
     let queue = QueueRef::parse(queue)?;
-    let file = path.filter(|_| !path.is_none_or_dash());
+    let file = path.filter(|_| !is_std(path));
     let open = |p: &Path| File::open(p).map_err(|e| CliError::input(format!("cannot open {}: {e}", p.display())));
     // A file is read twice: a bad line refuses the import before anything is sent.
     if let Some(p) = file {
@@ -127,7 +132,7 @@ pub async fn import(c: &Clients, queue: &str, path: Option<&Path>) -> Result<(),
     if c.json {
         return output::json(&json!({ "Imported": imported }));
     }
-    output::line(&format!("Imported {imported} messages into {}.", queue.display_name()))
+    output::line(&format!("Imported {} into {}.", output::count(imported, "message"), queue.display_name()))
 }
 
 /// One ImportMessages call; a refused message is named by its line.
@@ -185,15 +190,9 @@ fn eprintln_quiet(text: &str) {
     let _ = writeln!(std::io::stderr(), "{text}");
 }
 
-trait DashPath {
-    fn is_none_or_dash(&self) -> bool;
-}
-
-impl DashPath for Option<&Path> {
-    /// No file, or `-`: stdin or stdout.
-    fn is_none_or_dash(&self) -> bool {
-        self.map_or(true, |p| p.as_os_str() == "-")
-    }
+/// No file, or `-`: stdin or stdout.
+fn is_std(path: Option<&Path>) -> bool {
+    !matches!(path, Some(p) if p.as_os_str() != "-")
 }
 
 #[cfg(test)]
