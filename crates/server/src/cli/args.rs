@@ -180,7 +180,7 @@ pub struct RedriveArgs {
     /// its destination, delete it. Works against SQS itself; counts a receive on every
     /// message it looks at, and is not atomic (a failure between the send and the delete
     /// leaves a copy in both queues).
-    #[arg(long, conflicts_with_all = ["canary", "halt_percent", "halt_count", "halt_window", "max_redrives"])]
+    #[arg(long, conflicts_with_all = ["canary", "halt_percent", "halt_count", "halt_window", "max_redrives", "watch"])]
     pub client_side: bool,
     /// With --client-side: seconds a message it looks at stays hidden from others.
     #[arg(long, default_value_t = 60, value_name = "SECS", requires = "client_side")]

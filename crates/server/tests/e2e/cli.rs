@@ -204,6 +204,13 @@ async fn an_export_imported_again_brings_back_the_same_ids_and_bodies_and_a_bad_
         refused.stderr
     );
     assert_eq!(h.counts(&dlq_url).await, (6, 0, 0), "nothing imported by either");
+
+    // More lines than one call takes go in several.
+    let bulk = h.create_queue("bulk").await;
+    let lines: Vec<String> = (0..150).map(|i| json!({ "Body": format!("m{i}") }).to_string()).collect();
+    std::fs::write(&bad, lines.join("\n")).unwrap();
+    let imported = dlq(&h, &["import", &bulk, bad.to_str().unwrap(), "--json"]).await.json();
+    assert_eq!((imported, h.counts(&bulk).await), (json!({ "Imported": 150 }), (150, 0, 0)));
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -1,5 +1,6 @@
 //! `export` (a queue's messages as JSON Lines) and `import` (those lines put into a queue).
-//! One line is one message in ExportMessages' shape; `import` sends them back 100 a call.
+//! One line is one message in ExportMessages' shape; `import` sends them back 100 a call
+//! (or fewer, to stay under the server's request size).
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Write};
@@ -18,6 +19,9 @@ use crate::cli::receive::{as_exported, Pass};
 /// ExportMessages' largest page, and ImportMessages' largest call.
 const EXPORT_PAGE: u64 = 1000;
 const IMPORT_CALL: usize = 100;
+/// Lines a call carries at most, in bytes: the server takes request bodies up to 5 MiB
+/// (`http::MAX_BODY`), and 100 messages of 256 KiB would not fit.
+const CALL_BYTES: usize = 4 * 1024 * 1024;
 
 pub async fn export(
     c: &Clients,
@@ -112,22 +116,19 @@ pub async fn import(c: &Clients, queue: &str, path: Option<&Path>) -> Result<(),
     };
     let mut imported = 0u64;
     let mut batch: Vec<(usize, Value)> = Vec::with_capacity(IMPORT_CALL);
-    let mut lines = numbered_lines(reader);
-    loop {
-        let next = lines.next();
-        if let Some(line) = next.as_ref() {
-            match line {
-                Ok(entry) => batch.push(entry.clone()),
-                Err(e) => return Err(after(imported, CliError::input(e.to_string()))),
-            }
-        }
-        if batch.len() == IMPORT_CALL || (next.is_none() && !batch.is_empty()) {
+    let mut bytes = 0;
+    for line in numbered_lines(reader) {
+        let (n, message, len) = line.map_err(|e| after(imported, e))?;
+        if !batch.is_empty() && (batch.len() == IMPORT_CALL || bytes + len > CALL_BYTES) {
             imported += send(c, &url, &batch).await.map_err(|e| after(imported, e))?;
             batch.clear();
+            bytes = 0;
         }
-        if next.is_none() {
-            break;
-        }
+        batch.push((n, message));
+        bytes += len;
+    }
+    if !batch.is_empty() {
+        imported += send(c, &url, &batch).await.map_err(|e| after(imported, e))?;
     }
     if c.json {
         return output::json(&json!({ "Imported": imported }));
@@ -165,9 +166,9 @@ fn after(imported: u64, e: CliError) -> CliError {
     }
 }
 
-/// The non-blank lines of a JSON Lines input as (line number, message), each checked to be an
-/// export's line: a JSON object with a string `Body`.
-fn numbered_lines(reader: impl BufRead) -> impl Iterator<Item = Result<(usize, Value), CliError>> {
+/// The non-blank lines of a JSON Lines input as (line number, message, length), each checked
+/// to be an export's line: a JSON object with a string `Body`.
+fn numbered_lines(reader: impl BufRead) -> impl Iterator<Item = Result<(usize, Value, usize), CliError>> {
     reader.lines().enumerate().filter_map(|(i, line)| {
         let n = i + 1;
         let text = match line {
@@ -178,7 +179,7 @@ fn numbered_lines(reader: impl BufRead) -> impl Iterator<Item = Result<(usize, V
             return None;
         }
         Some(match serde_json::from_str::<Value>(&text) {
-            Ok(v) if v.get("Body").is_some_and(Value::is_string) => Ok((n, v)),
+            Ok(v) if v.get("Body").is_some_and(Value::is_string) => Ok((n, v, text.len())),
             Ok(_) => Err(CliError::input(format!("line {n}: not an exported message (a JSON object with a Body)"))),
             Err(e) => Err(CliError::input(format!("line {n}: not JSON: {e}"))),
         })
