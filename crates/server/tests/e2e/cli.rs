@@ -352,7 +352,8 @@ async fn edit_changes_one_message_where_it_is_and_delete_takes_only_what_a_filte
 async fn a_client_side_redrive_and_an_export_by_receiving_use_only_plain_sqs_calls() {
     let h = Harness::start().await;
     let (src, dlq_url) = six_dead_letters(&h).await;
-    let moved = dlq(&h, &["redrive", "dlq", "--client-side", "--attribute", "kind=refund", "--json"]).await.json();
+    let sqs = plain_sqs_in_front_of(&h).await;
+    let moved = dlq_at(&sqs, &["redrive", "dlq", "--client-side", "--attribute", "kind=refund", "--json"]).await.json();
     assert_eq!(moved, json!({ "Moved": 3, "Examined": 6, "WithoutSource": 0 }));
     let back = receive_all(&h, &src).await;
     let mut got: Vec<&str> = back.iter().map(|m| m.body().unwrap()).collect();
@@ -361,15 +362,135 @@ async fn a_client_side_redrive_and_an_export_by_receiving_use_only_plain_sqs_cal
     assert!(back.iter().all(|m| m.message_attributes().unwrap()["kind"].string_value() == Some("refund")));
     assert_eq!(h.counts(&dlq_url).await, (3, 0, 0), "the others are released at once");
 
-    let exported = dlq(&h, &["export", "dlq", "--receive", "--body-contains", "n"]).await;
+    let exported = dlq_at(&sqs, &["export", "dlq", "--receive", "--body-contains", "n"]).await;
     let lines: Vec<Value> = exported.ok().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(lines.len(), 3);
     assert!(lines.iter().all(|l| l["Attributes"]["ApproximateReceiveCount"] == "3"), "received once more: {lines:?}");
     assert!(lines.iter().all(|l| l["MessageAttributes"]["kind"]["StringValue"] == "sale"));
     assert!(exported.stderr.contains("(each received once, then released)"), "{}", exported.stderr);
     assert_eq!(h.counts(&dlq_url).await, (3, 0, 0));
-    let refused = dlq(&h, &["export", "dlq", "--receive", "--dead-lettered-after", "0"]).await;
+    let refused = dlq_at(&sqs, &["export", "dlq", "--receive", "--dead-lettered-after", "0"]).await;
     assert_eq!(refused.code, 2, "{}", refused.stderr);
+    let needs_redrive = dlq_at(&sqs, &["export", "dlq"]).await;
+    assert_eq!(needs_redrive.code, 4, "without --receive, export is the extension's: {}", needs_redrive.stderr);
+}
+
+#[tokio::test]
+async fn list_plain_redrive_status_and_cancel_need_only_the_sqs_api() {
+    let h = Harness::start().await;
+    let (src, dlq_url) = six_dead_letters(&h).await;
+    let sqs = plain_sqs_in_front_of(&h).await;
+
+    let listed = dlq_at(&sqs, &["list", "--json"]).await.json();
+    assert_eq!(listed["DeadLetterQueues"][0]["ApproximateNumberOfMessages"], 6);
+    for args in [vec!["peek", "dlq"], vec!["redrive", "dlq", "--canary", "2"], vec!["history"]] {
+        let run = dlq_at(&sqs, &args).await;
+        assert_eq!(run.code, 4, "{args:?}: {}", run.stderr);
+        assert!(run.stderr.contains("is not a Redrive server: it does not know Redrive_v1."), "{}", run.stderr);
+    }
+
+    // One message a second on the manual clock: the task runs until it is cancelled.
+    let started = dlq_at(&sqs, &["redrive", "dlq", "--rate", "1", "--json"]).await.json();
+    let handle = started["TaskHandle"].as_str().unwrap();
+    let status = dlq_at(&sqs, &["status", "dlq", "--json"]).await.json();
+    let task = &status["Tasks"][0];
+    assert_eq!((task["TaskHandle"].as_str(), task["Status"].as_str()), (Some(handle), Some("RUNNING")));
+    assert_eq!(task["MaxNumberOfMessagesPerSecond"], 1);
+    assert!(task.get("Stage").is_none(), "SQS's fields only: {task}");
+    let cancelled = dlq_at(&sqs, &["cancel", handle, "--json"]).await.json();
+    assert_eq!(cancelled["TaskHandle"], handle);
+    h.advance(1);
+    let ended = dlq_at(&sqs, &["status", "dlq", "--watch", "--interval", "0.02", "--json"]).await;
+    assert_eq!(ended.code, 3, "{}", ended.stderr);
+    assert_eq!(serde_json::from_str::<Value>(&ended.stdout).unwrap()["Status"], "CANCELLED");
+
+    // A plain redrive followed to its end through ListMessageMoveTasks.
+    let done = dlq_at(&sqs, &["redrive", "dlq", "--watch", "--interval", "0.02", "--json"]).await.json();
+    assert_eq!(done["Status"], "COMPLETED");
+    assert_eq!(h.counts(&dlq_url).await, (0, 0, 0));
+    assert_eq!(h.counts(&src).await.0, 6);
+}
+
+#[tokio::test]
+async fn a_watched_canary_redrive_into_a_broken_consumer_ends_failed_with_exit_code_3() {
+    let h = Harness::start().await;
+    let (src, dlq_url) = six_dead_letters(&h).await;
+    let endpoint = h.endpoint();
+    let args = ["redrive", "dlq", "--canary", "2", "--watch", "--interval", "0.02"];
+    let watching = tokio::spawn(async move { dlq_at(&endpoint, &args).await });
+    // The consumer is still broken: the canary comes back.
+    for _ in 0..200 {
+        if h.counts(&src).await.0 == 2 {
+            break;
+        }
+        crate::common::real_pause(10).await;
+    }
+    consumer_still_failing(&h, &src).await;
+    let run = watching.await.unwrap();
+    assert_eq!(run.code, 3, "stdout: {}\nstderr: {}", run.stdout, run.stderr);
+    assert!(run.stdout.starts_with("Status:        FAILED\n"), "{}", run.stdout);
+    assert!(run.stdout.contains("Failed again:  2\n"), "{}", run.stdout);
+    assert!(
+        run.stderr.starts_with("redrive dlq: the task ended FAILED: Canary failed: 2 of the 2 canary messages"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(h.counts(&dlq_url).await, (6, 0, 0), "nothing lost");
+}
+
+/// A plain SQS endpoint: the server's SQS API as it is, but no extension — every
+/// `Redrive_v1.*` call is answered as SQS answers an action it does not know.
+async fn plain_sqs_in_front_of(h: &Harness) -> String {
+    use http_body_util::BodyExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let target = h.endpoint();
+    let client = reqwest::Client::new();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else { return };
+            let (client, target) = (client.clone(), target.clone());
+            let service = hyper::service::service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
+                let (client, target) = (client.clone(), target.clone());
+                async move {
+                    let (parts, body) = request.into_parts();
+                    let body = body.collect().await.unwrap().to_bytes();
+                    let target_header = parts.headers.get("x-amz-target").and_then(|v| v.to_str().ok());
+                    if target_header.is_some_and(|t| t.starts_with("Redrive_v1.")) {
+                        return Ok::<_, std::convert::Infallible>(unknown_operation());
+                    }
+                    let mut forward = client.request(parts.method.clone(), format!("{target}{}", parts.uri));
+                    for (k, v) in &parts.headers {
+                        if k != "host" && k != "content-length" {
+                            forward = forward.header(k, v);
+                        }
+                    }
+                    let answer = forward.body(body).send().await.unwrap();
+                    let mut response = hyper::Response::new(Full::new(Bytes::new()));
+                    *response.status_mut() = answer.status();
+                    for (k, v) in answer.headers() {
+                        if k != "content-length" && k != "transfer-encoding" {
+                            response.headers_mut().insert(k.clone(), v.clone());
+                        }
+                    }
+                    *response.body_mut() = Full::new(answer.bytes().await.unwrap());
+                    Ok(response)
+                }
+            });
+            tokio::spawn(async move {
+                let io = hyper_util::rt::TokioIo::new(stream);
+                let _ = hyper::server::conn::http1::Builder::new().serve_connection(io, service).await;
+            });
+        }
+    });
+    format!("http://{addr}")
+}
+
+fn unknown_operation() -> hyper::Response<Full<Bytes>> {
+    let body = r#"{"__type":"com.amazon.coral.service#UnknownOperationException","message":null}"#;
+    let mut response = hyper::Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = hyper::StatusCode::BAD_REQUEST;
+    response
 }
 
 /// Any HTTP server that is not Redrive: it answers every call as SQS answers an action it does
@@ -380,12 +501,8 @@ async fn not_redrive() -> String {
     tokio::spawn(async move {
         loop {
             let Ok((stream, _)) = listener.accept().await else { return };
-            let service = hyper::service::service_fn(|_req| async {
-                let body = r#"{"__type":"com.amazon.coral.service#UnknownOperationException","message":null}"#;
-                let mut response = hyper::Response::new(Full::new(Bytes::from(body)));
-                *response.status_mut() = hyper::StatusCode::BAD_REQUEST;
-                Ok::<_, std::convert::Infallible>(response)
-            });
+            let service =
+                hyper::service::service_fn(|_req| async { Ok::<_, std::convert::Infallible>(unknown_operation()) });
             tokio::spawn(async move {
                 let io = hyper_util::rt::TokioIo::new(stream);
                 let _ = hyper::server::conn::http1::Builder::new().serve_connection(io, service).await;

@@ -18,13 +18,19 @@ pub async fn status(c: &Clients, dlq: &str, max: u32, watch: &WatchArgs) -> Resu
     let arn = dlq.arn(c).await?;
     let tasks = latest(c, &arn, max).await?;
     if watch.watch {
-        let Some(handle) = tasks.first().and_then(|t| t["TaskHandle"].as_str()) else {
+        let Some(newest) = tasks.first() else {
             return Err(CliError::Api {
                 code: "ResourceNotFound".into(),
                 message: format!("{} has no move task to watch.", dlq.display_name()),
             });
         };
-        return watch_and_report(c, handle, &arn, watch.interval).await;
+        return match newest["TaskHandle"].as_str() {
+            Some(handle) if !ENDED.contains(&newest["Status"].as_str().unwrap_or_default()) => {
+                watch_and_report(c, handle, &arn, watch.interval).await
+            }
+            // Ended already (SQS lists an ended task without its handle).
+            _ => report(c, newest),
+        };
     }
     if c.json {
         return output::json(&json!({ "Tasks": tasks }));
@@ -150,6 +156,7 @@ pub async fn watch_and_report(c: &Clients, handle: &str, source_arn: &str, inter
     let progress = output::Progress::new();
     let clock = SystemClock;
     let mut redrive = true;
+    let mut started: Option<u64> = None;
     let task = loop {
         let task = if redrive {
             match c.extension.call("DescribeRedrive", &json!({ "TaskHandle": handle })).await {
@@ -161,8 +168,14 @@ pub async fn watch_and_report(c: &Clients, handle: &str, source_arn: &str, inter
                 Err(e) => return Err(e),
             }
         } else {
+            // SQS lists a task's handle only while it runs: once ended, it is the task with
+            // the start time seen, or (ended before the first look) the DLQ's newest.
             let tasks = sqs_tasks(c, source_arn, 10).await?;
-            tasks.into_iter().find(|t| t["TaskHandle"].as_str() == Some(handle))
+            let ours = |t: &Value| match t["TaskHandle"].as_str() {
+                Some(h) => h == handle,
+                None => started.is_none() || started == output::ms_of(&t["StartedTimestamp"]),
+            };
+            tasks.into_iter().find(|t| ours(t))
         };
         let Some(task) = task else {
             return Err(CliError::Api { code: "ResourceNotFound".into(), message: format!("no task {handle}") });
@@ -178,13 +191,19 @@ pub async fn watch_and_report(c: &Clients, handle: &str, source_arn: &str, inter
         if ENDED.contains(&status.as_str()) {
             break task;
         }
+        started = started.or_else(|| output::ms_of(&task["StartedTimestamp"]));
         clock.sleep_until(clock.now() + (interval * 1000.0) as u64).await;
     };
     progress.finish();
+    report(c, &task)
+}
+
+/// Prints an ended task; a FAILED or CANCELLED one is an error (exit code 3).
+fn report(c: &Clients, task: &Value) -> Result<(), CliError> {
     if c.json {
-        output::json(&task)?;
+        output::json(task)?;
     } else {
-        task_fields(&task)?;
+        task_fields(task)?;
     }
     match task["Status"].as_str() {
         Some(s @ ("FAILED" | "CANCELLED")) => Err(CliError::TaskEnded {
