@@ -9,6 +9,7 @@ use aws_config::meta::region::RegionProviderChain;
 use aws_config::BehaviorVersion;
 use aws_credential_types::Credentials;
 use aws_sdk_sqs::config::Region;
+use engine::clock::{Clock, SystemClock};
 use serde_json::Value;
 
 use super::args::Global;
@@ -33,11 +34,15 @@ impl Clients {
         let aws = aws_region_of(parsed.host_str().unwrap_or_default());
         let sdk = sdk_config(global, &endpoint, aws.as_deref()).await;
         let sqs = aws_sdk_sqs::Client::new(&sdk);
+        let signer = Signer {
+            credentials: sdk.credentials_provider(),
+            region: sdk.region().map_or_else(|| "us-east-1".to_string(), |r| r.to_string()),
+        };
         let http = reqwest::Client::builder()
             .connect_timeout(std::time::Duration::from_secs(10))
             .build()
             .map_err(|e| CliError::Transport(format!("cannot build an HTTP client: {e}")))?;
-        Ok(Clients { sqs, extension: Extension { http, endpoint }, json: global.json })
+        Ok(Clients { sqs, extension: Extension { http, endpoint, signer }, json: global.json })
     }
 }
 
@@ -87,22 +92,65 @@ async fn sdk_config(global: &Global, endpoint: &str, aws_region: Option<&str>) -
     }
 }
 
-/// The extension's JSON calls. Every request is built in `call`, the one place SigV4 signing
-/// would go if Redrive ever checks signatures.
+/// The extension's JSON calls, built in `call` and signed (SigV4, service `sqs`) as the SDK
+/// signs its calls: Redrive checks no signature today, but it takes the access key as who
+/// started a redrive (the history's StartedBy).
 pub struct Extension {
     http: reqwest::Client,
     endpoint: String,
+    signer: Signer,
+}
+
+struct Signer {
+    credentials: Option<aws_credential_types::provider::SharedCredentialsProvider>,
+    region: String,
+}
+
+impl Signer {
+    /// The headers that sign this request (Authorization, X-Amz-Date, …); none without
+    /// credentials, which Redrive accepts.
+    async fn headers(&self, url: &str, headers: &[(&str, &str)], body: &[u8]) -> Vec<(String, String)> {
+        use aws_credential_types::provider::ProvideCredentials;
+        use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
+        let Some(provider) = &self.credentials else { return Vec::new() };
+        let Ok(credentials) = provider.provide_credentials().await else { return Vec::new() };
+        let identity = credentials.into();
+        let now = std::time::UNIX_EPOCH + std::time::Duration::from_millis(SystemClock.now());
+        let params = aws_sigv4::sign::v4::SigningParams::builder()
+            .identity(&identity)
+            .region(&self.region)
+            .name("sqs")
+            .time(now)
+            .settings(SigningSettings::default())
+            .build();
+        let Ok(params) = params else { return Vec::new() };
+        let signed = SignableRequest::new("POST", url, headers.iter().copied(), SignableBody::Bytes(body))
+            .and_then(|request| sign(request, &params.into()));
+        match signed {
+            Ok(output) => {
+                let (instructions, _) = output.into_parts();
+                instructions.headers().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+            }
+            Err(_) => Vec::new(),
+        }
+    }
 }
 
 impl Extension {
     /// `Redrive_v1.<operation>` with `input`; the output, or the error the server answered.
     pub async fn call(&self, operation: &str, input: &Value) -> Result<Value, CliError> {
-        let response = self
-            .http
-            .post(format!("{}/", self.endpoint))
-            .header("content-type", "application/x-amz-json-1.0")
-            .header("x-amz-target", format!("Redrive_v1.{operation}"))
-            .body(input.to_string())
+        let url = format!("{}/", self.endpoint);
+        let target = format!("Redrive_v1.{operation}");
+        let body = input.to_string();
+        let headers = [("content-type", "application/x-amz-json-1.0"), ("x-amz-target", target.as_str())];
+        let mut request = self.http.post(&url).body(body.clone());
+        for (k, v) in headers {
+            request = request.header(k, v);
+        }
+        for (k, v) in self.signer.headers(&url, &headers, body.as_bytes()).await {
+            request = request.header(k, v);
+        }
+        let response = request
             .send()
             .await
             .map_err(|e| CliError::Transport(format!("cannot reach {}: {}", self.endpoint, error_chain(&e))))?;

@@ -37,7 +37,13 @@ impl Run {
 /// `redrive dlq ARGS` against `endpoint`, with no AWS credentials or profile around it (so the
 /// dummy ones are used) and nothing on stdin.
 async fn dlq_at(endpoint: &str, args: &[&str]) -> Run {
+    dlq_with(endpoint, &[], args).await
+}
+
+/// `dlq_at` with these environment variables set.
+async fn dlq_with(endpoint: &str, env: &[(&str, &str)], args: &[&str]) -> Run {
     let endpoint = endpoint.to_string();
+    let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
     let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
     // The server runs on this test's runtime: wait for the process off it.
     tokio::task::spawn_blocking(move || {
@@ -49,6 +55,7 @@ async fn dlq_at(endpoint: &str, args: &[&str]) -> Run {
         command
             .env("AWS_CONFIG_FILE", "/nonexistent/redrive-cli-test")
             .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/redrive-cli-test");
+        command.envs(env);
         let out = command.output().expect("run redrive");
         Run {
             code: out.status.code().unwrap_or(-1),
@@ -231,12 +238,10 @@ async fn a_dry_run_counts_a_canary_shows_its_stage_and_cancel_and_history_tell_t
     assert_eq!((dry["DryRun"].as_bool(), dry["ApproximateNumberOfMessagesToMove"].as_u64()), (Some(true), Some(3)));
     assert_eq!(h.counts(&dlq_url).await, (6, 0, 0), "a dry run moves nothing");
 
-    let started = dlq(
-        &h,
-        &["redrive", "dlq", "--attribute", "kind=refund", "--canary", "1", "--canary-timeout", "600", "--json"],
-    )
-    .await
-    .json();
+    // Signed with the operator's key, which the history keeps as who started it.
+    let operator = [("AWS_ACCESS_KEY_ID", "AKIDOPERATOR"), ("AWS_SECRET_ACCESS_KEY", "secret")];
+    let args = ["redrive", "dlq", "--attribute", "kind=refund", "--canary", "1", "--canary-timeout", "600", "--json"];
+    let started = dlq_with(&h.endpoint(), &operator, &args).await.json();
     let handle = started["TaskHandle"].as_str().unwrap().to_string();
     let mut task = Value::Null;
     for _ in 0..200 {
@@ -273,6 +278,7 @@ async fn a_dry_run_counts_a_canary_shows_its_stage_and_cancel_and_history_tell_t
         (Some("CANCELLED"), Some(arn("dlq").as_str()))
     );
     assert_eq!(tasks[0]["Filter"], json!({ "MessageAttributes": [{ "Name": "kind", "Equals": "refund" }] }));
+    assert_eq!(tasks[0]["StartedBy"], "AKIDOPERATOR");
     let table = dlq(&h, &["history", "dlq"]).await;
     let lines: Vec<&str> = table.ok().lines().collect();
     assert!(lines[0].starts_with("STARTED") && lines[0].contains("FAILED AGAIN"), "{}", lines[0]);
