@@ -145,30 +145,34 @@ async fn client_side(
     let started = clock.now();
     let mut pass = Pass::new(c, &dlq_url, a.hold);
     let mut failure = None;
-    'pass: while let Some(batch) = pass.next().await? {
-        for m in &batch {
+    'pass: loop {
+        let batch = match pass.next().await {
+            Ok(Some(batch)) => batch,
+            Ok(None) => break,
+            Err(e) => {
+                failure = Some(e);
+                break;
+            }
+        };
+        for (i, m) in batch.iter().enumerate() {
             examined += 1;
             let line = as_exported(m);
-            if !filter.matches(&line) || a.dry_run {
-                if filter.matches(&line) {
-                    moved += 1;
-                    if sample.len() < 10 {
-                        sample.push(line);
-                    }
+            if !filter.matches(&line) {
+                pass.keep(m);
+                continue;
+            }
+            if a.dry_run {
+                moved += 1;
+                if sample.len() < 10 {
+                    sample.push(line);
                 }
                 pass.keep(m);
                 continue;
             }
-            let destination = match (&fixed, line["Attributes"]["DeadLetterQueueSourceArn"].as_str()) {
-                (Some(url), _) => url.clone(),
-                (None, Some(arn)) => match urls.get(arn) {
-                    Some(url) => url.clone(),
-                    None => {
-                        let url = QueueRef::parse(arn)?.url(c).await?;
-                        urls.insert(arn.to_string(), url.clone());
-                        url
-                    }
-                },
+            let source = line["Attributes"]["DeadLetterQueueSourceArn"].as_str();
+            let destination = match (&fixed, source) {
+                (Some(url), _) => Ok(url.clone()),
+                (None, Some(arn)) => source_url(c, &mut urls, arn).await,
                 (None, None) => {
                     no_source += 1;
                     pass.keep(m);
@@ -180,8 +184,13 @@ async fn client_side(
                 let due = started + moved * 1000 / rate.max(1) as u64;
                 clock.sleep_until(due).await;
             }
-            if let Err(e) = move_one(c, m, &dlq_url, &destination).await {
-                pass.keep(m);
+            let done = match destination {
+                Ok(url) => move_one(c, m, &dlq_url, &url).await,
+                Err(e) => Err(e),
+            };
+            if let Err(e) = done {
+                // This one and the rest of the batch stay in the DLQ, released below.
+                batch[i..].iter().for_each(|m| pass.keep(m));
                 failure = Some(e);
                 break 'pass;
             }
@@ -213,6 +222,16 @@ async fn client_side(
         text.push_str(&format!(" {no_source} have no source queue to go back to: give --to."));
     }
     output::line(&text)
+}
+
+/// The URL of a source queue named by its ARN, asked once per ARN.
+async fn source_url(c: &Clients, urls: &mut HashMap<String, String>, arn: &str) -> Result<String, CliError> {
+    if let Some(url) = urls.get(arn) {
+        return Ok(url.clone());
+    }
+    let url = QueueRef::parse(arn)?.url(c).await?;
+    urls.insert(arn.to_string(), url.clone());
+    Ok(url)
 }
 
 /// Send a copy to `destination`, then delete the original: two calls, not one transaction.

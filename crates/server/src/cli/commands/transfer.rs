@@ -33,6 +33,9 @@ pub async fn export(
     let queue = QueueRef::parse(queue)?;
     let url = queue.url(c).await?;
     let filter = Filter::from_args(args, c).await?;
+    if receive.is_some() {
+        filter.check_client_side()?;
+    }
     let to_stdout = is_std(path);
     let mut sink: Box<dyn Write> = match path {
         Some(p) if !to_stdout => Box::new(BufWriter::new(
@@ -66,10 +69,17 @@ pub async fn export(
                 }
             }
             Some(hold) => {
-                filter.check_client_side()?;
                 let mut pass = Pass::new(c, &url, hold);
                 let mut failed = None;
-                while let Some(batch) = pass.next().await? {
+                loop {
+                    let batch = match pass.next().await {
+                        Ok(Some(batch)) => batch,
+                        Ok(None) => break,
+                        Err(e) => {
+                            failed = Some(e);
+                            break;
+                        }
+                    };
                     for m in &batch {
                         pass.keep(m);
                         let line = as_exported(m);
