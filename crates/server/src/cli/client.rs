@@ -93,8 +93,8 @@ async fn sdk_config(global: &Global, endpoint: &str, aws_region: Option<&str>) -
 }
 
 /// The extension's JSON calls, built in `call` and signed (SigV4, service `sqs`) as the SDK
-/// signs its calls: Redrive checks no signature today, but it takes the access key as who
-/// started a redrive (the history's StartedBy).
+/// signs its calls: a Redrive with a credentials file checks the signature, and any Redrive
+/// takes the access key as who started a redrive (the history's StartedBy).
 pub struct Extension {
     http: reqwest::Client,
     endpoint: String,
@@ -167,13 +167,10 @@ impl Extension {
         }
         let kind = value.get("__type").and_then(Value::as_str).unwrap_or_default();
         let code = kind.rsplit('#').next().unwrap_or(kind);
-        // SQS itself refuses an unsigned request before it looks at the target; Redrive accepts
-        // any (or none), so either answer means the extension is not there.
-        if code.is_empty()
-            || code.starts_with("UnknownOperation")
-            || code.starts_with("MissingAuthenticationToken")
-            || code.starts_with("InvalidAction")
-        {
+        // An error without an AWS code, or the answer to an action the server does not know.
+        // (An authentication refusal is a real answer: a Redrive with a credentials file
+        // refuses an unknown key as SQS does.)
+        if code.is_empty() || code.starts_with("UnknownOperation") || code.starts_with("InvalidAction") {
             return Err(not_redrive());
         }
         let message = value.get("message").or_else(|| value.get("Message")).and_then(Value::as_str);

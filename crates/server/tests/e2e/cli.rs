@@ -544,3 +544,31 @@ async fn exit_codes_tell_a_script_what_happened() {
     assert_eq!(unreachable.code, 1, "{}", unreachable.stderr);
     assert!(unreachable.stderr.contains("cannot reach http://127.0.0.1:1"), "{}", unreachable.stderr);
 }
+
+#[tokio::test]
+async fn against_a_server_with_a_credentials_file_the_extension_calls_are_signed_with_the_operators_key() {
+    const KEY: (&str, &str) = ("AKIAEXAMPLECLI000001", "secret-of-the-cli-key-0123456");
+    let dir = crate::common::fresh_dir("cli-credentials");
+    let file = dir.join("credentials.toml");
+    let keys = format!(
+        "[[keys]]\naccess_key_id = \"{}\"\nsecret_access_key = \"{}\"\naccount_id = \"111111111111\"\n",
+        KEY.0, KEY.1
+    );
+    std::fs::write(&file, keys).unwrap();
+    let h = Harness::start_with(|c| c.credentials = Some(file)).await;
+    let client = crate::common::signed_client(&h.endpoint(), REGION, KEY.0, KEY.1);
+    let url = client.create_queue().queue_name("orders-dlq").send().await.unwrap().queue_url.unwrap();
+    client.send_message().queue_url(&url).message_body("order 1").send().await.unwrap();
+
+    let operator = [("AWS_ACCESS_KEY_ID", KEY.0), ("AWS_SECRET_ACCESS_KEY", KEY.1)];
+    let peeked = dlq_with(&h.endpoint(), &operator, &["peek", "orders-dlq", "--json"]).await.json();
+    assert_eq!(bodies(&peeked["Messages"]), ["order 1"]);
+    let counted = dlq_with(&h.endpoint(), &operator, &["count", &url, "--json"]).await.json();
+    assert_eq!(counted["Count"], 1);
+
+    // The dummy credentials are refused as any unknown key: an error of the server, not "not Redrive".
+    let refused = dlq(&h, &["count", &url]).await;
+    assert_eq!(refused.code, 1, "{}", refused.stderr);
+    assert!(refused.stderr.starts_with("redrive dlq: UnrecognizedClient"), "{}", refused.stderr);
+    let _ = std::fs::remove_dir_all(&dir);
+}
