@@ -81,9 +81,10 @@ where
                 };
                 CliError::Api { code: code.to_string(), message: err.message().unwrap_or("(no message)").to_string() }
             }
-            SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) => {
+            SdkError::DispatchFailure(d) if d.is_io() || d.is_timeout() => {
                 CliError::Transport(format!("cannot reach the server: {}", error_chain(&e)))
             }
+            SdkError::TimeoutError(_) => CliError::Transport(format!("cannot reach the server: {}", error_chain(&e))),
             _ => CliError::Transport(error_chain(&e)),
         }
     }
