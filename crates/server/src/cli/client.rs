@@ -40,6 +40,8 @@ impl Clients {
         };
         let http = reqwest::Client::builder()
             .connect_timeout(std::time::Duration::from_secs(10))
+            // A count or a dry run scans the whole queue: seconds for a million messages.
+            .timeout(std::time::Duration::from_secs(600))
             .build()
             .map_err(|e| CliError::Transport(format!("cannot build an HTTP client: {e}")))?;
         Ok(Clients { sqs, extension: Extension { http, endpoint, signer }, json: global.json })
