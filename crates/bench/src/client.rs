@@ -80,7 +80,13 @@ pub fn sdk_client(endpoint: &Endpoint) -> aws_sdk_sqs::Client {
     let config = aws_sdk_sqs::Config::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("AKIDBENCH", "redrive-bench-secret", None, None, "redrive-bench"))
+        .credentials_provider(Credentials::new(
+            "AKIDREDRIVEBENCH0001",
+            "redrive-bench-secret",
+            None,
+            None,
+            "redrive-bench",
+        ))
         .endpoint_url(endpoint.url.as_str())
         // A benchmark counts failures; it does not hide them behind retries.
         .retry_config(RetryConfig::disabled())
@@ -126,7 +132,7 @@ impl Action {
 /// A constant header, not a signature: the request stays unsigned (Redrive does not verify
 /// signatures and takes only the access key id from it), but multi-service emulators such as
 /// moto route a request by the service named in its credential scope.
-const PLACEHOLDER_AUTHORIZATION: &str = "AWS4-HMAC-SHA256 Credential=AKIDBENCH/20240101/us-east-1/sqs/aws4_request, \
+const PLACEHOLDER_AUTHORIZATION: &str = "AWS4-HMAC-SHA256 Credential=AKIDREDRIVEBENCH0001/20240101/us-east-1/sqs/aws4_request, \
      SignedHeaders=content-type;host;x-amz-target, Signature=0000000000000000000000000000000000000000000000000000000000000000";
 
 /// One keep-alive HTTP/1.1 connection; reconnects on the next call after a failure.
