@@ -38,6 +38,8 @@ pub struct Claim {
     pub signature: String,
     /// `YYYYMMDDTHHMMSSZ`: the request's time.
     pub amz_date: String,
+    /// `KEY/DATE/REGION/SERVICE/aws4_request` as given: what a signing key is for.
+    pub credential: String,
     /// A presigned URL's lifetime in seconds (`None`: an Authorization header).
     pub expires: Option<u64>,
 }
@@ -144,6 +146,7 @@ fn scoped(credential: &str, signed: &str, signature: &str, amz_date: &str) -> Re
         signed_headers,
         signature: signature.to_ascii_lowercase(),
         amz_date: amz_date.to_string(),
+        credential: credential.to_string(),
         expires: None,
     })
 }
@@ -161,48 +164,65 @@ pub struct Signed<'a> {
 /// SigV4's canonical request of `request`, over the headers `claim` names; a presigned URL's
 /// own signature is not part of its query.
 pub fn canonical_request(request: &Signed<'_>, claim: &Claim) -> String {
-    let mut pairs: Vec<(String, String)> = query_pairs(request.query.unwrap_or(""))
-        .into_iter()
-        .filter(|(k, _)| !(claim.expires.is_some() && k == "X-Amz-Signature"))
-        .map(|(k, v)| (encode(&k), encode(&v)))
-        .collect();
-    pairs.sort();
-    let query: Vec<String> = pairs.into_iter().map(|(k, v)| format!("{k}={v}")).collect();
-    let mut headers = String::new();
-    for name in &claim.signed_headers {
-        let values: Vec<String> = request
-            .headers
-            .get_all(name.as_str())
-            .iter()
-            .map(|v| collapse_spaces(&String::from_utf8_lossy(v.as_bytes())))
+    let mut out = String::with_capacity(512);
+    out.push_str(request.method);
+    out.push('\n');
+    if request.path.is_empty() {
+        out.push('/');
+    }
+    for (i, segment) in request.path.split('/').enumerate() {
+        if i > 0 {
+            out.push('/');
+        }
+        out.extend(utf8_percent_encode(segment, ENCODE));
+    }
+    out.push('\n');
+    let query = request.query.unwrap_or("");
+    if !query.is_empty() {
+        let mut pairs: Vec<(String, String)> = query_pairs(query)
+            .into_iter()
+            .filter(|(k, _)| !(claim.expires.is_some() && k == "X-Amz-Signature"))
+            .map(|(k, v)| (encode(&k), encode(&v)))
             .collect();
-        headers.push_str(name);
-        headers.push(':');
-        headers.push_str(&values.join(","));
-        headers.push('\n');
+        pairs.sort();
+        for (i, (k, v)) in pairs.iter().enumerate() {
+            if i > 0 {
+                out.push('&');
+            }
+            out.push_str(k);
+            out.push('=');
+            out.push_str(v);
+        }
     }
-    format!(
-        "{}\n{}\n{}\n{}\n{}\n{}",
-        request.method,
-        canonical_uri(request.path),
-        query.join("&"),
-        headers,
-        claim.signed_headers.join(";"),
-        hex::encode(Sha256::digest(request.body)),
-    )
-}
-
-/// Each segment of the path URI-encoded again (SigV4 for services other than S3).
-fn canonical_uri(path: &str) -> String {
-    if path.is_empty() {
-        return "/".into();
+    out.push('\n');
+    for name in &claim.signed_headers {
+        out.push_str(name);
+        out.push(':');
+        for (i, value) in request.headers.get_all(name.as_str()).iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            // Trimmed, each run of spaces one space.
+            let text = String::from_utf8_lossy(value.as_bytes());
+            for (j, word) in text.split_whitespace().enumerate() {
+                if j > 0 {
+                    out.push(' ');
+                }
+                out.push_str(word);
+            }
+        }
+        out.push('\n');
     }
-    path.split('/').map(encode).collect::<Vec<_>>().join("/")
-}
-
-/// A header value trimmed, its runs of spaces one space.
-fn collapse_spaces(value: &str) -> String {
-    value.split_whitespace().collect::<Vec<_>>().join(" ")
+    out.push('\n');
+    for (i, name) in claim.signed_headers.iter().enumerate() {
+        if i > 0 {
+            out.push(';');
+        }
+        out.push_str(name);
+    }
+    out.push('\n');
+    out.push_str(&hex::encode(Sha256::digest(request.body)));
+    out
 }
 
 fn encode(text: &str) -> String {
@@ -256,27 +276,24 @@ pub fn signature_holds(key: &[u8; 32], string_to_sign: &str, signature: &str) ->
     mac.verify_slice(&given).is_ok()
 }
 
-/// What a signing key is for: access key, day, region, service.
-type KeyScope = (String, String, String, String);
-
-/// Signing keys by scope: a key is four HMACs, a request one.
+/// Signing keys by credential scope (`KEY/DATE/REGION/SERVICE/aws4_request`): a key is four
+/// HMACs, a request one; found without copying anything.
 #[derive(Default)]
 pub struct KeyCache {
-    keys: parking_lot::Mutex<HashMap<KeyScope, [u8; 32]>>,
+    keys: parking_lot::Mutex<HashMap<String, [u8; 32]>>,
 }
 
 impl KeyCache {
     pub fn key(&self, claim: &Claim, secret: &str) -> [u8; 32] {
-        let id = (claim.access_key.clone(), claim.date.clone(), claim.region.clone(), claim.service.clone());
         let mut keys = self.keys.lock();
-        if let Some(k) = keys.get(&id) {
+        if let Some(k) = keys.get(claim.credential.as_str()) {
             return *k;
         }
         if keys.len() >= MAX_CACHED_KEYS {
             keys.clear();
         }
         let k = signing_key(secret, &claim.date, &claim.region, &claim.service);
-        keys.insert(id, k);
+        keys.insert(claim.credential.clone(), k);
         k
     }
 }
@@ -346,6 +363,7 @@ mod tests {
             signed_headers: vec!["host".into(), "x-amz-date".into()],
             signature: vanilla.into(),
             amz_date: "20150830T123600Z".into(),
+            credential: "AKIDEXAMPLE/20150830/us-east-1/service/aws4_request".into(),
             expires: None,
         };
         let request = Signed { method: "GET", path: "/", query: None, headers: &headers, body: b"" };
