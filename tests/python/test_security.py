@@ -163,3 +163,20 @@ def test_a_certificate_without_its_key_stops_the_start_with_a_clear_line(tls_fil
         capture_output=True, text=True, timeout=30, env=clean_env(),
     )
     assert run.returncode == 1 and "cannot read the TLS key" in run.stderr, run.stderr
+
+
+def test_metrics_can_require_a_bearer_token(tmp_path):
+    server = ServerProcess(args=["--metrics-token", "scrape-me-0123"], log_dir=tmp_path).start()
+    try:
+        status, headers, _ = http_request("GET", f"{server.endpoint}/metrics")
+        assert status == 401 and headers.get("www-authenticate", headers.get("WWW-Authenticate")) == "Bearer"
+        status, _, _ = http_request("GET", f"{server.endpoint}/metrics", headers={"Authorization": "Bearer wrong"})
+        assert status == 401
+        status, _, body = http_request(
+            "GET", f"{server.endpoint}/metrics", headers={"Authorization": "Bearer scrape-me-0123"}
+        )
+        assert status == 200 and b"redrive_" in body
+        status, _, _ = http_request("GET", f"{server.endpoint}/health")
+        assert status == 200, "/health stays open"
+    finally:
+        assert server.stop() == 0

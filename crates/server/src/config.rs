@@ -39,6 +39,8 @@ pub struct Config {
     /// TLS on the listener: a PEM certificate chain and its PEM private key.
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
+    /// When set, /metrics answers only requests carrying `Authorization: Bearer` this.
+    pub metrics_token: Option<String>,
 }
 
 /// One `[[queues]]` entry of the config file, or a name given by `--queue`.
@@ -103,6 +105,7 @@ impl Default for Config {
             allow_anonymous_network: false,
             tls_cert: None,
             tls_key: None,
+            metrics_token: None,
         }
     }
 }
@@ -141,8 +144,8 @@ pub struct Args {
     #[command(subcommand)]
     pub command: Option<crate::cli::Command>,
     /// TOML file with any of: bind, data_dir, in_memory, region, account_id, public_url, log,
-    /// worker_threads, cors_origins, max_redrives, credentials, allow_anonymous_network, tls_cert, tls_key, and [[queues]]
-    /// declarations (README: Configuration).
+    /// worker_threads, cors_origins, max_redrives, credentials, allow_anonymous_network,
+    /// tls_cert, tls_key, metrics_token, and [[queues]] declarations (README: Configuration).
     #[arg(long, env = "REDRIVE_CONFIG")]
     pub config: Option<PathBuf>,
     /// Address to listen on.
@@ -195,6 +198,9 @@ pub struct Args {
     /// The PEM private key of --tls-cert.
     #[arg(long, env = "REDRIVE_TLS_KEY", value_name = "FILE")]
     pub tls_key: Option<PathBuf>,
+    /// Serve /metrics only to requests with `Authorization: Bearer TOKEN`.
+    #[arg(long, env = "REDRIVE_METRICS_TOKEN", value_name = "TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
     /// For tests: time advances only through POST /_redrive/clock/advance?ms=N.
     #[arg(long, env = "REDRIVE_MANUAL_CLOCK", hide = true)]
     pub manual_clock: bool,
@@ -219,6 +225,7 @@ struct FileConfig {
     allow_anonymous_network: Option<bool>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
+    metrics_token: Option<String>,
 }
 
 impl Args {
@@ -286,6 +293,7 @@ impl Args {
             allow_anonymous_network,
             tls_cert,
             tls_key,
+            metrics_token: self.metrics_token.or(file.metrics_token).filter(|t| !t.is_empty()),
             max_redrives: match self.max_redrives.or(file.max_redrives) {
                 Some(0) => None,
                 Some(n) => Some(n),

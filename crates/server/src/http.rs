@@ -48,6 +48,19 @@ pub struct App {
     pub tls: Option<tokio_rustls::TlsAcceptor>,
 }
 
+/// Whether a /metrics request may read: no token configured, or the request's bearer token is
+/// it (compared in constant time).
+fn metrics_allowed(token: &Option<String>, headers: &hyper::HeaderMap) -> bool {
+    use subtle::ConstantTimeEq;
+    let Some(token) = token else { return true };
+    let given = headers
+        .get(hyper::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    bool::from(given.as_bytes().ct_eq(token.as_bytes()))
+}
+
 /// The address a connection came from, kept with each of its requests.
 #[derive(Debug, Clone, Copy)]
 pub struct Peer(pub SocketAddr);
@@ -82,7 +95,16 @@ pub async fn serve(app: Arc<App>, req: Request<Incoming>) -> Result<Response<Ful
         (&Method::GET | &Method::HEAD, "/ready") => {
             plain(StatusCode::SERVICE_UNAVAILABLE, "the store refuses changes (disk full or failing); retrying")
         }
-        (&Method::GET | &Method::HEAD, "/metrics") => crate::metrics::response(&app.metrics, &app.engine),
+        (&Method::GET | &Method::HEAD, "/metrics") => {
+            if metrics_allowed(&app.config.metrics_token, req.headers()) {
+                crate::metrics::response(&app.metrics, &app.engine)
+            } else {
+                let mut r = plain(StatusCode::UNAUTHORIZED, "/metrics needs Authorization: Bearer <the metrics token>");
+                r.headers_mut()
+                    .insert(hyper::header::WWW_AUTHENTICATE, hyper::header::HeaderValue::from_static("Bearer"));
+                r
+            }
+        }
         (_, "/_redrive/clock/advance") => advance_clock(&app, req.uri().query()),
         // The SQS API is GET and POST only. Any other method runs nothing; so does a CORS
         // preflight from an origin not allowed (`--cors-origin`), which gets no CORS headers,
