@@ -1,4 +1,5 @@
-//! Raw AWS JSON 1.0 calls: `POST /` with `X-Amz-Target: AmazonSQS.<Action>`.
+//! Raw AWS JSON 1.0 calls: `POST /` with `X-Amz-Target: AmazonSQS.<Action>` (or
+//! `Redrive_v1.<Operation>` for the extension API).
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -64,10 +65,19 @@ impl Sqs {
     }
 
     pub async fn call(&self, action: &str, input: &Value) -> Result<Value, CallError> {
+        self.call_target("AmazonSQS", action, input).await
+    }
+
+    /// An operation of Redrive's extension API (docs/extension-api.md).
+    pub async fn extension(&self, operation: &str, input: &Value) -> Result<Value, CallError> {
+        self.call_target("Redrive_v1", operation, input).await
+    }
+
+    async fn call_target(&self, prefix: &str, action: &str, input: &Value) -> Result<Value, CallError> {
         let response = self
             .http
             .post(format!("{}/", self.endpoint))
-            .header("X-Amz-Target", format!("AmazonSQS.{action}"))
+            .header("X-Amz-Target", format!("{prefix}.{action}"))
             .header("Content-Type", "application/x-amz-json-1.0")
             .body(serde_json::to_vec(input).map_err(|e| CallError::Transport(e.to_string()))?)
             .send()

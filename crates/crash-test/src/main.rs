@@ -22,6 +22,12 @@
 //! (src/redrive.rs): N messages dead-lettered into a DLQ, SIGKILLs during message move
 //! tasks, exact counts after each restart, a full drain at the end. N defaults to 100,000
 //! (about 30 s against a debug build on a development machine).
+//!
+//! `redrive-crash --safe-redrive-scenario [--safe-redrive-messages N] [--safe-redrive-kills K]
+//! [--safe-redrive-canary C] [--bin …] [--seed N] [--keep]` runs the safe-redrive scenario
+//! (src/safe_redrive.rs): tasks with a filter, a canary and a halt rule SIGKILLed in each of
+//! their stages (K kills per group of stages), resumed in the stage they were in, exact counts
+//! and a full listing or drain at each task's end. N defaults to 2,000, K to 4, C to 50.
 
 // The harness drives a real process in real time: it must sleep and read the wall clock.
 #![allow(clippy::disallowed_methods)]
@@ -31,6 +37,7 @@ mod content;
 mod load;
 mod model;
 mod redrive;
+mod safe_redrive;
 mod server;
 mod verify;
 
@@ -99,6 +106,19 @@ struct Cli {
     /// SIGKILLs during the redrive scenario's moves.
     #[arg(long, value_name = "K", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=1000))]
     redrive_kills: u32,
+    /// Run the safe-redrive scenario instead: tasks with a filter, a canary and a halt rule,
+    /// SIGKILLed in each of their stages (see src/safe_redrive.rs).
+    #[arg(long, conflicts_with_all = ["no_kill", "redrive_scenario"])]
+    safe_redrive_scenario: bool,
+    /// Messages in the safe-redrive scenario's DLQ (half of them taken by its filter).
+    #[arg(long, value_name = "N", default_value_t = 2000, value_parser = clap::value_parser!(u64).range(10..=100_000))]
+    safe_redrive_messages: u64,
+    /// SIGKILLs per group of stages (the canary's, moving) of each safe-redrive task.
+    #[arg(long, value_name = "K", default_value_t = 4, value_parser = clap::value_parser!(u32).range(0..=100))]
+    safe_redrive_kills: u32,
+    /// The safe-redrive tasks' canary size (FailedAgainMessageIds lists 100 at most).
+    #[arg(long, value_name = "C", default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=100))]
+    safe_redrive_canary: u32,
 }
 
 /// The run's temporary directory, removed on drop unless kept.
@@ -152,6 +172,29 @@ async fn main() -> ExitCode {
         return ExitCode::from(2);
     }
     let dir = RunDir { path, keep: cli.keep };
+    if cli.safe_redrive_scenario {
+        println!(
+            "crash-test: safe-redrive scenario: server {}, {} messages, canary {}, {} kills per stage group, seed {seed}, dir {}",
+            bin.display(),
+            cli.safe_redrive_messages,
+            cli.safe_redrive_canary,
+            cli.safe_redrive_kills,
+            dir.path.display()
+        );
+        let opts = safe_redrive::Options {
+            messages: cli.safe_redrive_messages,
+            kills: cli.safe_redrive_kills,
+            canary: cli.safe_redrive_canary,
+        };
+        let outcome = tokio::select! {
+            outcome = safe_redrive::run(bin, &dir.path, seed, &opts) => outcome,
+            _ = interrupted() => {
+                eprintln!("crash-test: interrupted");
+                return ExitCode::from(130);
+            }
+        };
+        return report(&outcome, &dir);
+    }
     if cli.redrive_scenario {
         let messages = cli.redrive_messages;
         println!(

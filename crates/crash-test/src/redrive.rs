@@ -49,7 +49,7 @@ use crate::Outcome;
 
 /// Concurrent requests while filling and draining: many, so that one group commit (one
 /// fsync) carries many requests on a machine whose fsync is slow.
-const CONCURRENCY: usize = 64;
+pub(crate) const CONCURRENCY: usize = 64;
 /// Messages a full-speed task moves per transaction.
 const FULL_SPEED_BATCH: u64 = 1000;
 /// Progress ListMessageMoveTasks may show before it is durable: the task prepares and
@@ -58,16 +58,16 @@ const UNDURABLE_PROGRESS: u64 = 2 * FULL_SPEED_BATCH;
 /// maxReceiveCount of the reverse policy (dlq → src) needed for moves out of src; high so
 /// it never hands anything off.
 const REVERSE_MAX_RECEIVES: u32 = 1000;
-const SRC: usize = 0;
-const DLQ: usize = 1;
-const NAMES: [&str; 2] = ["src", "dlq"];
+pub(crate) const SRC: usize = 0;
+pub(crate) const DLQ: usize = 1;
+pub(crate) const NAMES: [&str; 2] = ["src", "dlq"];
 const QUEUE_NAMES: [&str; 2] = ["redrive-src", "redrive-dlq"];
 /// Pause between ListMessageMoveTasks polls while waiting for the kill point.
-const POLL: Duration = Duration::from_millis(10);
+pub(crate) const POLL: Duration = Duration::from_millis(10);
 /// A phase is aborted when the server answers nothing for this long, or a running task
 /// moves nothing for this long. Phases have no total time limit: a slow machine (a debug
 /// build, an fsync of tens of milliseconds) only makes them slower.
-const STALL: Duration = Duration::from_secs(60);
+pub(crate) const STALL: Duration = Duration::from_secs(60);
 /// How often a long phase prints what it has done.
 const REPORT: Duration = Duration::from_secs(15);
 
@@ -77,7 +77,7 @@ pub struct Options {
 }
 
 /// Run one phase under the stall watchdog, printing the requests answered every REPORT.
-async fn watched<T>(what: &str, phase: impl Future<Output = Result<T, String>>) -> Result<T, String> {
+pub(crate) async fn watched<T>(what: &str, phase: impl Future<Output = Result<T, String>>) -> Result<T, String> {
     tokio::pin!(phase);
     let begun = Instant::now();
     let first = answered();
@@ -208,17 +208,37 @@ impl TaskView {
 }
 
 /// The N messages: body and attributes follow from the index and a random suffix.
-struct Corpus {
+pub(crate) struct Corpus {
     suffixes: Vec<u64>,
 }
 
 impl Corpus {
-    fn body(&self, i: usize) -> String {
+    /// N messages, their random parts drawn from `rng`.
+    pub(crate) fn new(n: u64, rng: &mut impl Rng) -> Corpus {
+        Corpus { suffixes: (0..n).map(|_| rng.gen()).collect() }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.suffixes.len()
+    }
+
+    pub(crate) fn body(&self, i: usize) -> String {
         format!("m-{i:06}-{:016x}", self.suffixes[i])
     }
 
-    fn content(&self, i: usize) -> Content {
+    /// "a" or "b", half and half at random: the String attribute `kind`, which a filter can
+    /// take (the safe-redrive scenario moves only the "a"s).
+    pub(crate) fn kind(&self, i: usize) -> &'static str {
+        if self.suffixes[i] & 1 == 0 {
+            "a"
+        } else {
+            "b"
+        }
+    }
+
+    pub(crate) fn content(&self, i: usize) -> Content {
         let mut attrs = Attrs::new();
+        attrs.insert("kind".into(), Attr { data_type: "String".into(), data: AttrData::Text(self.kind(i).into()) });
         attrs.insert("n".into(), Attr { data_type: "Number".into(), data: AttrData::Text(i.to_string()) });
         attrs.insert(
             "sig".into(),
@@ -228,7 +248,7 @@ impl Corpus {
     }
 
     /// The index of a body this corpus holds.
-    fn index(&self, body: &str) -> Option<usize> {
+    pub(crate) fn index(&self, body: &str) -> Option<usize> {
         let (num, _) = body.strip_prefix("m-")?.split_once('-')?;
         let i: usize = num.parse().ok()?;
         (i < self.suffixes.len() && self.body(i) == body).then_some(i)
@@ -259,7 +279,7 @@ struct Scenario {
 impl Scenario {
     fn new(bin: PathBuf, dir: &Path, seed: u64, opts: &Options) -> Scenario {
         let mut rng = StdRng::seed_from_u64(seed);
-        let suffixes = (0..opts.messages).map(|_| rng.gen()).collect();
+        let corpus = Arc::new(Corpus::new(opts.messages, &mut rng));
         Scenario {
             bin,
             data_dir: dir.join("data"),
@@ -271,7 +291,7 @@ impl Scenario {
             sqs: None,
             urls: Default::default(),
             arns: Default::default(),
-            corpus: Arc::new(Corpus { suffixes }),
+            corpus,
             original_ids: Vec::new(),
             task: None,
             started: [0; 2],
@@ -294,40 +314,8 @@ impl Scenario {
 
     async fn setup(&mut self) -> Result<(), String> {
         self.start_server().await?;
-        let sqs = self.sqs()?;
-        let dlq = create(&sqs, QUEUE_NAMES[DLQ], json!({})).await?;
-        let dlq_arn = queue_arn(&sqs, &dlq).await?;
-        let policy = json!({ "deadLetterTargetArn": dlq_arn, "maxReceiveCount": 1 }).to_string();
-        let src = create(&sqs, QUEUE_NAMES[SRC], json!({ "RedrivePolicy": policy })).await?;
-        let src_arn = queue_arn(&sqs, &src).await?;
-        self.urls = [src, dlq];
-        self.arns = [src_arn, dlq_arn];
-
-        let t = Instant::now();
-        self.original_ids = send_all(&sqs, &self.urls[SRC], &self.corpus).await?;
-        let sent_s = secs(t);
-        let t = Instant::now();
-        let (returned, requests) = hand_off(&sqs, &self.urls[SRC], self.n).await?;
-        let handoff_s = secs(t);
-        let src_counts = counts(&sqs, &self.urls[SRC]).await?;
-        let dlq_counts = counts(&sqs, &self.urls[DLQ]).await?;
-        println!(
-            "redrive setup: sent {} to src in {sent_s:.1} s; drained src in {handoff_s:.1} s ({requests} receives, {returned} returned once, the rest handed off); src {}, dlq {}",
-            self.n,
-            show(src_counts),
-            show(dlq_counts)
-        );
-        if returned != self.n {
-            return Err(format!("the first receives returned {returned} messages, expected {}", self.n));
-        }
-        if src_counts.total() != 0 || dlq_counts.visible != self.n || dlq_counts.total() != self.n {
-            return Err(format!(
-                "after the hand-off expected src empty and dlq {} visible, got src {} and dlq {}",
-                self.n,
-                show(src_counts),
-                show(dlq_counts)
-            ));
-        }
+        let filled = fill_dlq(&self.sqs()?, &self.corpus, "redrive setup").await?;
+        (self.urls, self.arns, self.original_ids) = (filled.urls, filled.arns, filled.original_ids);
         Ok(())
     }
 
@@ -701,6 +689,50 @@ impl Scenario {
     }
 }
 
+/// The queues `fill_dlq` made, by SRC and DLQ, and the MessageId each send answered.
+pub(crate) struct Filled {
+    pub urls: [String; 2],
+    pub arns: [String; 2],
+    pub original_ids: Vec<String>,
+}
+
+/// Create `redrive-src` and `redrive-dlq` (src hands a message off on its second receive)
+/// and dead-letter the whole corpus: sent to src, received from it until it answers empty.
+/// The DLQ must then hold every message, visible.
+pub(crate) async fn fill_dlq(sqs: &Sqs, corpus: &Arc<Corpus>, what: &str) -> Result<Filled, String> {
+    let n = corpus.len() as u64;
+    let dlq = create(sqs, QUEUE_NAMES[DLQ], json!({})).await?;
+    let dlq_arn = queue_arn(sqs, &dlq).await?;
+    let policy = json!({ "deadLetterTargetArn": dlq_arn, "maxReceiveCount": 1 }).to_string();
+    let src = create(sqs, QUEUE_NAMES[SRC], json!({ "RedrivePolicy": policy })).await?;
+    let src_arn = queue_arn(sqs, &src).await?;
+
+    let t = Instant::now();
+    let original_ids = send_all(sqs, &src, corpus).await?;
+    let sent_s = secs(t);
+    let t = Instant::now();
+    let (returned, requests) = hand_off(sqs, &src, n).await?;
+    let handoff_s = secs(t);
+    let src_counts = counts(sqs, &src).await?;
+    let dlq_counts = counts(sqs, &dlq).await?;
+    println!(
+        "{what}: sent {n} to src in {sent_s:.1} s; drained src in {handoff_s:.1} s ({requests} receives, {returned} returned once, the rest handed off); src {}, dlq {}",
+        show(src_counts),
+        show(dlq_counts)
+    );
+    if returned != n {
+        return Err(format!("the first receives returned {returned} messages, expected {n}"));
+    }
+    if src_counts.total() != 0 || dlq_counts.visible != n || dlq_counts.total() != n {
+        return Err(format!(
+            "after the hand-off expected src empty and dlq {n} visible, got src {} and dlq {}",
+            show(src_counts),
+            show(dlq_counts)
+        ));
+    }
+    Ok(Filled { urls: [src, dlq], arns: [src_arn, dlq_arn], original_ids })
+}
+
 /// What the final drain found.
 struct FinalCheck {
     corpus: Arc<Corpus>,
@@ -712,34 +744,51 @@ struct FinalCheck {
     findings: Findings,
 }
 
-impl FinalCheck {
+/// A message received (or peeked) from queue `q`: its index in the corpus and its MessageId,
+/// once its body, attributes and MD5s are checked against the corpus.
+pub(crate) fn corpus_message<'m>(
+    corpus: &Corpus,
+    q: usize,
+    m: &'m Value,
+    findings: &mut Findings,
+) -> Option<(usize, &'m str)> {
+    let (Some(body), Some(id)) = (str_of(m, "Body"), str_of(m, "MessageId")) else {
+        findings.add("malformed received message", m.to_string());
+        return None;
+    };
+    let Some(i) = corpus.index(body) else {
+        findings.add("unknown body", format!("{} message {id}: {body:?}", NAMES[q]));
+        return None;
+    };
+    let expected = corpus.content(i);
+    match parse_attrs(m.get("MessageAttributes")) {
+        Ok(attrs) if attrs == expected.attrs => {}
+        Ok(attrs) => findings.add(
+            "message attributes changed",
+            format!("{body}: {}", expected.diff(&Content { body: body.to_string(), attrs })),
+        ),
+        Err(e) => findings.add("message attributes changed", format!("{body}: {e}")),
+    }
+    if str_of(m, "MD5OfBody") != Some(expected.md5_body().as_str()) {
+        findings.add("wrong MD5OfBody", format!("{body}: {:?}", str_of(m, "MD5OfBody")));
+    }
+    if str_of(m, "MD5OfMessageAttributes").map(str::to_string) != expected.md5_attrs() {
+        findings.add("wrong MD5OfMessageAttributes", format!("{body}: {:?}", str_of(m, "MD5OfMessageAttributes")));
+    }
+    Some((i, id))
+}
+
+/// What a drain hands each message it receives to.
+pub(crate) trait Drained: Send + 'static {
+    fn message(&mut self, q: usize, m: &Value);
+}
+
+impl Drained for FinalCheck {
     fn message(&mut self, q: usize, m: &Value) {
         self.per_queue[q] += 1;
-        let (Some(body), Some(id)) = (str_of(m, "Body"), str_of(m, "MessageId")) else {
-            self.findings.add("malformed received message", m.to_string());
-            return;
-        };
-        let Some(i) = self.corpus.index(body) else {
-            self.findings.add("unknown body", format!("{} message {id}: {body:?}", NAMES[q]));
-            return;
-        };
+        let Some((i, id)) = corpus_message(&self.corpus, q, m, &mut self.findings) else { return };
         self.seen[i] = self.seen[i].saturating_add(1);
-        let expected = self.corpus.content(i);
-        match parse_attrs(m.get("MessageAttributes")) {
-            Ok(attrs) if attrs == expected.attrs => {}
-            Ok(attrs) => self.findings.add(
-                "message attributes changed",
-                format!("{body}: {}", expected.diff(&Content { body: body.to_string(), attrs })),
-            ),
-            Err(e) => self.findings.add("message attributes changed", format!("{body}: {e}")),
-        }
-        if str_of(m, "MD5OfBody") != Some(expected.md5_body().as_str()) {
-            self.findings.add("wrong MD5OfBody", format!("{body}: {:?}", str_of(m, "MD5OfBody")));
-        }
-        if str_of(m, "MD5OfMessageAttributes").map(str::to_string) != expected.md5_attrs() {
-            self.findings
-                .add("wrong MD5OfMessageAttributes", format!("{body}: {:?}", str_of(m, "MD5OfMessageAttributes")));
-        }
+        let body = self.corpus.body(i);
         if q != self.dest {
             self.findings.add("message outside the task's destination", format!("{body} in {}", NAMES[q]));
         }
@@ -759,7 +808,7 @@ impl FinalCheck {
 
 /// Receive everything in `url`, hiding it for 12 h, with concurrent workers; answers the
 /// number of receive requests.
-async fn drain(sqs: &Sqs, url: &str, q: usize, check: &Arc<Mutex<FinalCheck>>) -> Result<u64, String> {
+pub(crate) async fn drain<D: Drained>(sqs: &Sqs, url: &str, q: usize, check: &Arc<Mutex<D>>) -> Result<u64, String> {
     let input = Arc::new(json!({
         "QueueUrl": url,
         "MaxNumberOfMessages": 10,
@@ -878,7 +927,7 @@ async fn hand_off(sqs: &Sqs, url: &str, n: u64) -> Result<(u64, u64), String> {
 }
 
 /// Every worker's result; the first error aborts the others.
-async fn join_all<T: 'static>(mut workers: JoinSet<Result<T, String>>) -> Result<Vec<T>, String> {
+pub(crate) async fn join_all<T: 'static>(mut workers: JoinSet<Result<T, String>>) -> Result<Vec<T>, String> {
     let mut out = Vec::new();
     while let Some(joined) = workers.join_next().await {
         match joined {
@@ -896,7 +945,7 @@ async fn join_all<T: 'static>(mut workers: JoinSet<Result<T, String>>) -> Result
     Ok(out)
 }
 
-async fn create(sqs: &Sqs, name: &str, attributes: Value) -> Result<String, String> {
+pub(crate) async fn create(sqs: &Sqs, name: &str, attributes: Value) -> Result<String, String> {
     let answer = sqs
         .call("CreateQueue", &json!({ "QueueName": name, "Attributes": attributes }))
         .await
@@ -904,7 +953,7 @@ async fn create(sqs: &Sqs, name: &str, attributes: Value) -> Result<String, Stri
     str_of(&answer, "QueueUrl").map(str::to_string).ok_or_else(|| format!("CreateQueue {name} answered {answer}"))
 }
 
-async fn queue_arn(sqs: &Sqs, url: &str) -> Result<String, String> {
+pub(crate) async fn queue_arn(sqs: &Sqs, url: &str) -> Result<String, String> {
     let answer = sqs
         .call("GetQueueAttributes", &json!({ "QueueUrl": url, "AttributeNames": ["QueueArn"] }))
         .await
@@ -916,7 +965,7 @@ async fn queue_arn(sqs: &Sqs, url: &str) -> Result<String, String> {
         .ok_or_else(|| format!("GetQueueAttributes answered no QueueArn: {answer}"))
 }
 
-fn show(c: QueueCounts) -> String {
+pub(crate) fn show(c: QueueCounts) -> String {
     if c.not_visible + c.delayed == 0 {
         c.visible.to_string()
     } else {
@@ -924,7 +973,7 @@ fn show(c: QueueCounts) -> String {
     }
 }
 
-fn secs(since: Instant) -> f64 {
+pub(crate) fn secs(since: Instant) -> f64 {
     since.elapsed().as_secs_f64()
 }
 
