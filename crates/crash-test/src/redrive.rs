@@ -2,10 +2,10 @@
 //!
 //! Setup: queues `redrive-src` and `redrive-dlq` (src's RedrivePolicy sends a message to
 //! the DLQ on its second receive, maxReceiveCount 1). N unique bodies (`m-000123-<random
-//! hex>`, with a Number and a Binary attribute derived from them) are sent to src with
-//! SendMessageBatch, then src is received from (VisibilityTimeout 0) until it answers empty:
-//! every message is returned once and handed to the DLQ by its second receive. The DLQ
-//! must then hold exactly N visible messages.
+//! hex>`, with a String (`kind`, "a" or "b"), a Number and a Binary attribute derived from
+//! them) are sent to src with SendMessageBatch, then src is received from (VisibilityTimeout
+//! 0) until it answers empty: every message is returned once and handed to the DLQ by its
+//! second receive. The DLQ must then hold exactly N visible messages.
 //!
 //! Then K times: a message move task runs (the one the restart resumed, if it is still
 //! RUNNING; else a new one — the first from the DLQ back to the messages' origin without

@@ -16,8 +16,10 @@
 //!    from src with VisibilityTimeout 0, so each message's second receive hands it back to
 //!    the DLQ; a kill after a random number of those receives, one after the task ended.
 //!    FAILED with the canary's reason, FailedAgain = C, FailedAgainMessageIds =
-//!    CanaryMessageIds, and PeekMessages of the DLQ lists all N bodies once each, the
-//!    canary's with RedriveCount 1, the others 0.
+//!    CanaryMessageIds; PeekMessages of the DLQ lists all N bodies once each, the canary's
+//!    with RedriveCount 1, the others 0, and a receive drain of it gives them all once each
+//!    (ChangeMessageVisibility then makes them visible again, once real time has reached the
+//!    server clock: see `real_time_catches_up`).
 //! 2. **Canary passes.** The same filter and canary, and Halt {MaxPercent 50}: K kills in the
 //!    canary's stages; the consumer deletes the canary; a kill; K kills in MOVING (once a
 //!    random share moved), one in WATCHING; the clock passes the halt window; a kill. COMPLETED,
@@ -44,7 +46,8 @@
 //! back), by MessageId; under a filter, every kind-b message still in the DLQ (CountMessages).
 //!
 //! A restarted server's manual clock starts at the real time; the harness first moves it on
-//! to where the last server's had got, so that server time never goes back.
+//! to where the last server's had got, so that server time never goes back for long (the
+//! deadlines are chosen for the moment it does: see CANARY_TIMEOUT_S).
 //!
 //! Checks are counted as cycles: one per kill and one per task's end.
 
@@ -69,8 +72,16 @@ use crate::Outcome;
 
 /// Every task's MaxNumberOfMessagesPerSecond: messages per second of the manual clock.
 const RATE: u64 = 20;
+/// Deadlines (seconds of the server clock). A restarted server's clock starts behind the last
+/// one's until the harness moves it on, and a task that steps in between steps at that clock:
+/// a deadline it takes then is early, and one it meets later passes at the catch-up. So each
+/// deadline is longer than all the clock the harness moves before it: the canary's than the
+/// first tasks' polls, the second task's halt window than those, the third's than that
+/// window too. (For the same reason nothing the task is to move may be stamped visible at a
+/// time the restarted clock has not reached: see `real_time_catches_up`.)
 const CANARY_TIMEOUT_S: u64 = 3600;
-const HALT_WINDOW_S: u64 = 3600;
+const PASSING_WINDOW_S: u64 = 1200;
+const HALT_WINDOW_S: u64 = 6 * 3600;
 const HALT_MAX_COUNT: u64 = 5;
 const SECOND_MS: u64 = 1000;
 const FENCE_QUEUE: &str = "safe-redrive-fence";
@@ -102,11 +113,12 @@ pub async fn run(bin: PathBuf, dir: &Path, seed: u64, opts: &Options) -> Outcome
         server.kill();
     }
     println!(
-        "safe-redrive scenario: {} messages ({} kind a), canary {}, {} kills, {:.1} s in all",
+        "safe-redrive scenario: {} messages ({} kind a), canary {}, {} kills (restarted clocks up to {} s behind), {:.1} s in all",
         s.corpus.len(),
         s.n_a,
         s.canary,
         s.killed,
+        s.behind_ms / 1000,
         secs(begun)
     );
     s.outcome
@@ -247,8 +259,10 @@ struct Scenario {
     urls: [String; 2],
     arns: [String; 2],
     fence: String,
-    /// The furthest the server clock has been (epoch ms).
+    /// The furthest the server clock has been (epoch ms), and the most a restarted server's
+    /// clock was behind it.
     clock: u64,
+    behind_ms: u64,
     tasks_started: usize,
     killed: u32,
     outcome: Outcome,
@@ -277,6 +291,7 @@ impl Scenario {
             arns: Default::default(),
             fence: String::new(),
             clock: 0,
+            behind_ms: 0,
             tasks_started: 0,
             killed: 0,
             outcome: Outcome { passed: 0, failed: 0 },
@@ -297,6 +312,7 @@ impl Scenario {
         // Server time does not go back over a restart.
         let now = sqs.advance_clock(0).await.map_err(|e| format!("clock: {e}"))?;
         if now < self.clock {
+            self.behind_ms = self.behind_ms.max(self.clock - now);
             sqs.advance_clock(self.clock - now).await.map_err(|e| format!("clock: {e}"))?;
         }
         self.clock = self.clock.max(now);
@@ -741,6 +757,44 @@ impl Scenario {
         }
     }
 
+    /// Wait until real time has reached the server clock. A message made visible at a server
+    /// time after the real time would be in flight again to a restarted server, whose clock
+    /// starts at the real time, until the harness moved it on — and the task resumes before.
+    async fn real_time_catches_up(&self) -> Result<Duration, String> {
+        let begun = Instant::now();
+        let real = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_err(|e| format!("system clock: {e}"))?
+            .as_millis() as u64;
+        let ahead = self.clock.saturating_sub(real);
+        if ahead > STALL.as_millis() as u64 {
+            return Err(format!("the server clock is {} s ahead of real time", ahead / 1000));
+        }
+        tokio::time::sleep(Duration::from_millis(ahead + 50)).await;
+        Ok(begun.elapsed())
+    }
+
+    /// Make received messages of queue `q` visible at once.
+    async fn visible_again(&self, q: usize, handles: &[String]) -> Result<(), String> {
+        let sqs = self.sqs()?;
+        for chunk in handles.chunks(10) {
+            let entries: Vec<Value> = chunk
+                .iter()
+                .enumerate()
+                .map(|(k, h)| json!({ "Id": format!("v{k}"), "ReceiptHandle": h, "VisibilityTimeout": 0 }))
+                .collect();
+            let input = json!({ "QueueUrl": self.urls[q], "Entries": entries });
+            let answer = sqs
+                .call("ChangeMessageVisibilityBatch", &input)
+                .await
+                .map_err(|e| format!("ChangeMessageVisibilityBatch {}: {e}", NAMES[q]))?;
+            if !list_of(&answer, "Failed").is_empty() {
+                return Err(format!("ChangeMessageVisibilityBatch {} answered {answer}", NAMES[q]));
+            }
+        }
+        Ok(())
+    }
+
     /// Wait (real time) for the task to take a final status.
     async fn ended(&self, t: &Tracked) -> Result<View, String> {
         let until = Instant::now() + STALL;
@@ -848,14 +902,27 @@ impl Scenario {
                 );
             }
         }
+        findings.merge(inv.findings);
+        // And as a consumer gets them: a drain, after which they are made visible again for
+        // the next task.
+        let drained = self.inventory([false, true]).await?;
+        drained.expect(|_| Some(DLQ), &mut findings);
+        let waited = self.real_time_catches_up().await?;
+        self.visible_again(DLQ, &drained.handles).await?;
+        findings.merge(drained.findings);
+        let dlq = counts(&self.sqs()?, &self.urls[DLQ]).await?;
+        if dlq.visible != self.corpus.len() as u64 || dlq.total() != dlq.visible {
+            findings.add("DLQ not all visible after the drain's timeout", show(dlq));
+        }
         println!(
-            "{WHAT}: end: {}, {:?}; dlq lists {} messages, {} of them the canary",
+            "{WHAT}: end: {}, {:?}; dlq lists {} messages, {} of them the canary; drained {} (then {:.1} s for real time to reach the server clock)",
             v.short(),
             v.failure,
-            inv.total(),
-            self.first_canary.len()
+            inv.per_queue[DLQ],
+            self.first_canary.len(),
+            drained.per_queue[DLQ],
+            waited.as_secs_f64()
         );
-        findings.merge(inv.findings);
         self.record(&format!("{WHAT}: end"), findings, begun);
         Ok(())
     }
@@ -867,7 +934,7 @@ impl Scenario {
         let mut findings = Findings::default();
         let filter = json!({ "MessageAttributes": [{ "Name": "kind", "Equals": "a" }] });
         let canary = json!({ "Size": self.canary, "TimeoutSeconds": CANARY_TIMEOUT_S });
-        let halt = json!({ "MaxPercent": 50, "WindowSeconds": HALT_WINDOW_S });
+        let halt = json!({ "MaxPercent": 50, "WindowSeconds": PASSING_WINDOW_S });
         let input = json!({ "Filter": filter, "Canary": canary, "Halt": halt });
         let mut t = self.start(WHAT, input, &mut findings).await?;
         if t.to_move != self.n_a {
@@ -896,7 +963,7 @@ impl Scenario {
         self.kill_round(&format!("{WHAT}: watching kill"), &mut t, point).await?;
         t.window_passed = true;
         for _ in 0..3 {
-            self.advance((HALT_WINDOW_S + 1) * SECOND_MS).await?;
+            self.advance((PASSING_WINDOW_S + 1) * SECOND_MS).await?;
             if !self.describe(&t.handle).await?.running() {
                 break;
             }
@@ -1051,17 +1118,22 @@ struct Inventory {
     per_queue: [u64; 2],
     /// Received by a drain (ApproximateReceiveCount, not RedriveCount) rather than peeked.
     received: bool,
+    /// The receipt handles a drain got.
+    handles: Vec<String>,
     findings: Findings,
 }
 
 impl Inventory {
     fn new(corpus: Arc<Corpus>) -> Inventory {
         let found = vec![Vec::new(); corpus.len()];
-        Inventory { corpus, found, per_queue: [0; 2], received: false, findings: Findings::default() }
-    }
-
-    fn total(&self) -> u64 {
-        self.per_queue[SRC] + self.per_queue[DLQ]
+        Inventory {
+            corpus,
+            found,
+            per_queue: [0; 2],
+            received: false,
+            handles: Vec::new(),
+            findings: Findings::default(),
+        }
     }
 
     /// Each message exactly once, in the queue `place` says (`None`: nowhere; `usize::MAX`:
@@ -1088,6 +1160,9 @@ impl Inventory {
 impl Drained for Inventory {
     fn message(&mut self, q: usize, m: &Value) {
         self.per_queue[q] += 1;
+        if let Some(handle) = str_of(m, "ReceiptHandle") {
+            self.handles.push(handle.to_string());
+        }
         let Some((i, id)) = corpus_message(&self.corpus, q, m, &mut self.findings) else { return };
         let redrives = m.get("RedriveCount").and_then(Value::as_u64);
         if !self.received {
