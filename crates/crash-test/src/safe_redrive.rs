@@ -20,18 +20,20 @@
 //!    with RedriveCount 1, the others 0, and a receive drain of it gives them all once each
 //!    (ChangeMessageVisibility then makes them visible again, once real time has reached the
 //!    server clock: see `real_time_catches_up`).
-//! 2. **Canary passes.** The same filter and canary, and Halt {MaxPercent 50}: K kills in the
-//!    canary's stages; the consumer deletes the canary; a kill; K kills in MOVING (once a
-//!    random share moved), one in WATCHING; the clock passes the halt window; a kill. COMPLETED,
-//!    moved = to move = the kind-a messages; the DLQ lists exactly the kind-b bodies
-//!    (RedriveCount 0: untouched); src lists, and a receive drain of it gives, exactly the
-//!    kind-a bodies but the deleted canary, once each (RedriveCount 2 for the first task's
-//!    canary, 1 for the rest). src is then purged.
-//! 3. **Halt.** No filter (the DLQ holds the kind-b messages), Halt {MaxCount 5}: K kills in
-//!    MOVING; in WATCHING a consumer fails messages one receive at a time, with kills after a
-//!    random number of them, until the task ends FAILED with the halt's reason; a kill. The
-//!    DLQ's messages with RedriveCount 1 are exactly FailedAgainMessageIds, and a receive
-//!    drain of both queues gives each kind-b body exactly once.
+//! 2. **Canary passes.** The same filter and canary, and Halt {MaxPercent 50, WindowSeconds
+//!    1200}: K kills in the canary's stages; the consumer deletes the canary; a kill; K kills
+//!    in MOVING (once a random share moved), one in WATCHING; the clock passes the halt
+//!    window; a kill. COMPLETED, moved = to move = the kind-a messages; the DLQ lists exactly
+//!    the kind-b bodies (RedriveCount 0: untouched); src lists, and a receive drain of it
+//!    gives, exactly the kind-a bodies but the deleted canary, once each (RedriveCount 2 for
+//!    the first task's canary, 1 for the rest). src is then purged.
+//! 3. **Halt.** No filter (the DLQ holds the kind-b messages), Halt {MaxCount 5, WindowSeconds
+//!    21600}: K kills in MOVING; in WATCHING a consumer fails messages one receive at a time,
+//!    with kills after a random number of them, until the task ends FAILED with the halt's
+//!    reason; a kill. The DLQ's messages with RedriveCount 1 are exactly
+//!    FailedAgainMessageIds, and a receive drain of both queues gives each kind-b body
+//!    exactly once (src first: its receive hands the message the consumer had received once
+//!    to the DLQ, where the DLQ's drain gets it).
 //!
 //! After every restart, on reads retried until two DescribeRedrive calls around them agree
 //! (then no batch committed in between): the same task (by its handle; ListMessageMoveTasks
