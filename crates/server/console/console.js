@@ -9,6 +9,8 @@
 
 const REFRESH_MS = 2000;
 const TOKEN = document.querySelector('meta[name="redrive-console-token"]').content;
+// `signin`: the server has a credentials file, and the console acts as the signed-in key's account.
+const AUTH = document.querySelector('meta[name="redrive-console-auth"]').content;
 const main = document.getElementById('main');
 const flashBox = document.getElementById('flash');
 const live = document.getElementById('live');
@@ -1839,8 +1841,74 @@ async function viewSendReceive(qname) {
   await every(gen, REFRESH_MS, counts);
 }
 
+// ---------------------------------------------------------------- signing in
+
+/** POST to a console endpoint other than the API (sign-in, sign-out), with the page's token. */
+async function post(path, input) {
+  const res = await fetch(path, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json', 'X-Redrive-Console-Token': TOKEN },
+    body: JSON.stringify(input || {}),
+  });
+  const data = await res.json().catch(() => ({}));
+  if (!res.ok) {
+    const code = (data.__type || '').split('#').pop().replace(/Exception$/, '') || String(res.status);
+    throw new ApiFailure(code, data.message || res.statusText);
+  }
+  return data;
+}
+
+function signInView() {
+  document.title = 'Sign in · Redrive console';
+  const key = h('input', { type: 'text', name: 'access-key', autocomplete: 'username', required: true, spellcheck: 'false' });
+  const secret = h('input', { type: 'password', name: 'secret', autocomplete: 'current-password', required: true });
+  const button = h('button', { type: 'submit', class: 'primary' }, 'Sign in');
+  const form = h(
+    'form',
+    {
+      class: 'signin',
+      onsubmit: (e) => {
+        e.preventDefault();
+        act(button, async () => {
+          await post('console/signin', { AccessKeyId: key.value.trim(), SecretAccessKey: secret.value });
+          location.reload();
+        });
+      },
+    },
+    h('h1', {}, 'Sign in'),
+    h('p', {}, 'This server takes signed requests only. Sign in with an access key of its credentials file: the console then shows and does what that key\'s account may.'),
+    field('Access key ID', key),
+    field('Secret access key', secret),
+    button,
+  );
+  main.replaceChildren(form);
+  key.focus();
+}
+
+function showWho(account) {
+  const out = h('button', { type: 'button', class: 'link' }, 'Sign out');
+  out.addEventListener('click', () =>
+    act(out, async () => {
+      await post('console/signout');
+      location.reload();
+    }),
+  );
+  document.getElementById('who').replaceChildren(`Account ${account} · `, out);
+}
+
 // ---------------------------------------------------------------- start
 
-window.addEventListener('hashchange', render);
-window.addEventListener('unhandledrejection', (e) => fail(e.reason));
-render();
+async function start() {
+  window.addEventListener('unhandledrejection', (e) => fail(e.reason));
+  if (AUTH === 'signin') {
+    const session = await fetch('console/session').then((r) => r.json());
+    if (!session.SignedIn) {
+      signInView();
+      return;
+    }
+    showWho(session.Account);
+  }
+  window.addEventListener('hashchange', render);
+  render();
+}
+start();

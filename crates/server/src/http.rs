@@ -46,6 +46,55 @@ pub struct App {
     pub auth: Option<crate::auth::Auth>,
     /// TLS on the listener, when a certificate and key are given.
     pub tls: Option<tokio_rustls::TlsAcceptor>,
+    /// Console sign-ins (used when there is a credentials file).
+    pub sessions: crate::console::session::Sessions,
+}
+
+/// The console's sign-in: `{"AccessKeyId", "SecretAccessKey"}` of a key of the credentials
+/// file starts a session (its cookie); a wrong pair answers 403 as the API refuses a key.
+async fn sign_in(app: &App, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "PascalCase")]
+    struct Input {
+        access_key_id: String,
+        secret_access_key: String,
+    }
+    let refuse = |code: protocol::ErrorCode, message: &str| {
+        let answer: Result<serde_json::Value, ApiError> = Err(ApiError::new(code, message));
+        crate::extension::render(&answer, &uuid::Uuid::new_v4().to_string())
+    };
+    let (_, body) = req.into_parts();
+    let body = match read_body(app, body, None).await {
+        Ok(b) => b,
+        Err(e) => return crate::extension::render(&Err(e), &uuid::Uuid::new_v4().to_string()),
+    };
+    let Ok(input) = serde_json::from_slice::<Input>(&body) else {
+        return refuse(protocol::ErrorCode::SerializationException, "Give AccessKeyId and SecretAccessKey.");
+    };
+    let Some(caller) = app.auth.as_ref().and_then(|a| a.sign_in(&input.access_key_id, &input.secret_access_key)) else {
+        return refuse(protocol::ErrorCode::AccessDenied, "The access key or its secret is wrong.");
+    };
+    let account = caller.account.clone();
+    let id = app.sessions.start(caller, app.engine.clock().now());
+    let answer = Ok(serde_json::json!({ "Account": account }));
+    let mut r = crate::extension::render(&answer, &uuid::Uuid::new_v4().to_string());
+    let cookie = crate::console::session::set_cookie(Some(&id), app.tls.is_some());
+    if let Ok(v) = hyper::header::HeaderValue::from_str(&cookie) {
+        r.headers_mut().insert(hyper::header::SET_COOKIE, v);
+    }
+    r.headers_mut().insert(hyper::header::CACHE_CONTROL, hyper::header::HeaderValue::from_static("no-store"));
+    r
+}
+
+/// The console's sign-out: the session ends and its cookie is cleared.
+fn sign_out(app: &App, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    app.sessions.end(req.headers());
+    let mut r = crate::extension::render(&Ok(serde_json::json!({})), &uuid::Uuid::new_v4().to_string());
+    let cookie = crate::console::session::set_cookie(None, app.tls.is_some());
+    if let Ok(v) = hyper::header::HeaderValue::from_str(&cookie) {
+        r.headers_mut().insert(hyper::header::SET_COOKIE, v);
+    }
+    r
 }
 
 /// Whether a /metrics request may read: no token configured, or the request's bearer token is
@@ -79,9 +128,15 @@ pub async fn serve(app: Arc<App>, req: Request<Incoming>) -> Result<Response<Ful
                 Some(url) => crate::console::origin_of(url).to_string(),
                 None => request_base_url(req.headers(), &app),
             };
-            match crate::console::route(&app.console, &method, p, req.headers(), &own_origin) {
+            let signin = app
+                .auth
+                .as_ref()
+                .map(|_| crate::console::SignIn { sessions: &app.sessions, now: app.engine.clock().now() });
+            match crate::console::route(&app.console, &method, p, req.headers(), &own_origin, signin) {
                 crate::console::Route::Respond(r) => r,
-                crate::console::Route::Api => api_call(&app, req, &request_id).await,
+                crate::console::Route::Api(caller) => api_call(&app, req, &request_id, caller).await,
+                crate::console::Route::SignIn => sign_in(&app, req).await,
+                crate::console::Route::SignOut => sign_out(&app, req),
             }
         }
         (_, "/") if crate::console::is_browser_visit(&method, req.headers(), req.uri().query()) => {
@@ -114,7 +169,7 @@ pub async fn serve(app: Arc<App>, req: Request<Incoming>) -> Result<Response<Ful
             r.headers_mut().insert(hyper::header::ALLOW, hyper::header::HeaderValue::from_static("GET, POST"));
             r
         }
-        _ => api_call(&app, req, &request_id).await,
+        _ => api_call(&app, req, &request_id, None).await,
     };
     // Console responses never carry CORS headers: no other origin may read the page's token.
     if let Some(origin) = cors.filter(|_| !console_path) {
@@ -125,18 +180,24 @@ pub async fn serve(app: Arc<App>, req: Request<Incoming>) -> Result<Response<Ful
 
 /// An SQS (or extension) API call: counted from the typed answer, then rendered in the
 /// protocol detected here, and logged.
-async fn api_call(app: &App, req: Request<Incoming>, request_id: &str) -> Response<Full<Bytes>> {
+/// `as_caller`: a console session's caller, which takes the place of the request's signature.
+async fn api_call(
+    app: &App,
+    req: Request<Incoming>,
+    request_id: &str,
+    as_caller: Option<engine::Caller>,
+) -> Response<Full<Bytes>> {
     let timer = crate::metrics::Timer::start();
     let (action, code, response, seen) = match crate::extension::target(req.headers()).map(str::to_string) {
         Some(target) => {
-            let answer = extension_call(app, req, &target).await;
+            let answer = extension_call(app, req, &target, as_caller).await;
             let code = answer.as_ref().err().map(|e| e.code.info().query_code);
             let seen = Seen { requested: Some(target), ..Seen::default() };
             (None, code, crate::extension::render(&answer, request_id), seen)
         }
         None => {
             let protocol = sqs::protocol_of(req.headers());
-            let (action, answer, seen) = sqs_call(app, req, protocol).await;
+            let (action, answer, seen) = sqs_call(app, req, protocol, as_caller).await;
             let code = answer.as_ref().err().map(sqs::Refusal::code);
             (action, code, sqs::render(protocol, action, &answer, request_id), seen)
         }
@@ -170,7 +231,11 @@ async fn api_call(app: &App, req: Request<Incoming>, request_id: &str) -> Respon
 }
 
 /// A request's head, its body (read within the limits) and what handlers know of the call.
-async fn prepare(app: &App, req: Request<Incoming>) -> Result<(hyper::http::request::Parts, Bytes, Ctx<'_>), ApiError> {
+async fn prepare(
+    app: &App,
+    req: Request<Incoming>,
+    as_caller: Option<engine::Caller>,
+) -> Result<(hyper::http::request::Parts, Bytes, Ctx<'_>), ApiError> {
     let (parts, body) = req.into_parts();
     let declared = parts.headers.get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > MAX_BODY as u64) {
@@ -185,9 +250,10 @@ async fn prepare(app: &App, req: Request<Incoming>) -> Result<(hyper::http::requ
         engine: &app.engine,
         base_url,
         caller: {
-            let mut caller = match &app.auth {
-                Some(auth) => auth.verify(&parts, &body, app.engine.clock().now())?,
-                None => caller(&parts.headers, parts.uri.query(), &app.config.account_id),
+            let mut caller = match (as_caller, &app.auth) {
+                (Some(signed_in), _) => signed_in,
+                (None, Some(auth)) => auth.verify(&parts, &body, app.engine.clock().now())?,
+                (None, None) => caller(&parts.headers, parts.uri.query(), &app.config.account_id),
             };
             // The action is named once the request is decoded (`Ctx::acting`).
             caller.call = Some(engine::Call {
@@ -207,8 +273,9 @@ async fn sqs_call(
     app: &App,
     req: Request<Incoming>,
     protocol: sqs::Protocol,
+    as_caller: Option<engine::Caller>,
 ) -> (Option<protocol::Action>, sqs::Answer, Seen) {
-    let (parts, body, ctx) = match prepare(app, req).await {
+    let (parts, body, ctx) = match prepare(app, req, as_caller).await {
         Ok(p) => p,
         Err(e) => return (None, Err(e.into()), Seen::default()),
     };
@@ -230,8 +297,13 @@ async fn sqs_call(
 }
 
 /// A `Redrive_v1.<Op>` call (docs/extension-api.md).
-async fn extension_call(app: &App, req: Request<Incoming>, target: &str) -> Result<serde_json::Value, ApiError> {
-    let (_, body, ctx) = prepare(app, req).await?;
+async fn extension_call(
+    app: &App,
+    req: Request<Incoming>,
+    target: &str,
+    as_caller: Option<engine::Caller>,
+) -> Result<serde_json::Value, ApiError> {
+    let (_, body, ctx) = prepare(app, req, as_caller).await?;
     crate::extension::call(&ctx, &app.depth, target, &body).await
 }
 

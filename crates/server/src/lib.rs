@@ -146,6 +146,7 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
         depth: Arc::new(depth::History::default()),
         auth,
         tls,
+        sessions: console::session::Sessions::default(),
     });
     app.depth.spawn_sampler(&app.engine);
     let (stop, stopped) = watch::channel(false);

@@ -51,6 +51,15 @@ impl Auth {
         Ok(Caller::new(key.account.clone(), Some(key.principal.clone())))
     }
 
+    /// The caller an access key and its secret sign in as (the console's sign-in); `None` if
+    /// the key is unknown or the secret wrong (compared in constant time).
+    pub fn sign_in(&self, access_key: &str, secret: &str) -> Option<Caller> {
+        use subtle::ConstantTimeEq;
+        let key = self.credentials.get(access_key)?;
+        bool::from(secret.as_bytes().ct_eq(key.secret().as_bytes()))
+            .then(|| Caller::new(key.account.clone(), Some(key.principal.clone())))
+    }
+
     fn in_scope(&self, claim: &Claim) -> Result<(), Refusal> {
         if claim.service != SERVICE {
             return Err(Refusal::WrongScope(format!("Credential should be scoped to correct service: '{SERVICE}'.")));

@@ -14,6 +14,7 @@
 //! or the token in it.
 
 pub mod access;
+pub mod session;
 
 use bytes::Bytes;
 use http_body_util::Full;
@@ -33,6 +34,12 @@ const FAVICON_SVG: &str = include_str!("../../console/favicon.svg");
 
 /// Placeholder in index.html replaced by the console token.
 const TOKEN_SLOT: &str = "{{console-token}}";
+/// Placeholder in index.html replaced by `signin` (a credentials file: sign in first) or `open`.
+const AUTH_SLOT: &str = "{{console-auth}}";
+/// Sign-in, sign-out and the session's account.
+pub const SIGN_IN_PATH: &str = "/console/signin";
+pub const SIGN_OUT_PATH: &str = "/console/signout";
+pub const SESSION_PATH: &str = "/console/session";
 
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
                    connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
@@ -60,13 +67,31 @@ pub fn redirect_to_console() -> Response<Full<Bytes>> {
 pub enum Route {
     /// Answer with this (a page, an asset, a refusal).
     Respond(Response<Full<Bytes>>),
-    /// The access check passed: serve it as an SQS / extension API call.
-    Api,
+    /// The access check passed: serve it as an SQS / extension API call, as this signed-in
+    /// caller (`None`: a server without credentials, where every caller is its account).
+    Api(Option<engine::Caller>),
+    /// The access check passed: sign in with the key and secret in the body.
+    SignIn,
+    /// The access check passed: end the session.
+    SignOut,
+}
+
+/// Sign-in state, for a server with a credentials file.
+pub struct SignIn<'a> {
+    pub sessions: &'a session::Sessions,
+    pub now: engine::Millis,
 }
 
 /// Route a request whose path the console `owns`. `own_origin`: `scheme://host[:port]` as the
-/// caller reached this server.
-pub fn route(access: &access::Access, method: &Method, path: &str, headers: &HeaderMap, own_origin: &str) -> Route {
+/// caller reached this server; `signin`: the sessions when the console needs a sign-in.
+pub fn route(
+    access: &access::Access,
+    method: &Method,
+    path: &str,
+    headers: &HeaderMap,
+    own_origin: &str,
+    signin: Option<SignIn<'_>>,
+) -> Route {
     let get = method == Method::GET || method == Method::HEAD;
     let page = |body: String, content_type: &'static str| Route::Respond(asset(body, content_type));
     match path {
@@ -79,15 +104,37 @@ pub fn route(access: &access::Access, method: &Method, path: &str, headers: &Hea
                     .and_then(|v| v.to_str().ok())
                     .is_some_and(|v| v.starts_with("application/x-amz-json-1.0"));
             match access.check(headers, own_origin) {
-                Ok(_) if json => Route::Api,
-                Ok(_) => Route::Respond(refusal(
+                Ok(_) if !json => Route::Respond(refusal(
                     ErrorCode::UnknownOperation,
                     "The console API takes the JSON 1.0 protocol (X-Amz-Target).",
                 )),
+                Ok(_) => match &signin {
+                    None => Route::Api(None),
+                    Some(s) => match s.sessions.caller(headers, s.now) {
+                        Some(caller) => Route::Api(Some(caller)),
+                        None => Route::Respond(refusal(ErrorCode::AccessDenied, "Sign in to the console first.")),
+                    },
+                },
                 Err(denied) => Route::Respond(refusal(ErrorCode::AccessDenied, denied.message())),
             }
         }
-        PATH if get => page(INDEX_HTML.replace(TOKEN_SLOT, access.token()), "text/html; charset=utf-8"),
+        SIGN_IN_PATH | SIGN_OUT_PATH if method == Method::POST => match access.check(headers, own_origin) {
+            Err(denied) => Route::Respond(refusal(ErrorCode::AccessDenied, denied.message())),
+            Ok(_) if signin.is_none() => {
+                Route::Respond(refusal(ErrorCode::InvalidAction, "This server has no credentials file: no sign-in."))
+            }
+            Ok(_) if path == SIGN_IN_PATH => Route::SignIn,
+            Ok(_) => Route::SignOut,
+        },
+        SESSION_PATH if get => {
+            let account = signin.as_ref().and_then(|s| s.sessions.caller(headers, s.now)).map(|c| c.account);
+            let body = serde_json::json!({ "SignedIn": account.is_some(), "Account": account }).to_string();
+            page(body, "application/json")
+        }
+        PATH if get => {
+            let auth = if signin.is_some() { "signin" } else { "open" };
+            page(INDEX_HTML.replace(TOKEN_SLOT, access.token()).replace(AUTH_SLOT, auth), "text/html; charset=utf-8")
+        }
         // Relative links in the page resolve against `/console`, not `/console/`.
         "/console/" if get => {
             let mut r = redirect_to_console();
@@ -166,7 +213,7 @@ mod tests {
     #[test]
     fn the_page_carries_the_token_and_no_inline_script() {
         let access = access::Access::new();
-        let Route::Respond(r) = route(&access, &Method::GET, PATH, &HeaderMap::new(), "http://x") else {
+        let Route::Respond(r) = route(&access, &Method::GET, PATH, &HeaderMap::new(), "http://x", None) else {
             panic!("a page")
         };
         assert!(r.headers()["content-security-policy"].to_str().unwrap().contains("script-src 'self'"));
