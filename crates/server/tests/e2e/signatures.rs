@@ -155,3 +155,63 @@ async fn another_account_reaches_a_queue_only_as_its_policy_allows_and_an_explic
         "{message}"
     );
 }
+
+/// A SendMessage request signed by aws-sigv4 (the SDK's signer) for `service`, then sent with
+/// `body` — the body it was signed with unless a test changes it.
+async fn signed_post(h: &Harness, service: &str, signed_body: &str, sent_body: &str) -> (u16, serde_json::Value) {
+    use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
+    let identity = aws_credential_types::Credentials::new(ONE.0, ONE.1, None, None, "e2e").into();
+    let params = aws_sigv4::sign::v4::SigningParams::builder()
+        .identity(&identity)
+        .region(REGION)
+        .name(service)
+        // Signed at the server's own (manual) clock.
+        .time(std::time::UNIX_EPOCH + std::time::Duration::from_millis(h.server.engine().clock().now()))
+        .settings(SigningSettings::default())
+        .build()
+        .unwrap()
+        .into();
+    let url = format!("{}/", h.endpoint());
+    let host = url.trim_start_matches("http://").trim_end_matches('/').to_string();
+    let headers = [
+        ("host", host.as_str()),
+        ("content-type", "application/x-amz-json-1.0"),
+        ("x-amz-target", "AmazonSQS.ListQueues"),
+    ];
+    let signable =
+        SignableRequest::new("POST", &url, headers.iter().copied(), SignableBody::Bytes(signed_body.as_bytes()))
+            .unwrap();
+    let (instructions, _) = sign(signable, &params).unwrap().into_parts();
+    let mut request = reqwest::Client::new().post(&url).body(sent_body.to_string());
+    for (name, value) in headers.iter().copied().filter(|(n, _)| *n != "host").chain(instructions.headers()) {
+        request = request.header(name, value);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, serde_json::from_str(&response.text().await.unwrap()).unwrap_or_default())
+}
+
+#[tokio::test]
+async fn a_body_changed_after_signing_or_a_signature_for_another_service_is_refused() {
+    let h = signed_server().await;
+    let (status, out) = signed_post(&h, "sqs", "{}", "{}").await;
+    assert_eq!(status, 200, "as signed: {out}");
+    let (status, out) = signed_post(&h, "sqs", "{}", r#"{"QueueNamePrefix":"x"}"#).await;
+    assert_eq!((status, out["__type"].as_str()), (403, Some("com.amazon.coral.service#InvalidSignatureException")));
+    let (status, out) = signed_post(&h, "s3", "{}", "{}").await;
+    assert_eq!(status, 403);
+    assert_eq!(out["message"], "Credential should be scoped to correct service: 'sqs'.");
+}
+
+#[tokio::test]
+async fn the_console_sign_in_takes_no_request_from_another_site() {
+    let h = signed_server().await;
+    let body = json!({ "AccessKeyId": ONE.0, "SecretAccessKey": ONE.1 });
+    let (status, out) = post(&h, "/console/signin", "", body.clone(), &[("origin", "http://evil.test")]).await;
+    assert_eq!(
+        (status, out["message"].as_str()),
+        (403, Some("The console API only answers pages of this server's own origin."))
+    );
+    let (status, _) = post(&h, "/console/signin", "", body, &[]).await;
+    assert_eq!(status, 403, "without the page's token");
+}
