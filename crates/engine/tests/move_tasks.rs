@@ -191,10 +191,7 @@ async fn a_fifo_task_keeps_each_groups_order_and_a_group_waits_behind_its_held_h
 async fn a_running_task_resumes_after_a_restart_without_losing_or_duplicating() {
     let dir = tempfile::tempdir().unwrap();
     let clock = ManualClock::new(START);
-    let open = || {
-        let store = store::SqliteStore::open(dir.path()).unwrap();
-        Arc::new(Engine::open(config(), Arc::new(clock.clone()), Arc::new(store)).unwrap())
-    };
+    let open = || open_durable(dir.path(), &clock);
     let e = open();
     sources_and_dlq(&e, &["src"], "dlq").await;
     let sent = numbered("d", 20);

@@ -3,7 +3,6 @@
 //! at risk, nothing is lost, and once the consumer is fixed the same redrive completes.
 #![allow(clippy::unwrap_used)] // a failed unwrap in a test helper is a failed test
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use engine::{
@@ -224,10 +223,7 @@ async fn a_watch_that_sees_nothing_come_back_completes_when_its_window_ends() {
 async fn a_task_watching_its_canary_resumes_in_that_stage_after_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let clock = ManualClock::new(START);
-    let open = || {
-        let store = store::SqliteStore::open(dir.path()).unwrap();
-        Arc::new(Engine::open(config(), Arc::new(clock.clone()), Arc::new(store)).unwrap())
-    };
+    let open = || open_durable(dir.path(), &clock);
     let e = open();
     sources_and_dlq(&e, &["src"], "dlq").await;
     let sent = numbered("r", 12);

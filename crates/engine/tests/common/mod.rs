@@ -38,3 +38,10 @@ pub fn engine() -> (Arc<Engine>, ManualClock) {
 pub fn open(store: &Arc<MemoryStore>, clock: &ManualClock) -> Arc<Engine> {
     Arc::new(Engine::open(config(), Arc::new(clock.clone()), store.clone()).unwrap())
 }
+
+/// An engine on a SQLite store in `dir`: opened again on the same directory, it is the same
+/// durable server restarted.
+pub fn open_durable(dir: &std::path::Path, clock: &ManualClock) -> Arc<Engine> {
+    let store = store::SqliteStore::open(dir).unwrap();
+    Arc::new(Engine::open(config(), Arc::new(clock.clone()), Arc::new(store)).unwrap())
+}

@@ -9,7 +9,7 @@ use bytes::Bytes;
 use http_body_util::Full;
 use serde_json::{json, Value};
 
-use crate::common::{Harness, ACCOUNT, REGION};
+use crate::common::{consumer_still_failing, Harness, ACCOUNT, REGION};
 
 fn arn(name: &str) -> String {
     format!("arn:aws:sqs:{REGION}:{ACCOUNT}:{name}")
@@ -86,19 +86,6 @@ async fn six_dead_letters(h: &Harness) -> (String, String) {
     consumer_still_failing(h, &src).await;
     assert_eq!(h.counts(&dlq).await, (6, 0, 0));
     (src, dlq)
-}
-
-/// A consumer that fails every message: received with no visibility timeout until each one
-/// is handed to the DLQ.
-async fn consumer_still_failing(h: &Harness, queue: &str) {
-    for _ in 0..100 {
-        let got = h.client.receive_message().queue_url(queue).max_number_of_messages(10).visibility_timeout(0);
-        let got = got.send().await.unwrap().messages.unwrap_or_default();
-        if got.is_empty() && h.counts(queue).await == (0, 0, 0) {
-            return;
-        }
-    }
-    panic!("{queue} kept its messages");
 }
 
 /// One receive of up to 10 messages, with every attribute.

@@ -463,3 +463,16 @@ pub async fn post(
     let text = response.text().await.unwrap();
     (status, if text.is_empty() { serde_json::json!({}) } else { serde_json::from_str(&text).unwrap() })
 }
+
+/// A consumer that fails every message: received with no visibility timeout until each one
+/// is handed to the DLQ.
+pub async fn consumer_still_failing(h: &Harness, queue: &str) {
+    for _ in 0..100 {
+        let got = h.client.receive_message().queue_url(queue).max_number_of_messages(10).visibility_timeout(0);
+        let got = got.send().await.unwrap().messages.unwrap_or_default();
+        if got.is_empty() && h.counts(queue).await == (0, 0, 0) {
+            return;
+        }
+    }
+    panic!("{queue} kept its messages");
+}
