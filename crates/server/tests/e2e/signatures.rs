@@ -159,6 +159,16 @@ async fn another_account_reaches_a_queue_only_as_its_policy_allows_and_an_explic
 /// A SendMessage request signed by aws-sigv4 (the SDK's signer) for `service`, then sent with
 /// `body` — the body it was signed with unless a test changes it.
 async fn signed_post(h: &Harness, service: &str, signed_body: &str, sent_body: &str) -> (u16, serde_json::Value) {
+    signed_post_as(h, service, (signed_body, sent_body), "AmazonSQS.ListQueues").await
+}
+
+/// `signed_post`, sending `sent_target` as X-Amz-Target (signed: AmazonSQS.ListQueues).
+async fn signed_post_as(
+    h: &Harness,
+    service: &str,
+    (signed_body, sent_body): (&str, &str),
+    sent_target: &str,
+) -> (u16, serde_json::Value) {
     use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
     let identity = aws_credential_types::Credentials::new(ONE.0, ONE.1, None, None, "e2e").into();
     let params = aws_sigv4::sign::v4::SigningParams::builder()
@@ -184,7 +194,7 @@ async fn signed_post(h: &Harness, service: &str, signed_body: &str, sent_body: &
     let (instructions, _) = sign(signable, &params).unwrap().into_parts();
     let mut request = reqwest::Client::new().post(&url).body(sent_body.to_string());
     for (name, value) in headers.iter().copied().filter(|(n, _)| *n != "host").chain(instructions.headers()) {
-        request = request.header(name, value);
+        request = request.header(name, if name == "x-amz-target" { sent_target } else { value });
     }
     let response = request.send().await.unwrap();
     let status = response.status().as_u16();
@@ -192,12 +202,14 @@ async fn signed_post(h: &Harness, service: &str, signed_body: &str, sent_body: &
 }
 
 #[tokio::test]
-async fn a_body_changed_after_signing_or_a_signature_for_another_service_is_refused() {
+async fn a_body_or_header_changed_after_signing_or_a_signature_for_another_service_is_refused() {
     let h = signed_server().await;
     let (status, out) = signed_post(&h, "sqs", "{}", "{}").await;
     assert_eq!(status, 200, "as signed: {out}");
     let (status, out) = signed_post(&h, "sqs", "{}", r#"{"QueueNamePrefix":"x"}"#).await;
     assert_eq!((status, out["__type"].as_str()), (403, Some("com.amazon.coral.service#InvalidSignatureException")));
+    let changed = signed_post_as(&h, "sqs", ("{}", r#"{"QueueName":"sneaky"}"#), "AmazonSQS.CreateQueue").await;
+    assert_eq!(changed.0, 403, "a signed header changed after signing: {}", changed.1);
     let (status, out) = signed_post(&h, "s3", "{}", "{}").await;
     assert_eq!(status, 403);
     assert_eq!(out["message"], "Credential should be scoped to correct service: 'sqs'.");
