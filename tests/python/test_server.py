@@ -232,6 +232,16 @@ def test_oversized_and_broken_bodies_get_their_own_errors(redrive):
     assert b"could not be read" in answer
 
 
+def test_a_client_sending_a_whole_oversized_body_reads_the_413(redrive):
+    # The server reads and throws away what it refuses, so the client, still sending, is not
+    # reset under it: it reads the answer.
+    body = b"{" + b" " * (6 * 1024 * 1024) + b"}"
+    headers = {"Content-Type": "application/x-amz-json-1.0", "X-Amz-Target": "AmazonSQS.ListQueues"}
+    status, _, answer = http_request("POST", f"{redrive.endpoint}/", data=body, headers=headers)
+    assert status == 413, answer[:200]
+    assert b"Request body is larger than 5242880 bytes." in answer
+
+
 def test_a_json_body_without_a_target_gets_a_json_error(redrive):
     status, headers, body = http_request(
         "POST", redrive.endpoint + "/", data=b"{}", headers={"Content-Type": "application/x-amz-json-1.0"}

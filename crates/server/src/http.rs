@@ -238,7 +238,8 @@ async fn prepare(
 ) -> Result<(hyper::http::request::Parts, Bytes, Ctx<'_>), ApiError> {
     let (parts, body) = req.into_parts();
     let declared = parts.headers.get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > MAX_BODY as u64) {
+    if let Some(n) = declared.filter(|n| *n > MAX_BODY as u64) {
+        drain(body, n).await;
         return Err(too_large());
     }
     let body = read_body(app, body, declared).await?;
@@ -346,6 +347,25 @@ async fn read_body(app: &App, body: Incoming, declared: Option<u64>) -> Result<B
             format!("The request body did not arrive within {} s.", BODY_TIMEOUT_MS / 1000),
         )),
     }
+}
+
+/// Bodies a refused request may send before its 413, read and thrown away.
+const DRAIN_MAX: u64 = 32 * 1024 * 1024;
+/// A refused body that stops arriving for this long is not waited for any more.
+const DRAIN_IDLE_MS: u64 = 2000;
+
+/// Read and discard a body too large to take (nothing is kept), so that a client still sending
+/// it then reads the 413 rather than a connection reset under it: closing a socket with unread
+/// data resets it. Not past DRAIN_MAX bytes, a pause of DRAIN_IDLE_MS, or the body timeout.
+#[allow(clippy::disallowed_methods)] // connection pacing is real time, not SQS time
+async fn drain(mut body: Incoming, declared: u64) {
+    use http_body_util::BodyExt;
+    if declared > DRAIN_MAX {
+        return;
+    }
+    let idle = std::time::Duration::from_millis(DRAIN_IDLE_MS);
+    let read = async { while let Ok(Some(Ok(_))) = tokio::time::timeout(idle, body.frame()).await {} };
+    let _ = tokio::time::timeout(std::time::Duration::from_millis(BODY_TIMEOUT_MS), read).await;
 }
 
 fn too_large() -> ApiError {
