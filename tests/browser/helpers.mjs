@@ -126,3 +126,43 @@ export async function screenshot(page, name) {
   await page.screenshot({ path: file, fullPage: true });
   return file;
 }
+
+/**
+ * What every browser test file starts with: a server (`serverArgs`), Chromium, one watched page
+ * with the 15 s patience a person has; `close()` stops all of it.
+ */
+export async function startConsole(serverArgs = []) {
+  const server = await startServer(serverArgs);
+  const browser = await launchBrowser();
+  const tab = await openPage(browser);
+  tab.page.setDefaultTimeout(15_000);
+  return {
+    server,
+    browser,
+    tab,
+    page: tab.page,
+    async close() {
+      await browser.close();
+      await server.stop();
+    },
+  };
+}
+
+/**
+ * `test` for steps that build on each other: after a failed one the rest are skipped, not failed
+ * again, and the failing page is saved as a screenshot named `shot`.
+ */
+export function stepsInOrder(nodeTest, page, shot) {
+  let broken = null;
+  return (name, fn) =>
+    nodeTest(name, async (t) => {
+      if (broken) return t.skip(`an earlier step failed: ${broken}`);
+      try {
+        await fn(t);
+      } catch (e) {
+        broken = name;
+        await screenshot(page(), shot).catch(() => {});
+        throw e;
+      }
+    });
+}

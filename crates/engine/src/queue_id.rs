@@ -112,13 +112,12 @@ impl Caller {
         Caller { account: account.into(), access_key, call: None }
     }
 
-    /// The same caller, asking for `action`.
-    pub fn doing(&self, action: &str) -> Caller {
-        let mut caller = self.clone();
-        if let Some(call) = caller.call.as_mut() {
-            call.action = action.to_string();
+    /// Name the action an API request asks for (no effect on the server's own calls).
+    pub fn set_action(&mut self, action: &str) {
+        if let Some(call) = self.call.as_mut() {
+            call.action.clear();
+            call.action.push_str(action);
         }
-        caller
     }
 
     /// SenderId of the messages it sends: its access key id, else its account.

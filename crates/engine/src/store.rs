@@ -162,6 +162,17 @@ pub enum Health {
     Failed,
 }
 
+impl Health {
+    /// A store's health from its "a commit failed" flag.
+    pub fn of(failed: &std::sync::atomic::AtomicBool) -> Health {
+        if failed.load(std::sync::atomic::Ordering::SeqCst) {
+            Health::Failed
+        } else {
+            Health::Healthy
+        }
+    }
+}
+
 pub type Commit = Pin<Box<dyn Future<Output = Result<(), StoreError>> + Send>>;
 
 /// Rebuilds the engine from what a recovering store holds; see `Store::recover`.
@@ -321,11 +332,7 @@ impl Store for MemoryStore {
     }
 
     fn health(&self) -> Health {
-        if self.failed.load(Ordering::SeqCst) {
-            Health::Failed
-        } else {
-            Health::Healthy
-        }
+        Health::of(&self.failed)
     }
 
     fn recover(&self, rebuild: Rebuild<'_>) -> Result<(), StoreError> {

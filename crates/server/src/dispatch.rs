@@ -28,15 +28,10 @@ pub struct Ctx<'a> {
     pub trace_header: Option<String>,
 }
 
-impl<'a> Ctx<'a> {
-    /// The same request, naming the action it asks for (what a queue policy judges).
-    pub fn acting(&self, action: &str) -> Ctx<'a> {
-        Ctx {
-            engine: self.engine,
-            base_url: self.base_url.clone(),
-            caller: self.caller.doing(action),
-            trace_header: self.trace_header.clone(),
-        }
+impl Ctx<'_> {
+    /// Name the action the request asks for (what a queue policy judges), once it is decoded.
+    pub fn acting(&mut self, action: &str) {
+        self.caller.set_action(action);
     }
 
     pub fn queue_url(&self, id: &QueueId) -> String {

@@ -276,7 +276,7 @@ async fn sqs_call(
     protocol: sqs::Protocol,
     as_caller: Option<engine::Caller>,
 ) -> (Option<protocol::Action>, sqs::Answer, Seen) {
-    let (parts, body, ctx) = match prepare(app, req, as_caller).await {
+    let (parts, body, mut ctx) = match prepare(app, req, as_caller).await {
         Ok(p) => p,
         Err(e) => return (None, Err(e.into()), Seen::default()),
     };
@@ -293,7 +293,7 @@ async fn sqs_call(
     } else {
         Seen::default()
     };
-    let (action, answer) = sqs::handle(&ctx, call).await;
+    let (action, answer) = sqs::handle(&mut ctx, call).await;
     (action, answer, seen)
 }
 
@@ -304,8 +304,8 @@ async fn extension_call(
     target: &str,
     as_caller: Option<engine::Caller>,
 ) -> Result<serde_json::Value, ApiError> {
-    let (_, body, ctx) = prepare(app, req, as_caller).await?;
-    crate::extension::call(&ctx, &app.depth, target, &body).await
+    let (_, body, mut ctx) = prepare(app, req, as_caller).await?;
+    crate::extension::call(&mut ctx, &app.depth, target, &body).await
 }
 
 /// `scheme://host` as the client reached this server: from a proxy's `X-Forwarded-Proto` and

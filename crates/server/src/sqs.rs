@@ -96,7 +96,7 @@ fn takes_queue_url(action: Action) -> bool {
 }
 
 /// Decode and dispatch one call; returns the action (once it is known) and the answer.
-pub async fn handle(ctx: &Ctx<'_>, call: Call<'_>) -> (Option<Action>, Answer) {
+pub async fn handle(ctx: &mut Ctx<'_>, call: Call<'_>) -> (Option<Action>, Answer) {
     let on_queue_path = call.path.trim_matches('/').contains('/');
     let params = match call.protocol {
         Protocol::Query | Protocol::QueryJson => query_params(&call),
@@ -116,7 +116,8 @@ pub async fn handle(ctx: &Ctx<'_>, call: Call<'_>) -> (Option<Action>, Answer) {
         Ok(a) => a,
         Err(e) => return (None, Err(e.into())),
     };
-    let ctx = &ctx.acting(action.name());
+    ctx.acting(action.name());
+    let ctx = &*ctx;
     let answer = async {
         let tree = match call.protocol {
             Protocol::Json => json::parse_body(&call.body)?,

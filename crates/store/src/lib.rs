@@ -618,11 +618,7 @@ impl Store for SqliteStore {
     }
 
     fn health(&self) -> Health {
-        if self.failed.load(Ordering::SeqCst) {
-            Health::Failed
-        } else {
-            Health::Healthy
-        }
+        Health::of(&self.failed)
     }
 
     /// A small write transaction checks that commits succeed again (space returned); the

@@ -4,24 +4,20 @@
 // Purge and Delete with confirmation.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { WAIT, launchBrowser, openPage, screenshot, startServer } from '../helpers.mjs';
+import { WAIT, screenshot, startConsole } from '../helpers.mjs';
 
+let ui;
 let server;
-let browser;
 let tab;
 let page;
 
 before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-  tab = await openPage(browser);
-  page = tab.page;
-  page.setDefaultTimeout(15_000);
+  ui = await startConsole();
+  ({ server, tab, page } = ui);
 });
 
 after(async () => {
-  await browser?.close();
-  await server?.stop();
+  await ui?.close();
 });
 
 async function openQueue(name) {

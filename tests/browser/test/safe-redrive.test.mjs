@@ -7,27 +7,15 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, test as nodeTest } from 'node:test';
-import { WAIT, launchBrowser, openPage, screenshot, startServer } from '../helpers.mjs';
+import { WAIT, screenshot, startConsole, stepsInOrder } from '../helpers.mjs';
 
+let ui;
 let server;
-let browser;
 let tab;
 let page;
-let broken = null;
 
 /** The steps build on each other: after a failed one the rest are skipped, not failed again. */
-function test(name, fn) {
-  nodeTest(name, async (t) => {
-    if (broken) return t.skip(`an earlier step failed: ${broken}`);
-    try {
-      await fn(t);
-    } catch (e) {
-      broken = name;
-      await screenshot(page, 'FAILED-safe-redrive').catch(() => {});
-      throw e;
-    }
-  });
-}
+const test = stepsInOrder(nodeTest, () => page, 'FAILED-safe-redrive');
 
 /** A consumer that fails every message: received with no visibility timeout until each one is in the DLQ. */
 async function consumerStillFailing(queue) {
@@ -46,11 +34,8 @@ async function depth(queue) {
 }
 
 before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-  tab = await openPage(browser);
-  page = tab.page;
-  page.setDefaultTimeout(15_000);
+  ui = await startConsole();
+  ({ server, tab, page } = ui);
   // orders (Maximum receives 1) and orders-dlq; twelve orders, refunds (even n) and sales (odd).
   await server.api('CreateQueue', { QueueName: 'orders-dlq' });
   await server.api('CreateQueue', {
@@ -69,8 +54,7 @@ before(async () => {
 });
 
 after(async () => {
-  await browser?.close();
-  await server?.stop();
+  await ui?.close();
 });
 
 const cards = () => page.locator('#peek-results article');

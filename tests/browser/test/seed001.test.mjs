@@ -6,39 +6,23 @@
 // in MySourceQueue; then cancel a running redrive. Real time: the redrive runs at 2/s.
 import assert from 'node:assert/strict';
 import { after, before, test as nodeTest } from 'node:test';
-import { WAIT, launchBrowser, openPage, screenshot, startServer } from '../helpers.mjs';
+import { WAIT, screenshot, startConsole, stepsInOrder } from '../helpers.mjs';
 
+let ui;
 let server;
-let browser;
 let tab;
 let page;
-let broken = null;
 
 /** The steps build on each other: after a failed one the rest are skipped, not failed again. */
-function test(name, fn) {
-  nodeTest(name, async (t) => {
-    if (broken) return t.skip(`an earlier step failed: ${broken}`);
-    try {
-      await fn(t);
-    } catch (e) {
-      broken = name;
-      await screenshot(page, 'FAILED').catch(() => {});
-      throw e;
-    }
-  });
-}
+const test = stepsInOrder(nodeTest, () => page, 'FAILED');
 
 before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-  tab = await openPage(browser);
-  page = tab.page;
-  page.setDefaultTimeout(15_000);
+  ui = await startConsole();
+  ({ server, tab, page } = ui);
 });
 
 after(async () => {
-  await browser?.close();
-  await server?.stop();
+  await ui?.close();
 });
 
 /** The number a row of the queue list shows in a column. */

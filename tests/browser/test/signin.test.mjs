@@ -7,11 +7,12 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { WAIT, launchBrowser, openPage, screenshot, startServer } from '../helpers.mjs';
+import { WAIT, screenshot, startConsole } from '../helpers.mjs';
 
 const ONE = { key: 'AKIAEXAMPLEONE000001', secret: 'secret-of-key-one-0123456789', account: '111111111111' };
 const TWO = { key: 'AKIAEXAMPLETWO000002', secret: 'secret-of-key-two-0123456789', account: '222222222222' };
 
+let ui;
 let server;
 let browser;
 let tab;
@@ -22,16 +23,12 @@ before(async () => {
   const file = path.join(dir, 'credentials.toml');
   const entry = (k) => `[[keys]]\naccess_key_id = "${k.key}"\nsecret_access_key = "${k.secret}"\naccount_id = "${k.account}"\n`;
   writeFileSync(file, entry(ONE) + '\n' + entry(TWO));
-  server = await startServer(['--credentials', file]);
-  browser = await launchBrowser();
-  tab = await openPage(browser);
-  page = tab.page;
-  page.setDefaultTimeout(15_000);
+  ui = await startConsole(['--credentials', file]);
+  ({ server, browser, tab, page } = ui);
 });
 
 after(async () => {
-  await browser?.close();
-  await server?.stop();
+  await ui?.close();
 });
 
 async function signIn(k) {

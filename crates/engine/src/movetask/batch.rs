@@ -65,9 +65,9 @@ pub(super) struct Plan<'a> {
     pub list_moved: bool,
 }
 
-/// What a batch did, for the task's record.
+/// What a batch did, for the task's record (its `record::Progress`).
 #[derive(Debug, Default)]
-pub(super) struct Progress {
+pub(super) struct Done {
     pub moved: u64,
     pub skipped: u64,
     /// The next seq to look at.
@@ -85,7 +85,7 @@ pub(super) fn move_batch(
     task: &TaskRecord,
     plan: Plan<'_>,
     now: Millis,
-    progress: impl FnOnce(Vec<Change>, Progress) -> Option<Commit>,
+    progress: impl FnOnce(Vec<Change>, Done) -> Option<Commit>,
 ) -> Result<Option<Batch>, Failed> {
     let nonexistent = || Failed(NON_EXISTENT_QUEUE.into());
     let store = queues.store();
@@ -97,7 +97,7 @@ pub(super) fn move_batch(
     let looped =
         |c: &SharedContent| plan.max_redrives.is_some_and(|max| c.redrives.as_ref().is_some_and(|r| r.count >= max));
     let chosen = |c: &SharedContent| plan.matcher.is_none_or(|m| m.matches(c)) && !looped(c);
-    let mut done = Progress { cursor: last + 1, ..Progress::default() };
+    let mut done = Done { cursor: last + 1, ..Done::default() };
     let destination = match candidates.iter().find(|(_, c)| chosen(c)) {
         None => None,
         Some((_, first)) => {

@@ -41,6 +41,12 @@ pub enum Principal {
     Anonymous,
 }
 
+/// A secret nobody can guess: two v4 UUIDs, 244 random bits from the OS-seeded CSPRNG, as 64
+/// hex digits (the console token, a session's id).
+pub fn random_token() -> String {
+    format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple())
+}
+
 pub struct Access {
     token: String,
 }
@@ -52,10 +58,9 @@ impl Default for Access {
 }
 
 impl Access {
-    /// A fresh random token: two v4 UUIDs, 244 random bits from the OS-seeded CSPRNG.
+    /// A fresh random token (`random_token`).
     pub fn new() -> Access {
-        let token = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
-        Access { token }
+        Access { token: random_token() }
     }
 
     /// The token the console page carries.

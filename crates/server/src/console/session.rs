@@ -27,8 +27,7 @@ pub struct Sessions {
 impl Sessions {
     /// A new session for `caller`; its id, for the cookie.
     pub fn start(&self, caller: Caller, now: Millis) -> String {
-        // Two v4 UUIDs: 244 random bits from the OS-seeded CSPRNG.
-        let id = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
+        let id = super::access::random_token();
         let mut live = self.live.lock();
         live.retain(|_, s| s.ends_at > now);
         if live.len() >= MAX_SESSIONS {

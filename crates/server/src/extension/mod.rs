@@ -106,13 +106,19 @@ pub fn render(answer: &Result<Value, ApiError>, request_id: &str) -> Response<Fu
 }
 
 /// Run one extension call (`target` is `Redrive_v1.<Op>`).
-pub async fn call(ctx: &Ctx<'_>, depth: &crate::depth::History, target: &str, body: &[u8]) -> Result<Value, ApiError> {
+pub async fn call(
+    ctx: &mut Ctx<'_>,
+    depth: &crate::depth::History,
+    target: &str,
+    body: &[u8],
+) -> Result<Value, ApiError> {
     let op = target.strip_prefix(TARGET_PREFIX).and_then(Operation::from_name).ok_or_else(|| {
         ApiError::new(ErrorCode::UnknownOperation, format!("The action {target} is not valid for this endpoint."))
     })?;
     let tree = json::parse_body(body)?;
     // A policy judges an extension call by its own name: only the owner may make it.
-    let ctx = &ctx.acting(target.strip_prefix(TARGET_PREFIX).unwrap_or(target));
+    ctx.acting(target.strip_prefix(TARGET_PREFIX).unwrap_or(target));
+    let ctx = &*ctx;
     match op {
         Operation::PeekMessages => {
             let i: PeekMessagesInput = typed(tree)?;

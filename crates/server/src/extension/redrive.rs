@@ -5,7 +5,7 @@ use engine::{Canary, Halt, TaskOptions, TaskRequest};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::wire::{self, invalid, FilterInput};
+use super::wire::{self, FilterInput};
 use crate::dispatch::Ctx;
 use crate::errors::to_api;
 use protocol::ApiError;
@@ -97,11 +97,13 @@ pub fn list(ctx: &Ctx<'_>, i: ListRedrivesInput) -> Result<Value, ApiError> {
     let max = match i.max_results {
         None => MAX_LIST,
         Some(n) if (1..=MAX_LIST as i64).contains(&n) => n as usize,
-        Some(n) => return Err(invalid(format!("MaxResults: {n} is not between 1 and {MAX_LIST}."))),
+        Some(n) => {
+            return Err(ApiError::invalid_parameter_value(format!("MaxResults: {n} is not between 1 and {MAX_LIST}.")))
+        }
     };
     let skip = match i.next_token.as_deref() {
         None => 0,
-        Some(t) => t.parse::<usize>().map_err(|_| invalid("Invalid NextToken value.".into()))?,
+        Some(t) => t.parse::<usize>().map_err(|_| ApiError::invalid_parameter_value("Invalid NextToken value."))?,
     };
     let all = ctx.engine.redrive_history(&ctx.caller, i.source_arn.as_deref());
     let tasks: Vec<Value> = all.iter().skip(skip).take(max).map(wire::task_json).collect();

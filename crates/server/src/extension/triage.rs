@@ -12,7 +12,7 @@ use protocol::ApiError;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::wire::{self, invalid, FilterInput};
+use super::wire::{self, FilterInput};
 use crate::api::messages::attributes_in;
 use crate::dispatch::{Ctx, Failure};
 use crate::errors::to_api;
@@ -101,12 +101,14 @@ pub async fn import(ctx: &Ctx<'_>, i: ImportMessagesInput) -> Result<Value, ApiE
     let mut messages = Vec::with_capacity(i.messages.len());
     for (n, m) in i.messages.into_iter().enumerate() {
         let attributes = attributes_in(m.message_attributes, "user")
-            .map_err(|f| invalid(format!("Messages[{n}]: {}", f.0.message)))?;
+            .map_err(|f| ApiError::invalid_parameter_value(format!("Messages[{n}]: {}", f.0.message)))?;
         let a = &m.attributes;
         let number = |name: &str| -> Result<Option<u64>, ApiError> {
             a.get(name)
                 .map(|v| {
-                    v.parse::<u64>().map_err(|_| invalid(format!("Messages[{n}]: Attributes.{name} is not a number.")))
+                    v.parse::<u64>().map_err(|_| {
+                        ApiError::invalid_parameter_value(format!("Messages[{n}]: Attributes.{name} is not a number."))
+                    })
                 })
                 .transpose()
         };

@@ -5,7 +5,7 @@ use engine::{
     message_system_attributes, AttributeTest, Canary, Halt, JsonTest, MessageFilter, Peeked, TaskRecord, TaskStatus,
     TimeRange,
 };
-use protocol::{ApiError, ErrorCode};
+use protocol::ApiError;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -50,7 +50,7 @@ impl FilterInput {
                 (Some(v), None | Some(true)) => attributes.push(AttributeTest { name: t.name, equals: Some(v) }),
                 (None, Some(true)) => attributes.push(AttributeTest { name: t.name, equals: None }),
                 _ => {
-                    return Err(invalid(format!(
+                    return Err(ApiError::invalid_parameter_value(format!(
                         "Filter.MessageAttributes: the test of {:?} needs Equals (a value) or Exists: true.",
                         t.name
                     )))
@@ -71,10 +71,6 @@ impl FilterInput {
             message_ids: self.message_ids,
         })
     }
-}
-
-pub fn invalid(message: String) -> ApiError {
-    ApiError::new(ErrorCode::InvalidParameterValue, message)
 }
 
 /// A filter as a task shows it: the same shape the extension takes.
