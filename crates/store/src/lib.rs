@@ -49,6 +49,9 @@ use engine::store::{
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 
 mod format;
+pub mod postgres;
+
+pub use postgres::PgStore;
 
 const SCHEMA: &str = "
     CREATE TABLE IF NOT EXISTS queues (

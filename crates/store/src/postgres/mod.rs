@@ -1,0 +1,659 @@
+//! `PgStore`: the engine's record in PostgreSQL, for one node or several sharing one database
+//! (docs/multi-node.md).
+//!
+//! The same record as `SqliteStore`'s (the same tables and postcard blobs, in the schema
+//! `redrive`), and the same shape: one writer thread takes every queued submission into one
+//! transaction (group commit), bodies not committed yet wait in a pending map so `contents`
+//! finds them, and a failed commit makes the store refuse changes until `recover`. What differs:
+//! - **Fencing.** A store is opened for one epoch of the lease (`lease.rs`). Every write
+//!   transaction first reads the lease row `FOR KEY SHARE` and aborts unless the epoch is still
+//!   its own: once another node has taken the lease, this one can never commit again.
+//! - **Set-based writes.** A round trip costs more than a SQLite statement, so a group's changes
+//!   are folded (a message put then deleted in the same group is never written; a put then a
+//!   new state is one put) and written with one statement per kind over `unnest` arrays.
+//! - **Own threads.** rust-postgres's blocking client runs its own runtime and may not be called
+//!   from the server's; the writer and the readers (`load`, `contents`) run on threads of the
+//!   store's, and a read waits for its answer on a channel.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::Duration;
+
+use engine::message::{Content, SharedContent};
+use engine::store::{
+    Change, Commit, DedupRecord, Health, LoadedQueue, MessageState, QueueRecord, Rebuild, Store, StoreError, Stored,
+    TaskRecord,
+};
+use postgres::{Client, NoTls, Statement};
+
+use crate::{decode, encode, err};
+
+pub mod lease;
+mod schema;
+#[cfg(test)]
+mod tests;
+
+pub use lease::{Holder, Lease};
+
+/// The schema the store's tables live in.
+pub const SCHEMA: &str = "redrive";
+/// Most submissions one transaction takes.
+const MAX_GROUP: usize = 4096;
+/// Reader threads (and connections) of `load` and `contents`.
+const READERS: usize = 2;
+/// How long a connection may take to open, and a statement to run, before the store counts the
+/// database as unreachable.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+const STATEMENT_TIMEOUT_MS: u32 = 30_000;
+
+/// Run `f` on a thread of its own: rust-postgres's blocking client starts a runtime of its own,
+/// which may not be done on a thread of the server's (or a test's) runtime. For what is rare
+/// (opening, migrating, the lease); the hot paths have threads of their own.
+pub(crate) fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    std::thread::scope(|scope| match scope.spawn(f).join() {
+        Ok(out) => out,
+        Err(panic) => std::panic::resume_unwind(panic),
+    })
+}
+
+/// Open a connection with the store's timeouts: a database that stops answering fails commits
+/// (and the lease's renewals) instead of hanging them.
+pub(crate) fn connect(url: &str) -> Result<Client, StoreError> {
+    let mut config: postgres::Config = url.parse().map_err(|e| StoreError(format!("the PostgreSQL URL: {e}")))?;
+    config
+        .connect_timeout(CONNECT_TIMEOUT)
+        .keepalives(true)
+        .keepalives_idle(Duration::from_secs(5))
+        .options(&format!("-c statement_timeout={STATEMENT_TIMEOUT_MS}"));
+    if config.get_application_name().is_none() {
+        config.application_name("redrive");
+    }
+    config.connect(NoTls).map_err(|e| StoreError(format!("cannot connect to PostgreSQL: {e}")))
+}
+
+struct Job {
+    changes: Vec<Change>,
+    done: tokio::sync::oneshot::Sender<Result<(), StoreError>>,
+}
+
+/// A read, run on a reader thread with its connection.
+type Read = Box<dyn FnOnce(&mut Option<Client>) + Send>;
+
+/// Bodies submitted but not yet committed (the contract's "reads see submissions").
+type Pending = Arc<parking_lot::Mutex<HashMap<(u64, u64), SharedContent>>>;
+
+pub struct PgStore {
+    url: String,
+    schema: String,
+    epoch: i64,
+    pending: Pending,
+    jobs: parking_lot::Mutex<Option<mpsc::Sender<Job>>>,
+    writer: parking_lot::Mutex<Option<std::thread::JoinHandle<()>>>,
+    reads: parking_lot::Mutex<Option<mpsc::Sender<Read>>>,
+    readers: parking_lot::Mutex<Vec<std::thread::JoinHandle<()>>>,
+    failed: Arc<AtomicBool>,
+    /// The last failed commit found the lease's epoch moved on: another node holds the record.
+    fenced: Arc<AtomicBool>,
+    /// Set by `recover` for the writer to open a fresh connection before its next group.
+    reconnect: Arc<AtomicBool>,
+}
+
+/// The writer's connection and its statements, prepared once.
+struct Writer {
+    client: Client,
+    sql: Statements,
+}
+
+struct Statements {
+    fence: Statement,
+    put_queue: Statement,
+    delete_queue: Statement,
+    purge: [Statement; 3],
+    put_contents: Statement,
+    put_states: Statement,
+    set_states: Statement,
+    delete_states: Statement,
+    delete_contents: Statement,
+    put_dedup: Statement,
+    delete_dedup: Statement,
+    put_task: Statement,
+    reserve: Statement,
+}
+
+impl Statements {
+    fn prepare(client: &mut Client, s: &str) -> Result<Statements, StoreError> {
+        let mut p = |sql: String| client.prepare(&sql).map_err(err);
+        Ok(Statements {
+            fence: p(format!("SELECT epoch FROM {s}.lease WHERE id = 1 FOR KEY SHARE"))?,
+            put_queue: p(format!(
+                "INSERT INTO {s}.queues (uid, record) VALUES ($1, $2) \
+                 ON CONFLICT (uid) DO UPDATE SET record = excluded.record"
+            ))?,
+            delete_queue: p(format!("DELETE FROM {s}.queues WHERE uid = $1"))?,
+            purge: [
+                p(format!("DELETE FROM {s}.dedup WHERE queue = $1"))?,
+                // Before the states, which say which seqs are the queue's.
+                p(format!("DELETE FROM {s}.contents WHERE seq IN (SELECT seq FROM {s}.states WHERE queue = $1)"))?,
+                p(format!("DELETE FROM {s}.states WHERE queue = $1"))?,
+            ],
+            put_contents: p(format!(
+                "INSERT INTO {s}.contents (seq, content) SELECT * FROM unnest($1::int8[], $2::bytea[]) \
+                 ON CONFLICT (seq) DO UPDATE SET content = excluded.content"
+            ))?,
+            put_states: p(format!(
+                "INSERT INTO {s}.states (queue, seq, state) SELECT * FROM unnest($1::int8[], $2::int8[], $3::bytea[]) \
+                 ON CONFLICT (queue, seq) DO UPDATE SET state = excluded.state"
+            ))?,
+            // An UPDATE cannot bring back a message deleted before.
+            set_states: p(format!(
+                "UPDATE {s}.states AS t SET state = u.state \
+                 FROM unnest($1::int8[], $2::int8[], $3::bytea[]) AS u(queue, seq, state) \
+                 WHERE t.queue = u.queue AND t.seq = u.seq"
+            ))?,
+            delete_states: p(format!(
+                "DELETE FROM {s}.states AS t USING unnest($1::int8[], $2::int8[]) AS d(queue, seq) \
+                 WHERE t.queue = d.queue AND t.seq = d.seq"
+            ))?,
+            delete_contents: p(format!("DELETE FROM {s}.contents WHERE seq = ANY($1::int8[])"))?,
+            put_dedup: p(format!(
+                "INSERT INTO {s}.dedup (queue, key, record) SELECT * FROM unnest($1::int8[], $2::text[], $3::bytea[]) \
+                 ON CONFLICT (queue, key) DO UPDATE SET record = excluded.record"
+            ))?,
+            delete_dedup: p(format!(
+                "DELETE FROM {s}.dedup AS t USING unnest($1::int8[], $2::text[]) AS d(queue, key) \
+                 WHERE t.queue = d.queue AND t.key = d.key"
+            ))?,
+            put_task: p(format!(
+                "INSERT INTO {s}.tasks (started_at, id, record) VALUES ($1, $2, $3) \
+                 ON CONFLICT (started_at, id) DO UPDATE SET record = excluded.record"
+            ))?,
+            reserve: p(format!(
+                "INSERT INTO {s}.meta (key, value) VALUES ('seq_limit', $1) \
+                 ON CONFLICT (key) DO UPDATE SET value = greatest({s}.meta.value, excluded.value)"
+            ))?,
+        })
+    }
+}
+
+/// A u64 key as the bigint with the same bits (as the SQLite store keeps them).
+fn key(v: u64) -> i64 {
+    v as i64
+}
+
+fn stopped() -> StoreError {
+    StoreError("the store refuses changes after a failed commit, until it recovers".into())
+}
+
+fn closed() -> StoreError {
+    StoreError("the store is closed".into())
+}
+
+fn fenced_error(epoch: i64, now: i64) -> StoreError {
+    StoreError(format!(
+        "this node's authority over the record moved to another node (its epoch {epoch}, the lease's {now})"
+    ))
+}
+
+impl PgStore {
+    /// Migrate the database at `url` and open the store for the lease's `epoch` (see
+    /// `Lease::take`); in the schema `SCHEMA`.
+    pub fn open(url: &str, epoch: i64) -> Result<PgStore, StoreError> {
+        PgStore::open_in(url, SCHEMA, epoch)
+    }
+
+    /// Only migrate the database at `url` (schema `SCHEMA`): what a node does before it looks
+    /// at the lease.
+    pub fn migrate(url: &str) -> Result<(), StoreError> {
+        PgStore::migrate_in(url, SCHEMA)
+    }
+
+    /// `migrate`, in the schema `schema`.
+    pub fn migrate_in(url: &str, schema: &str) -> Result<(), StoreError> {
+        if !schema::valid_schema(schema) {
+            return Err(StoreError(format!("{schema:?} is not a schema name the store can use")));
+        }
+        off_runtime(|| schema::migrate(&mut connect(url)?, schema))
+    }
+
+    /// `open`, in the schema `schema` (tests give each store its own).
+    pub fn open_in(url: &str, schema: &str, epoch: i64) -> Result<PgStore, StoreError> {
+        if !schema::valid_schema(schema) {
+            return Err(StoreError(format!("{schema:?} is not a schema name the store can use")));
+        }
+        let (client, sql) = off_runtime(|| {
+            let mut client = connect(url)?;
+            schema::migrate(&mut client, schema)?;
+            let sql = Statements::prepare(&mut client, schema)?;
+            Ok::<_, StoreError>((client, sql))
+        })?;
+        let (jobs, rx) = mpsc::channel::<Job>();
+        let failed = Arc::new(AtomicBool::new(false));
+        let fenced = Arc::new(AtomicBool::new(false));
+        let reconnect = Arc::new(AtomicBool::new(false));
+        let pending = Pending::default();
+        let context = WriterContext {
+            url: url.to_string(),
+            schema: schema.to_string(),
+            epoch,
+            failed: failed.clone(),
+            fenced: fenced.clone(),
+            reconnect: reconnect.clone(),
+            pending: pending.clone(),
+        };
+        let writer = std::thread::Builder::new()
+            .name("redrive-pg-writer".into())
+            .spawn(move || context.run(Some(Writer { client, sql }), &rx))
+            .map_err(err)?;
+        let (reads, read_rx) = mpsc::channel::<Read>();
+        let read_rx = Arc::new(parking_lot::Mutex::new(read_rx));
+        let readers = (0..READERS)
+            .map(|i| {
+                let (rx, url) = (read_rx.clone(), url.to_string());
+                std::thread::Builder::new().name(format!("redrive-pg-reader-{i}")).spawn(move || reader(&url, &rx))
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(err)?;
+        Ok(PgStore {
+            url: url.to_string(),
+            schema: schema.to_string(),
+            epoch,
+            pending,
+            jobs: parking_lot::Mutex::new(Some(jobs)),
+            writer: parking_lot::Mutex::new(Some(writer)),
+            reads: parking_lot::Mutex::new(Some(reads)),
+            readers: parking_lot::Mutex::new(readers),
+            failed,
+            fenced,
+            reconnect,
+        })
+    }
+
+    /// Whether a commit found that another node has taken the lease.
+    pub fn is_fenced(&self) -> bool {
+        self.fenced.load(Ordering::SeqCst)
+    }
+
+    /// Run `f` on a reader thread with a connection, and wait for its answer.
+    fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Client, &str) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let (tx, rx) = mpsc::sync_channel(1);
+        let (url, schema) = (self.url.clone(), self.schema.clone());
+        let job: Read = Box::new(move |conn: &mut Option<Client>| {
+            let result = match conn {
+                Some(c) if !c.is_closed() => f(c, &schema),
+                _ => match connect(&url) {
+                    Ok(c) => f(conn.insert(c), &schema),
+                    Err(e) => Err(e),
+                },
+            };
+            if result.is_err() && conn.as_ref().is_some_and(Client::is_closed) {
+                *conn = None;
+            }
+            let _ = tx.send(result);
+        });
+        let sent = self.reads.lock().as_ref().is_some_and(|r| r.send(job).is_ok());
+        if !sent {
+            return Err(closed());
+        }
+        rx.recv().unwrap_or_else(|_| Err(StoreError("the store's reader stopped".into())))
+    }
+}
+
+fn reader(url: &str, jobs: &parking_lot::Mutex<mpsc::Receiver<Read>>) {
+    let mut conn = connect(url).ok();
+    loop {
+        let job = match jobs.lock().recv() {
+            Ok(job) => job,
+            Err(_) => return,
+        };
+        job(&mut conn);
+    }
+}
+
+/// What the writer thread needs besides its connection.
+struct WriterContext {
+    url: String,
+    schema: String,
+    epoch: i64,
+    failed: Arc<AtomicBool>,
+    fenced: Arc<AtomicBool>,
+    reconnect: Arc<AtomicBool>,
+    pending: Pending,
+}
+
+impl WriterContext {
+    fn run(&self, mut conn: Option<Writer>, rx: &mpsc::Receiver<Job>) {
+        while let Ok(first) = rx.recv() {
+            let mut group = vec![first];
+            while group.len() < MAX_GROUP {
+                match rx.try_recv() {
+                    Ok(job) => group.push(job),
+                    Err(_) => break,
+                }
+            }
+            let result = if self.failed.load(Ordering::SeqCst) {
+                Err(stopped())
+            } else {
+                self.fenced.store(false, Ordering::SeqCst);
+                self.commit(&mut conn, &group)
+            };
+            if let Err(e) = &result {
+                // Failed first: nothing may leave the store accepting changes after a lost commit.
+                self.failed.store(true, Ordering::SeqCst);
+                tracing::error!(error = %e, "store commit failed; refusing further changes until it recovers");
+            }
+            {
+                let mut p = self.pending.lock();
+                for change in group.iter().flat_map(|j| j.changes.iter()) {
+                    if let Change::PutMessage { queue, seq, .. } = change {
+                        p.remove(&(*queue, *seq));
+                    }
+                }
+            }
+            for job in group {
+                let _ = job.done.send(result.clone());
+            }
+        }
+    }
+
+    fn commit(&self, conn: &mut Option<Writer>, group: &[Job]) -> Result<(), StoreError> {
+        if self.reconnect.swap(false, Ordering::SeqCst) || conn.as_ref().is_none_or(|w| w.client.is_closed()) {
+            *conn = None;
+            let mut client = connect(&self.url)?;
+            let sql = Statements::prepare(&mut client, &self.schema)?;
+            *conn = Some(Writer { client, sql });
+        }
+        let Some(w) = conn.as_mut() else { return Err(closed()) };
+        let mut tx = w.client.transaction().map_err(err)?;
+        let now: i64 = tx.query_one(&w.sql.fence, &[]).map_err(err)?.get(0);
+        if now != self.epoch {
+            self.fenced.store(true, Ordering::SeqCst);
+            return Err(fenced_error(self.epoch, now));
+        }
+        let mut fold = Fold::default();
+        for change in group.iter().flat_map(|j| j.changes.iter()) {
+            fold.apply(&mut tx, &w.sql, change)?;
+        }
+        fold.flush(&mut tx, &w.sql)?;
+        tx.commit().map_err(err)
+    }
+}
+
+/// A group's message and deduplication changes, folded to their net effect per key and written
+/// with one statement per kind. Changes of other kinds (queues, purges, tasks) flush what was
+/// folded before them, so every change still lands in submission order.
+#[derive(Default)]
+struct Fold {
+    /// New messages by seq: queue, state, content.
+    puts: HashMap<u64, (u64, MessageState, SharedContent)>,
+    /// New states of messages written before this group, by (queue, seq).
+    states: HashMap<(u64, u64), MessageState>,
+    /// Messages written before this group, to delete.
+    deletes: HashSet<(u64, u64)>,
+    dedup_puts: HashMap<(u64, String), DedupRecord>,
+    dedup_deletes: HashSet<(u64, String)>,
+}
+
+impl Fold {
+    fn apply(
+        &mut self,
+        tx: &mut postgres::Transaction<'_>,
+        sql: &Statements,
+        change: &Change,
+    ) -> Result<(), StoreError> {
+        match change {
+            Change::PutMessage { queue, seq, content, state } => {
+                self.puts.insert(*seq, (*queue, *state, content.clone()));
+            }
+            Change::SetState { queue, seq, state } => match self.puts.get_mut(seq) {
+                Some(put) => put.1 = *state,
+                None => {
+                    if !self.deletes.contains(&(*queue, *seq)) {
+                        self.states.insert((*queue, *seq), *state);
+                    }
+                }
+            },
+            Change::DeleteMessage { queue, seq } => {
+                // A message put in this group was never written: dropping the put is the delete.
+                if self.puts.remove(seq).is_none() {
+                    self.states.remove(&(*queue, *seq));
+                    self.deletes.insert((*queue, *seq));
+                }
+            }
+            Change::PutDedup { queue, key: k, message_id, seq, expires_at } => {
+                let record =
+                    DedupRecord { key: k.clone(), message_id: message_id.clone(), seq: *seq, expires_at: *expires_at };
+                self.dedup_deletes.remove(&(*queue, k.clone()));
+                self.dedup_puts.insert((*queue, k.clone()), record);
+            }
+            Change::DeleteDedup { queue, key: k } => {
+                self.dedup_puts.remove(&(*queue, k.clone()));
+                self.dedup_deletes.insert((*queue, k.clone()));
+            }
+            Change::PutQueue(record) => {
+                self.flush(tx, sql)?;
+                tx.execute(&sql.put_queue, &[&key(record.uid), &encode(record)?]).map_err(err)?;
+            }
+            Change::DeleteQueue { uid } => {
+                self.flush(tx, sql)?;
+                tx.execute(&sql.delete_queue, &[&key(*uid)]).map_err(err)?;
+                purge(tx, sql, *uid)?;
+            }
+            Change::Purge { queue } => {
+                self.flush(tx, sql)?;
+                purge(tx, sql, *queue)?;
+            }
+            Change::PutTask(task) => {
+                self.flush(tx, sql)?;
+                tx.execute(&sql.put_task, &[&key(task.started_at), &task.id, &encode(task.as_ref())?]).map_err(err)?;
+            }
+            Change::ReserveSeqs { below } => {
+                tx.execute(&sql.reserve, &[&key(*below)]).map_err(err)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Write what was folded, and start afresh.
+    fn flush(&mut self, tx: &mut postgres::Transaction<'_>, sql: &Statements) -> Result<(), StoreError> {
+        let fold = std::mem::take(self);
+        if !fold.deletes.is_empty() {
+            let (queues, seqs): (Vec<i64>, Vec<i64>) = fold.deletes.iter().map(|&(q, s)| (key(q), key(s))).unzip();
+            tx.execute(&sql.delete_states, &[&queues, &seqs]).map_err(err)?;
+            tx.execute(&sql.delete_contents, &[&seqs]).map_err(err)?;
+        }
+        if !fold.puts.is_empty() {
+            let mut queues = Vec::with_capacity(fold.puts.len());
+            let mut seqs = Vec::with_capacity(fold.puts.len());
+            let mut states = Vec::with_capacity(fold.puts.len());
+            let mut contents = Vec::with_capacity(fold.puts.len());
+            for (seq, (queue, state, content)) in &fold.puts {
+                queues.push(key(*queue));
+                seqs.push(key(*seq));
+                states.push(encode(state)?);
+                contents.push(encode(content.as_ref())?);
+            }
+            tx.execute(&sql.put_contents, &[&seqs, &contents]).map_err(err)?;
+            tx.execute(&sql.put_states, &[&queues, &seqs, &states]).map_err(err)?;
+        }
+        if !fold.states.is_empty() {
+            let mut queues = Vec::with_capacity(fold.states.len());
+            let mut seqs = Vec::with_capacity(fold.states.len());
+            let mut states = Vec::with_capacity(fold.states.len());
+            for ((queue, seq), state) in &fold.states {
+                queues.push(key(*queue));
+                seqs.push(key(*seq));
+                states.push(encode(state)?);
+            }
+            tx.execute(&sql.set_states, &[&queues, &seqs, &states]).map_err(err)?;
+        }
+        if !fold.dedup_deletes.is_empty() {
+            let (queues, keys): (Vec<i64>, Vec<String>) =
+                fold.dedup_deletes.into_iter().map(|(q, k)| (key(q), k)).unzip();
+            tx.execute(&sql.delete_dedup, &[&queues, &keys]).map_err(err)?;
+        }
+        if !fold.dedup_puts.is_empty() {
+            let mut queues = Vec::with_capacity(fold.dedup_puts.len());
+            let mut keys = Vec::with_capacity(fold.dedup_puts.len());
+            let mut records = Vec::with_capacity(fold.dedup_puts.len());
+            for ((queue, k), record) in fold.dedup_puts {
+                queues.push(key(queue));
+                records.push(encode(&record)?);
+                keys.push(k);
+            }
+            tx.execute(&sql.put_dedup, &[&queues, &keys, &records]).map_err(err)?;
+        }
+        Ok(())
+    }
+}
+
+fn purge(tx: &mut postgres::Transaction<'_>, sql: &Statements, queue: u64) -> Result<(), StoreError> {
+    for statement in &sql.purge {
+        tx.execute(statement, &[&key(queue)]).map_err(err)?;
+    }
+    Ok(())
+}
+
+/// Everything stored, from one snapshot (a repeatable-read, read-only transaction).
+fn load(client: &mut Client, s: &str) -> Result<Stored, StoreError> {
+    let mut tx = client
+        .build_transaction()
+        .isolation_level(postgres::IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+        .map_err(err)?;
+    let seq_limit: Option<i64> = tx
+        .query_opt(&format!("SELECT value FROM {s}.meta WHERE key = 'seq_limit'"), &[])
+        .map_err(err)?
+        .map(|r| r.get(0));
+    let tasks = tx
+        .query(&format!("SELECT record FROM {s}.tasks ORDER BY started_at, id"), &[])
+        .map_err(err)?
+        .iter()
+        .map(|r| decode::<TaskRecord>(r.get(0)))
+        .collect::<Result<Vec<_>, _>>()?;
+    let records = tx
+        .query(&format!("SELECT record FROM {s}.queues"), &[])
+        .map_err(err)?
+        .iter()
+        .map(|r| decode::<QueueRecord>(r.get(0)))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut states: HashMap<u64, Vec<(u64, MessageState)>> = HashMap::new();
+    for row in tx.query(&format!("SELECT queue, seq, state FROM {s}.states ORDER BY queue, seq"), &[]).map_err(err)? {
+        let (queue, seq): (i64, i64) = (row.get(0), row.get(1));
+        states.entry(queue as u64).or_default().push((seq as u64, decode(row.get(2))?));
+    }
+    let mut dedups: HashMap<u64, Vec<DedupRecord>> = HashMap::new();
+    for row in tx.query(&format!("SELECT queue, record FROM {s}.dedup ORDER BY queue, key"), &[]).map_err(err)? {
+        let queue: i64 = row.get(0);
+        dedups.entry(queue as u64).or_default().push(decode(row.get(1))?);
+    }
+    tx.commit().map_err(err)?;
+    let mut queues: Vec<LoadedQueue> = records
+        .into_iter()
+        .map(|record| LoadedQueue {
+            messages: states.remove(&record.uid).unwrap_or_default(),
+            dedup: dedups.remove(&record.uid).unwrap_or_default(),
+            record,
+        })
+        .collect();
+    queues.sort_by_key(|q| q.record.uid);
+    Ok(Stored { queues, tasks, seq_limit: seq_limit.map_or(0, |v| v as u64) })
+}
+
+impl Drop for PgStore {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+impl Store for PgStore {
+    fn submit(&self, changes: Vec<Change>) -> Commit {
+        let (done, wait) = tokio::sync::oneshot::channel();
+        if !self.failed.load(Ordering::SeqCst) {
+            let mut p = self.pending.lock();
+            for change in &changes {
+                if let Change::PutMessage { queue, seq, content, .. } = change {
+                    p.insert((*queue, *seq), content.clone());
+                }
+            }
+        }
+        let sent = self.jobs.lock().as_ref().is_some_and(|j| j.send(Job { changes, done }).is_ok());
+        if self.failed.load(Ordering::SeqCst) || !sent {
+            return Box::pin(std::future::ready(Err(stopped())));
+        }
+        Box::pin(async move { wait.await.unwrap_or_else(|_| Err(StoreError("the store writer stopped".into()))) })
+    }
+
+    fn load(&self) -> Result<Stored, StoreError> {
+        self.read(load)
+    }
+
+    /// Bodies not committed yet come from the pending map; the others from one query, sent
+    /// after the pending map was read: a body missing from it had been committed already.
+    fn contents(&self, queue: u64, seqs: &[u64]) -> Result<Vec<Option<SharedContent>>, StoreError> {
+        let mut out: Vec<Option<SharedContent>> = {
+            let pending = self.pending.lock();
+            seqs.iter().map(|seq| pending.get(&(queue, *seq)).cloned()).collect()
+        };
+        let unread: Vec<i64> =
+            out.iter().zip(seqs).filter(|(slot, _)| slot.is_none()).map(|(_, &seq)| key(seq)).collect();
+        if unread.is_empty() {
+            return Ok(out);
+        }
+        let found: HashMap<u64, SharedContent> = self.read(move |client, s| {
+            let rows = client
+                .query(&format!("SELECT seq, content FROM {s}.contents WHERE seq = ANY($1::int8[])"), &[&unread])
+                .map_err(err)?;
+            rows.iter()
+                .map(|r| Ok((r.get::<_, i64>(0) as u64, Arc::new(decode::<Content>(r.get(1))?))))
+                .collect::<Result<HashMap<_, _>, StoreError>>()
+        })?;
+        for (slot, seq) in out.iter_mut().zip(seqs) {
+            if slot.is_none() {
+                *slot = found.get(seq).cloned();
+            }
+        }
+        Ok(out)
+    }
+
+    fn health(&self) -> Health {
+        Health::of(&self.failed)
+    }
+
+    /// The lease must still be at this store's epoch (no other node took the record) before
+    /// the engine rebuilds from what is stored.
+    fn recover(&self, rebuild: Rebuild<'_>) -> Result<(), StoreError> {
+        let epoch = self.read(|client, s| {
+            Ok(client
+                .query_one(&format!("SELECT epoch FROM {s}.lease WHERE id = 1"), &[])
+                .map_err(err)?
+                .get::<_, i64>(0))
+        })?;
+        if epoch != self.epoch {
+            self.fenced.store(true, Ordering::SeqCst);
+            return Err(fenced_error(self.epoch, epoch));
+        }
+        self.fenced.store(false, Ordering::SeqCst);
+        rebuild(self.load()?)?;
+        self.pending.lock().clear();
+        self.reconnect.store(true, Ordering::SeqCst);
+        self.failed.store(false, Ordering::SeqCst);
+        tracing::info!("store accepts changes again");
+        Ok(())
+    }
+
+    fn close(&self) {
+        self.jobs.lock().take();
+        if let Some(w) = self.writer.lock().take() {
+            let _ = w.join();
+        }
+        self.reads.lock().take();
+        for r in self.readers.lock().drain(..) {
+            let _ = r.join();
+        }
+    }
+}

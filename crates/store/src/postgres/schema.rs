@@ -1,0 +1,79 @@
+//! The PostgreSQL store's tables, as numbered migrations applied at open.
+//!
+//! Each step runs once, recorded in `redrive.schema_migrations`; all pending steps run in one
+//! transaction holding an advisory lock, so nodes that start together apply each step once and
+//! none reads a half-made schema. A database migrated by a newer redrive is refused rather than
+//! misread. The blobs are the SQLite store's (postcard, `format::CURRENT`), so the engine's
+//! types have one encoding; a future change of their layout is a migration here.
+
+use postgres::Client;
+
+use crate::{err, StoreError};
+
+/// The advisory lock key migrations hold (any constant; "redrive" in ASCII).
+const MIGRATION_LOCK: i64 = 0x7265_6472_6976_65;
+
+/// The steps, in order; step n is `MIGRATIONS[n - 1]`. Never edit a released step: add one.
+const MIGRATIONS: &[&str] = &[
+    // 1: the record (as SQLite's store keeps it) and the lease.
+    "CREATE TABLE queues (uid bigint PRIMARY KEY, record bytea NOT NULL);
+     CREATE TABLE states (queue bigint NOT NULL, seq bigint NOT NULL, state bytea NOT NULL,
+                          PRIMARY KEY (queue, seq));
+     CREATE TABLE contents (seq bigint PRIMARY KEY, content bytea NOT NULL);
+     CREATE TABLE tasks (started_at bigint NOT NULL, id text NOT NULL, record bytea NOT NULL,
+                         PRIMARY KEY (started_at, id));
+     CREATE TABLE dedup (queue bigint NOT NULL, key text NOT NULL, record bytea NOT NULL,
+                         PRIMARY KEY (queue, key));
+     CREATE TABLE meta (key text PRIMARY KEY, value bigint NOT NULL);
+     INSERT INTO meta (key, value) VALUES ('format', 2);
+     -- Who may write the record (docs/multi-node.md): one row. `token` authenticates requests
+     -- nodes forward to each other; only those who can read this database know it.
+     CREATE TABLE lease (id int PRIMARY KEY CHECK (id = 1), holder text, url text,
+                         epoch bigint NOT NULL, expires_at timestamptz NOT NULL, token text NOT NULL);
+     INSERT INTO lease (id, holder, url, epoch, expires_at, token)
+         VALUES (1, NULL, NULL, 0, now(), md5(random()::text || clock_timestamp()::text)
+                                         || md5(random()::text || clock_timestamp()::text));",
+];
+
+/// Create the schema `schema` if needed and apply the migrations it has not had.
+pub(crate) fn migrate(client: &mut Client, schema: &str) -> Result<(), StoreError> {
+    let mut tx = client.transaction().map_err(err)?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK]).map_err(err)?;
+    tx.batch_execute(&format!(
+        "CREATE SCHEMA IF NOT EXISTS {schema};
+         SET LOCAL search_path TO {schema};
+         CREATE TABLE IF NOT EXISTS schema_migrations (
+             version int PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now());"
+    ))
+    .map_err(err)?;
+    let applied: i32 =
+        tx.query_one("SELECT coalesce(max(version), 0) FROM schema_migrations", &[]).map_err(err)?.get(0);
+    let known = MIGRATIONS.len() as i32;
+    if applied > known {
+        return Err(StoreError(format!(
+            "the database was migrated by a newer redrive (schema version {applied}; this version knows up to {known})"
+        )));
+    }
+    for (version, sql) in MIGRATIONS.iter().enumerate().skip(applied as usize) {
+        let version = version as i32 + 1;
+        tx.batch_execute(sql).map_err(|e| StoreError(format!("migration {version}: {e}")))?;
+        tx.execute("INSERT INTO schema_migrations (version) VALUES ($1)", &[&version]).map_err(err)?;
+        tracing::info!(version, schema, "applied a migration of the PostgreSQL store");
+    }
+    let format: i64 = tx.query_one("SELECT value FROM meta WHERE key = 'format'", &[]).map_err(err)?.get(0);
+    if format != crate::format::CURRENT {
+        return Err(StoreError(format!(
+            "the database's blobs are format {format}; this version writes format {}",
+            crate::format::CURRENT
+        )));
+    }
+    tx.commit().map_err(err)
+}
+
+/// Whether `name` may be used as a schema name unquoted (the store builds its SQL with it).
+pub(crate) fn valid_schema(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 63
+        && name.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
