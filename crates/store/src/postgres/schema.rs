@@ -11,7 +11,7 @@ use postgres::Client;
 use crate::{err, StoreError};
 
 /// The advisory lock key migrations hold (any constant; "redrive" in ASCII).
-const MIGRATION_LOCK: i64 = 0x7265_6472_6976_65;
+const MIGRATION_LOCK: i64 = 0x0072_6564_7269_7665;
 
 /// The steps, in order; step n is `MIGRATIONS[n - 1]`. Never edit a released step: add one.
 const MIGRATIONS: &[&str] = &[
