@@ -41,7 +41,19 @@ pub struct Config {
     pub tls_key: Option<PathBuf>,
     /// When set, /metrics answers only requests carrying `Authorization: Bearer` this.
     pub metrics_token: Option<String>,
+    /// A PostgreSQL URL: the record is kept there, shared by every node given the same one
+    /// (docs/multi-node.md). `None`: SQLite in `data_dir` (or memory).
+    pub store: Option<String>,
+    /// This node's name in the lease; `None`: one is made up at start.
+    pub node_id: Option<String>,
+    /// Where other nodes forward requests to this one; `None`: from the bound address.
+    pub node_url: Option<String>,
+    /// How long a node's lease lasts without renewal: how soon another node takes over.
+    pub lease_ttl_ms: u64,
 }
+
+/// The lease's default ttl: a dead leader's queues are served again within about this.
+pub const DEFAULT_LEASE_TTL_MS: u64 = 5_000;
 
 /// One `[[queues]]` entry of the config file, or a name given by `--queue`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
@@ -106,6 +118,10 @@ impl Default for Config {
             tls_cert: None,
             tls_key: None,
             metrics_token: None,
+            store: None,
+            node_id: None,
+            node_url: None,
+            lease_ttl_ms: DEFAULT_LEASE_TTL_MS,
         }
     }
 }
@@ -145,7 +161,7 @@ pub struct Args {
     pub command: Option<crate::cli::Command>,
     /// TOML file with any of: bind, data_dir, in_memory, region, account_id, public_url, log,
     /// worker_threads, cors_origins, max_redrives, credentials, allow_anonymous_network,
-    /// tls_cert, tls_key, metrics_token, and [[queues]] declarations (README: Configuration).
+    /// tls_cert, tls_key, metrics_token, store, node_id, node_url, lease_ttl, and [[queues]] declarations (README: Configuration).
     #[arg(long, env = "REDRIVE_CONFIG")]
     pub config: Option<PathBuf>,
     /// Address to listen on.
@@ -201,6 +217,22 @@ pub struct Args {
     /// Serve /metrics only to requests with `Authorization: Bearer TOKEN`.
     #[arg(long, env = "REDRIVE_METRICS_TOKEN", value_name = "TOKEN", hide_env_values = true)]
     pub metrics_token: Option<String>,
+    /// Keep the record in PostgreSQL (postgres://USER:PASSWORD@HOST:PORT/DB): several nodes
+    /// given the same database serve the same queues, one leading, the others forwarding to it
+    /// (docs/multi-node.md).
+    #[arg(long, env = "REDRIVE_STORE", value_name = "URL", hide_env_values = true)]
+    pub store: Option<String>,
+    /// This node's name among the nodes of one database (default: made up at start). Unique.
+    #[arg(long, env = "REDRIVE_NODE_ID", value_name = "ID")]
+    pub node_id: Option<String>,
+    /// Where other nodes reach this one (default: http:// the bound address, or the address
+    /// PostgreSQL sees this node connect from when bound to every interface).
+    #[arg(long, env = "REDRIVE_NODE_URL", value_name = "URL")]
+    pub node_url: Option<String>,
+    /// How long the leader's lease lasts without renewal, in seconds: how soon another node
+    /// takes over from one that died (default 5).
+    #[arg(long, env = "REDRIVE_LEASE_TTL", value_name = "SECONDS")]
+    pub lease_ttl: Option<f64>,
     /// For tests: time advances only through POST /_redrive/clock/advance?ms=N.
     #[arg(long, env = "REDRIVE_MANUAL_CLOCK", hide = true)]
     pub manual_clock: bool,
@@ -226,6 +258,10 @@ struct FileConfig {
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
     metrics_token: Option<String>,
+    store: Option<String>,
+    node_id: Option<String>,
+    node_url: Option<String>,
+    lease_ttl: Option<f64>,
 }
 
 impl Args {
@@ -272,7 +308,38 @@ impl Args {
                  accept that."
             ));
         }
+        let store = self.store.or(file.store).filter(|s| !s.is_empty());
+        if let Some(url) = &store {
+            if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+                return Err("--store takes a PostgreSQL URL (postgres://USER:PASSWORD@HOST:PORT/DATABASE)".into());
+            }
+            if self.in_memory || file.in_memory.unwrap_or(false) {
+                return Err("give either --store or --in-memory, not both".into());
+            }
+            if tls_cert.is_some() {
+                return Err(
+                    "--tls-cert is not supported with a PostgreSQL store: terminate TLS at the load balancer in \
+                            front of the nodes (docs/multi-node.md)"
+                        .into(),
+                );
+            }
+        }
+        let lease_ttl_ms = match self.lease_ttl.or(file.lease_ttl) {
+            Some(s) if (2.0..=600.0).contains(&s) => (s * 1000.0) as u64,
+            Some(s) => return Err(format!("--lease-ttl must be between 2 and 600 seconds, not {s}")),
+            None => DEFAULT_LEASE_TTL_MS,
+        };
+        let node_url = self.node_url.or(file.node_url).map(|u| u.trim_end_matches('/').to_string());
+        if let Some(url) = &node_url {
+            if !url.starts_with("http://") {
+                return Err(format!("--node-url must be an http:// URL, not {url}"));
+            }
+        }
         Ok(Config {
+            store,
+            node_id: self.node_id.or(file.node_id).filter(|s| !s.is_empty()),
+            node_url,
+            lease_ttl_ms,
             bind,
             data_dir: self.data_dir.or(file.data_dir).unwrap_or(d.data_dir),
             in_memory: self.in_memory || file.in_memory.unwrap_or(false),

@@ -368,8 +368,23 @@ async fn drain(mut body: Incoming, declared: u64) {
     let _ = tokio::time::timeout(std::time::Duration::from_millis(BODY_TIMEOUT_MS), read).await;
 }
 
-fn too_large() -> ApiError {
+pub(crate) fn too_large() -> ApiError {
     ApiError::new(ErrorCode::RequestEntityTooLarge, format!("Request body is larger than {MAX_BODY} bytes."))
+}
+
+/// An API error answered without a call: rendered as the request's protocol would have it
+/// (an extension call's JSON, or the SQS protocol its headers name).
+pub(crate) fn refuse(headers: &hyper::HeaderMap, error: ApiError) -> Response<Full<Bytes>> {
+    let request_id = uuid::Uuid::new_v4().to_string();
+    match crate::extension::target(headers) {
+        Some(_) => crate::extension::render(&Err(error), &request_id),
+        None => sqs::render(sqs::protocol_of(headers), None, &Err(error.into()), &request_id),
+    }
+}
+
+/// 503 ServiceUnavailable (which SDKs retry), saying why.
+pub(crate) fn unavailable(headers: &hyper::HeaderMap, why: &str) -> Response<Full<Bytes>> {
+    refuse(headers, ApiError::new(ErrorCode::ServiceUnavailable, why))
 }
 
 /// Who is asking: the one account, with the access key id the request names — from a SigV4

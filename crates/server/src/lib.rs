@@ -4,6 +4,7 @@
 pub mod api;
 pub mod auth;
 pub mod cli;
+pub mod cluster;
 pub mod config;
 pub mod console;
 pub mod cors;
@@ -34,9 +35,52 @@ pub use config::Config;
 /// A running server.
 pub struct Server {
     addr: SocketAddr,
-    app: Arc<http::App>,
+    front: Front,
     stop: watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
+}
+
+/// What answers requests: one engine of this process's, or a node of several sharing a
+/// PostgreSQL database (which leads or forwards).
+#[derive(Clone)]
+enum Front {
+    Single(Arc<http::App>),
+    Node(Arc<cluster::Node>),
+}
+
+impl Front {
+    async fn serve(
+        &self,
+        req: hyper::Request<hyper::body::Incoming>,
+    ) -> Result<hyper::Response<http_body_util::Full<bytes::Bytes>>, std::convert::Infallible> {
+        match self {
+            Front::Single(app) => http::serve(app.clone(), req).await,
+            Front::Node(node) => Ok(node.clone().serve(req).await),
+        }
+    }
+
+    fn tls(&self) -> Option<tokio_rustls::TlsAcceptor> {
+        match self {
+            Front::Single(app) => app.tls.clone(),
+            Front::Node(_) => None,
+        }
+    }
+
+    /// Long polls end early so shutdown does not wait out their 20 s; move tasks pause.
+    fn begin_shutdown(&self) {
+        if let Front::Single(app) = self {
+            app.engine.shutdown();
+        }
+    }
+
+    /// Requests have finished: stop the runners, flush and close the store (a node also
+    /// releases its lease).
+    async fn stop(&self) {
+        match self {
+            Front::Single(app) => app.engine.stop().await,
+            Front::Node(node) => node.shutdown().await,
+        }
+    }
 }
 
 impl Server {
@@ -45,22 +89,28 @@ impl Server {
     }
 
     pub fn endpoint(&self) -> String {
-        let scheme = if self.app.tls.is_some() { "https" } else { "http" };
+        let scheme = if self.front.tls().is_some() { "https" } else { "http" };
         format!("{scheme}://{}", self.addr)
     }
 
+    /// The engine of a single server (panics for a node of several: tests only).
     pub fn engine(&self) -> &Arc<Engine> {
-        &self.app.engine
+        match &self.front {
+            Front::Single(app) => &app.engine,
+            Front::Node(_) => panic!("a node of several has no engine of its own"),
+        }
     }
 
     /// Move the manual clock forward (panics if the server runs on the system clock:
     /// tests only).
     pub fn advance_clock(&self, by: Duration) {
-        match &self.app.manual_clock {
-            Some(c) => {
-                c.advance(by);
+        match &self.front {
+            Front::Single(app) if app.manual_clock.is_some() => {
+                if let Some(c) = &app.manual_clock {
+                    c.advance(by);
+                }
             }
-            None => panic!("advance_clock needs Config::manual_clock"),
+            _ => panic!("advance_clock needs Config::manual_clock on a single server"),
         }
     }
 
@@ -90,6 +140,48 @@ pub enum StartError {
     Credentials(String),
     #[error("{0}")]
     Tls(String),
+    #[error("{0}")]
+    Node(#[from] cluster::StartError),
+}
+
+/// The engine's settings from the server's.
+pub(crate) fn engine_config(config: &Config) -> EngineConfig {
+    EngineConfig {
+        region: config.region.clone(),
+        account_id: config.account_id.clone(),
+        max_redrives: config.max_redrives,
+    }
+}
+
+/// Everything that serves requests with `engine`.
+pub(crate) fn app(
+    engine: Arc<Engine>,
+    config: Config,
+    manual_clock: Option<ManualClock>,
+    local_addr: SocketAddr,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+) -> Result<Arc<http::App>, StartError> {
+    let auth = match &config.credentials {
+        Some(path) => {
+            Some(auth::Auth::new(auth::Credentials::load(path).map_err(StartError::Credentials)?, &config.region))
+        }
+        None => None,
+    };
+    let app = Arc::new(http::App {
+        engine,
+        config,
+        manual_clock,
+        local_addr,
+        metrics: metrics::Metrics::new(),
+        body_budget: tokio::sync::Semaphore::new(http::BODY_BUDGET_KIB),
+        console: console::access::Access::new(),
+        depth: Arc::new(depth::History::default()),
+        auth,
+        tls,
+        sessions: console::session::Sessions::default(),
+    });
+    app.depth.spawn_sampler(&app.engine);
+    Ok(app)
 }
 
 /// Open the store, load it, apply the declared queues, and start listening.
@@ -98,14 +190,12 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
         (Some(cert), Some(key)) => Some(tls::acceptor(cert, key).map_err(StartError::Tls)?),
         _ => None,
     };
-    let auth = match &config.credentials {
-        Some(path) => {
-            Some(auth::Auth::new(auth::Credentials::load(path).map_err(StartError::Credentials)?, &config.region))
-        }
-        None => None,
-    };
+    if let Some(path) = &config.credentials {
+        // Refused at start, before anything listens, as before.
+        auth::Credentials::load(path).map_err(StartError::Credentials)?;
+    }
     let listener = TcpListener::bind(&config.bind).await.map_err(|e| StartError::Bind(config.bind.clone(), e))?;
-    if auth.is_none() && !config::is_loopback(&config.bind) {
+    if config.credentials.is_none() && !config::is_loopback(&config.bind) {
         tracing::warn!(
             bind = %config.bind,
             "listening on a network without credentials (--allow-anonymous-network): anyone who can reach it can use every queue"
@@ -117,47 +207,34 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
         Some(c) => Arc::new(c.clone()),
         None => Arc::new(SystemClock),
     };
-    let engine_config = EngineConfig {
-        region: config.region.clone(),
-        account_id: config.account_id.clone(),
-        max_redrives: config.max_redrives,
+    let front = match config.store.clone() {
+        Some(database) => Front::Node(cluster::Node::start(config, database, addr, manual_clock, clock).await?),
+        None => {
+            let engine = Arc::new(if config.in_memory {
+                Engine::in_memory(engine_config(&config), clock)
+            } else {
+                let store = store::SqliteStore::open_with_vfs(&config.data_dir, config.store_vfs.as_deref())?;
+                Engine::open(engine_config(&config), clock, Arc::new(store))?
+            });
+            if let Err(refused) = declare::declare(&engine, &config.queues).await {
+                engine.stop().await;
+                return Err(refused.into());
+            }
+            engine.resume_tasks();
+            engine.spawn_healer();
+            engine.spawn_sweeper();
+            Front::Single(app(engine, config, manual_clock, addr, tls)?)
+        }
     };
-    let engine = Arc::new(if config.in_memory {
-        Engine::in_memory(engine_config, clock)
-    } else {
-        let store = store::SqliteStore::open_with_vfs(&config.data_dir, config.store_vfs.as_deref())?;
-        Engine::open(engine_config, clock, Arc::new(store))?
-    });
-    if let Err(refused) = declare::declare(&engine, &config.queues).await {
-        engine.stop().await;
-        return Err(refused.into());
-    }
-    engine.resume_tasks();
-    engine.spawn_healer();
-    engine.spawn_sweeper();
-    let app = Arc::new(http::App {
-        engine,
-        config,
-        manual_clock,
-        local_addr: addr,
-        metrics: metrics::Metrics::new(),
-        body_budget: tokio::sync::Semaphore::new(http::BODY_BUDGET_KIB),
-        console: console::access::Access::new(),
-        depth: Arc::new(depth::History::default()),
-        auth,
-        tls,
-        sessions: console::session::Sessions::default(),
-    });
-    app.depth.spawn_sampler(&app.engine);
     let (stop, stopped) = watch::channel(false);
-    let task = tokio::spawn(accept_loop(listener, app.clone(), stopped));
-    Ok(Server { addr, app, stop, task })
+    let task = tokio::spawn(accept_loop(listener, front.clone(), stopped));
+    Ok(Server { addr, front, stop, task })
 }
 
 /// Serve one connection's requests (over TCP, or TLS once its handshake is done) until it
 /// closes or the server shuts down.
 async fn serve_connection<S>(
-    app: Arc<http::App>,
+    front: Front,
     stream: S,
     peer: std::net::SocketAddr,
     watcher: hyper_util::server::graceful::Watcher,
@@ -167,7 +244,8 @@ async fn serve_connection<S>(
     let service = service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
         // Where it came from: a queue policy's aws:SourceIp.
         req.extensions_mut().insert(http::Peer(peer));
-        http::serve(app.clone(), req)
+        let front = front.clone();
+        async move { front.serve(req).await }
     });
     let conn = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
@@ -180,13 +258,19 @@ async fn serve_connection<S>(
     let _ = watcher.watch(conn).await;
 }
 
+/// How long shutdown waits for open connections: real time, so a manual clock cannot hold it.
+#[allow(clippy::disallowed_methods)]
+async fn shutdown_grace() {
+    tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+}
+
 /// A pause in real time: connection pacing, not SQS time, so a manual clock must not hold it.
 #[allow(clippy::disallowed_methods)]
 async fn accept_pause() {
     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
 }
 
-async fn accept_loop(listener: TcpListener, app: Arc<http::App>, mut stopped: watch::Receiver<bool>) {
+async fn accept_loop(listener: TcpListener, front: Front, mut stopped: watch::Receiver<bool>) {
     let graceful = GracefulShutdown::new();
     loop {
         tokio::select! {
@@ -202,13 +286,13 @@ async fn accept_loop(listener: TcpListener, app: Arc<http::App>, mut stopped: wa
                     }
                 };
                 let _ = stream.set_nodelay(true);
-                let (app, watcher) = (app.clone(), graceful.watcher());
+                let (front, watcher) = (front.clone(), graceful.watcher());
                 tokio::spawn(async move {
-                    match app.tls.clone() {
-                        None => serve_connection(app, stream, peer, watcher).await,
+                    match front.tls() {
+                        None => serve_connection(front, stream, peer, watcher).await,
                         Some(acceptor) => {
                             if let Some(stream) = tls::handshake(&acceptor, stream).await {
-                                serve_connection(app, stream, peer, watcher).await;
+                                serve_connection(front, stream, peer, watcher).await;
                             }
                         }
                     }
@@ -220,13 +304,13 @@ async fn accept_loop(listener: TcpListener, app: Arc<http::App>, mut stopped: wa
     drop(listener);
     // Long polls end early so shutdown does not wait out their 20 s; move tasks pause
     // (a RUNNING task resumes at the next start).
-    app.engine.shutdown();
+    front.begin_shutdown();
     tokio::select! {
         _ = graceful.shutdown() => {}
-        _ = app.engine.clock().sleep_until(app.engine.clock().now() + 30_000) => {
+        _ = shutdown_grace() => {
             tracing::warn!("connections still open after 30 s; stopping anyway");
         }
     }
     // Requests have finished: stop the runners, flush and close the store.
-    app.engine.stop().await;
+    front.stop().await;
 }

@@ -50,7 +50,7 @@ const STATEMENT_TIMEOUT_MS: u32 = 30_000;
 /// Run `f` on a thread of its own: rust-postgres's blocking client starts a runtime of its own,
 /// which may not be done on a thread of the server's (or a test's) runtime. For what is rare
 /// (opening, migrating, the lease); the hot paths have threads of their own.
-pub(crate) fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+pub fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {
     std::thread::scope(|scope| match scope.spawn(f).join() {
         Ok(out) => out,
         Err(panic) => std::panic::resume_unwind(panic),
