@@ -142,7 +142,9 @@ impl Config {
     /// durable store's writer keeps busy, since on two cores a second request thread beside
     /// it costs more in wake-ups and thread switches than it adds (docs/benchmarks.md).
     pub fn workers(&self, cores: usize) -> usize {
-        self.worker_threads.unwrap_or(if self.in_memory { cores } else { cores.saturating_sub(1) }).max(1)
+        // A PostgreSQL store's writer runs in PostgreSQL's processes, not in this one.
+        let own_writer = !self.in_memory && self.store.is_none();
+        self.worker_threads.unwrap_or(if own_writer { cores.saturating_sub(1) } else { cores }).max(1)
     }
 }
 

@@ -23,6 +23,9 @@ pub const WAIT: Duration = Duration::from_secs(10);
 const CLIENT: HeaderName = HeaderName::from_static("x-redrive-forwarded-for");
 /// The cluster's token: proof that a node forwarded the request.
 const TOKEN: HeaderName = HeaderName::from_static("x-redrive-cluster-token");
+/// On a 503 from a node that no longer leads: the request was not applied, so the forwarding
+/// node may send it to the next leader.
+pub const NOT_LEADER: HeaderName = HeaderName::from_static("x-redrive-not-leader");
 /// Hop-by-hop headers, which belong to one connection and are not forwarded.
 const HOP_BY_HOP: [&str; 8] =
     ["connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade", "content-length"];
@@ -113,6 +116,9 @@ impl Forwarder {
                 ))
             }
         };
+        if answer.headers().contains_key(NOT_LEADER) {
+            return Outcome::Unreached(format!("{leader} no longer leads"));
+        }
         let (status, mut answer_headers) = (answer.status(), answer.headers().clone());
         match answer.bytes().await {
             Ok(bytes) => {

@@ -197,9 +197,14 @@ impl Node {
 
     /// Build the engine on the record as of this epoch and everything that serves it.
     async fn lead(&self, database: &str, epoch: i64) -> Result<Arc<App>, String> {
-        let store = store::PgStore::open(database, epoch).map_err(|e| format!("opening the store: {e}"))?;
-        let engine = engine::Engine::open(crate::engine_config(&self.config), self.clock.clone(), Arc::new(store))
-            .map_err(|e| format!("loading the record: {e}"))?;
+        let (database, config, clock) = (database.to_string(), crate::engine_config(&self.config), self.clock.clone());
+        // Loading the record can take seconds: not on a thread that serves requests.
+        let engine = tokio::task::spawn_blocking(move || {
+            let store = store::PgStore::open(&database, epoch).map_err(|e| format!("opening the store: {e}"))?;
+            engine::Engine::open(config, clock, Arc::new(store)).map_err(|e| format!("loading the record: {e}"))
+        })
+        .await
+        .map_err(|e| format!("loading the record: {e}"))??;
         let engine = Arc::new(engine);
         if let Err(refused) = crate::declare::declare(&engine, &self.config.queues).await {
             engine.stop().await;
@@ -277,7 +282,9 @@ impl Node {
                 // Forwarded to a node that is not the leader (it just lost the lease): never
                 // forwarded again, so no request loops between nodes.
                 Role::Follower { .. } if forwarded.marked => {
-                    return unavailable(req.headers(), "this node is no longer the leader; retry");
+                    let mut r = unavailable(req.headers(), "this node is no longer the leader; retry");
+                    r.headers_mut().insert(forward::NOT_LEADER, hyper::header::HeaderValue::from_static("1"));
+                    return r;
                 }
                 Role::Follower { .. } => break,
                 Role::Waiting { why } if real_now() >= deadline => {
@@ -298,7 +305,7 @@ impl Node {
                     match self.forward.send(&leader, &token, &parts, body.clone(), client).await {
                         forward::Outcome::Answered(response) | forward::Outcome::Broken(response) => return response,
                         forward::Outcome::Unreached(e) => {
-                            tracing::debug!(error = %e, leader = %leader, "the leader cannot be reached; waiting for the lease to move");
+                            tracing::debug!(error = %e, leader = %leader, "the leader cannot be reached or no longer leads; waiting for the lease to move");
                         }
                     }
                 }

@@ -27,12 +27,13 @@ const MIGRATIONS: &[&str] = &[
      CREATE TABLE meta (key text PRIMARY KEY, value bigint NOT NULL);
      INSERT INTO meta (key, value) VALUES ('format', 2);
      -- Who may write the record (docs/multi-node.md): one row. `token` authenticates requests
-     -- nodes forward to each other; only those who can read this database know it.
+     -- nodes forward to each other; only those who can read this database know it (244 random
+     -- bits: gen_random_uuid draws from a cryptographic source).
      CREATE TABLE lease (id int PRIMARY KEY CHECK (id = 1), holder text, url text,
                          epoch bigint NOT NULL, expires_at timestamptz NOT NULL, token text NOT NULL);
      INSERT INTO lease (id, holder, url, epoch, expires_at, token)
-         VALUES (1, NULL, NULL, 0, now(), md5(random()::text || clock_timestamp()::text)
-                                         || md5(random()::text || clock_timestamp()::text));",
+         VALUES (1, NULL, NULL, 0, now(),
+                 replace(gen_random_uuid()::text || gen_random_uuid()::text, '-', ''));",
 ];
 
 /// Create the schema `schema` if needed and apply the migrations it has not had.
