@@ -78,7 +78,23 @@ struct Job {
 }
 
 /// A read, run on a reader thread with its connection.
-type Read = Box<dyn FnOnce(&mut Option<Client>) + Send>;
+type Read = Box<dyn FnOnce(&mut Option<ReaderConn>) + Send>;
+
+/// A reader's connection, with the statement every receive runs prepared once.
+struct ReaderConn {
+    client: Client,
+    contents: Statement,
+}
+
+impl ReaderConn {
+    fn open(url: &str, schema: &str) -> Result<ReaderConn, StoreError> {
+        let mut client = connect(url)?;
+        let contents = client
+            .prepare(&format!("SELECT seq, content FROM {schema}.contents WHERE seq = ANY($1::int8[])"))
+            .map_err(err)?;
+        Ok(ReaderConn { client, contents })
+    }
+}
 
 /// Bodies submitted but not yet committed (the contract's "reads see submissions").
 type Pending = Arc<parking_lot::Mutex<HashMap<(u64, u64), SharedContent>>>;
@@ -249,8 +265,10 @@ impl PgStore {
         let read_rx = Arc::new(parking_lot::Mutex::new(read_rx));
         let readers = (0..READERS)
             .map(|i| {
-                let (rx, url) = (read_rx.clone(), url.to_string());
-                std::thread::Builder::new().name(format!("redrive-pg-reader-{i}")).spawn(move || reader(&url, &rx))
+                let (rx, url, schema) = (read_rx.clone(), url.to_string(), schema.to_string());
+                std::thread::Builder::new()
+                    .name(format!("redrive-pg-reader-{i}"))
+                    .spawn(move || reader(&url, &schema, &rx))
             })
             .collect::<Result<Vec<_>, _>>()
             .map_err(err)?;
@@ -277,19 +295,19 @@ impl PgStore {
     /// Run `f` on a reader thread with a connection, and wait for its answer.
     fn read<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&mut Client, &str) -> Result<T, StoreError> + Send + 'static,
+        f: impl FnOnce(&mut ReaderConn, &str) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
         let (tx, rx) = mpsc::sync_channel(1);
         let (url, schema) = (self.url.clone(), self.schema.clone());
-        let job: Read = Box::new(move |conn: &mut Option<Client>| {
+        let job: Read = Box::new(move |conn: &mut Option<ReaderConn>| {
             let result = match conn {
-                Some(c) if !c.is_closed() => f(c, &schema),
-                _ => match connect(&url) {
+                Some(c) if !c.client.is_closed() => f(c, &schema),
+                _ => match ReaderConn::open(&url, &schema) {
                     Ok(c) => f(conn.insert(c), &schema),
                     Err(e) => Err(e),
                 },
             };
-            if result.is_err() && conn.as_ref().is_some_and(Client::is_closed) {
+            if result.is_err() && conn.as_ref().is_some_and(|c| c.client.is_closed()) {
                 *conn = None;
             }
             let _ = tx.send(result);
@@ -302,8 +320,8 @@ impl PgStore {
     }
 }
 
-fn reader(url: &str, jobs: &parking_lot::Mutex<mpsc::Receiver<Read>>) {
-    let mut conn = connect(url).ok();
+fn reader(url: &str, schema: &str, jobs: &parking_lot::Mutex<mpsc::Receiver<Read>>) {
+    let mut conn = ReaderConn::open(url, schema).ok();
     loop {
         let job = match jobs.lock().recv() {
             Ok(job) => job,
@@ -589,7 +607,7 @@ impl Store for PgStore {
     }
 
     fn load(&self) -> Result<Stored, StoreError> {
-        self.read(load)
+        self.read(|conn, schema| load(&mut conn.client, schema))
     }
 
     /// Bodies not committed yet come from the pending map; the others from one query, sent
@@ -604,10 +622,8 @@ impl Store for PgStore {
         if unread.is_empty() {
             return Ok(out);
         }
-        let found: HashMap<u64, SharedContent> = self.read(move |client, s| {
-            let rows = client
-                .query(&format!("SELECT seq, content FROM {s}.contents WHERE seq = ANY($1::int8[])"), &[&unread])
-                .map_err(err)?;
+        let found: HashMap<u64, SharedContent> = self.read(move |conn, _| {
+            let rows = conn.client.query(&conn.contents, &[&unread]).map_err(err)?;
             rows.iter()
                 .map(|r| Ok((r.get::<_, i64>(0) as u64, Arc::new(decode::<Content>(r.get(1))?))))
                 .collect::<Result<HashMap<_, _>, StoreError>>()
@@ -627,8 +643,9 @@ impl Store for PgStore {
     /// The lease must still be at this store's epoch (no other node took the record) before
     /// the engine rebuilds from what is stored.
     fn recover(&self, rebuild: Rebuild<'_>) -> Result<(), StoreError> {
-        let epoch = self.read(|client, s| {
-            Ok(client
+        let epoch = self.read(|conn, s| {
+            Ok(conn
+                .client
                 .query_one(&format!("SELECT epoch FROM {s}.lease WHERE id = 1"), &[])
                 .map_err(err)?
                 .get::<_, i64>(0))
