@@ -187,6 +187,8 @@ def test_a_killed_leaders_queues_are_served_by_the_others_within_ten_seconds(clu
             seen[m["MessageId"]] = m["Body"]
         if len(seen) == 41:
             break
+    # A receipt handle the dead leader gave out works at the new one.
+    sqs.delete_message(QueueUrl=url, ReceiptHandle=in_flight[5]["ReceiptHandle"])
     in_flight_ids = {m["MessageId"] for m in in_flight}
     expected = {i: b for i, b in sent.items() if i not in in_flight_ids}
     assert {i: b for i, b in seen.items() if b != "after the kill"} == expected
@@ -195,7 +197,7 @@ def test_a_killed_leaders_queues_are_served_by_the_others_within_ten_seconds(clu
     cluster3.nodes[cluster3.nodes.index(leader)] = back = Node(cluster3.database, leader.port, cluster3.public_url, cluster3.dir)
     wait_for(lambda: back.role() == "follower", 15, "the restarted node follows", [back])
     assert client(back.url).get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessagesNotVisible"])[
-        "Attributes"]["ApproximateNumberOfMessagesNotVisible"] == "46"
+        "Attributes"]["ApproximateNumberOfMessagesNotVisible"] == "45"
 
 
 def test_a_long_poll_on_one_node_wakes_on_a_send_through_another(cluster3):
