@@ -3,8 +3,13 @@
 The server runs with `--in-memory --manual-clock` on an ephemeral port. Tests
 move its clock with `redrive.advance(seconds)` instead of sleeping.
 
+In cluster mode the module's server is instead three nodes on a fresh PostgreSQL database
+behind nginx (tests/python/cluster.py); tests marked `single_node` (they read or stop the
+shared server's one process) are skipped there, with their reason.
+
 Environment:
-  REDRIVE_BIN   path of the server binary (default: target/debug/redrive)
+  REDRIVE_BIN            path of the server binary (default: target/debug/redrive)
+  REDRIVE_TEST_CLUSTER   a PostgreSQL URL (scripts/pg's): run the suite in cluster mode
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ LISTEN_RE = re.compile(r"^redrive listening on (https?://127\.0\.0\.1:(\d+))\s*$
 REGION = "us-east-1"
 ACCOUNT = "000000000000"
 STARTUP_TIMEOUT = 30.0
+CLUSTER_URL = os.environ.get("REDRIVE_TEST_CLUSTER", "")
 
 # Never let a developer's own AWS setup leak into the tests.
 for _var in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SQS"):
@@ -279,9 +285,25 @@ class Redrive:
         return json.loads(result.stdout) if result.stdout.strip() else {}
 
 
+def pytest_collection_modifyitems(config, items):
+    if not CLUSTER_URL:
+        return
+    for item in items:
+        marker = item.get_closest_marker("single_node")
+        if marker is not None:
+            why = marker.kwargs.get("reason") or (marker.args[0] if marker.args else "assumes one server process")
+            item.add_marker(pytest.mark.skip(reason=f"single node only: {why}"))
+
+
 @pytest.fixture(scope="module")
-def redrive(tmp_path_factory):
-    server = ServerProcess(log_dir=tmp_path_factory.mktemp("redrive-logs")).start()
+def redrive(request, tmp_path_factory):
+    log_dir = tmp_path_factory.mktemp("redrive-logs")
+    if CLUSTER_URL:
+        from cluster import Cluster
+
+        server = Cluster(CLUSTER_URL, log_dir, label=request.module.__name__).start()
+    else:
+        server = ServerProcess(log_dir=log_dir).start()
     try:
         yield Redrive(server)
     finally:

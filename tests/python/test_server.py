@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import boto3
+import pytest
 from botocore.config import Config
 
 from conftest import ServerProcess, http_request
@@ -72,6 +73,7 @@ def test_a_public_url_with_a_path_hands_out_queue_urls_that_work(tmp_path):
         assert server.stop() == 0
 
 
+@pytest.mark.single_node("queue URLs follow forwarded headers only without --public-url, which cluster nodes have")
 def test_queue_urls_follow_a_tls_proxy_forwarded_headers(redrive, sqs):
     name = redrive.unique("forwarded")
     sqs.create_queue(QueueName=name)
@@ -117,6 +119,7 @@ def test_a_presigned_request_names_its_sender(redrive):
     assert got[0]["Attributes"]["SenderId"] == "AKIDPRESIGNED"
 
 
+@pytest.mark.single_node("queue URLs follow the Host header only without --public-url, which cluster nodes have")
 def test_queue_url_follows_host_header(redrive):
     sqs = client_for(f"http://localhost:{redrive.port}")
     name = redrive.unique("host")
@@ -213,6 +216,7 @@ def test_only_get_and_post_run_actions_and_health_answers_head(redrive):
         assert headers.get("Content-Type") == "text/plain"
 
 
+@pytest.mark.single_node("malformed HTTP is answered by the proxy in front of the nodes, not by redrive")
 def test_oversized_and_broken_bodies_get_their_own_errors(redrive):
     big = 5 * 1024 * 1024 + 1
     head = (
