@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use postgres::Client;
 
-use super::off_runtime;
-use crate::{err, StoreError};
+use super::{err, off_runtime};
+use crate::StoreError;
 
 /// The lease row as a node sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -27,7 +27,31 @@ use engine::store::{
 };
 use postgres::{Client, NoTls, Statement};
 
-use crate::{decode, encode, err};
+use crate::{decode, encode};
+
+/// A PostgreSQL error with what the server said (its Display alone is "db error").
+pub(crate) fn err(e: impl Into<PgError>) -> StoreError {
+    StoreError(e.into().0)
+}
+
+/// The text of an error met talking to PostgreSQL.
+pub(crate) struct PgError(String);
+
+impl From<postgres::Error> for PgError {
+    fn from(e: postgres::Error) -> PgError {
+        PgError(match (e.as_db_error(), std::error::Error::source(&e)) {
+            (Some(db), _) => format!("PostgreSQL: {} ({})", db.message(), db.code().code()),
+            (None, Some(source)) => format!("{e}: {source}"),
+            (None, None) => e.to_string(),
+        })
+    }
+}
+
+impl From<std::io::Error> for PgError {
+    fn from(e: std::io::Error) -> PgError {
+        PgError(e.to_string())
+    }
+}
 
 pub mod lease;
 mod schema;
@@ -173,11 +197,11 @@ impl Statements {
             ))?,
             delete_contents: p(format!("DELETE FROM {s}.contents WHERE seq = ANY($1::int8[])"))?,
             put_dedup: p(format!(
-                "INSERT INTO {s}.dedup (queue, key, record) SELECT * FROM unnest($1::int8[], $2::text[], $3::bytea[]) \
+                "INSERT INTO {s}.dedup (queue, key, record) SELECT * FROM unnest($1::int8[], $2::bytea[], $3::bytea[]) \
                  ON CONFLICT (queue, key) DO UPDATE SET record = excluded.record"
             ))?,
             delete_dedup: p(format!(
-                "DELETE FROM {s}.dedup AS t USING unnest($1::int8[], $2::text[]) AS d(queue, key) \
+                "DELETE FROM {s}.dedup AS t USING unnest($1::int8[], $2::bytea[]) AS d(queue, key) \
                  WHERE t.queue = d.queue AND t.key = d.key"
             ))?,
             put_task: p(format!(
@@ -509,8 +533,8 @@ impl Fold {
             tx.execute(&sql.set_states, &[&queues, &seqs, &states]).map_err(err)?;
         }
         if !fold.dedup_deletes.is_empty() {
-            let (queues, keys): (Vec<i64>, Vec<String>) =
-                fold.dedup_deletes.into_iter().map(|(q, k)| (key(q), k)).unzip();
+            let (queues, keys): (Vec<i64>, Vec<Vec<u8>>) =
+                fold.dedup_deletes.into_iter().map(|(q, k)| (key(q), k.into_bytes())).unzip();
             tx.execute(&sql.delete_dedup, &[&queues, &keys]).map_err(err)?;
         }
         if !fold.dedup_puts.is_empty() {
@@ -520,7 +544,7 @@ impl Fold {
             for ((queue, k), record) in fold.dedup_puts {
                 queues.push(key(queue));
                 records.push(encode(&record)?);
-                keys.push(k);
+                keys.push(k.into_bytes());
             }
             tx.execute(&sql.put_dedup, &[&queues, &keys, &records]).map_err(err)?;
         }

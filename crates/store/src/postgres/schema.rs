@@ -8,7 +8,8 @@
 
 use postgres::Client;
 
-use crate::{err, StoreError};
+use super::err;
+use crate::StoreError;
 
 /// The advisory lock key migrations hold (any constant; "redrive" in ASCII).
 const MIGRATION_LOCK: i64 = 0x0072_6564_7269_7665;
@@ -22,7 +23,9 @@ const MIGRATIONS: &[&str] = &[
      CREATE TABLE contents (seq bigint PRIMARY KEY, content bytea NOT NULL);
      CREATE TABLE tasks (started_at bigint NOT NULL, id text NOT NULL, record bytea NOT NULL,
                          PRIMARY KEY (started_at, id));
-     CREATE TABLE dedup (queue bigint NOT NULL, key text NOT NULL, record bytea NOT NULL,
+     -- A key may hold any character, NUL included (a group's scope joins group and id with
+     -- one), which PostgreSQL's text cannot: its UTF-8 bytes.
+     CREATE TABLE dedup (queue bigint NOT NULL, key bytea NOT NULL, record bytea NOT NULL,
                          PRIMARY KEY (queue, key));
      CREATE TABLE meta (key text PRIMARY KEY, value bigint NOT NULL);
      INSERT INTO meta (key, value) VALUES ('format', 2);

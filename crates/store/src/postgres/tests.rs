@@ -140,3 +140,20 @@ async fn a_group_that_puts_changes_and_deletes_the_same_messages_keeps_only_the_
     assert_eq!(body(store.as_ref(), q, 50), None);
     store.close();
 }
+
+#[tokio::test]
+async fn a_deduplication_key_may_hold_any_character() {
+    let Some(mut pg) = postgres() else { return };
+    let store = pg.open();
+    // A message group's scope joins the group and the id with a NUL.
+    let key = "group-1\u{0}order-42 ü".to_string();
+    let put = Change::PutDedup { queue: 3, key: key.clone(), message_id: "m".into(), seq: 9, expires_at: 99 };
+    store.submit(vec![Change::PutQueue(queue(3, "q.fifo")), put]).await.expect("commit");
+    let store = pg.reopen(store);
+    let stored = store.load().expect("load");
+    assert_eq!(stored.queues[0].dedup.iter().map(|d| d.key.as_str()).collect::<Vec<_>>(), [key.as_str()]);
+    store.submit(vec![Change::DeleteDedup { queue: 3, key }]).await.expect("commit");
+    let store = pg.reopen(store);
+    assert!(store.load().expect("load").queues[0].dedup.is_empty());
+    store.close();
+}
