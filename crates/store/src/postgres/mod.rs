@@ -81,10 +81,10 @@ pub fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {
     })
 }
 
-/// Open a connection with the store's timeouts: a database that stops answering fails commits
-/// (and the lease's renewals) instead of hanging them.
-pub(crate) fn connect(url: &str) -> Result<Client, StoreError> {
-    let mut config: postgres::Config = url.parse().map_err(|e| StoreError(format!("the PostgreSQL URL: {e}")))?;
+/// The connection settings of `url`, with the store's timeouts: a database that stops answering
+/// fails commits (and the lease's renewals) instead of hanging them.
+fn settings(url: &str) -> Result<tokio_postgres::Config, StoreError> {
+    let mut config: tokio_postgres::Config = url.parse().map_err(|e| StoreError(format!("the PostgreSQL URL: {e}")))?;
     config
         .connect_timeout(CONNECT_TIMEOUT)
         .keepalives(true)
@@ -93,7 +93,14 @@ pub(crate) fn connect(url: &str) -> Result<Client, StoreError> {
     if config.get_application_name().is_none() {
         config.application_name("redrive");
     }
-    config.connect(NoTls).map_err(|e| StoreError(format!("cannot connect to PostgreSQL: {e}")))
+    Ok(config)
+}
+
+/// A blocking connection (for what is not the writer's), with the store's settings.
+pub(crate) fn connect(url: &str) -> Result<Client, StoreError> {
+    postgres::Config::from(settings(url)?)
+        .connect(NoTls)
+        .map_err(|e| StoreError(format!("cannot connect to PostgreSQL: {}", PgError::from(e).0)))
 }
 
 struct Job {
@@ -139,11 +146,97 @@ pub struct PgStore {
     reconnect: Arc<AtomicBool>,
 }
 
-/// The writer's connection and its statements, prepared once.
+/// The writer's connection (the async client, on a runtime of the writer thread's own, so that
+/// a transaction's statements go out together) and its statements, prepared once.
 struct Writer {
-    client: Client,
+    runtime: tokio::runtime::Runtime,
+    client: tokio_postgres::Client,
     sql: Statements,
 }
+
+impl Writer {
+    fn open(url: &str, schema: &str) -> Result<Writer, StoreError> {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(err)?;
+        let config: tokio_postgres::Config = settings(url)?;
+        let (client, connection) = runtime
+            .block_on(config.connect(NoTls))
+            .map_err(|e| StoreError(format!("cannot connect to PostgreSQL: {}", PgError::from(e).0)))?;
+        runtime.spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::warn!(error = %PgError::from(e).0, "the store's connection to PostgreSQL ended");
+            }
+        });
+        let sql = runtime.block_on(Statements::prepare(&client, schema))?;
+        Ok(Writer { runtime, client, sql })
+    }
+}
+
+/// A value bound to a statement of a batch.
+type Param = Box<dyn postgres::types::ToSql + Sync + Send>;
+
+/// A transaction's statements, sent to PostgreSQL together.
+#[derive(Default)]
+struct Batch<'s> {
+    statements: Vec<(&'s Statement, Vec<Param>)>,
+}
+
+impl<'s> Batch<'s> {
+    fn push(&mut self, statement: &'s Statement, params: Vec<Param>) {
+        self.statements.push((statement, params));
+    }
+
+    /// BEGIN, every statement, COMMIT — all sent before any answer is awaited (tokio-postgres
+    /// pipelines requests in the order they are first polled), so a group costs one round trip
+    /// and the commit's fsync. A failed statement aborts the transaction, and PostgreSQL then
+    /// answers the COMMIT with a rollback: nothing of the group is kept.
+    async fn run(&self, client: &tokio_postgres::Client) -> Result<(), tokio_postgres::Error> {
+        let params: Vec<Vec<&(dyn postgres::types::ToSql + Sync)>> = self
+            .statements
+            .iter()
+            .map(|(_, p)| p.iter().map(|b| b.as_ref() as &(dyn postgres::types::ToSql + Sync)).collect())
+            .collect();
+        let statements = self.statements.iter().zip(&params).map(|((statement, _), p)| client.execute(*statement, p));
+        let (begun, done, committed) = futures_util::join!(
+            client.batch_execute("BEGIN"),
+            in_order(statements.collect()),
+            client.batch_execute("COMMIT")
+        );
+        begun?;
+        done.into_iter().try_for_each(|r| r.map(drop))?;
+        committed
+    }
+}
+
+/// Every future's output, polled always in the order given — so each sends its request before
+/// the next does (`join_all` may poll a long list in another order).
+async fn in_order<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Output> {
+    let mut futures: Vec<_> = futures.into_iter().map(|f| Some(Box::pin(f))).collect();
+    let mut outputs: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (slot, output) in futures.iter_mut().zip(outputs.iter_mut()) {
+            if let Some(f) = slot {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(out) => {
+                        *output = Some(out);
+                        *slot = None;
+                    }
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    outputs.into_iter().flatten().collect()
+}
+
+/// The SQLSTATE the fence raises (schema.rs): another node holds the lease.
+const FENCED: &str = "RD001";
 
 struct Statements {
     fence: Statement,
@@ -162,56 +255,66 @@ struct Statements {
 }
 
 impl Statements {
-    fn prepare(client: &mut Client, s: &str) -> Result<Statements, StoreError> {
-        let mut p = |sql: String| client.prepare(&sql).map_err(err);
+    async fn prepare(client: &tokio_postgres::Client, s: &str) -> Result<Statements, StoreError> {
+        let p = |sql: String| async move { client.prepare(&sql).await.map_err(err) };
         Ok(Statements {
-            fence: p(format!("SELECT epoch FROM {s}.lease WHERE id = 1 FOR KEY SHARE"))?,
+            fence: p(format!("SELECT {s}.fence($1)")).await?,
             put_queue: p(format!(
                 "INSERT INTO {s}.queues (uid, record) VALUES ($1, $2) \
                  ON CONFLICT (uid) DO UPDATE SET record = excluded.record"
-            ))?,
-            delete_queue: p(format!("DELETE FROM {s}.queues WHERE uid = $1"))?,
+            ))
+            .await?,
+            delete_queue: p(format!("DELETE FROM {s}.queues WHERE uid = $1")).await?,
             purge: [
-                p(format!("DELETE FROM {s}.dedup WHERE queue = $1"))?,
+                p(format!("DELETE FROM {s}.dedup WHERE queue = $1")).await?,
                 // Before the states, which say which seqs are the queue's.
-                p(format!("DELETE FROM {s}.contents WHERE seq IN (SELECT seq FROM {s}.states WHERE queue = $1)"))?,
-                p(format!("DELETE FROM {s}.states WHERE queue = $1"))?,
+                p(format!("DELETE FROM {s}.contents WHERE seq IN (SELECT seq FROM {s}.states WHERE queue = $1)"))
+                    .await?,
+                p(format!("DELETE FROM {s}.states WHERE queue = $1")).await?,
             ],
             put_contents: p(format!(
                 "INSERT INTO {s}.contents (seq, content) SELECT * FROM unnest($1::int8[], $2::bytea[]) \
                  ON CONFLICT (seq) DO UPDATE SET content = excluded.content"
-            ))?,
+            ))
+            .await?,
             put_states: p(format!(
                 "INSERT INTO {s}.states (queue, seq, state) SELECT * FROM unnest($1::int8[], $2::int8[], $3::bytea[]) \
                  ON CONFLICT (queue, seq) DO UPDATE SET state = excluded.state"
-            ))?,
+            ))
+            .await?,
             // An UPDATE cannot bring back a message deleted before.
             set_states: p(format!(
                 "UPDATE {s}.states AS t SET state = u.state \
                  FROM unnest($1::int8[], $2::int8[], $3::bytea[]) AS u(queue, seq, state) \
                  WHERE t.queue = u.queue AND t.seq = u.seq"
-            ))?,
+            ))
+            .await?,
             delete_states: p(format!(
                 "DELETE FROM {s}.states AS t USING unnest($1::int8[], $2::int8[]) AS d(queue, seq) \
                  WHERE t.queue = d.queue AND t.seq = d.seq"
-            ))?,
-            delete_contents: p(format!("DELETE FROM {s}.contents WHERE seq = ANY($1::int8[])"))?,
+            ))
+            .await?,
+            delete_contents: p(format!("DELETE FROM {s}.contents WHERE seq = ANY($1::int8[])")).await?,
             put_dedup: p(format!(
                 "INSERT INTO {s}.dedup (queue, key, record) SELECT * FROM unnest($1::int8[], $2::bytea[], $3::bytea[]) \
                  ON CONFLICT (queue, key) DO UPDATE SET record = excluded.record"
-            ))?,
+            ))
+            .await?,
             delete_dedup: p(format!(
                 "DELETE FROM {s}.dedup AS t USING unnest($1::int8[], $2::bytea[]) AS d(queue, key) \
                  WHERE t.queue = d.queue AND t.key = d.key"
-            ))?,
+            ))
+            .await?,
             put_task: p(format!(
                 "INSERT INTO {s}.tasks (started_at, id, record) VALUES ($1, $2, $3) \
                  ON CONFLICT (started_at, id) DO UPDATE SET record = excluded.record"
-            ))?,
+            ))
+            .await?,
             reserve: p(format!(
                 "INSERT INTO {s}.meta (key, value) VALUES ('seq_limit', $1) \
                  ON CONFLICT (key) DO UPDATE SET value = greatest({s}.meta.value, excluded.value)"
-            ))?,
+            ))
+            .await?,
         })
     }
 }
@@ -229,6 +332,7 @@ fn closed() -> StoreError {
     StoreError("the store is closed".into())
 }
 
+/// The fence's refusal, as `recover` finds it.
 fn fenced_error(epoch: i64, now: i64) -> StoreError {
     StoreError(format!(
         "this node's authority over the record moved to another node (its epoch {epoch}, the lease's {now})"
@@ -261,11 +365,9 @@ impl PgStore {
         if !schema::valid_schema(schema) {
             return Err(StoreError(format!("{schema:?} is not a schema name the store can use")));
         }
-        let (client, sql) = off_runtime(|| {
-            let mut client = connect(url)?;
-            schema::migrate(&mut client, schema)?;
-            let sql = Statements::prepare(&mut client, schema)?;
-            Ok::<_, StoreError>((client, sql))
+        let writer = off_runtime(|| {
+            schema::migrate(&mut connect(url)?, schema)?;
+            Writer::open(url, schema)
         })?;
         let (jobs, rx) = mpsc::channel::<Job>();
         let failed = Arc::new(AtomicBool::new(false));
@@ -283,7 +385,7 @@ impl PgStore {
         };
         let writer = std::thread::Builder::new()
             .name("redrive-pg-writer".into())
-            .spawn(move || context.run(Some(Writer { client, sql }), &rx))
+            .spawn(move || context.run(Some(writer), &rx))
             .map_err(err)?;
         let (reads, read_rx) = mpsc::channel::<Read>();
         let read_rx = Arc::new(parking_lot::Mutex::new(read_rx));
@@ -404,23 +506,24 @@ impl WriterContext {
     fn commit(&self, conn: &mut Option<Writer>, group: &[Job]) -> Result<(), StoreError> {
         if self.reconnect.swap(false, Ordering::SeqCst) || conn.as_ref().is_none_or(|w| w.client.is_closed()) {
             *conn = None;
-            let mut client = connect(&self.url)?;
-            let sql = Statements::prepare(&mut client, &self.schema)?;
-            *conn = Some(Writer { client, sql });
+            *conn = Some(Writer::open(&self.url, &self.schema)?);
         }
         let Some(w) = conn.as_mut() else { return Err(closed()) };
-        let mut tx = w.client.transaction().map_err(err)?;
-        let now: i64 = tx.query_one(&w.sql.fence, &[]).map_err(err)?.get(0);
-        if now != self.epoch {
-            self.fenced.store(true, Ordering::SeqCst);
-            return Err(fenced_error(self.epoch, now));
-        }
+        // First, under the lease's row lock: the fence, which fails the whole transaction
+        // unless the lease is still at this store's epoch.
+        let mut batch = Batch::default();
+        batch.push(&w.sql.fence, vec![Box::new(self.epoch)]);
         let mut fold = Fold::default();
         for change in group.iter().flat_map(|j| j.changes.iter()) {
-            fold.apply(&mut tx, &w.sql, change)?;
+            fold.apply(&mut batch, &w.sql, change)?;
         }
-        fold.flush(&mut tx, &w.sql)?;
-        tx.commit().map_err(err)
+        fold.flush(&mut batch, &w.sql)?;
+        w.runtime.block_on(batch.run(&w.client)).map_err(|e| {
+            if e.code().is_some_and(|c| c.code() == FENCED) {
+                self.fenced.store(true, Ordering::SeqCst);
+            }
+            err(e)
+        })
     }
 }
 
@@ -440,12 +543,7 @@ struct Fold {
 }
 
 impl Fold {
-    fn apply(
-        &mut self,
-        tx: &mut postgres::Transaction<'_>,
-        sql: &Statements,
-        change: &Change,
-    ) -> Result<(), StoreError> {
+    fn apply<'s>(&mut self, batch: &mut Batch<'s>, sql: &'s Statements, change: &Change) -> Result<(), StoreError> {
         match change {
             Change::PutMessage { queue, seq, content, state } => {
                 self.puts.insert(*seq, (*queue, *state, content.clone()));
@@ -476,36 +574,36 @@ impl Fold {
                 self.dedup_deletes.insert((*queue, k.clone()));
             }
             Change::PutQueue(record) => {
-                self.flush(tx, sql)?;
-                tx.execute(&sql.put_queue, &[&key(record.uid), &encode(record)?]).map_err(err)?;
+                self.flush(batch, sql)?;
+                batch.push(&sql.put_queue, vec![Box::new(key(record.uid)), Box::new(encode(record)?)]);
             }
             Change::DeleteQueue { uid } => {
-                self.flush(tx, sql)?;
-                tx.execute(&sql.delete_queue, &[&key(*uid)]).map_err(err)?;
-                purge(tx, sql, *uid)?;
+                self.flush(batch, sql)?;
+                batch.push(&sql.delete_queue, vec![Box::new(key(*uid))]);
+                purge(batch, sql, *uid);
             }
             Change::Purge { queue } => {
-                self.flush(tx, sql)?;
-                purge(tx, sql, *queue)?;
+                self.flush(batch, sql)?;
+                purge(batch, sql, *queue);
             }
             Change::PutTask(task) => {
-                self.flush(tx, sql)?;
-                tx.execute(&sql.put_task, &[&key(task.started_at), &task.id, &encode(task.as_ref())?]).map_err(err)?;
+                self.flush(batch, sql)?;
+                let params: Vec<Param> =
+                    vec![Box::new(key(task.started_at)), Box::new(task.id.clone()), Box::new(encode(task.as_ref())?)];
+                batch.push(&sql.put_task, params);
             }
-            Change::ReserveSeqs { below } => {
-                tx.execute(&sql.reserve, &[&key(*below)]).map_err(err)?;
-            }
+            Change::ReserveSeqs { below } => batch.push(&sql.reserve, vec![Box::new(key(*below))]),
         }
         Ok(())
     }
 
     /// Write what was folded, and start afresh.
-    fn flush(&mut self, tx: &mut postgres::Transaction<'_>, sql: &Statements) -> Result<(), StoreError> {
+    fn flush<'s>(&mut self, batch: &mut Batch<'s>, sql: &'s Statements) -> Result<(), StoreError> {
         let fold = std::mem::take(self);
         if !fold.deletes.is_empty() {
             let (queues, seqs): (Vec<i64>, Vec<i64>) = fold.deletes.iter().map(|&(q, s)| (key(q), key(s))).unzip();
-            tx.execute(&sql.delete_states, &[&queues, &seqs]).map_err(err)?;
-            tx.execute(&sql.delete_contents, &[&seqs]).map_err(err)?;
+            batch.push(&sql.delete_contents, vec![Box::new(seqs.clone())]);
+            batch.push(&sql.delete_states, vec![Box::new(queues), Box::new(seqs)]);
         }
         if !fold.puts.is_empty() {
             let mut queues = Vec::with_capacity(fold.puts.len());
@@ -518,8 +616,8 @@ impl Fold {
                 states.push(encode(state)?);
                 contents.push(encode(content.as_ref())?);
             }
-            tx.execute(&sql.put_contents, &[&seqs, &contents]).map_err(err)?;
-            tx.execute(&sql.put_states, &[&queues, &seqs, &states]).map_err(err)?;
+            batch.push(&sql.put_contents, vec![Box::new(seqs.clone()), Box::new(contents)]);
+            batch.push(&sql.put_states, vec![Box::new(queues), Box::new(seqs), Box::new(states)]);
         }
         if !fold.states.is_empty() {
             let mut queues = Vec::with_capacity(fold.states.len());
@@ -530,12 +628,12 @@ impl Fold {
                 seqs.push(key(*seq));
                 states.push(encode(state)?);
             }
-            tx.execute(&sql.set_states, &[&queues, &seqs, &states]).map_err(err)?;
+            batch.push(&sql.set_states, vec![Box::new(queues), Box::new(seqs), Box::new(states)]);
         }
         if !fold.dedup_deletes.is_empty() {
             let (queues, keys): (Vec<i64>, Vec<Vec<u8>>) =
                 fold.dedup_deletes.into_iter().map(|(q, k)| (key(q), k.into_bytes())).unzip();
-            tx.execute(&sql.delete_dedup, &[&queues, &keys]).map_err(err)?;
+            batch.push(&sql.delete_dedup, vec![Box::new(queues), Box::new(keys)]);
         }
         if !fold.dedup_puts.is_empty() {
             let mut queues = Vec::with_capacity(fold.dedup_puts.len());
@@ -546,17 +644,16 @@ impl Fold {
                 records.push(encode(&record)?);
                 keys.push(k.into_bytes());
             }
-            tx.execute(&sql.put_dedup, &[&queues, &keys, &records]).map_err(err)?;
+            batch.push(&sql.put_dedup, vec![Box::new(queues), Box::new(keys), Box::new(records)]);
         }
         Ok(())
     }
 }
 
-fn purge(tx: &mut postgres::Transaction<'_>, sql: &Statements, queue: u64) -> Result<(), StoreError> {
+fn purge<'s>(batch: &mut Batch<'s>, sql: &'s Statements, queue: u64) {
     for statement in &sql.purge {
-        tx.execute(statement, &[&key(queue)]).map_err(err)?;
+        batch.push(statement, vec![Box::new(key(queue))]);
     }
-    Ok(())
 }
 
 /// Everything stored, from one snapshot (a repeatable-read, read-only transaction).

@@ -34,6 +34,19 @@ const MIGRATIONS: &[&str] = &[
      -- bits: gen_random_uuid draws from a cryptographic source).
      CREATE TABLE lease (id int PRIMARY KEY CHECK (id = 1), holder text, url text,
                          epoch bigint NOT NULL, expires_at timestamptz NOT NULL, token text NOT NULL);
+     -- Every commit's first statement: the lease's row locked FOR KEY SHARE (a takeover's
+     -- FOR UPDATE waits for the commit, and the commits after it see the new epoch), and the
+     -- transaction failed unless the epoch is the committing node's.
+     CREATE FUNCTION fence(mine bigint) RETURNS bigint LANGUAGE plpgsql SET search_path FROM CURRENT AS $fence$
+     DECLARE held bigint;
+     BEGIN
+         SELECT epoch INTO held FROM lease WHERE id = 1 FOR KEY SHARE;
+         IF held IS DISTINCT FROM mine THEN
+             RAISE EXCEPTION 'this node''s authority over the record moved to another node (its epoch %, the lease''s %)',
+                 mine, held USING ERRCODE = 'RD001';
+         END IF;
+         RETURN held;
+     END $fence$;
      INSERT INTO lease (id, holder, url, epoch, expires_at, token)
          VALUES (1, NULL, NULL, 0, now(),
                  replace(gen_random_uuid()::text || gen_random_uuid()::text, '-', ''));",
