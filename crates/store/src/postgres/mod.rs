@@ -89,7 +89,7 @@ fn settings(url: &str) -> Result<tokio_postgres::Config, StoreError> {
         .connect_timeout(CONNECT_TIMEOUT)
         .keepalives(true)
         .keepalives_idle(Duration::from_secs(5))
-        .options(&format!("-c statement_timeout={STATEMENT_TIMEOUT_MS}"));
+        .options(format!("-c statement_timeout={STATEMENT_TIMEOUT_MS}"));
     if config.get_application_name().is_none() {
         config.application_name("redrive");
     }
