@@ -2,7 +2,8 @@
 //! `Redrive_v1.<Operation>` for the extension API).
 
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -46,22 +47,65 @@ impl fmt::Display for CallError {
     }
 }
 
+/// Where a client's requests go: one server, or the live nodes of a cluster in turn.
+#[derive(Clone)]
+enum Target {
+    One(String),
+    Nodes(Arc<Endpoints>),
+}
+
+/// The endpoints of a cluster's nodes, by slot; a slot is empty while its node is down. Each
+/// request goes to the next live one (round robin).
+#[derive(Default)]
+pub struct Endpoints {
+    slots: Mutex<Vec<Option<String>>>,
+    next: AtomicUsize,
+}
+
+impl Endpoints {
+    pub fn new(slots: usize) -> Endpoints {
+        Endpoints { slots: Mutex::new(vec![None; slots]), next: AtomicUsize::new(0) }
+    }
+
+    /// Mark node `slot` up at `endpoint`, or down (None).
+    pub fn set(&self, slot: usize, endpoint: Option<String>) {
+        let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(s) = slots.get_mut(slot) {
+            *s = endpoint.map(|e| e.trim_end_matches('/').to_string());
+        }
+    }
+
+    fn pick(&self) -> Option<String> {
+        let slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        let live: Vec<&String> = slots.iter().flatten().collect();
+        if live.is_empty() {
+            return None;
+        }
+        Some(live[self.next.fetch_add(1, Ordering::Relaxed) % live.len()].clone())
+    }
+}
+
 #[derive(Clone)]
 pub struct Sqs {
     http: reqwest::Client,
-    endpoint: String,
+    target: Target,
 }
 
 impl Sqs {
     pub fn new(endpoint: &str, pool: usize) -> Result<Sqs, String> {
-        let http = reqwest::Client::builder()
-            .timeout(REQUEST_TIMEOUT)
-            .connect_timeout(Duration::from_secs(3))
-            .pool_max_idle_per_host(pool)
-            .no_proxy()
-            .build()
-            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
-        Ok(Sqs { http, endpoint: endpoint.trim_end_matches('/').to_string() })
+        Ok(Sqs { http: http_client(pool)?, target: Target::One(endpoint.trim_end_matches('/').to_string()) })
+    }
+
+    /// A client whose every request goes to the next live node of `nodes`.
+    pub fn over(nodes: Arc<Endpoints>, pool: usize) -> Result<Sqs, String> {
+        Ok(Sqs { http: http_client(pool)?, target: Target::Nodes(nodes) })
+    }
+
+    fn endpoint(&self) -> Result<String, CallError> {
+        match &self.target {
+            Target::One(endpoint) => Ok(endpoint.clone()),
+            Target::Nodes(nodes) => nodes.pick().ok_or_else(|| CallError::Transport("no node is up".into())),
+        }
     }
 
     pub async fn call(&self, action: &str, input: &Value) -> Result<Value, CallError> {
@@ -76,7 +120,7 @@ impl Sqs {
     async fn call_target(&self, prefix: &str, action: &str, input: &Value) -> Result<Value, CallError> {
         let response = self
             .http
-            .post(format!("{}/", self.endpoint))
+            .post(format!("{}/", self.endpoint()?))
             .header("X-Amz-Target", format!("{prefix}.{action}"))
             .header("Content-Type", "application/x-amz-json-1.0")
             .body(serde_json::to_vec(input).map_err(|e| CallError::Transport(e.to_string()))?)
@@ -117,7 +161,7 @@ impl Sqs {
     pub async fn advance_clock(&self, ms: u64) -> Result<u64, CallError> {
         let response = self
             .http
-            .post(format!("{}/_redrive/clock/advance?ms={ms}", self.endpoint))
+            .post(format!("{}/_redrive/clock/advance?ms={ms}", self.endpoint()?))
             .send()
             .await
             .map_err(|e| CallError::Transport(describe(&e)))?;
@@ -137,6 +181,16 @@ impl Sqs {
             None => Err(CallError::Api { status: 200, kind: "NoQueueUrl".into(), message: v.to_string() }),
         }
     }
+}
+
+fn http_client(pool: usize) -> Result<reqwest::Client, String> {
+    reqwest::Client::builder()
+        .timeout(REQUEST_TIMEOUT)
+        .connect_timeout(Duration::from_secs(3))
+        .pool_max_idle_per_host(pool)
+        .no_proxy()
+        .build()
+        .map_err(|e| format!("cannot build the HTTP client: {e}"))
 }
 
 /// reqwest's Display hides the cause (e.g. "connection refused"); add the chain.

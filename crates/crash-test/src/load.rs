@@ -79,6 +79,44 @@ impl Shared {
     fn model(&self) -> MutexGuard<'_, Model> {
         lock(&self.model)
     }
+
+    /// What the workers did, for the cycle's report.
+    pub fn done(&self) -> String {
+        let s = &self.stats;
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        format!(
+            "{} sent ({} in batches, {} requests), {} received ({} requests), {} deleted, {} visibility changes ({} refused)",
+            get(&s.sent),
+            get(&s.batch_sent),
+            get(&s.send_requests),
+            get(&s.received),
+            get(&s.receive_requests),
+            get(&s.deleted),
+            get(&s.visibility_changes),
+            get(&s.visibility_refused),
+        )
+    }
+
+    /// The requests the kill left without an answer.
+    pub fn unanswered(&self) -> String {
+        let s = &self.stats;
+        format!(
+            "{} sends and {} deletes unanswered",
+            s.uncertain_sends.load(Ordering::Relaxed),
+            s.uncertain_deletes.load(Ordering::Relaxed)
+        )
+    }
+
+    /// Errors not caused by a kill, as a finding.
+    pub fn report_errors(&self, findings: &mut Findings) {
+        let n = self.stats.errors.load(Ordering::Relaxed);
+        if n > 0 {
+            findings.add(
+                "request failed while the server was up",
+                format!("{n} requests failed before the kill; first: {}", lock(&self.errors).join(" | ")),
+            );
+        }
+    }
 }
 
 struct Held {

@@ -41,7 +41,6 @@ mod safe_redrive;
 mod server;
 mod verify;
 
-use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::Ordering;
@@ -57,7 +56,7 @@ use crate::client::Sqs;
 use crate::load::{lock, Shared, MAX_LOAD_VISIBILITY_S};
 use crate::model::{Findings, Model};
 use crate::server::Server;
-use crate::verify::{Kept, Observed, DRAIN_VISIBILITY_S};
+use crate::verify::{Kept, DRAIN_VISIBILITY_S};
 
 /// Generous: CI machines have been seen ten times slower than a development machine.
 const CYCLE_BUDGET: Duration = Duration::from_secs(180);
@@ -426,69 +425,14 @@ impl<'a> Run<'a> {
         let advance = minimum.max(bound.saturating_sub(now0));
         let now = sqs.advance_clock(advance).await.map_err(|e| format!("clock: {e}"))?;
 
-        // Drain and compare.
-        let mut observed: Vec<Observed> = Vec::new();
-        let mut per_queue = Vec::new();
-        for (q, url) in self.urls.iter().enumerate() {
-            let before = verify::counts(&sqs, url).await?;
-            let drained = verify::drain(&sqs, url, q, deadline, &mut findings).await?;
-            let after = verify::counts(&sqs, url).await?;
-            let distinct = drained.iter().map(|o| o.id.as_str()).collect::<HashSet<_>>().len() as u64;
-            if before.total() != distinct {
-                findings.add(
-                    "queue counts disagree with the drain",
-                    format!(
-                        "q{q} before the drain: expected {distinct} messages, got visible {} + not visible {} + delayed {}",
-                        before.visible, before.not_visible, before.delayed
-                    ),
-                );
-            }
-            if after.visible != 0 || after.not_visible + after.delayed != distinct {
-                findings.add(
-                    "queue counts disagree with the drain",
-                    format!(
-                        "q{q} after the drain: expected visible 0, not visible {distinct}; got visible {}, not visible {}, delayed {}",
-                        after.visible, after.not_visible, after.delayed
-                    ),
-                );
-            }
-            per_queue.push(format!("q{q} {distinct}"));
-            observed.extend(drained);
-        }
-        let (totals, resurrected) = verify::check(&mut lock(&self.model), &observed, &mut findings);
-
-        // Carry the backlog over, trimming it towards --backlog.
-        let present = totals.present.saturating_sub(resurrected.len());
-        let delete_p = if present > self.cli.backlog {
-            ((present - self.cli.backlog) as f64 / present as f64 + 0.05).min(1.0)
-        } else {
-            self.rng.gen_range(0.0..0.05)
-        };
-        let plans = verify::plan_put_back(self.urls.len(), observed, &resurrected, delete_p, &mut self.rng);
-        let put = verify::put_back(&sqs, &self.urls, plans, &self.model, &mut findings).await?;
-        if put.stuck > 0 {
+        // Drain and compare, then carry the backlog over.
+        let settled = verify::settle(&sqs, &self.urls, &self.model, self.cli.backlog, &mut self.rng, deadline, &mut findings).await?;
+        if settled.put.stuck > 0 {
             self.extra_deadline = Some(now + DRAIN_VISIBILITY_S * 1000);
         }
         self.load_clock = now;
-        let backlog = lock(&self.model).live.len();
-        println!(
-            "  restart {:.2} s, clock +{}; drained {} ({}): {} lost, {} unanswered sends stored / {} not, {} unanswered deletes done / {} not",
-            ready.as_secs_f64(),
-            hms(advance),
-            totals.present,
-            per_queue.join(", "),
-            totals.lost,
-            totals.adopted,
-            totals.uncertain_sends_gone,
-            totals.uncertain_deletes_done,
-            totals.uncertain_deletes_undone,
-        );
-        println!(
-            "  put back {}, deleted {}{}; backlog now {backlog}",
-            put.returned,
-            put.deleted,
-            if put.stuck > 0 { format!(", {} stuck hidden", put.stuck) } else { String::new() }
-        );
+        println!("  restart {:.2} s, clock +{}; {}", ready.as_secs_f64(), hms(advance), settled.drained());
+        println!("  {}", settled.put_back(&self.model));
         Ok(findings)
     }
 
@@ -501,32 +445,16 @@ impl<'a> Run<'a> {
         kept: &[Kept],
         findings: &mut Findings,
     ) {
-        let s = &shared.stats;
-        let get = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
         println!(
-            "cycle {k}/{}: load {:.2} s: {} sent ({} in batches, {} requests), {} received ({} requests), {} deleted, {} visibility changes ({} refused); {} with {outstanding} requests outstanding{}: {} sends and {} deletes unanswered",
+            "cycle {k}/{}: load {:.2} s: {}; {} with {outstanding} requests outstanding{}: {}",
             self.cli.cycles,
             load_for.as_secs_f64(),
-            get(&s.sent),
-            get(&s.batch_sent),
-            get(&s.send_requests),
-            get(&s.received),
-            get(&s.receive_requests),
-            get(&s.deleted),
-            get(&s.visibility_changes),
-            get(&s.visibility_refused),
+            shared.done(),
             if self.cli.no_kill { "stopped" } else { "SIGKILL" },
             if kept.is_empty() { String::new() } else { format!(" and {} receipt handles kept", kept.len()) },
-            get(&s.uncertain_sends),
-            get(&s.uncertain_deletes),
+            shared.unanswered(),
         );
-        let errors = lock(&shared.errors);
-        if get(&s.errors) > 0 {
-            findings.add(
-                "request failed while the server was up",
-                format!("{} requests failed before the kill; first: {}", get(&s.errors), errors.join(" | ")),
-            );
-        }
+        shared.report_errors(findings);
     }
 
     async fn second_server(&self, findings: &mut Findings) {

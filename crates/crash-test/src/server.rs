@@ -1,6 +1,7 @@
 //! The server under test as a child process: start it, learn its port, SIGKILL it.
 //! A `Server` kills and reaps its process when dropped, so no child outlives the harness.
 
+use std::ffi::OsString;
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -37,15 +38,24 @@ const SCRUBBED_ENV: &[&str] = &[
     "REDRIVE_IN_MEMORY",
     "REDRIVE_PUBLIC_URL",
     "REDRIVE_MANUAL_CLOCK",
+    "REDRIVE_STORE",
+    "REDRIVE_NODE_ID",
+    "REDRIVE_NODE_URL",
+    "REDRIVE_LEASE_TTL",
 ];
 
-/// Spawn `bin` on `data_dir`; its first stdout line arrives on the receiver ("" at EOF).
-fn spawn(bin: &Path, data_dir: &Path, log: &Path) -> Result<(Proc, oneshot::Receiver<String>), String> {
+/// The arguments of a server on `data_dir`.
+fn data_dir_args(data_dir: &Path) -> Vec<OsString> {
+    let mut args = vec![OsString::from("--data-dir"), data_dir.as_os_str().to_owned()];
+    args.extend(["--bind", "127.0.0.1:0", "--manual-clock"].map(OsString::from));
+    args
+}
+
+/// Spawn `bin` with `args`; its first stdout line arrives on the receiver ("" at EOF).
+fn spawn(bin: &Path, args: &[OsString], log: &Path) -> Result<(Proc, oneshot::Receiver<String>), String> {
     let log_file = open_log(log)?;
     let mut cmd = Command::new(bin);
-    cmd.arg("--data-dir")
-        .arg(data_dir)
-        .args(["--bind", "127.0.0.1:0", "--manual-clock"])
+    cmd.args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::from(log_file));
@@ -73,7 +83,12 @@ fn open_log(log: &Path) -> Result<File, String> {
 impl Server {
     /// Start the server and wait (bounded) for its ready line.
     pub async fn start(bin: &Path, data_dir: &Path, log: &Path) -> Result<Server, String> {
-        let (mut child, rx) = spawn(bin, data_dir, log)?;
+        Server::start_with(bin, &data_dir_args(data_dir), log).await
+    }
+
+    /// Start the server with these arguments (which bind 127.0.0.1) and wait for its ready line.
+    pub async fn start_with(bin: &Path, args: &[OsString], log: &Path) -> Result<Server, String> {
+        let (mut child, rx) = spawn(bin, args, log)?;
         let line = match tokio::time::timeout(START_TIMEOUT, rx).await {
             Ok(Ok(line)) => line,
             Ok(Err(_)) => String::new(),
@@ -129,7 +144,7 @@ async fn wait_exit(child: &mut Child, limit: Duration) -> Option<String> {
 /// Start a second server on a data dir another server holds. Ok(message) when it is
 /// refused properly (non-zero exit, a message on stderr); Err(what went wrong) otherwise.
 pub async fn second_server_refused(bin: &Path, data_dir: &Path, log: &Path) -> Result<String, String> {
-    let (mut proc, mut rx) = spawn(bin, data_dir, log)?;
+    let (mut proc, mut rx) = spawn(bin, &data_dir_args(data_dir), log)?;
     let child = &mut proc.0;
     let until = Instant::now() + Duration::from_secs(10);
     loop {

@@ -47,6 +47,98 @@ fn parse_message(queue: usize, m: &Value) -> Result<Observed, String> {
     })
 }
 
+/// One verification: what the drain found and what was put back.
+pub struct Settled {
+    pub totals: CheckTotals,
+    /// "q0 123" per queue.
+    pub per_queue: Vec<String>,
+    pub put: PutBack,
+}
+
+impl Settled {
+    /// The drain's line of a cycle's report.
+    pub fn drained(&self) -> String {
+        let t = &self.totals;
+        format!(
+            "drained {} ({}): {} lost, {} unanswered sends stored / {} not, {} unanswered deletes done / {} not",
+            t.present,
+            self.per_queue.join(", "),
+            t.lost,
+            t.adopted,
+            t.uncertain_sends_gone,
+            t.uncertain_deletes_done,
+            t.uncertain_deletes_undone,
+        )
+    }
+
+    /// The put-back's line of a cycle's report.
+    pub fn put_back(&self, model: &Mutex<Model>) -> String {
+        let put = &self.put;
+        format!(
+            "put back {}, deleted {}{}; backlog now {}",
+            put.returned,
+            put.deleted,
+            if put.stuck > 0 { format!(", {} stuck hidden", put.stuck) } else { String::new() },
+            lock(model).live.len()
+        )
+    }
+}
+
+/// With every visibility timeout run out: drain every queue, check its counts against the
+/// drain and the drain against the model, then carry the backlog over to the next cycle,
+/// deleting part of it when it is above `backlog` (and every acknowledged delete that came
+/// back). Messages whose put-back failed stay hidden 12 h (`PutBack::stuck`).
+pub async fn settle(
+    sqs: &Sqs,
+    urls: &[String],
+    model: &Arc<Mutex<Model>>,
+    backlog: usize,
+    rng: &mut StdRng,
+    deadline: Instant,
+    findings: &mut Findings,
+) -> Result<Settled, String> {
+    let mut observed: Vec<Observed> = Vec::new();
+    let mut per_queue = Vec::new();
+    for (q, url) in urls.iter().enumerate() {
+        let before = counts(sqs, url).await?;
+        let drained = drain(sqs, url, q, deadline, findings).await?;
+        let after = counts(sqs, url).await?;
+        let distinct = drained.iter().map(|o| o.id.as_str()).collect::<HashSet<_>>().len() as u64;
+        if before.total() != distinct {
+            findings.add(
+                "queue counts disagree with the drain",
+                format!(
+                    "q{q} before the drain: expected {distinct} messages, got visible {} + not visible {} + delayed {}",
+                    before.visible, before.not_visible, before.delayed
+                ),
+            );
+        }
+        if after.visible != 0 || after.not_visible + after.delayed != distinct {
+            findings.add(
+                "queue counts disagree with the drain",
+                format!(
+                    "q{q} after the drain: expected visible 0, not visible {distinct}; got visible {}, not visible {}, delayed {}",
+                    after.visible, after.not_visible, after.delayed
+                ),
+            );
+        }
+        per_queue.push(format!("q{q} {distinct}"));
+        observed.extend(drained);
+    }
+    let (totals, resurrected) = check(&mut lock(model), &observed, findings);
+
+    // Carry the backlog over, trimming it towards `backlog`.
+    let present = totals.present.saturating_sub(resurrected.len());
+    let delete_p = if present > backlog {
+        ((present - backlog) as f64 / present as f64 + 0.05).min(1.0)
+    } else {
+        rng.gen_range(0.0..0.05)
+    };
+    let plans = plan_put_back(urls.len(), observed, &resurrected, delete_p, rng);
+    let put = put_back(sqs, urls, plans, model, findings).await?;
+    Ok(Settled { totals, per_queue, put })
+}
+
 /// Receive until the queue answers empty twice, hiding each message for 12 hours.
 /// Malformed messages are reported in `findings` and skipped.
 pub async fn drain(
