@@ -65,7 +65,7 @@ impl Shared {
     }
 
     /// An error that was not caused by the kill: counted, and the first few kept.
-    fn unexpected(&self, what: &str, e: &CallError) {
+    pub fn unexpected(&self, what: &str, e: &CallError) {
         if self.killing.load(Ordering::SeqCst) && e.uncertain() {
             return;
         }

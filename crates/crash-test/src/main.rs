@@ -28,11 +28,19 @@
 //! (src/safe_redrive.rs): tasks with a filter, a canary and a halt rule SIGKILLed in each of
 //! their stages (K kills per group of stages), resumed in the stage they were in, exact counts
 //! and a full listing or drain at each task's end. N defaults to 2,000, K to 4, C to 50.
+//!
+//! `redrive-crash --nodes 3 --postgres postgres://USER@HOST:PORT/DB [--cycles 8] [--lease-ttl 2]
+//! [--move-messages 5000] [--fifo-groups 4] [--bin …] [--seed N] [--keep]` runs the cycles
+//! against N nodes sharing one PostgreSQL (src/cluster/): a fresh database per run, requests
+//! spread over the live nodes, the leader (sometimes a follower) SIGKILLed each cycle, the same
+//! checks, plus FIFO order per group and a move task across the kills. `--postgres` defaults
+//! to $REDRIVE_TEST_POSTGRES; its user must be allowed to create databases.
 
 // The harness drives a real process in real time: it must sleep and read the wall clock.
 #![allow(clippy::disallowed_methods)]
 
 mod client;
+mod cluster;
 mod content;
 mod load;
 mod model;
@@ -115,6 +123,22 @@ struct Cli {
     /// SIGKILLs per group of stages (the canary's, moving) of each safe-redrive task.
     #[arg(long, value_name = "K", default_value_t = 4, value_parser = clap::value_parser!(u32).range(0..=100))]
     safe_redrive_kills: u32,
+    /// Run the cycles against this many nodes on one PostgreSQL (see src/cluster/).
+    #[arg(long, value_name = "N", requires = "postgres", conflicts_with_all = ["no_kill", "redrive_scenario", "safe_redrive_scenario"],
+          value_parser = clap::value_parser!(u32).range(2..=9))]
+    nodes: Option<u32>,
+    /// The PostgreSQL the nodes share (a database is made on it for the run, and dropped).
+    #[arg(long, value_name = "URL", env = "REDRIVE_TEST_POSTGRES", hide_env_values = true)]
+    postgres: Option<String>,
+    /// The nodes' --lease-ttl, in seconds: how soon a dead leader is replaced.
+    #[arg(long, value_name = "SECONDS", default_value_t = 2.0)]
+    lease_ttl: f64,
+    /// Messages of the move task that runs across the kills (--nodes).
+    #[arg(long, value_name = "N", default_value_t = 5000, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    move_messages: u64,
+    /// FIFO message groups fed in order across the kills (--nodes).
+    #[arg(long, value_name = "G", default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=64))]
+    fifo_groups: u64,
     /// The safe-redrive tasks' canary size (FailedAgainMessageIds lists 100 at most).
     #[arg(long, value_name = "C", default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=100))]
     safe_redrive_canary: u32,
@@ -171,6 +195,36 @@ async fn main() -> ExitCode {
         return ExitCode::from(2);
     }
     let dir = RunDir { path, keep: cli.keep };
+    if let (Some(nodes), Some(postgres)) = (cli.nodes, cli.postgres.clone()) {
+        println!(
+            "crash-test: {nodes} nodes on PostgreSQL: server {}, {} cycles, {} workers, {} queues, lease ttl {} s, seed {seed}, dir {}",
+            bin.display(),
+            cli.cycles,
+            cli.workers,
+            cli.queues,
+            cli.lease_ttl,
+            dir.path.display()
+        );
+        let opts = cluster::Options {
+            postgres,
+            nodes: nodes as usize,
+            cycles: cli.cycles,
+            workers: cli.workers,
+            queues: cli.queues,
+            backlog: cli.backlog,
+            lease_ttl: cli.lease_ttl,
+            move_messages: cli.move_messages,
+            fifo_groups: cli.fifo_groups as usize,
+        };
+        let outcome = tokio::select! {
+            outcome = cluster::run(bin, &dir.path, seed, cli.keep, &opts) => outcome,
+            _ = interrupted() => {
+                eprintln!("crash-test: interrupted");
+                return ExitCode::from(130);
+            }
+        };
+        return report(&outcome, &dir);
+    }
     if cli.safe_redrive_scenario {
         println!(
             "crash-test: safe-redrive scenario: server {}, {} messages, canary {}, {} kills per stage group, seed {seed}, dir {}",
@@ -426,7 +480,9 @@ impl<'a> Run<'a> {
         let now = sqs.advance_clock(advance).await.map_err(|e| format!("clock: {e}"))?;
 
         // Drain and compare, then carry the backlog over.
-        let settled = verify::settle(&sqs, &self.urls, &self.model, self.cli.backlog, &mut self.rng, deadline, &mut findings).await?;
+        let settled =
+            verify::settle(&sqs, &self.urls, &self.model, self.cli.backlog, &mut self.rng, deadline, &mut findings)
+                .await?;
         if settled.put.stuck > 0 {
             self.extra_deadline = Some(now + DRAIN_VISIBILITY_S * 1000);
         }
@@ -466,7 +522,7 @@ impl<'a> Run<'a> {
     }
 }
 
-fn hms(ms: u64) -> String {
+pub(crate) fn hms(ms: u64) -> String {
     let s = ms / 1000;
     format!("{}h{:02}m{:02}s", s / 3600, s / 60 % 60, s % 60)
 }

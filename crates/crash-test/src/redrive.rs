@@ -100,17 +100,17 @@ pub(crate) async fn watched<T>(what: &str, phase: impl Future<Output = Result<T,
 }
 
 /// Fails when a task's progress has not changed for STALL; call it with every view polled.
-struct TaskStall {
+pub(crate) struct TaskStall {
     moved: u64,
     since: Instant,
 }
 
 impl TaskStall {
-    fn new(view: &TaskView) -> TaskStall {
+    pub(crate) fn new(view: &TaskView) -> TaskStall {
         TaskStall { moved: view.moved, since: Instant::now() }
     }
 
-    fn check(&mut self, view: &TaskView) -> Result<(), String> {
+    pub(crate) fn check(&mut self, view: &TaskView) -> Result<(), String> {
         if view.moved != self.moved {
             (self.moved, self.since) = (view.moved, Instant::now());
         } else if self.since.elapsed() >= STALL {
@@ -180,13 +180,13 @@ struct TaskRef {
 
 /// One ListMessageMoveTasks entry.
 #[derive(Debug, Clone)]
-struct TaskView {
-    status: String,
-    handle: Option<String>,
-    moved: u64,
-    to_move: u64,
-    started: u64,
-    failure: Option<String>,
+pub(crate) struct TaskView {
+    pub(crate) status: String,
+    pub(crate) handle: Option<String>,
+    pub(crate) moved: u64,
+    pub(crate) to_move: u64,
+    pub(crate) started: u64,
+    pub(crate) failure: Option<String>,
 }
 
 impl TaskView {
@@ -202,9 +202,16 @@ impl TaskView {
         })
     }
 
-    fn running(&self) -> bool {
+    pub(crate) fn running(&self) -> bool {
         self.status == "RUNNING"
     }
+}
+
+/// ListMessageMoveTasks of the queue `source_arn`: its newest `max` tasks, newest first.
+pub(crate) async fn list_tasks(sqs: &Sqs, source_arn: &str, max: usize) -> Result<Vec<TaskView>, String> {
+    let input = json!({ "SourceArn": source_arn, "MaxResults": max });
+    let answer = sqs.call("ListMessageMoveTasks", &input).await.map_err(|e| format!("ListMessageMoveTasks: {e}"))?;
+    list_of(&answer, "Results").iter().map(TaskView::parse).collect()
 }
 
 /// The N messages: body and attributes follow from the index and a random suffix.
@@ -326,10 +333,7 @@ impl Scenario {
     }
 
     async fn tasks(&self, source: usize, max: usize) -> Result<Vec<TaskView>, String> {
-        let input = json!({ "SourceArn": self.arns[source], "MaxResults": max });
-        let answer =
-            self.sqs()?.call("ListMessageMoveTasks", &input).await.map_err(|e| format!("ListMessageMoveTasks: {e}"))?;
-        list_of(&answer, "Results").iter().map(TaskView::parse).collect()
+        list_tasks(&self.sqs()?, &self.arns[source], max).await
     }
 
     /// Start a task moving everything out of `source`, which must hold all N messages.
@@ -629,61 +633,18 @@ impl Scenario {
             );
         }
 
-        let t = Instant::now();
-        let check = Arc::new(Mutex::new(FinalCheck {
-            corpus: self.corpus.clone(),
-            original_ids: std::mem::take(&mut self.original_ids),
-            dest: task.dest,
-            seen: vec![0; self.n as usize],
-            ids: HashSet::with_capacity(self.n as usize),
-            per_queue: [0; 2],
-            findings: Findings::default(),
-        }));
-        let mut requests = 0;
-        for q in [SRC, DLQ] {
-            requests += drain(&sqs, &self.urls[q], q, &check).await?;
-        }
-        let drain_s = secs(t);
-        let after = [counts(&sqs, &self.urls[SRC]).await?, counts(&sqs, &self.urls[DLQ]).await?];
-        let mut check = lock(&check);
-        let mut missing = 0u64;
-        let mut duplicated = 0u64;
-        for (i, &c) in check.seen.iter().enumerate() {
-            if c == 0 {
-                missing += 1;
-                findings.add("message missing", check.corpus.body(i));
-            } else if c > 1 {
-                duplicated += 1;
-                findings.add("message duplicated", format!("{} received {c} times", check.corpus.body(i)));
-            }
-        }
-        let per_queue = check.per_queue;
-        findings.merge(std::mem::take(&mut check.findings));
-        if after[SRC].visible + after[DLQ].visible != 0
-            || after[SRC].total() + after[DLQ].total() != per_queue[0] + per_queue[1]
-        {
-            findings.add(
-                "counts disagree with the drain",
-                format!(
-                    "drained src {} dlq {}; then src {} dlq {}",
-                    per_queue[0],
-                    per_queue[1],
-                    show(after[SRC]),
-                    show(after[DLQ])
-                ),
-            );
-        }
+        let drained = drain_corpus(
+            &sqs,
+            &self.urls,
+            &self.corpus,
+            std::mem::take(&mut self.original_ids),
+            task.dest,
+            &mut findings,
+        )
+        .await?;
         println!(
-            "final: task {}→{} {} moved {}/{} ({completed_s:.1} s to complete); drained src {} + dlq {} in {drain_s:.1} s ({requests} receives): {} distinct of {}, {missing} missing, {duplicated} duplicated",
-            NAMES[task.source],
-            NAMES[task.dest],
-            view.status,
-            view.moved,
-            view.to_move,
-            per_queue[SRC],
-            per_queue[DLQ],
-            check.seen.iter().filter(|&&c| c > 0).count(),
-            self.n,
+            "final: task {}→{} {} moved {}/{} ({completed_s:.1} s to complete); {drained}",
+            NAMES[task.source], NAMES[task.dest], view.status, view.moved, view.to_move,
         );
         Ok(findings)
     }
@@ -731,6 +692,95 @@ pub(crate) async fn fill_dlq(sqs: &Sqs, corpus: &Arc<Corpus>, what: &str) -> Res
         ));
     }
     Ok(Filled { urls: [src, dlq], arns: [src_arn, dlq_arn], original_ids })
+}
+
+/// What `drain_corpus` found, for the report.
+pub(crate) struct CorpusDrain {
+    per_queue: [u64; 2],
+    seconds: f64,
+    requests: u64,
+    distinct: usize,
+    n: usize,
+    missing: u64,
+    duplicated: u64,
+}
+
+impl std::fmt::Display for CorpusDrain {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "drained src {} + dlq {} in {:.1} s ({} receives): {} distinct of {}, {} missing, {} duplicated",
+            self.per_queue[SRC],
+            self.per_queue[DLQ],
+            self.seconds,
+            self.requests,
+            self.distinct,
+            self.n,
+            self.missing,
+            self.duplicated
+        )
+    }
+}
+
+/// After a move task into `dest` completed: drain src and dlq and check that every message of
+/// the corpus is there exactly once, in `dest`, as it was sent (body, attributes, MD5s), with
+/// a new and unique MessageId (not one of `original_ids`) and a receive count of 1; and that
+/// the queues' counts agree with the drain.
+pub(crate) async fn drain_corpus(
+    sqs: &Sqs,
+    urls: &[String; 2],
+    corpus: &Arc<Corpus>,
+    original_ids: Vec<String>,
+    dest: usize,
+    findings: &mut Findings,
+) -> Result<CorpusDrain, String> {
+    let n = corpus.len();
+    let t = Instant::now();
+    let check = Arc::new(Mutex::new(FinalCheck {
+        corpus: corpus.clone(),
+        original_ids,
+        dest,
+        seen: vec![0; n],
+        ids: HashSet::with_capacity(n),
+        per_queue: [0; 2],
+        findings: Findings::default(),
+    }));
+    let mut requests = 0;
+    for q in [SRC, DLQ] {
+        requests += drain(sqs, &urls[q], q, &check).await?;
+    }
+    let seconds = secs(t);
+    let after = [counts(sqs, &urls[SRC]).await?, counts(sqs, &urls[DLQ]).await?];
+    let mut check = lock(&check);
+    let mut missing = 0u64;
+    let mut duplicated = 0u64;
+    for (i, &c) in check.seen.iter().enumerate() {
+        if c == 0 {
+            missing += 1;
+            findings.add("message missing", check.corpus.body(i));
+        } else if c > 1 {
+            duplicated += 1;
+            findings.add("message duplicated", format!("{} received {c} times", check.corpus.body(i)));
+        }
+    }
+    let per_queue = check.per_queue;
+    findings.merge(std::mem::take(&mut check.findings));
+    if after[SRC].visible + after[DLQ].visible != 0
+        || after[SRC].total() + after[DLQ].total() != per_queue[0] + per_queue[1]
+    {
+        findings.add(
+            "counts disagree with the drain",
+            format!(
+                "drained src {} dlq {}; then src {} dlq {}",
+                per_queue[0],
+                per_queue[1],
+                show(after[SRC]),
+                show(after[DLQ])
+            ),
+        );
+    }
+    let distinct = check.seen.iter().filter(|&&c| c > 0).count();
+    Ok(CorpusDrain { per_queue, seconds, requests, distinct, n, missing, duplicated })
 }
 
 /// What the final drain found.

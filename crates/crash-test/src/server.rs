@@ -55,10 +55,7 @@ fn data_dir_args(data_dir: &Path) -> Vec<OsString> {
 fn spawn(bin: &Path, args: &[OsString], log: &Path) -> Result<(Proc, oneshot::Receiver<String>), String> {
     let log_file = open_log(log)?;
     let mut cmd = Command::new(bin);
-    cmd.args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::from(log_file));
+    cmd.args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::from(log_file));
     for var in SCRUBBED_ENV {
         cmd.env_remove(var);
     }
