@@ -179,10 +179,11 @@ impl<'a> Cluster<'a> {
                 Ok(findings) => {
                     outcome.failed += 1;
                     println!(
-                        "{what}: FAIL, {} violations ({took:.1} s)\n{}\n  node logs: {}",
+                        "{what}: FAIL, {} violations ({took:.1} s)\n{}\n  nodes: {}\n{}",
                         findings.total(),
                         findings.report().trim_end(),
-                        self.nodes.roles().await
+                        self.nodes.roles().await,
+                        self.nodes.tails()
                     );
                 }
                 Err(e) => {
@@ -253,6 +254,7 @@ impl<'a> Cluster<'a> {
         for g in 0..fifo.groups() {
             workers.spawn(fifo::sender(shared.clone(), fifo.clone(), g));
         }
+        workers.spawn(fifo::consumer(shared.clone(), fifo.clone()));
         let load_for = Duration::from_millis(self.rng.gen_range(200..=1000));
         tokio::time::sleep(load_for).await;
         let kept = if k == self.keep_cycle { verify::keep_handles(&self.sqs, &self.urls).await } else { Vec::new() };
