@@ -82,7 +82,7 @@ pub async fn run(bin: PathBuf, dir: &Path, seed: u64, keep: bool, opts: &Options
     println!("crash-test: database {name} on {}", opts.postgres);
     let outcome = match Cluster::new(bin, dir, seed, &database, opts) {
         Ok(mut cluster) => {
-            let outcome = cluster.all(opts).await;
+            let outcome = cluster.all().await;
             cluster.nodes.kill_all();
             outcome
         }
@@ -113,7 +113,9 @@ struct Cluster<'a> {
     clock: u64,
     /// A later deadline (epoch ms) some message may still be hidden until.
     extra_deadline: Option<u64>,
+    /// The cycle whose leader kill keeps receipt handles (taken for 12 h) for after the failover.
     keep_cycle: u32,
+    /// A cycle that kills a follower (others may too).
     follower_cycle: u32,
     /// Failover times of leader kills and of follower kills.
     leader_failovers: Vec<Duration>,
@@ -126,12 +128,18 @@ impl<'a> Cluster<'a> {
         let nodes = Nodes::new(bin, dir, database.url.clone(), opts.nodes, opts.lease_ttl)?;
         let sqs = Sqs::over(nodes.endpoints.clone(), opts.workers as usize * 2 + 64)?;
         let cycles = opts.cycles.max(1);
+        // Handles are kept across a leader's kill; a follower is killed in another cycle.
+        let keep_cycle = rng.gen_range(1..=cycles);
+        let follower_cycle = match cycles {
+            1 => 0,
+            _ => (keep_cycle + rng.gen_range(1..cycles) - 1) % cycles + 1,
+        };
         Ok(Cluster {
             opts,
             nodes,
             sqs,
-            keep_cycle: rng.gen_range(1..=cycles),
-            follower_cycle: rng.gen_range(1..=cycles),
+            keep_cycle,
+            follower_cycle,
             rng,
             model: Arc::default(),
             urls: Vec::new(),
@@ -144,7 +152,8 @@ impl<'a> Cluster<'a> {
         })
     }
 
-    async fn all(&mut self, opts: &Options) -> Outcome {
+    async fn all(&mut self) -> Outcome {
+        let opts = self.opts;
         let total = opts.cycles + 2;
         let begun = Instant::now();
         if let Err(e) = self.setup().await {
@@ -261,7 +270,7 @@ impl<'a> Cluster<'a> {
 
         // The victim: the leader in most cycles.
         let (leader, epoch) = self.nodes.leader().await.ok_or_else(|| "no node leads before the kill".to_string())?;
-        let kill_leader = k != self.follower_cycle && self.rng.gen_bool(0.8);
+        let kill_leader = k == self.keep_cycle || k != self.follower_cycle && self.rng.gen_bool(0.8);
         let victim = if kill_leader {
             leader
         } else {
@@ -343,7 +352,7 @@ impl<'a> Cluster<'a> {
                 format!("leader epoch {epoch} killed; now {} leads at epoch {new_epoch}", self.nodes.id(new_leader)),
             );
         }
-        self.verify(k, &kept, &mut findings, deadline).await?;
+        self.verify(&kept, &mut findings, deadline).await?;
         let (after, after_epoch) = self.nodes.leader().await.ok_or("no node leads after the verification")?;
         if after_epoch != new_epoch {
             findings.add(
@@ -386,13 +395,7 @@ impl<'a> Cluster<'a> {
 
     /// After the kill and the restart: bring the leader's clock up to the harness's, check the
     /// kept handles and the move task, let every visibility timeout run out, drain and compare.
-    async fn verify(
-        &mut self,
-        k: u32,
-        kept: &[Kept],
-        findings: &mut Findings,
-        deadline: Instant,
-    ) -> Result<(), String> {
+    async fn verify(&mut self, kept: &[Kept], findings: &mut Findings, deadline: Instant) -> Result<(), String> {
         let clock = self.clock;
         let now0 = self.advance(0).await?;
         // A new leader's clock is behind the one the load ran on: bring it up to it first.
@@ -436,7 +439,6 @@ impl<'a> Cluster<'a> {
             settled.drained()
         );
         println!("  {}; {moving}", settled.put_back(&self.model));
-        let _ = k;
         Ok(())
     }
 
