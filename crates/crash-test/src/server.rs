@@ -52,13 +52,19 @@ fn data_dir_args(data_dir: &Path) -> Vec<OsString> {
 }
 
 /// Spawn `bin` with `args`; its first stdout line arrives on the receiver ("" at EOF).
-fn spawn(bin: &Path, args: &[OsString], log: &Path) -> Result<(Proc, oneshot::Receiver<String>), String> {
+fn spawn(
+    bin: &Path,
+    args: &[OsString],
+    env: &[(&str, &str)],
+    log: &Path,
+) -> Result<(Proc, oneshot::Receiver<String>), String> {
     let log_file = open_log(log)?;
     let mut cmd = Command::new(bin);
     cmd.args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::from(log_file));
     for var in SCRUBBED_ENV {
         cmd.env_remove(var);
     }
+    cmd.envs(env.iter().copied());
     let mut child = Proc(cmd.spawn().map_err(|e| format!("cannot start {}: {e}", bin.display()))?);
     let stdout = child.0.stdout.take().ok_or("no stdout pipe")?;
     let (tx, rx) = oneshot::channel();
@@ -80,12 +86,13 @@ fn open_log(log: &Path) -> Result<File, String> {
 impl Server {
     /// Start the server and wait (bounded) for its ready line.
     pub async fn start(bin: &Path, data_dir: &Path, log: &Path) -> Result<Server, String> {
-        Server::start_with(bin, &data_dir_args(data_dir), log).await
+        Server::start_with(bin, &data_dir_args(data_dir), &[], log).await
     }
 
-    /// Start the server with these arguments (which bind 127.0.0.1) and wait for its ready line.
-    pub async fn start_with(bin: &Path, args: &[OsString], log: &Path) -> Result<Server, String> {
-        let (mut child, rx) = spawn(bin, args, log)?;
+    /// Start the server with these arguments (which bind 127.0.0.1) and environment variables
+    /// (for secrets, which a command line shows to everyone); wait for its ready line.
+    pub async fn start_with(bin: &Path, args: &[OsString], env: &[(&str, &str)], log: &Path) -> Result<Server, String> {
+        let (mut child, rx) = spawn(bin, args, env, log)?;
         let line = match tokio::time::timeout(START_TIMEOUT, rx).await {
             Ok(Ok(line)) => line,
             Ok(Err(_)) => String::new(),
@@ -141,7 +148,7 @@ async fn wait_exit(child: &mut Child, limit: Duration) -> Option<String> {
 /// Start a second server on a data dir another server holds. Ok(message) when it is
 /// refused properly (non-zero exit, a message on stderr); Err(what went wrong) otherwise.
 pub async fn second_server_refused(bin: &Path, data_dir: &Path, log: &Path) -> Result<String, String> {
-    let (mut proc, mut rx) = spawn(bin, &data_dir_args(data_dir), log)?;
+    let (mut proc, mut rx) = spawn(bin, &data_dir_args(data_dir), &[], log)?;
     let child = &mut proc.0;
     let until = Instant::now() + Duration::from_secs(10);
     loop {

@@ -79,7 +79,7 @@ pub async fn run(bin: PathBuf, dir: &Path, seed: u64, keep: bool, opts: &Options
             return Outcome { passed: 0, failed: total };
         }
     };
-    println!("crash-test: database {name} on {}", opts.postgres);
+    println!("crash-test: database {name} on {}", nodes::shown(&opts.postgres));
     let outcome = match Cluster::new(bin, dir, seed, &database, opts) {
         Ok(mut cluster) => {
             let outcome = cluster.all().await;

@@ -28,9 +28,9 @@ pub struct Database {
 impl Database {
     /// Create database `name` through `admin` (a PostgreSQL URL whose user may create databases).
     pub async fn create(admin: &str, name: &str) -> Result<Database, String> {
-        let mut url = url::Url::parse(admin).map_err(|e| format!("--postgres {admin:?}: {e}"))?;
+        let mut url = url::Url::parse(admin).map_err(|e| format!("--postgres is not a URL: {e}"))?;
         if !matches!(url.scheme(), "postgres" | "postgresql") {
-            return Err(format!("--postgres takes a postgres:// URL, not {admin:?}"));
+            return Err(format!("--postgres takes a postgres:// URL, not {}://…", url.scheme()));
         }
         url.set_path(&format!("/{name}"));
         execute(admin, &format!("CREATE DATABASE \"{name}\"")).await?;
@@ -45,9 +45,22 @@ impl Database {
     }
 }
 
+/// A PostgreSQL URL fit to print: without its password.
+pub fn shown(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        Ok(u) => u.to_string(),
+        Err(_) => "(not a URL)".into(),
+    }
+}
+
 async fn execute(url: &str, sql: &str) -> Result<(), String> {
-    let (client, connection) =
-        tokio_postgres::connect(url, tokio_postgres::NoTls).await.map_err(|e| format!("PostgreSQL {url}: {e}"))?;
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .map_err(|e| format!("PostgreSQL {}: {e}", shown(url)))?;
     let conn = tokio::spawn(connection);
     let result = client.batch_execute(sql).await.map_err(|e| format!("{sql}: {e}"));
     drop(client);
@@ -117,8 +130,6 @@ impl Nodes {
         let started = Instant::now();
         let s = &self.slots[slot];
         let args: Vec<OsString> = [
-            "--store",
-            &self.database,
             "--bind",
             "127.0.0.1:0",
             "--public-url",
@@ -132,7 +143,9 @@ impl Nodes {
         .into_iter()
         .map(OsString::from)
         .collect();
-        let server = Server::start_with(&self.bin, &args, &s.log).await.map_err(|e| format!("{}: {e}", s.id))?;
+        // The URL may hold a password: in the environment, not on the command line.
+        let env = [("REDRIVE_STORE", self.database.as_str())];
+        let server = Server::start_with(&self.bin, &args, &env, &s.log).await.map_err(|e| format!("{}: {e}", s.id))?;
         let endpoint = server.endpoint.clone();
         self.slots[slot].server = Some(server);
         loop {
