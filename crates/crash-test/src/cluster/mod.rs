@@ -117,6 +117,10 @@ struct Cluster<'a> {
     keep_cycle: u32,
     /// A cycle that kills a follower (others may too).
     follower_cycle: u32,
+    /// The lease's epoch after the last cycle.
+    epoch: u64,
+    /// Lease moves no kill caused.
+    spontaneous: u32,
     /// Failover times of leader kills and of follower kills.
     leader_failovers: Vec<Duration>,
     follower_failovers: Vec<Duration>,
@@ -147,6 +151,8 @@ impl<'a> Cluster<'a> {
             moving: None,
             clock: 0,
             extra_deadline: None,
+            epoch: 0,
+            spontaneous: 0,
             leader_failovers: Vec::new(),
             follower_failovers: Vec::new(),
         })
@@ -207,10 +213,11 @@ impl<'a> Cluster<'a> {
             }
         }
         println!(
-            "cluster: {} nodes, failover (kill → first request served through another node): leader kills {}; follower kills {}; {:.1} s in all",
+            "cluster: {} nodes, failover (kill → first request served through another node): leader kills {}; follower kills {}; {} lease moves without a kill; {:.1} s in all",
             opts.nodes,
             spread(&mut self.leader_failovers),
             spread(&mut self.follower_failovers),
+            self.spontaneous,
             begun.elapsed().as_secs_f64()
         );
         outcome
@@ -231,6 +238,10 @@ impl<'a> Cluster<'a> {
         self.fifo = Some(Arc::new(Fifo::create(&self.sqs, self.opts.fifo_groups).await?));
         self.moving = Some(MoveTask::start(&self.sqs, self.opts.move_messages, &mut self.rng).await?);
         self.clock = self.advance(0).await?;
+        self.epoch = self.nodes.leader().await.ok_or("no node leads after the setup")?.1;
+        if self.epoch != 1 {
+            self.moved_without_kill(format!("epoch {} after the setup", self.epoch));
+        }
         println!(
             "cluster: {} nodes ready in {:.2} s ({roles}); {} queues, a FIFO queue, a move task of {} messages; setup {:.1} s",
             self.nodes.count(),
@@ -270,6 +281,9 @@ impl<'a> Cluster<'a> {
 
         // The victim: the leader in most cycles.
         let (leader, epoch) = self.nodes.leader().await.ok_or_else(|| "no node leads before the kill".to_string())?;
+        if epoch != self.epoch {
+            self.moved_without_kill(format!("epoch {} after the last cycle, {epoch} before this kill", self.epoch));
+        }
         let kill_leader = k == self.keep_cycle || k != self.follower_cycle && self.rng.gen_bool(0.8);
         let victim = if kill_leader {
             leader
@@ -346,24 +360,27 @@ impl<'a> Cluster<'a> {
         // The killed node comes back (as a follower).
         let restart = self.nodes.start(victim).await?;
         let (new_leader, new_epoch) = self.nodes.leader().await.ok_or("no node leads after the restart")?;
+        let expected = if kill_leader { epoch + 1 } else { epoch };
         if kill_leader && new_epoch <= epoch {
             findings.add(
                 "the lease did not move",
                 format!("leader epoch {epoch} killed; now {} leads at epoch {new_epoch}", self.nodes.id(new_leader)),
             );
+        } else if new_epoch != expected {
+            self.moved_without_kill(format!("epoch {epoch} killed, {new_epoch} after the failover"));
         }
         self.verify(&kept, &mut findings, deadline).await?;
         let (after, after_epoch) = self.nodes.leader().await.ok_or("no node leads after the verification")?;
         if after_epoch != new_epoch {
-            findings.add(
-                "the lease moved without a kill",
-                format!(
-                    "{} led at epoch {new_epoch} after the restart; {} at epoch {after_epoch} after the verification",
-                    self.nodes.id(new_leader),
-                    self.nodes.id(after)
-                ),
-            );
+            // The new leader's clock is behind: the drain cannot be trusted (nor the model after it).
+            return Err(format!(
+                "the lease moved during the verification, without a kill: {} led at epoch {new_epoch} before it, {} at epoch {after_epoch} after; the nodes' step-downs:\n    {}",
+                self.nodes.id(new_leader),
+                self.nodes.id(after),
+                self.nodes.step_downs().join("\n    ")
+            ));
         }
+        self.epoch = after_epoch;
         println!(
             "  {} restarted in {:.2} s; {} leads (epoch {new_epoch})",
             self.nodes.id(victim),
@@ -371,6 +388,16 @@ impl<'a> Cluster<'a> {
             self.nodes.id(new_leader)
         );
         Ok(findings)
+    }
+
+    /// A lease move no kill caused (a leader whose renewals came late stepped down): harmless
+    /// to the checks outside the verification, but said.
+    fn moved_without_kill(&mut self, what: String) {
+        self.spontaneous += 1;
+        println!(
+            "  NOTE: the lease moved without a kill ({what}); the nodes' step-downs:\n    {}",
+            self.nodes.step_downs().join("\n    ")
+        );
     }
 
     /// Time from the kill until a request is answered through a surviving node (each request

@@ -144,7 +144,7 @@ impl Nodes {
         .map(OsString::from)
         .collect();
         // The URL may hold a password: in the environment, not on the command line.
-        let env = [("REDRIVE_STORE", self.database.as_str())];
+        let env = [("REDRIVE_STORE", self.database.as_str()), ("NO_COLOR", "1")];
         let server = Server::start_with(&self.bin, &args, &env, &s.log).await.map_err(|e| format!("{}: {e}", s.id))?;
         let endpoint = server.endpoint.clone();
         self.slots[slot].server = Some(server);
@@ -230,6 +230,18 @@ impl Nodes {
             });
         }
         parts.join(", ")
+    }
+
+    /// Every node's log lines that say it stepped down (and why), for a report.
+    pub fn step_downs(&self) -> Vec<String> {
+        let mut lines = Vec::new();
+        for s in &self.slots {
+            let text = std::fs::read_to_string(&s.log).unwrap_or_default();
+            lines.extend(
+                text.lines().filter(|l| l.contains("stepping down")).map(|l| format!("{}: {}", s.id, l.trim())),
+            );
+        }
+        lines
     }
 
     /// The last lines of every node's log, for a report.
