@@ -296,6 +296,9 @@ impl<'a> Cluster<'a> {
         if self.moving.as_ref().is_some_and(MoveTask::running) {
             self.advance(1000).await?;
             tokio::time::sleep(Duration::from_millis(self.rng.gen_range(0..=100))).await;
+            if let Some(m) = self.moving.as_mut() {
+                m.before_kill(&self.sqs).await?;
+            }
         }
         shared.killing.store(true, Ordering::SeqCst);
         let outstanding = shared.outstanding.load(Ordering::SeqCst);

@@ -22,6 +22,9 @@ use crate::verify::{counts, QueueCounts};
 
 /// Messages moved per second of the leader's clock.
 const RATE: u64 = 250;
+/// Progress ListMessageMoveTasks may show before it is durable: the batch being committed,
+/// and the next one prepared meanwhile.
+const UNDURABLE_PROGRESS: u64 = 2 * RATE;
 
 pub struct MoveTask {
     n: u64,
@@ -36,6 +39,8 @@ pub struct MoveTask {
     pub leader_kills: u32,
     /// Progress at the last check.
     pub moved: u64,
+    /// Progress seen just before the last kill, if the task was polled then.
+    seen_before_kill: Option<u64>,
     pub status: String,
 }
 
@@ -65,12 +70,19 @@ impl MoveTask {
             kills: 0,
             leader_kills: 0,
             moved: view.moved,
+            seen_before_kill: None,
             status: view.status,
         })
     }
 
     pub fn running(&self) -> bool {
         self.status == "RUNNING"
+    }
+
+    /// Note the task's progress just before a kill.
+    pub async fn before_kill(&mut self, sqs: &Sqs) -> Result<(), String> {
+        self.seen_before_kill = Some(latest(sqs, &self.arns[DLQ]).await?.moved);
+        Ok(())
     }
 
     /// A kill happened; counted if the task was running.
@@ -116,14 +128,26 @@ impl MoveTask {
             findings
                 .add("move task: progress went back", format!("moved {before} at the last check, {} now", view.moved));
         }
+        // ListMessageMoveTasks may show a batch whose commit was under way at the kill.
+        let seen = self.seen_before_kill.take();
+        if let Some(seen) = seen.filter(|&seen| view.moved + UNDURABLE_PROGRESS < seen) {
+            findings.add(
+                "move task: progress went back over the kill",
+                format!("moved {seen} just before the kill, {} after it (more than two batches lost)", view.moved),
+            );
+        }
         let listed = list_tasks(sqs, &self.arns[DLQ], 10).await?;
         if listed.len() != 1 {
             findings.add("move task: tasks appeared", format!("the DLQ lists {} tasks, 1 was started", listed.len()));
         }
         self.moved = view.moved;
         self.status = view.status.clone();
+        let at_kill = match seen {
+            Some(seen) if seen != before => format!(", {seen} just before the kill"),
+            _ => String::new(),
+        };
         Ok(format!(
-            "move task {} {}/{} (dlq {} + src {} = {}; snapshot after {tries} tries)",
+            "move task {} {}/{} ({before} at the last check{at_kill}; dlq {} + src {} = {}; snapshot after {tries} tries)",
             view.status,
             view.moved,
             view.to_move,
