@@ -9,7 +9,7 @@
 //!
 //! The lease keeper (`keeper.rs`, a thread) reports what it sees; this node acts on it and
 //! also watches, by its own monotonic clock, that its renewals keep coming: a leader whose
-//! last successful renewal began more than ttl − 1 s ago stops serving, before any other node
+//! last successful renewal began more than three quarters of the ttl ago stops serving, before any other node
 //! can take the lease (which waits for the database's `expires_at`, ttl after that renewal).
 
 mod forward;
@@ -28,8 +28,9 @@ use hyper::{Method, Request, Response, StatusCode};
 use crate::config::Config;
 use crate::http::{self, App};
 
-/// A leader stops serving this long before its lease can have expired.
-const SAFETY_MARGIN: Duration = Duration::from_secs(1);
+/// A leader stops serving a quarter of the ttl before its lease can have expired: time for
+/// clocks' rates to differ, and for the last renewal's own latency.
+const SAFETY_SHARE: u32 = 4;
 /// How often the node checks its renewals and its store.
 const WATCH_EVERY: Duration = Duration::from_millis(100);
 
@@ -52,8 +53,8 @@ pub struct Node {
     role: parking_lot::RwLock<Role>,
     /// The token forwarded requests carry, once known (from the lease row).
     token: parking_lot::RwLock<Option<String>>,
-    /// When the last successful renewal of the lease began (leader only).
-    renewed: parking_lot::Mutex<Option<Instant>>,
+    /// The epoch this node took the lease at, and when its last successful renewal began.
+    renewed: parking_lot::Mutex<Option<(i64, Instant)>>,
     /// When the keeper last reached the database.
     heard: parking_lot::Mutex<Instant>,
     asks: parking_lot::Mutex<std::sync::mpsc::Sender<keeper::Ask>>,
@@ -119,6 +120,9 @@ impl Node {
             let mut tick = tokio::time::interval(WATCH_EVERY);
             loop {
                 tokio::select! {
+                    // What the keeper saw first: renewals that arrived while the record loaded
+                    // must count before the watch looks at them.
+                    biased;
                     event = seen.recv() => match event {
                         Some(event) => watcher.on(event, &database).await,
                         None => break,
@@ -140,7 +144,7 @@ impl Node {
         match seen {
             keeper::Seen::Won { epoch, token } => {
                 *self.token.write() = Some(token);
-                *self.renewed.lock() = Some(real_now());
+                *self.renewed.lock() = Some((epoch, real_now()));
                 match self.lead(database, epoch).await {
                     Ok(app) => {
                         tracing::info!(node = %self.id, epoch, "took the lease: serving every queue");
@@ -154,8 +158,9 @@ impl Node {
                 }
             }
             keeper::Seen::Renewed { epoch, at } => {
-                if matches!(&*self.role.read(), Role::Leader { epoch: e, .. } if *e == epoch) {
-                    *self.renewed.lock() = Some(at);
+                let mut renewed = self.renewed.lock();
+                if renewed.is_some_and(|(e, _)| e == epoch) {
+                    *renewed = Some((epoch, at));
                 }
             }
             keeper::Seen::Lost { epoch } => self.step_down(epoch, "another node took the lease").await,
@@ -181,7 +186,8 @@ impl Node {
         match self.role() {
             Role::Leader { app, epoch } => {
                 let renewed = *self.renewed.lock();
-                if renewed.is_none_or(|at| at.elapsed() + SAFETY_MARGIN > ttl) {
+                let margin = ttl / SAFETY_SHARE;
+                if renewed.is_none_or(|(e, at)| e != epoch || at.elapsed() + margin > ttl) {
                     self.step_down(epoch, "the lease could not be renewed in time").await;
                 } else if !app.engine.accepts_changes() {
                     // A fenced or failed commit: the record may have moved on without us.

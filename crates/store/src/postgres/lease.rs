@@ -36,7 +36,14 @@ pub struct Lease {
 impl Lease {
     /// Connect to `url` and use the lease in `schema` (migrated already by `PgStore::open`).
     pub fn connect(url: &str, schema: &str) -> Result<Lease, StoreError> {
-        let client = off_runtime(|| super::connect(url))?;
+        let client = off_runtime(|| {
+            let mut client = super::connect(url)?;
+            // A renewal need not wait for an fsync: if PostgreSQL loses it in a crash, the lease
+            // looks older than it was — another node may take it sooner, and the fence on every
+            // commit still refuses this node's writes. Visibility to other sessions is at once.
+            client.batch_execute("SET synchronous_commit = off").map_err(err)?;
+            Ok::<_, StoreError>(client)
+        })?;
         Ok(Lease { client, schema: schema.to_string() })
     }
 
