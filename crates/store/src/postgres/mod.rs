@@ -70,6 +70,12 @@ const READERS: usize = 2;
 /// database as unreachable.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const STATEMENT_TIMEOUT_MS: u32 = 30_000;
+/// Every statement of the store's writes finds its rows by key, and its tables are churned
+/// faster than their statistics follow (a queue drained to nothing, then filled again between
+/// two autovacuums): planned from statistics that say "empty", its statements scanned whole
+/// tables — PostgreSQL's CPU per message grew with the backlog (docs/benchmarks.md). So the
+/// store's sessions plan with the keys' indexes.
+const KEYED_PLANS: &str = "-c enable_seqscan=off";
 
 /// Run `f` on a thread of its own: rust-postgres's blocking client starts a runtime of its own,
 /// which may not be done on a thread of the server's (or a test's) runtime. For what is rare
@@ -89,7 +95,7 @@ fn settings(url: &str) -> Result<tokio_postgres::Config, StoreError> {
         .connect_timeout(CONNECT_TIMEOUT)
         .keepalives(true)
         .keepalives_idle(Duration::from_secs(5))
-        .options(format!("-c statement_timeout={STATEMENT_TIMEOUT_MS}"));
+        .options(format!("-c statement_timeout={STATEMENT_TIMEOUT_MS} {KEYED_PLANS}"));
     if config.get_application_name().is_none() {
         config.application_name("redrive");
     }
@@ -279,21 +285,17 @@ impl Statements {
             .await?,
             put_states: p(format!(
                 "INSERT INTO {s}.states (queue, seq, state) SELECT * FROM unnest($1::int8[], $2::int8[], $3::bytea[]) \
-                 ON CONFLICT (queue, seq) DO UPDATE SET state = excluded.state"
+                 ON CONFLICT (seq) DO UPDATE SET state = excluded.state"
             ))
             .await?,
-            // An UPDATE cannot bring back a message deleted before.
+            // An UPDATE cannot bring back a message deleted before. `seq = ANY` puts the key in
+            // the plan's index condition whatever the table's statistics say.
             set_states: p(format!(
-                "UPDATE {s}.states AS t SET state = u.state \
-                 FROM unnest($1::int8[], $2::int8[], $3::bytea[]) AS u(queue, seq, state) \
-                 WHERE t.queue = u.queue AND t.seq = u.seq"
+                "UPDATE {s}.states AS t SET state = u.state FROM unnest($1::int8[], $2::bytea[]) AS u(seq, state) \
+                 WHERE t.seq = u.seq AND t.seq = ANY($1::int8[])"
             ))
             .await?,
-            delete_states: p(format!(
-                "DELETE FROM {s}.states AS t USING unnest($1::int8[], $2::int8[]) AS d(queue, seq) \
-                 WHERE t.queue = d.queue AND t.seq = d.seq"
-            ))
-            .await?,
+            delete_states: p(format!("DELETE FROM {s}.states WHERE seq = ANY($1::int8[])")).await?,
             delete_contents: p(format!("DELETE FROM {s}.contents WHERE seq = ANY($1::int8[])")).await?,
             put_dedup: p(format!(
                 "INSERT INTO {s}.dedup (queue, key, record) SELECT * FROM unnest($1::int8[], $2::bytea[], $3::bytea[]) \
@@ -601,9 +603,9 @@ impl Fold {
     fn flush<'s>(&mut self, batch: &mut Batch<'s>, sql: &'s Statements) -> Result<(), StoreError> {
         let fold = std::mem::take(self);
         if !fold.deletes.is_empty() {
-            let (queues, seqs): (Vec<i64>, Vec<i64>) = fold.deletes.iter().map(|&(q, s)| (key(q), key(s))).unzip();
+            let seqs: Vec<i64> = fold.deletes.iter().map(|&(_, seq)| key(seq)).collect();
             batch.push(&sql.delete_contents, vec![Box::new(seqs.clone())]);
-            batch.push(&sql.delete_states, vec![Box::new(queues), Box::new(seqs)]);
+            batch.push(&sql.delete_states, vec![Box::new(seqs)]);
         }
         if !fold.puts.is_empty() {
             let mut queues = Vec::with_capacity(fold.puts.len());
@@ -620,15 +622,13 @@ impl Fold {
             batch.push(&sql.put_states, vec![Box::new(queues), Box::new(seqs), Box::new(states)]);
         }
         if !fold.states.is_empty() {
-            let mut queues = Vec::with_capacity(fold.states.len());
             let mut seqs = Vec::with_capacity(fold.states.len());
             let mut states = Vec::with_capacity(fold.states.len());
-            for ((queue, seq), state) in &fold.states {
-                queues.push(key(*queue));
+            for ((_, seq), state) in &fold.states {
                 seqs.push(key(*seq));
                 states.push(encode(state)?);
             }
-            batch.push(&sql.set_states, vec![Box::new(queues), Box::new(seqs), Box::new(states)]);
+            batch.push(&sql.set_states, vec![Box::new(seqs), Box::new(states)]);
         }
         if !fold.dedup_deletes.is_empty() {
             let (queues, keys): (Vec<i64>, Vec<Vec<u8>>) =

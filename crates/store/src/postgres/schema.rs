@@ -18,8 +18,10 @@ const MIGRATION_LOCK: i64 = 0x0072_6564_7269_7665;
 const MIGRATIONS: &[&str] = &[
     // 1: the record (as SQLite's store keeps it) and the lease.
     "CREATE TABLE queues (uid bigint PRIMARY KEY, record bytea NOT NULL);
-     CREATE TABLE states (queue bigint NOT NULL, seq bigint NOT NULL, state bytea NOT NULL,
-                          PRIMARY KEY (queue, seq));
+     -- Keyed by the seq alone (unique across queues), so that a group's states are found by
+     -- `seq = ANY(…)` on the key; a queue's, for loading and purging, by the second index.
+     CREATE TABLE states (seq bigint PRIMARY KEY, queue bigint NOT NULL, state bytea NOT NULL);
+     CREATE INDEX states_by_queue ON states (queue, seq);
      CREATE TABLE contents (seq bigint PRIMARY KEY, content bytea NOT NULL);
      CREATE TABLE tasks (started_at bigint NOT NULL, id text NOT NULL, record bytea NOT NULL,
                          PRIMARY KEY (started_at, id));
