@@ -239,7 +239,9 @@ impl SqliteStore {
             ));
         }
         let database = |e: StoreError| OpenError::Database(dir.into(), e.0);
+        refuse_truncated(&path).map_err(database)?;
         let mut conn = open_writer(&path, vfs).map_err(database)?;
+        refuse_foreign(&conn).map_err(database)?;
         conn.execute_batch(SCHEMA).map_err(err).map_err(database)?;
         format::upgrade(&mut conn).map_err(database)?;
         let legacy = open_legacy_bodies(&conn).map_err(database)?;
@@ -279,6 +281,37 @@ impl SqliteStore {
     fn reader_conn(&self) -> parking_lot::MutexGuard<'_, Option<Connection>> {
         self.readers.iter().find_map(|r| r.try_lock()).unwrap_or_else(|| self.readers[0].lock())
     }
+}
+
+/// A database file of 0 bytes with no write-ahead log beside it holds nothing SQLite wrote: it
+/// was truncated, or copied half-way. Starting afresh on it would look like every queue was
+/// lost, so it is refused. (A new store's file may be empty while its first pages are still in
+/// the WAL: that is a store, and opens.)
+fn refuse_truncated(path: &Path) -> Result<(), StoreError> {
+    let len = |p: &Path| std::fs::metadata(p).map(|m| m.len()).ok();
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    if len(path) == Some(0) && len(Path::new(&wal)).unwrap_or(0) == 0 {
+        return Err(StoreError(format!(
+            "{FILE_NAME} is empty (0 bytes): it was truncated or copied half-way, and opening it would start \
+             with no queues. Restore it from a backup, or remove it to start afresh"
+        )));
+    }
+    Ok(())
+}
+
+/// A database that holds tables but none of a store's is some other program's: refused, and
+/// left as it was, rather than have the store's tables added beside its own.
+fn refuse_foreign(conn: &Connection) -> Result<(), StoreError> {
+    let mut stmt = conn.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").map_err(err)?;
+    let tables: Vec<String> = stmt.query_map([], |r| r.get(0)).map_err(err)?.collect::<Result<_, _>>().map_err(err)?;
+    if !tables.is_empty() && !tables.iter().any(|t| t == "meta" || t == "queues") {
+        return Err(StoreError(format!(
+            "{FILE_NAME} is not a redrive store: it holds other tables ({}). Give --data-dir a directory of its own",
+            tables.join(", ")
+        )));
+    }
+    Ok(())
 }
 
 /// Whether the `bodies` table of a store written before seqs were unique holds rows; an empty

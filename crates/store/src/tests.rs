@@ -292,3 +292,43 @@ fn a_store_written_by_a_newer_version_is_refused_not_misread() {
     let refused = SqliteStore::open(dir.path()).err().map(|e| e.to_string()).unwrap_or_default();
     assert!(refused.contains("written by a newer redrive (format 99; this version reads up to 2)"), "{refused}");
 }
+
+#[test]
+fn a_truncated_or_foreign_database_file_is_refused_and_left_as_it_was() {
+    // Truncated to nothing: refused, not opened as a new, empty store.
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    std::fs::write(dir.path().join("redrive.sqlite"), b"").expect("write");
+    let refused = SqliteStore::open(dir.path()).err().expect("a zero-byte database is refused").to_string();
+    assert!(refused.contains("redrive.sqlite is empty (0 bytes)"), "{refused}");
+    assert_eq!(std::fs::metadata(dir.path().join("redrive.sqlite")).expect("still there").len(), 0);
+
+    // Not a database at all: SQLite's own refusal, with the directory named.
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    std::fs::write(dir.path().join("redrive.sqlite"), vec![0x5a; 8192]).expect("write");
+    let refused = SqliteStore::open(dir.path()).err().expect("noise is refused").to_string();
+    assert!(refused.contains("file is not a database"), "{refused}");
+
+    // Another program's database: refused, and none of the store's tables added to it.
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let path = dir.path().join("redrive.sqlite");
+    {
+        let conn = rusqlite::Connection::open(&path).expect("create");
+        conn.execute_batch("CREATE TABLE users (id INTEGER); INSERT INTO users VALUES (1);").expect("fill");
+    }
+    let refused = SqliteStore::open(dir.path()).err().expect("a foreign database is refused").to_string();
+    assert!(refused.contains("not a redrive store") && refused.contains("users"), "{refused}");
+    let conn = rusqlite::Connection::open(&path).expect("reopen");
+    let tables: Vec<String> = conn
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table'")
+        .expect("prepare")
+        .query_map([], |r| r.get(0))
+        .expect("query")
+        .collect::<Result<_, _>>()
+        .expect("rows");
+    assert_eq!(tables, ["users"]);
+
+    // A store that is new (its first pages still in the WAL) or empty opens, as before.
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    SqliteStore::open(dir.path()).expect("a new store opens").close();
+    SqliteStore::open(dir.path()).expect("and opens again").close();
+}
