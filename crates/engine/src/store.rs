@@ -103,6 +103,11 @@ pub enum Change {
     },
     /// A move task's record and progress.
     PutTask(Box<TaskRecord>),
+    /// Forget an ended move task's record (kept for `MOVE_TASK_RETENTION_MS`).
+    DeleteTask {
+        started_at: Millis,
+        id: String,
+    },
     /// A FIFO deduplication id accepted until `expires_at`.
     PutDedup {
         queue: u64,
@@ -252,6 +257,9 @@ impl Record {
             }
             Change::PutTask(task) => {
                 self.tasks.insert((task.started_at, task.id.clone()), *task);
+            }
+            Change::DeleteTask { started_at, id } => {
+                self.tasks.remove(&(started_at, id));
             }
             Change::PutDedup { queue, key, message_id, seq, expires_at } => {
                 let record = DedupRecord { key: key.clone(), message_id, seq, expires_at };

@@ -2,7 +2,8 @@
 //! retention first, but a queue nobody touches would keep them (and their disk space)
 //! forever; reads for metrics only look. One background task, for every queue, does the
 //! rest: `tick(now)` drops what has expired and returns when the next message expires, and
-//! a thin loop sleeps on the engine's clock until then.
+//! a thin loop sleeps on the engine's clock until then. It also forgets move tasks that
+//! ended longer ago than their retention (`movetask::MOVE_TASK_RETENTION_MS`).
 
 use std::sync::Arc;
 
@@ -32,6 +33,10 @@ impl Engine {
             if let Some(t) = state.next_expiry() {
                 next = next.min(t);
             }
+        }
+        let forgotten = self.prune_tasks(now);
+        if !forgotten.is_empty() {
+            drop(self.store().submit(forgotten));
         }
         next
     }

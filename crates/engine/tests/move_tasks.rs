@@ -250,3 +250,30 @@ async fn another_accounts_caller_can_neither_start_nor_list_nor_cancel_a_task_on
     assert!(matches!(e.cancel_message_move_task(&stranger, &handle).await, Err(Error::ResourceNotFound(_))));
     assert!(matches!(e.queue_for(&stranger, &qid("dlq")), Err(Error::AccessDenied(_))));
 }
+
+#[tokio::test]
+async fn an_ended_task_is_listed_for_thirty_days_then_forgotten_also_by_the_store() {
+    use engine::store::Store;
+    use engine::Clock;
+    let store = Arc::new(MemoryStore::default());
+    let clock = ManualClock::new(START);
+    let e = open(&store, &clock);
+    sources_and_dlq(&e, &["src"], "dlq").await;
+    dead_letter_all(&e, "src", &numbered("m", 3)).await;
+    start(&e, "dlq", None, None).await;
+    until_status(&e, "dlq", TaskStatus::Completed).await;
+    let listed = |e: &Engine| e.list_message_move_tasks(&me(), &arn(e, "dlq"), Some(10)).unwrap().len();
+
+    // A day short of the retention: still listed, and the sweep keeps it.
+    clock.advance(Duration::from_secs(29 * 24 * 3600));
+    e.sweep(clock.now());
+    assert_eq!(listed(&e), 1);
+    // Past it: the sweep forgets it, in memory and in the store (a restart does not bring it back).
+    clock.advance(Duration::from_secs(2 * 24 * 3600));
+    e.sweep(clock.now());
+    assert_eq!(listed(&e), 0);
+    e.stop().await;
+    let restarted = open(&store, &clock);
+    assert_eq!(listed(&restarted), 0);
+    assert!(store.load().unwrap().tasks.is_empty());
+}

@@ -486,6 +486,9 @@ fn apply_in_transaction(conn: &mut Connection, group: &[Job], legacy: bool) -> R
                     params![key(task.started_at), task.id, encode(task)?],
                 )?;
             }
+            Change::DeleteTask { started_at, id } => {
+                run(&tx, "DELETE FROM tasks WHERE started_at = ?1 AND id = ?2", params![key(*started_at), id])?;
+            }
         }
     }
     tx.commit().map_err(err)

@@ -140,6 +140,11 @@ impl Engine {
         Ok(moved)
     }
 
+    /// Forget the move tasks past their retention (the sweep's); the store's changes for it.
+    pub(crate) fn prune_tasks(&self, now: crate::clock::Millis) -> Vec<crate::store::Change> {
+        self.move_tasks.prune(now)
+    }
+
     /// Start the move-task driver, once: the tasks a store kept RUNNING or CANCELLING resume,
     /// and tasks started later run.
     pub fn resume_tasks(self: &Arc<Self>) {

@@ -92,6 +92,10 @@ pub const DEFAULT_CANARY_TIMEOUT_MS: Millis = 5 * 60 * 1000;
 /// Longest a task watches for messages that come back, and the default (ms).
 pub const MAX_HALT_WINDOW_MS: Millis = 24 * 3600 * 1000;
 pub const DEFAULT_HALT_WINDOW_MS: Millis = 5 * 60 * 1000;
+/// How long an ended task's record is kept (ListMessageMoveTasks, the redrive history) after
+/// it ended: AWS documents no period; a month of history is what an operator looking back at
+/// an incident needs, and it bounds the record (docs/safe-redrive.md).
+pub const MOVE_TASK_RETENTION_MS: Millis = 30 * 24 * 3600 * 1000;
 
 /// What a task is asked to do: AWS's parameters and Redrive's options.
 #[derive(Debug, Clone, Default)]
@@ -256,6 +260,24 @@ impl MoveTasks {
     /// Every task, oldest first.
     pub fn records(&self) -> Vec<TaskRecord> {
         self.records.lock().all.clone()
+    }
+
+    /// Forget the tasks that ended more than `MOVE_TASK_RETENTION_MS` before `now` (a record
+    /// without an end time, from before end times were kept, counts from its start); the
+    /// changes that forget them in the store.
+    pub(crate) fn prune(&self, now: Millis) -> Vec<crate::store::Change> {
+        let cutoff = now.saturating_sub(MOVE_TASK_RETENTION_MS);
+        let mut records = self.records.lock();
+        let mut forgotten = Vec::new();
+        records.all.retain(|t| {
+            let ended = t.progress.finished_at.unwrap_or(t.started_at);
+            let keep = t.status.is_active() || ended >= cutoff;
+            if !keep {
+                forgotten.push(crate::store::Change::DeleteTask { started_at: t.started_at, id: t.id.clone() });
+            }
+            keep
+        });
+        forgotten
     }
 
     /// Replace every record by what the store holds (after the store failed): runs start

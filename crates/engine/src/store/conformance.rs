@@ -65,6 +65,7 @@ macro_rules! store_conformance {
             a_state_change_never_brings_back_a_deleted_message,
             the_seq_limit_keeps_the_highest_reservation,
             contents_are_read_in_one_go_with_none_for_a_missing_message,
+            a_deleted_task_is_forgotten_and_the_others_kept,
         );
     };
     (@cases $backend:expr; $($case:ident),* $(,)?) => {
@@ -294,6 +295,19 @@ pub async fn the_seq_limit_keeps_the_highest_reservation(backend: &mut dyn Backe
     assert_eq!(store.load().unwrap().seq_limit, 3 << 20);
     let store = backend.reopen(store);
     assert_eq!(store.load().unwrap().seq_limit, 3 << 20);
+}
+
+pub async fn a_deleted_task_is_forgotten_and_the_others_kept(backend: &mut dyn Backend) {
+    let store = backend.open();
+    let tasks = ["a", "b", "c"].map(|id| Change::PutTask(Box::new(task(id, 1_000))));
+    store.submit(tasks.to_vec()).await.unwrap();
+    store.submit(vec![Change::DeleteTask { started_at: 1_000, id: "b".into() }]).await.unwrap();
+    // A task not kept, or kept under another start time, is not there to forget: no error.
+    store.submit(vec![Change::DeleteTask { started_at: 2_000, id: "a".into() }]).await.unwrap();
+    let ids = |stored: Stored| stored.tasks.into_iter().map(|t| t.id).collect::<Vec<_>>();
+    assert_eq!(ids(store.load().unwrap()), ["a", "c"]);
+    let store = backend.reopen(store);
+    assert_eq!(ids(store.load().unwrap()), ["a", "c"]);
 }
 
 pub async fn contents_are_read_in_one_go_with_none_for_a_missing_message(backend: &mut dyn Backend) {

@@ -257,6 +257,7 @@ struct Statements {
     put_dedup: Statement,
     delete_dedup: Statement,
     put_task: Statement,
+    delete_task: Statement,
     reserve: Statement,
 }
 
@@ -312,6 +313,7 @@ impl Statements {
                  ON CONFLICT (started_at, id) DO UPDATE SET record = excluded.record"
             ))
             .await?,
+            delete_task: p(format!("DELETE FROM {s}.tasks WHERE started_at = $1 AND id = $2")).await?,
             reserve: p(format!(
                 "INSERT INTO {s}.meta (key, value) VALUES ('seq_limit', $1) \
                  ON CONFLICT (key) DO UPDATE SET value = greatest({s}.meta.value, excluded.value)"
@@ -593,6 +595,10 @@ impl Fold {
                 let params: Vec<Param> =
                     vec![Box::new(key(task.started_at)), Box::new(task.id.clone()), Box::new(encode(task.as_ref())?)];
                 batch.push(&sql.put_task, params);
+            }
+            Change::DeleteTask { started_at, id } => {
+                self.flush(batch, sql)?;
+                batch.push(&sql.delete_task, vec![Box::new(key(*started_at)), Box::new(id.clone())]);
             }
             Change::ReserveSeqs { below } => batch.push(&sql.reserve, vec![Box::new(key(*below))]),
         }
