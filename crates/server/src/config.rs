@@ -50,7 +50,16 @@ pub struct Config {
     pub node_url: Option<String>,
     /// How long a node's lease lasts without renewal: how soon another node takes over.
     pub lease_ttl_ms: u64,
+    /// Connections open at once; beyond it new ones wait in the listen backlog until one closes.
+    pub max_connections: usize,
+    /// How long a connection may sit idle, or take to send a request's head, in seconds.
+    pub idle_timeout_s: u64,
+    /// Headers a request may carry (431 beyond); `None`: hyper's 100.
+    pub max_headers: Option<usize>,
 }
+
+/// Connections open at once, by default: 10,000 idle clients and room to spare.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 16_384;
 
 /// The lease's default ttl: a dead leader's queues are served again within about this.
 pub const DEFAULT_LEASE_TTL_MS: u64 = 5_000;
@@ -122,6 +131,9 @@ impl Default for Config {
             node_id: None,
             node_url: None,
             lease_ttl_ms: DEFAULT_LEASE_TTL_MS,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            idle_timeout_s: crate::http::IDLE_TIMEOUT_S,
+            max_headers: None,
         }
     }
 }
@@ -163,7 +175,8 @@ pub struct Args {
     pub command: Option<crate::cli::Command>,
     /// TOML file with any of: bind, data_dir, in_memory, region, account_id, public_url, log,
     /// worker_threads, cors_origins, max_redrives, credentials, allow_anonymous_network,
-    /// tls_cert, tls_key, metrics_token, store, node_id, node_url, lease_ttl, and [[queues]] declarations (README: Configuration).
+    /// tls_cert, tls_key, metrics_token, store, node_id, node_url, lease_ttl, max_connections,
+    /// idle_timeout, max_headers, and [[queues]] declarations (README: Configuration).
     #[arg(long, env = "REDRIVE_CONFIG")]
     pub config: Option<PathBuf>,
     /// Address to listen on.
@@ -235,6 +248,20 @@ pub struct Args {
     /// takes over from one that died (default 5).
     #[arg(long, env = "REDRIVE_LEASE_TTL", value_name = "SECONDS")]
     pub lease_ttl: Option<f64>,
+    /// Connections open at once (default 16384); beyond it new connections wait until one
+    /// closes, and those open keep working. The file-descriptor limit is raised to fit.
+    #[arg(long, env = "REDRIVE_MAX_CONNECTIONS", value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_connections: Option<u32>,
+    /// Seconds a connection may sit idle between requests, or take to send a request's head
+    /// (default 120): a client sending a byte at a time is cut off after it.
+    #[arg(long, env = "REDRIVE_IDLE_TIMEOUT", value_name = "SECONDS",
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub idle_timeout: Option<u64>,
+    /// Headers a request may carry; more are answered 431 (default 100).
+    #[arg(long, env = "REDRIVE_MAX_HEADERS", value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub max_headers: Option<u32>,
     /// For tests: time advances only through POST /_redrive/clock/advance?ms=N.
     #[arg(long, env = "REDRIVE_MANUAL_CLOCK", hide = true)]
     pub manual_clock: bool,
@@ -264,6 +291,9 @@ struct FileConfig {
     node_id: Option<String>,
     node_url: Option<String>,
     lease_ttl: Option<f64>,
+    max_connections: Option<u32>,
+    idle_timeout: Option<u64>,
+    max_headers: Option<u32>,
 }
 
 impl Args {
@@ -337,7 +367,13 @@ impl Args {
                 return Err(format!("--node-url must be an http:// URL, not {url}"));
             }
         }
+        if file.max_connections == Some(0) || file.idle_timeout == Some(0) || file.max_headers == Some(0) {
+            return Err("max_connections, idle_timeout and max_headers must be at least 1".into());
+        }
         Ok(Config {
+            max_connections: self.max_connections.or(file.max_connections).map_or(d.max_connections, |n| n as usize),
+            idle_timeout_s: self.idle_timeout.or(file.idle_timeout).unwrap_or(d.idle_timeout_s),
+            max_headers: self.max_headers.or(file.max_headers).map(|n| n as usize),
             store,
             node_id: self.node_id.or(file.node_id).filter(|s| !s.is_empty()),
             node_url,

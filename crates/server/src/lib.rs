@@ -202,6 +202,7 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
         );
     }
     let addr = listener.local_addr().map_err(|e| StartError::Bind(config.bind.clone(), e))?;
+    let config_limits = (config.max_connections, config.idle_timeout_s, config.max_headers);
     let manual_clock = config.manual_clock.then(ManualClock::starting_now);
     let clock: Arc<dyn Clock> = match &manual_clock {
         Some(c) => Arc::new(c.clone()),
@@ -227,8 +228,36 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
         }
     };
     let (stop, stopped) = watch::channel(false);
-    let task = tokio::spawn(accept_loop(listener, front.clone(), stopped));
+    let limits = Limits::of(&config_limits);
+    let task = tokio::spawn(accept_loop(listener, front.clone(), limits, stopped));
     Ok(Server { addr, front, stop, task })
+}
+
+/// What a connection may hold and take (docs/security.md, "Limits").
+#[derive(Clone, Copy)]
+struct Limits {
+    connections: usize,
+    idle: Duration,
+    headers: Option<usize>,
+}
+
+impl Limits {
+    /// From (max connections, idle timeout in seconds, max headers); the process's limit on
+    /// open files is raised to its hard limit first, and the connections fitted under it.
+    fn of(&(connections, idle_s, headers): &(usize, u64, Option<usize>)) -> Limits {
+        // Files the server needs besides connections: the store's, the listener, logs.
+        const RESERVE: u64 = 256;
+        let files = rlimit::increase_nofile_limit(u64::MAX).unwrap_or(1024);
+        let fit = files.saturating_sub(RESERVE).max(1) as usize;
+        if connections > fit {
+            tracing::warn!(
+                max_connections = connections,
+                open_files_limit = files,
+                "the open-files limit allows fewer connections than --max-connections; at most {fit} will be open at once"
+            );
+        }
+        Limits { connections: connections.min(fit), idle: Duration::from_secs(idle_s), headers }
+    }
 }
 
 /// Serve one connection's requests (over TCP, or TLS once its handshake is done) until it
@@ -237,6 +266,7 @@ async fn serve_connection<S>(
     front: Front,
     stream: S,
     peer: std::net::SocketAddr,
+    limits: Limits,
     watcher: hyper_util::server::graceful::Watcher,
 ) where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
@@ -247,14 +277,19 @@ async fn serve_connection<S>(
         let front = front.clone();
         async move { front.serve(req).await }
     });
-    let conn = hyper::server::conn::http1::Builder::new()
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
         .timer(TokioTimer::new())
         // Also how long an idle keep-alive connection stays open: longer than clients keep
         // idle sockets in practice, so a reused one is rarely closed under them (AWS's idle
         // close is reported at 1–2 minutes).
-        .header_read_timeout(std::time::Duration::from_secs(http::IDLE_TIMEOUT_S))
-        .max_buf_size(http::MAX_HEAD)
-        .serve_connection(TokioIo::new(stream), service);
+        .header_read_timeout(limits.idle)
+        .max_buf_size(http::MAX_HEAD);
+    if let Some(n) = limits.headers {
+        // Given only when configured: hyper's default (100) keeps its headers on the stack.
+        builder.max_headers(n);
+    }
+    let conn = builder.serve_connection(TokioIo::new(stream), service);
     let _ = watcher.watch(conn).await;
 }
 
@@ -270,9 +305,19 @@ async fn accept_pause() {
     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
 }
 
-async fn accept_loop(listener: TcpListener, front: Front, mut stopped: watch::Receiver<bool>) {
+async fn accept_loop(listener: TcpListener, front: Front, limits: Limits, mut stopped: watch::Receiver<bool>) {
     let graceful = GracefulShutdown::new();
+    // One permit per open connection: at the limit, accepting waits, and new connections wait
+    // in the kernel's listen backlog while those open keep being served.
+    let open = Arc::new(tokio::sync::Semaphore::new(limits.connections));
     loop {
+        let permit = tokio::select! {
+            permit = open.clone().acquire_owned() => match permit {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+            _ = stopped.changed() => break,
+        };
         tokio::select! {
             accepted = listener.accept() => {
                 let (stream, peer) = match accepted {
@@ -288,11 +333,12 @@ async fn accept_loop(listener: TcpListener, front: Front, mut stopped: watch::Re
                 let _ = stream.set_nodelay(true);
                 let (front, watcher) = (front.clone(), graceful.watcher());
                 tokio::spawn(async move {
+                    let _open = permit;
                     match front.tls() {
-                        None => serve_connection(front, stream, peer, watcher).await,
+                        None => serve_connection(front, stream, peer, limits, watcher).await,
                         Some(acceptor) => {
                             if let Some(stream) = tls::handshake(&acceptor, stream).await {
-                                serve_connection(front, stream, peer, watcher).await;
+                                serve_connection(front, stream, peer, limits, watcher).await;
                             }
                         }
                     }
