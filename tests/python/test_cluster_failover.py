@@ -371,3 +371,37 @@ def urllib_status(url: str) -> tuple[int, bytes]:
             return r.status, r.read()
     except urllib.error.HTTPError as e:
         return e.code, e.read()
+
+
+def test_a_forged_forwarding_header_is_ignored_and_the_real_one_carries_the_client_address(cluster3):
+    """Queue policies see the client's address through a forward; a client claiming another
+    address with the forwarding headers is not believed without the cluster's token."""
+    leader = cluster3.leader()
+    sqs = client(leader.url)
+    url = sqs.create_queue(QueueName="guarded")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Deny", "Principal": "*", "Action": "sqs:*", "Resource": arn,
+                       "Condition": {"IpAddress": {"aws:SourceIp": "198.51.100.7/32"}}}],
+    }
+    sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": json.dumps(policy)})
+    token = subprocess.run(["psql", cluster3.database, "-Atc", "SELECT token FROM redrive.lease"],
+                           check=True, capture_output=True, text=True).stdout.strip()
+    body = json.dumps({"QueueUrl": url, "MessageBody": "x"}).encode()
+
+    def send(node: Node, headers: dict) -> int:
+        req = urllib.request.Request(node.url + "/", data=body, method="POST", headers={
+            "Content-Type": "application/x-amz-json-1.0", "X-Amz-Target": "AmazonSQS.SendMessage", **headers})
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r:
+                return r.status
+        except urllib.error.HTTPError as e:
+            return e.code
+
+    forged = {"X-Redrive-Forwarded-For": "198.51.100.7:1234", "X-Redrive-Cluster-Token": "not-the-token"}
+    follower = cluster3.others(leader)[0]
+    assert send(leader, forged) == 200, "a forged client address was believed by the leader"
+    assert send(follower, forged) == 200, "a forged client address was believed through a follower"
+    real = {"X-Redrive-Forwarded-For": "198.51.100.7:1234", "X-Redrive-Cluster-Token": token}
+    assert send(leader, real) == 403, "the forwarded client address did not reach the policy"
