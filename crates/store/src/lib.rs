@@ -334,24 +334,52 @@ fn open_legacy_bodies(conn: &Connection) -> Result<bool, StoreError> {
 
 /// A message's content: from `contents`, else (in a store with legacy bodies) from `bodies`.
 fn read_content(conn: &Connection, queue: u64, seq: u64, legacy: bool) -> Result<Option<SharedContent>, StoreError> {
-    let found = query_content(conn, "SELECT content FROM contents WHERE seq = ?1", [key(seq)])?;
+    let found = query_content(conn, "SELECT content FROM contents WHERE seq = ?1", [key(seq)], (queue, seq))?;
     if found.is_some() || !legacy {
         return Ok(found);
     }
-    query_content(conn, "SELECT content FROM bodies WHERE queue = ?1 AND seq = ?2", [key(queue), key(seq)])
+    query_content(
+        conn,
+        "SELECT content FROM bodies WHERE queue = ?1 AND seq = ?2",
+        [key(queue), key(seq)],
+        (queue, seq),
+    )
 }
 
-/// The content in the first row of `sql`, if any.
+/// The content in the first row of `sql`, if any. A row that cannot be decoded is as good as
+/// missing (`damaged`): an error would fail every receive of the queue behind it.
 fn query_content(
     conn: &Connection,
     sql: &str,
     params: impl rusqlite::Params,
+    message: (u64, u64),
 ) -> Result<Option<SharedContent>, StoreError> {
     let mut stmt = conn.prepare_cached(sql).map_err(err)?;
     let mut rows = stmt.query(params).map_err(err)?;
     match rows.next().map_err(err)? {
-        Some(row) => blob::<Content>(row, 0).map(|c| Some(Arc::new(c))),
+        Some(row) => {
+            let bytes = row.get_ref(0).map_err(err)?.as_blob().map_err(err)?;
+            Ok(damaged(decode::<Content>(bytes), message).map(Arc::new))
+        }
         None => Ok(None),
+    }
+}
+
+/// A stored body that does not decode: said once per read, with what to do, and treated as
+/// missing (the engine skips a message without a body) so its queue goes on serving.
+pub(crate) fn damaged(decoded: Result<Content, StoreError>, (queue, seq): (u64, u64)) -> Option<Content> {
+    match decoded {
+        Ok(c) => Some(c),
+        Err(e) => {
+            tracing::error!(
+                queue,
+                seq,
+                error = %e,
+                "a stored message body is damaged and cannot be read; the message is skipped (restore the \
+                 database from a backup to recover it)"
+            );
+            None
+        }
     }
 }
 

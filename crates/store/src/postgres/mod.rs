@@ -751,9 +751,13 @@ impl Store for PgStore {
         }
         let found: HashMap<u64, SharedContent> = self.read(move |conn, _| {
             let rows = conn.client.query(&conn.contents, &[&unread]).map_err(err)?;
-            rows.iter()
-                .map(|r| Ok((r.get::<_, i64>(0) as u64, Arc::new(decode::<Content>(r.get(1))?))))
-                .collect::<Result<HashMap<_, _>, StoreError>>()
+            Ok(rows
+                .iter()
+                .filter_map(|r| {
+                    let seq = r.get::<_, i64>(0) as u64;
+                    crate::damaged(decode::<Content>(r.get(1)), (queue, seq)).map(|c| (seq, Arc::new(c)))
+                })
+                .collect::<HashMap<_, _>>())
         })?;
         for (slot, seq) in out.iter_mut().zip(seqs) {
             if slot.is_none() {

@@ -157,3 +157,15 @@ async fn a_deduplication_key_may_hold_any_character() {
     assert!(store.load().expect("load").queues[0].dedup.is_empty());
     store.close();
 }
+
+#[tokio::test]
+async fn a_damaged_body_reads_as_missing_and_the_others_are_read() {
+    let Some(mut pg) = postgres() else { return };
+    let store = pg.open();
+    store.submit(vec![Change::PutQueue(queue(1, "q")), put(1, 1, "one"), put(1, 2, "two")]).await.expect("commit");
+    pg.sql("UPDATE {s}.contents SET content = '\\xffffffffff'::bytea WHERE seq = 1");
+    let found = store.contents(1, &[1, 2]).expect("a damaged row is no error");
+    assert!(found[0].is_none());
+    assert_eq!(found[1].as_ref().map(|c| c.body.as_str()), Some("two"));
+    store.close();
+}
