@@ -180,3 +180,32 @@ def test_metrics_can_require_a_bearer_token(tmp_path):
         assert status == 200, "/health stays open"
     finally:
         assert server.stop() == 0
+
+
+def test_each_accounts_queues_are_its_own_after_a_restart(tmp_path):
+    """With keys of two accounts, a durable server restarted gives each account back its own
+    queues and messages (they were restored into the configured account before)."""
+    creds = tmp_path / "credentials.toml"
+    creds.write_text(
+        f'[[keys]]\naccess_key_id = "{KEY}"\nsecret_access_key = "{SECRET}"\naccount_id = "111111111111"\n'
+        '[[keys]]\naccess_key_id = "AKIDSECONDACCOUNT001"\nsecret_access_key = "second-account-secret"\n'
+        'account_id = "222222222222"\n'
+    )
+    args = ["--credentials", str(creds), "--data-dir", str(tmp_path / "data")]
+    server = ServerProcess(args=args, in_memory=False, log_dir=tmp_path).start()
+    try:
+        first, second = client(server), client(server, "AKIDSECONDACCOUNT001", "second-account-secret")
+        first.create_queue(QueueName="one")
+        url = second.create_queue(QueueName="two")["QueueUrl"]
+        second.send_message(QueueUrl=url, MessageBody="kept")
+    finally:
+        assert server.stop() == 0
+    server = ServerProcess(args=args, in_memory=False, log_dir=tmp_path).start()
+    try:
+        first, second = client(server), client(server, "AKIDSECONDACCOUNT001", "second-account-secret")
+        assert [u.rsplit("/", 2)[-2:] for u in first.list_queues()["QueueUrls"]] == [["111111111111", "one"]]
+        urls = second.list_queues()["QueueUrls"]
+        assert [u.rsplit("/", 2)[-2:] for u in urls] == [["222222222222", "two"]]
+        assert [m["Body"] for m in second.receive_message(QueueUrl=urls[0])["Messages"]] == ["kept"]
+    finally:
+        server.stop()

@@ -165,6 +165,8 @@ pub struct Queue {
     /// Distinguishes this queue from an earlier one of the same name (receipt handles, store keys).
     pub uid: u64,
     pub created_at: Millis,
+    /// The name its record is stored under (`Engine::stored_name`): kept as it was given.
+    stored_name: String,
     /// The queue's FifoQueue attribute, which never changes: readable without the lock.
     fifo: bool,
     pub(crate) state: Mutex<QueueState>,
@@ -208,6 +210,7 @@ impl Queue {
             id,
             arn,
             uid: record.uid,
+            stored_name: record.name,
             fifo: is_fifo,
             created_at: record.created_at,
             state: Mutex::new(QueueState {
@@ -355,7 +358,7 @@ impl Queue {
     /// The queue's record as a store keeps it.
     pub(crate) fn record(&self, state: &QueueState) -> QueueRecord {
         QueueRecord {
-            name: self.id.name.clone(),
+            name: self.stored_name.clone(),
             uid: self.uid,
             created_at: self.created_at,
             last_modified: state.last_modified,

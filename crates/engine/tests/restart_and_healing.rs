@@ -119,3 +119,30 @@ async fn a_failed_commit_answers_503_shows_only_what_was_acknowledged_and_heals_
     assert_eq!((c.visible, c.in_flight), (0, 2));
     assert_eq!(e.counts(&me(), &qid("f.fifo")).unwrap().visible, 1);
 }
+
+#[tokio::test]
+async fn a_queue_of_another_account_is_its_accounts_after_a_restart() {
+    use engine::store::Store;
+    use engine::{Caller, QueueId};
+    let store = Arc::new(MemoryStore::default());
+    let clock = ManualClock::new(START);
+    let other = Caller::new("222222222222", Some("AKIDOTHER".into()));
+    let e = open(&store, &clock);
+    e.create_queue(&other, "theirs", &BTreeMap::new(), &BTreeMap::new()).await.unwrap();
+    e.create_queue(&me(), "mine", &BTreeMap::new(), &BTreeMap::new()).await.unwrap();
+    let theirs = QueueId::new("222222222222", "theirs");
+    e.send_message(&other, &theirs, body("kept")).await.unwrap();
+    e.stop().await;
+    drop(e);
+
+    let e = open(&store, &clock);
+    let (listed, _) = e.list_queues(&other, None, None, None).unwrap();
+    assert_eq!(listed, std::slice::from_ref(&theirs), "the other account's queue is still its own");
+    let (listed, _) = e.list_queues(&me(), None, None, None).unwrap();
+    assert_eq!(listed, [qid("mine")], "and not the configured account's");
+    assert_eq!(e.counts(&other, &theirs).unwrap().visible, 1);
+    // The configured account's queues are stored under their bare names, as before.
+    let mut names: Vec<String> = store.load().unwrap().queues.into_iter().map(|q| q.record.name).collect();
+    names.sort();
+    assert_eq!(names, ["222222222222/theirs", "mine"]);
+}

@@ -8,6 +8,11 @@
 //! - 1: the layouts before safe redrive (kept below, as they were).
 //! - 2: `Content` gains `dead_lettered_at` and `redrives`; `TaskRecord` gains `options` and
 //!   `progress`. Messages a DLQ held before the upgrade have no `dead_lettered_at`.
+//! - 3: a queue of another account than the configured one is stored under `account/name`
+//!   (before, every stored queue was restored into the configured account). No blob changes —
+//!   every name of format 2 is a bare name, which still means the configured account — but a
+//!   redrive that knows only format 2 would restore `account/name` as a queue of that name, so
+//!   it must refuse such a store.
 
 use engine::message::{Attributes, Content};
 use engine::store::{TaskRecord, TaskStatus};
@@ -17,7 +22,7 @@ use serde::Deserialize;
 use crate::{decode, encode, err, StoreError};
 
 /// The format this code writes.
-pub(crate) const CURRENT: i64 = 2;
+pub(crate) const CURRENT: i64 = 3;
 
 /// Bring the store's blobs to the current format; a store that holds nothing is simply marked.
 pub(crate) fn upgrade(conn: &mut Connection) -> Result<(), StoreError> {

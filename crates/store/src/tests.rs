@@ -276,7 +276,7 @@ async fn a_store_of_format_1_is_upgraded_at_open_and_its_messages_and_tasks_read
     assert_eq!((t.options.clone(), t.progress.clone()), Default::default(), "a plain task, as it was");
     drop(store);
 
-    // Upgraded once: the next open reads format 2 as it is.
+    // Upgraded once: the next open reads the current format as it is.
     let store = SqliteStore::open(dir.path()).unwrap();
     assert_eq!(store.contents(1, &[7]).unwrap()[0].as_ref().map(|c| c.body.clone()).as_deref(), Some("old body"));
     assert_eq!(store.load().unwrap().tasks[0].id, "t-old");
@@ -290,7 +290,7 @@ fn a_store_written_by_a_newer_version_is_refused_not_misread() {
     conn.execute_batch("UPDATE meta SET value = 99 WHERE key = 'format'").unwrap();
     drop(conn);
     let refused = SqliteStore::open(dir.path()).err().map(|e| e.to_string()).unwrap_or_default();
-    assert!(refused.contains("written by a newer redrive (format 99; this version reads up to 2)"), "{refused}");
+    assert!(refused.contains("written by a newer redrive (format 99; this version reads up to 3)"), "{refused}");
 }
 
 #[test]

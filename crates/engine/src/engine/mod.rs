@@ -155,9 +155,23 @@ impl Engine {
         id.arn(&self.config.region)
     }
 
-    /// A stored queue's id: every stored queue belongs to the one configured account.
-    fn stored_id(&self, name: &str) -> QueueId {
-        QueueId::new(self.config.account_id.clone(), name)
+    /// A stored queue's id: its record's name is `account/name` for a queue of another account
+    /// than the configured one (a queue name has no `/`), and the bare name for the configured
+    /// account's — so those follow `--account-id` if it changes, as they always have.
+    fn stored_id(&self, stored: &str) -> QueueId {
+        match stored.split_once('/') {
+            Some((account, name)) => QueueId::new(account, name),
+            None => QueueId::new(self.config.account_id.clone(), stored),
+        }
+    }
+
+    /// The name a queue's record is stored under (see `stored_id`).
+    pub(crate) fn stored_name(&self, id: &QueueId) -> String {
+        if id.account == self.config.account_id {
+            id.name.clone()
+        } else {
+            format!("{}/{}", id.account, id.name)
+        }
     }
 
     pub(crate) fn queue(&self, id: &QueueId) -> Result<Arc<Queue>> {

@@ -57,7 +57,7 @@ impl Engine {
             let attrs = QueueAttributes::created(fifo, attributes)?;
             validate_tags(tags)?;
             let record = QueueRecord {
-                name: name.to_string(),
+                name: self.stored_name(&id),
                 uid: rand::random(),
                 created_at: now,
                 last_modified: now,
