@@ -108,6 +108,12 @@ pub enum Change {
         started_at: Millis,
         id: String,
     },
+    /// A queue was deleted: its name may not be created again for a while, restarts included.
+    PutTombstone(Tombstone),
+    /// Forget the tombstone of a queue's stored name.
+    DeleteTombstone {
+        name: String,
+    },
     /// A FIFO deduplication id accepted until `expires_at`.
     PutDedup {
         queue: u64,
@@ -148,6 +154,14 @@ pub struct DedupRecord {
     pub expires_at: Millis,
 }
 
+/// A deleted queue's stored name and when it was deleted (AWS refuses to create it again for
+/// 60 s: QueueDeletedRecently).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tombstone {
+    pub name: String,
+    pub deleted_at: Millis,
+}
+
 /// Everything a store holds, as of one point: what rebuilds the engine.
 #[derive(Default)]
 pub struct Stored {
@@ -157,6 +171,8 @@ pub struct Stored {
     pub tasks: Vec<TaskRecord>,
     /// The highest `ReserveSeqs` limit kept (0 if none).
     pub seq_limit: u64,
+    /// Deleted queues' tombstones, in name order.
+    pub tombstones: Vec<Tombstone>,
 }
 
 /// Whether a store takes changes.
@@ -228,6 +244,7 @@ struct Record {
     dedup: ByNumber<BTreeMap<String, DedupRecord>>,
     tasks: BTreeMap<(Millis, String), TaskRecord>,
     seq_limit: u64,
+    tombstones: BTreeMap<String, Millis>,
 }
 
 impl Record {
@@ -260,6 +277,12 @@ impl Record {
             }
             Change::DeleteTask { started_at, id } => {
                 self.tasks.remove(&(started_at, id));
+            }
+            Change::PutTombstone(t) => {
+                self.tombstones.insert(t.name, t.deleted_at);
+            }
+            Change::DeleteTombstone { name } => {
+                self.tombstones.remove(&name);
             }
             Change::PutDedup { queue, key, message_id, seq, expires_at } => {
                 let record = DedupRecord { key: key.clone(), message_id, seq, expires_at };
@@ -294,7 +317,9 @@ impl Record {
                 LoadedQueue { record: record.clone(), messages, dedup }
             })
             .collect();
-        Stored { queues, tasks: self.tasks.values().cloned().collect(), seq_limit: self.seq_limit }
+        let tombstones =
+            self.tombstones.iter().map(|(name, &deleted_at)| Tombstone { name: name.clone(), deleted_at }).collect();
+        Stored { queues, tasks: self.tasks.values().cloned().collect(), seq_limit: self.seq_limit, tombstones }
     }
 }
 

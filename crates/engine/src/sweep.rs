@@ -3,7 +3,8 @@
 //! forever; reads for metrics only look. One background task, for every queue, does the
 //! rest: `tick(now)` drops what has expired and returns when the next message expires, and
 //! a thin loop sleeps on the engine's clock until then. It also forgets move tasks that
-//! ended longer ago than their retention (`movetask::MOVE_TASK_RETENTION_MS`).
+//! ended longer ago than their retention (`movetask::MOVE_TASK_RETENTION_MS`), and deleted
+//! queues' tombstones once their name may be created again.
 
 use std::sync::Arc;
 
@@ -34,7 +35,8 @@ impl Engine {
                 next = next.min(t);
             }
         }
-        let forgotten = self.prune_tasks(now);
+        let mut forgotten = self.prune_tasks(now);
+        forgotten.extend(self.prune_tombstones(now));
         if !forgotten.is_empty() {
             drop(self.store().submit(forgotten));
         }

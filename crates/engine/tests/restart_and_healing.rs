@@ -146,3 +146,24 @@ async fn a_queue_of_another_account_is_its_accounts_after_a_restart() {
     names.sort();
     assert_eq!(names, ["222222222222/theirs", "mine"]);
 }
+
+#[tokio::test]
+async fn a_queue_deleted_just_before_a_restart_is_still_deleted_recently_after_it() {
+    let store = Arc::new(MemoryStore::default());
+    let clock = ManualClock::new(START);
+    let e = open(&store, &clock);
+    e.create_queue(&me(), "gone", &BTreeMap::new(), &BTreeMap::new()).await.unwrap();
+    e.delete_queue(&me(), &qid("gone")).await.unwrap();
+    e.stop().await;
+    drop(e);
+
+    let e = open(&store, &clock);
+    clock.advance(Duration::from_secs(30));
+    let again = e.create_queue(&me(), "gone", &BTreeMap::new(), &BTreeMap::new()).await;
+    assert!(matches!(again, Err(Error::QueueDeletedRecently)), "{:?}", again.map(|q| q.id.clone()));
+    clock.advance(Duration::from_secs(31));
+    e.create_queue(&me(), "gone", &BTreeMap::new(), &BTreeMap::new()).await.unwrap();
+    // Recreated: its tombstone is gone from the store too, so a later restart does not refuse it.
+    use engine::store::Store;
+    assert!(store.load().unwrap().tombstones.is_empty());
+}

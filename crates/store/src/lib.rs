@@ -44,7 +44,7 @@ use std::time::Duration;
 use engine::message::{Content, SharedContent};
 use engine::store::{
     Change, Commit, DedupRecord, Health, LoadedQueue, MessageState, QueueRecord, Rebuild, Store, StoreError, Stored,
-    TaskRecord,
+    TaskRecord, Tombstone,
 };
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 
@@ -68,6 +68,8 @@ const SCHEMA: &str = "
         PRIMARY KEY (queue, key)) WITHOUT ROWID;
     -- Single values by name: `seq_limit`, the highest ReserveSeqs limit.
     CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+    -- Deleted queues' stored names, while CreateQueue of them is refused (QueueDeletedRecently).
+    CREATE TABLE IF NOT EXISTS tombstones (name TEXT PRIMARY KEY, deleted_at INTEGER NOT NULL) WITHOUT ROWID;
     -- A scratch row the health probe rewrites.
     CREATE TABLE IF NOT EXISTS probe (id INTEGER PRIMARY KEY, n INTEGER NOT NULL);";
 
@@ -517,6 +519,16 @@ fn apply_in_transaction(conn: &mut Connection, group: &[Job], legacy: bool) -> R
             Change::DeleteTask { started_at, id } => {
                 run(&tx, "DELETE FROM tasks WHERE started_at = ?1 AND id = ?2", params![key(*started_at), id])?;
             }
+            Change::PutTombstone(t) => {
+                run(
+                    &tx,
+                    "INSERT OR REPLACE INTO tombstones (name, deleted_at) VALUES (?1, ?2)",
+                    params![t.name, key(t.deleted_at)],
+                )?;
+            }
+            Change::DeleteTombstone { name } => {
+                run(&tx, "DELETE FROM tombstones WHERE name = ?1", [name])?;
+            }
         }
     }
     tx.commit().map_err(err)
@@ -623,8 +635,17 @@ impl Store for SqliteStore {
             out.push(LoadedQueue { record, messages, dedup });
         }
         drop((states, dedups));
+        let mut tombstones = Vec::new();
+        {
+            let mut stmt = txn.prepare_cached("SELECT name, deleted_at FROM tombstones ORDER BY name").map_err(err)?;
+            let mut rows = stmt.query([]).map_err(err)?;
+            while let Some(row) = rows.next().map_err(err)? {
+                let deleted_at: i64 = row.get(1).map_err(err)?;
+                tombstones.push(Tombstone { name: row.get(0).map_err(err)?, deleted_at: deleted_at as u64 });
+            }
+        }
         txn.commit().map_err(err)?;
-        Ok(Stored { queues: out, tasks, seq_limit: seq_limit.map_or(0, |v| v as u64) })
+        Ok(Stored { queues: out, tasks, seq_limit: seq_limit.map_or(0, |v| v as u64), tombstones })
     }
 
     /// Bodies not committed yet come from the pending map; the others from one read

@@ -51,7 +51,8 @@ impl Engine {
     /// `Queue`, so waiters on it stay attached).
     pub(super) fn reload(&self, queues: &mut BTreeMap<QueueId, Arc<Queue>>, stored: Stored) {
         let now = self.clock.now();
-        let Stored { queues: loaded, tasks, seq_limit } = stored;
+        let Stored { queues: loaded, tasks, seq_limit, tombstones } = stored;
+        self.restore_tombstones(tombstones);
         self.seqs.forget_reservations_since(seq_limit);
         let mut fresh = BTreeMap::new();
         for q in loaded {

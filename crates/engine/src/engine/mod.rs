@@ -75,7 +75,7 @@ impl Engine {
     /// An engine over `store`, with every queue and message the store kept.
     pub fn open(config: EngineConfig, clock: Arc<dyn Clock>, store: Arc<dyn Store>) -> Result<Engine, StoreError> {
         let now = clock.now();
-        let Stored { queues: loaded, tasks, seq_limit } = store.load()?;
+        let Stored { queues: loaded, tasks, seq_limit, tombstones } = store.load()?;
         let engine = Engine {
             clock,
             config,
@@ -94,6 +94,7 @@ impl Engine {
             // A task resumed moves only what was in its queue when it started.
             engine.seqs.at_least(task.boundary_seq);
         }
+        engine.restore_tombstones(tombstones);
         let mut queues = engine.queues.write();
         for q in loaded {
             let id = engine.stored_id(&q.record.name);

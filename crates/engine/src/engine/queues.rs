@@ -4,16 +4,41 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::attributes::{QueueAttributes, READABLE_NAMES};
+use crate::clock::Millis;
 use crate::error::{Error, Result};
 use crate::policy;
 use crate::queue::Queue;
 use crate::queue_id::{Caller, QueueId};
-use crate::store::{Change, QueueRecord};
+use crate::store::{Change, QueueRecord, Tombstone};
 
 use super::validation::{validate_queue_name, validate_tags, Paging, MAX_TAGS};
 use super::Engine;
 
 pub(super) const DELETE_COOLDOWN_MS: u64 = 60_000;
+
+impl Engine {
+    /// The deleted queues a store kept, as the cooldown's memory (their age is judged at
+    /// CreateQueue and by the sweep).
+    pub(super) fn restore_tombstones(&self, tombstones: Vec<Tombstone>) {
+        let mut deleted = self.recently_deleted.lock();
+        deleted.clear();
+        deleted.extend(tombstones.into_iter().map(|t| (self.stored_id(&t.name), t.deleted_at)));
+    }
+
+    /// Forget the tombstones past the cooldown (the sweep's); the store's changes for it.
+    pub(crate) fn prune_tombstones(&self, now: Millis) -> Vec<Change> {
+        let mut deleted = self.recently_deleted.lock();
+        let expired: Vec<QueueId> =
+            deleted.iter().filter(|(_, &at)| now >= at + DELETE_COOLDOWN_MS).map(|(id, _)| id.clone()).collect();
+        expired
+            .into_iter()
+            .map(|id| {
+                deleted.remove(&id);
+                Change::DeleteTombstone { name: self.stored_name(&id) }
+            })
+            .collect()
+    }
+}
 pub(super) const PURGE_COOLDOWN_MS: u64 = 60_000;
 impl Engine {
     pub async fn create_queue(
@@ -49,10 +74,9 @@ impl Engine {
                 // Its creation may still be committing (or have failed): answer once it is durable.
                 break 'found (existing.clone(), self.store.submit(Vec::new()));
             }
-            if let Some(&deleted_at) = self.recently_deleted.lock().get(&id) {
-                if now < deleted_at + DELETE_COOLDOWN_MS {
-                    return Err(Error::QueueDeletedRecently);
-                }
+            let tombstone = self.recently_deleted.lock().get(&id).copied();
+            if tombstone.is_some_and(|deleted_at| now < deleted_at + DELETE_COOLDOWN_MS) {
+                return Err(Error::QueueDeletedRecently);
             }
             let attrs = QueueAttributes::created(fifo, attributes)?;
             validate_tags(tags)?;
@@ -65,9 +89,15 @@ impl Engine {
                 tags: tags.clone(),
                 last_purge: None,
             };
-            let queue = Queue::new(id.clone(), self.arn_of(&id), record.clone(), self.seqs.clone());
+            let mut changes = Vec::with_capacity(2);
+            if tombstone.is_some() {
+                self.recently_deleted.lock().remove(&id);
+                changes.push(Change::DeleteTombstone { name: record.name.clone() });
+            }
+            changes.push(Change::PutQueue(record.clone()));
+            let queue = Queue::new(id.clone(), self.arn_of(&id), record, self.seqs.clone());
             queues.insert(id, queue.clone());
-            (queue, self.store.submit(vec![Change::PutQueue(record)]))
+            (queue, self.store.submit(changes))
         };
         Engine::durable(commit).await?;
         Ok(queue)
@@ -79,9 +109,11 @@ impl Engine {
             let mut queues = self.queues.write();
             let queue = queues.remove(id).ok_or(Error::QueueDoesNotExist)?;
             queue.state.lock().deleted = true;
-            self.recently_deleted.lock().insert(id.clone(), self.clock.now());
+            let now = self.clock.now();
+            self.recently_deleted.lock().insert(id.clone(), now);
             queue.arrivals.notify_waiters();
-            self.store.submit(vec![Change::DeleteQueue { uid: queue.uid }])
+            let tombstone = Tombstone { name: self.stored_name(id), deleted_at: now };
+            self.store.submit(vec![Change::DeleteQueue { uid: queue.uid }, Change::PutTombstone(tombstone)])
         };
         Engine::durable(commit).await
     }

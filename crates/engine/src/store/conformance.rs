@@ -66,6 +66,7 @@ macro_rules! store_conformance {
             the_seq_limit_keeps_the_highest_reservation,
             contents_are_read_in_one_go_with_none_for_a_missing_message,
             a_deleted_task_is_forgotten_and_the_others_kept,
+            tombstones_are_kept_replaced_and_forgotten,
         );
     };
     (@cases $backend:expr; $($case:ident),* $(,)?) => {
@@ -308,6 +309,19 @@ pub async fn a_deleted_task_is_forgotten_and_the_others_kept(backend: &mut dyn B
     assert_eq!(ids(store.load().unwrap()), ["a", "c"]);
     let store = backend.reopen(store);
     assert_eq!(ids(store.load().unwrap()), ["a", "c"]);
+}
+
+pub async fn tombstones_are_kept_replaced_and_forgotten(backend: &mut dyn Backend) {
+    use crate::store::Tombstone;
+    let store = backend.open();
+    let stone = |name: &str, at: u64| Change::PutTombstone(Tombstone { name: name.into(), deleted_at: at });
+    store.submit(vec![stone("b", 1_000), stone("a", 2_000), stone("b", 3_000)]).await.unwrap();
+    store.submit(vec![stone("c", 4_000), Change::DeleteTombstone { name: "a".into() }]).await.unwrap();
+    let kept = |stored: Stored| stored.tombstones.into_iter().map(|t| (t.name, t.deleted_at)).collect::<Vec<_>>();
+    let want = vec![("b".to_string(), 3_000), ("c".to_string(), 4_000)];
+    assert_eq!(kept(store.load().unwrap()), want, "in name order, the latest deletion kept");
+    let store = backend.reopen(store);
+    assert_eq!(kept(store.load().unwrap()), want);
 }
 
 pub async fn contents_are_read_in_one_go_with_none_for_a_missing_message(backend: &mut dyn Backend) {

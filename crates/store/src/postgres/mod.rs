@@ -23,7 +23,7 @@ use std::time::Duration;
 use engine::message::{Content, SharedContent};
 use engine::store::{
     Change, Commit, DedupRecord, Health, LoadedQueue, MessageState, QueueRecord, Rebuild, Store, StoreError, Stored,
-    TaskRecord,
+    TaskRecord, Tombstone,
 };
 use postgres::{Client, NoTls, Statement};
 
@@ -258,6 +258,8 @@ struct Statements {
     delete_dedup: Statement,
     put_task: Statement,
     delete_task: Statement,
+    put_tombstone: Statement,
+    delete_tombstone: Statement,
     reserve: Statement,
 }
 
@@ -314,6 +316,12 @@ impl Statements {
             ))
             .await?,
             delete_task: p(format!("DELETE FROM {s}.tasks WHERE started_at = $1 AND id = $2")).await?,
+            put_tombstone: p(format!(
+                "INSERT INTO {s}.tombstones (name, deleted_at) VALUES ($1, $2) \
+                 ON CONFLICT (name) DO UPDATE SET deleted_at = excluded.deleted_at"
+            ))
+            .await?,
+            delete_tombstone: p(format!("DELETE FROM {s}.tombstones WHERE name = $1")).await?,
             reserve: p(format!(
                 "INSERT INTO {s}.meta (key, value) VALUES ('seq_limit', $1) \
                  ON CONFLICT (key) DO UPDATE SET value = greatest({s}.meta.value, excluded.value)"
@@ -600,6 +608,10 @@ impl Fold {
                 self.flush(batch, sql)?;
                 batch.push(&sql.delete_task, vec![Box::new(key(*started_at)), Box::new(id.clone())]);
             }
+            Change::PutTombstone(t) => {
+                batch.push(&sql.put_tombstone, vec![Box::new(t.name.clone()), Box::new(key(t.deleted_at))]);
+            }
+            Change::DeleteTombstone { name } => batch.push(&sql.delete_tombstone, vec![Box::new(name.clone())]),
             Change::ReserveSeqs { below } => batch.push(&sql.reserve, vec![Box::new(key(*below))]),
         }
         Ok(())
@@ -696,6 +708,12 @@ fn load(client: &mut Client, s: &str) -> Result<Stored, StoreError> {
         let queue: i64 = row.get(0);
         dedups.entry(queue as u64).or_default().push(decode(row.get(1))?);
     }
+    let tombstones = tx
+        .query(&format!("SELECT name, deleted_at FROM {s}.tombstones ORDER BY name"), &[])
+        .map_err(err)?
+        .iter()
+        .map(|r| Tombstone { name: r.get(0), deleted_at: r.get::<_, i64>(1) as u64 })
+        .collect();
     tx.commit().map_err(err)?;
     let mut queues: Vec<LoadedQueue> = records
         .into_iter()
@@ -706,7 +724,7 @@ fn load(client: &mut Client, s: &str) -> Result<Stored, StoreError> {
         })
         .collect();
     queues.sort_by_key(|q| q.record.uid);
-    Ok(Stored { queues, tasks, seq_limit: seq_limit.map_or(0, |v| v as u64) })
+    Ok(Stored { queues, tasks, seq_limit: seq_limit.map_or(0, |v| v as u64), tombstones })
 }
 
 impl Drop for PgStore {

@@ -30,6 +30,7 @@ const MIGRATIONS: &[&str] = &[
      CREATE TABLE dedup (queue bigint NOT NULL, key bytea NOT NULL, record bytea NOT NULL,
                          PRIMARY KEY (queue, key));
      CREATE TABLE meta (key text PRIMARY KEY, value bigint NOT NULL);
+     CREATE TABLE tombstones (name text PRIMARY KEY, deleted_at bigint NOT NULL);
      INSERT INTO meta (key, value) VALUES ('format', 3);
      -- Who may write the record (docs/multi-node.md): one row. `token` authenticates requests
      -- nodes forward to each other; only those who can read this database know it (244 random
