@@ -22,7 +22,7 @@
 //! One writer thread applies submissions in order. While it commits (one fsync), new
 //! submissions queue up; it takes all of them into the next transaction — group commit.
 //! Bodies submitted but not yet committed wait in a pending map, so `contents` finds them as
-//! the contract asks. Reads (`load`, `contents`) go through read-only connections (about one
+//! the contract asks (both in `group.rs`, shared with the PostgreSQL store). Reads (`load`, `contents`) go through read-only connections (about one
 //! per core), which in WAL mode never wait for the writer's fsync. SQLite drops a reader's page
 //! cache whenever the writer has changed the file, so the bodies one `contents` call asks for
 //! (a receive of ten, a move-task batch) are read in one read transaction. The WAL is kept
@@ -34,11 +34,10 @@
 //! engine rebuilds from what is on disk, and only then are changes accepted — so the durable
 //! record never holds a change whose predecessor was lost.
 
-use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::Duration;
 
 use engine::message::{Content, SharedContent};
@@ -48,7 +47,10 @@ use engine::store::{
 };
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 
+use group::{Job, Submissions};
+
 mod format;
+mod group;
 pub mod postgres;
 
 pub use postgres::PgStore;
@@ -89,21 +91,9 @@ const WAL_LIMIT_BYTES: u64 = 64 * 1024 * 1024;
 /// How long a connection waits for another's lock (WAL recovery, checkpoint restarts).
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Most submissions one transaction takes.
-const MAX_GROUP: usize = 4096;
-
 const FILE_NAME: &str = "redrive.sqlite";
 /// The file of the redb store that earlier versions kept.
 const REDB_FILE_NAME: &str = "redrive.redb";
-
-struct Job {
-    changes: Vec<Change>,
-    done: tokio::sync::oneshot::Sender<Result<(), StoreError>>,
-}
-
-/// Bodies submitted but not yet committed, so a receive can deliver them meanwhile (the
-/// contract's "reads see submissions").
-type Pending = Arc<parking_lot::Mutex<HashMap<(u64, u64), SharedContent>>>;
 
 /// A connection; `None` once closed (or, for the writer's, while it is being reopened).
 type SharedConn = Arc<parking_lot::Mutex<Option<Connection>>>;
@@ -113,11 +103,9 @@ pub struct SqliteStore {
     conn: SharedConn,
     /// The read-only connections of `load` and `contents`.
     readers: Vec<parking_lot::Mutex<Option<Connection>>>,
-    pending: Pending,
-    /// `None` once closed: closing the channel ends the writer, which is then joined.
-    jobs: parking_lot::Mutex<Option<mpsc::Sender<Job>>>,
+    /// Closing it ends the writer, which is then joined.
+    submissions: Submissions,
     writer: parking_lot::Mutex<Option<std::thread::JoinHandle<()>>>,
-    failed: Arc<AtomicBool>,
     /// Whether the legacy `bodies` table held rows at open.
     legacy: bool,
     lock: parking_lot::Mutex<Option<File>>,
@@ -138,10 +126,6 @@ pub enum OpenError {
 
 fn err(e: impl std::fmt::Display) -> StoreError {
     StoreError(e.to_string())
-}
-
-fn stopped() -> StoreError {
-    StoreError("the store stopped after an earlier failure; restart the server".into())
 }
 
 fn closed() -> StoreError {
@@ -253,21 +237,22 @@ impl SqliteStore {
             .collect::<Result<Vec<_>, _>>()
             .map_err(database)?;
         let conn: SharedConn = Arc::new(parking_lot::Mutex::new(Some(conn)));
-        let (jobs, rx) = mpsc::channel::<Job>();
-        let failed = Arc::new(AtomicBool::new(false));
-        let pending = Pending::default();
-        let (wconn, wfailed, wpending) = (conn.clone(), failed.clone(), pending.clone());
+        let (submissions, rx) = Submissions::new();
+        let (wconn, failed, pending) = (conn.clone(), submissions.failed.clone(), submissions.pending.clone());
         let writer = std::thread::Builder::new()
             .name("redrive-store".into())
-            .spawn(move || writer(&wconn, &rx, &wfailed, &wpending, legacy))
+            .spawn(move || {
+                group::write(&rx, &failed, &pending, |jobs| match wconn.lock().as_mut() {
+                    Some(c) => apply(c, jobs, legacy),
+                    None => Err(closed()),
+                })
+            })
             .map_err(|e| OpenError::Io(dir.into(), e))?;
         Ok(SqliteStore {
             conn,
             readers,
-            pending,
-            jobs: parking_lot::Mutex::new(Some(jobs)),
+            submissions,
             writer: parking_lot::Mutex::new(Some(writer)),
-            failed,
             legacy,
             lock: parking_lot::Mutex::new(Some(lock)),
             path,
@@ -381,44 +366,6 @@ pub(crate) fn damaged(decoded: Result<Content, StoreError>, (queue, seq): (u64, 
                  database from a backup to recover it)"
             );
             None
-        }
-    }
-}
-
-fn writer(conn: &SharedConn, rx: &mpsc::Receiver<Job>, failed: &AtomicBool, pending: &Pending, legacy: bool) {
-    while let Ok(first) = rx.recv() {
-        let mut group = vec![first];
-        while group.len() < MAX_GROUP {
-            match rx.try_recv() {
-                Ok(job) => group.push(job),
-                Err(_) => break,
-            }
-        }
-        let result = if failed.load(Ordering::SeqCst) {
-            Err(stopped())
-        } else {
-            match conn.lock().as_mut() {
-                Some(c) => apply(c, &group, legacy),
-                None => Err(closed()),
-            }
-        };
-        if let Err(e) = &result {
-            // Failed first: nothing that follows (logging included) may leave the store
-            // accepting changes after a commit it lost.
-            failed.store(true, Ordering::SeqCst);
-            tracing::error!(error = %e, "store commit failed; refusing further changes until it recovers");
-        }
-        {
-            // Committed (or refused for good): either way the pending copies are done.
-            let mut p = pending.lock();
-            for change in group.iter().flat_map(|j| j.changes.iter()) {
-                if let Change::PutMessage { queue, seq, .. } = change {
-                    p.remove(&(*queue, *seq));
-                }
-            }
-        }
-        for job in group {
-            let _ = job.done.send(result.clone());
         }
     }
 }
@@ -571,20 +518,7 @@ impl Drop for SqliteStore {
 
 impl Store for SqliteStore {
     fn submit(&self, changes: Vec<Change>) -> Commit {
-        let (done, wait) = tokio::sync::oneshot::channel();
-        if !self.failed.load(Ordering::SeqCst) {
-            let mut p = self.pending.lock();
-            for change in &changes {
-                if let Change::PutMessage { queue, seq, content, .. } = change {
-                    p.insert((*queue, *seq), content.clone());
-                }
-            }
-        }
-        let sent = self.jobs.lock().as_ref().is_some_and(|j| j.send(Job { changes, done }).is_ok());
-        if self.failed.load(Ordering::SeqCst) || !sent {
-            return Box::pin(std::future::ready(Err(stopped())));
-        }
-        Box::pin(async move { wait.await.unwrap_or_else(|_| Err(StoreError("the store writer stopped".into()))) })
+        self.submissions.submit(changes)
     }
 
     fn load(&self) -> Result<Stored, StoreError> {
@@ -652,10 +586,7 @@ impl Store for SqliteStore {
     /// transaction, begun after the pending map was read: a body missing from it then had
     /// been committed already (the writer drops a pending body only after its commit).
     fn contents(&self, queue: u64, seqs: &[u64]) -> Result<Vec<Option<SharedContent>>, StoreError> {
-        let mut out: Vec<Option<SharedContent>> = {
-            let pending = self.pending.lock();
-            seqs.iter().map(|seq| pending.get(&(queue, *seq)).cloned()).collect()
-        };
+        let mut out = self.submissions.pending(queue, seqs);
         let unread = out.iter().filter(|c| c.is_none()).count();
         if unread == 0 {
             return Ok(out);
@@ -689,7 +620,7 @@ impl Store for SqliteStore {
     /// Finish what was submitted, close the database and release the directory's lock;
     /// later submissions fail.
     fn close(&self) {
-        self.jobs.lock().take();
+        self.submissions.close();
         if let Some(w) = self.writer.lock().take() {
             let _ = w.join();
         }
@@ -706,7 +637,7 @@ impl Store for SqliteStore {
     }
 
     fn health(&self) -> Health {
-        Health::of(&self.failed)
+        Health::of(&self.submissions.failed)
     }
 
     /// A small write transaction checks that commits succeed again (space returned); the
@@ -714,8 +645,8 @@ impl Store for SqliteStore {
     fn recover(&self, rebuild: Rebuild<'_>) -> Result<(), StoreError> {
         self.probe()?;
         rebuild(self.load()?)?;
-        self.pending.lock().clear();
-        self.failed.store(false, Ordering::SeqCst);
+        self.submissions.pending.lock().clear();
+        self.submissions.failed.store(false, Ordering::SeqCst);
         tracing::info!("store accepts changes again");
         Ok(())
     }
@@ -726,7 +657,7 @@ impl SqliteStore {
     /// old one kept a bad state).
     fn probe(&self) -> Result<(), StoreError> {
         // Closed: the directory's lock may be gone, so it must not be reopened.
-        if self.jobs.lock().is_none() {
+        if self.submissions.is_closed() {
             return Err(closed());
         }
         let mut guard = self.conn.lock();

@@ -89,7 +89,7 @@ async fn recovering_a_healthy_store_probes_and_hands_over_the_record() {
     assert_eq!(seen, 1);
     store.submit(vec![put(3, 2, "after")]).await.unwrap();
     assert_eq!(body(&store, 3, 2).as_deref(), Some("after"));
-    assert!(store.pending.lock().is_empty(), "committed bodies leave the pending map");
+    assert!(store.submissions.pending.lock().is_empty(), "committed bodies leave the pending map");
 }
 
 #[tokio::test]

@@ -27,6 +27,7 @@ use engine::store::{
 };
 use postgres::{Client, NoTls, Statement};
 
+use crate::group::{self, Job, Submissions};
 use crate::{decode, encode};
 
 /// A PostgreSQL error with what the server said (its Display alone is "db error").
@@ -62,8 +63,6 @@ pub use lease::{Holder, Lease};
 
 /// The schema the store's tables live in.
 pub const SCHEMA: &str = "redrive";
-/// Most submissions one transaction takes.
-const MAX_GROUP: usize = 4096;
 /// Reader threads (and connections) of `load` and `contents`.
 const READERS: usize = 2;
 /// How long a connection may take to open, and a statement to run, before the store counts the
@@ -109,11 +108,6 @@ pub(crate) fn connect(url: &str) -> Result<Client, StoreError> {
         .map_err(|e| StoreError(format!("cannot connect to PostgreSQL: {}", PgError::from(e).0)))
 }
 
-struct Job {
-    changes: Vec<Change>,
-    done: tokio::sync::oneshot::Sender<Result<(), StoreError>>,
-}
-
 /// A read, run on a reader thread with its connection.
 type Read = Box<dyn FnOnce(&mut Option<ReaderConn>) + Send>;
 
@@ -133,19 +127,14 @@ impl ReaderConn {
     }
 }
 
-/// Bodies submitted but not yet committed (the contract's "reads see submissions").
-type Pending = Arc<parking_lot::Mutex<HashMap<(u64, u64), SharedContent>>>;
-
 pub struct PgStore {
     url: String,
     schema: String,
     epoch: i64,
-    pending: Pending,
-    jobs: parking_lot::Mutex<Option<mpsc::Sender<Job>>>,
+    submissions: Submissions,
     writer: parking_lot::Mutex<Option<std::thread::JoinHandle<()>>>,
     reads: parking_lot::Mutex<Option<mpsc::Sender<Read>>>,
     readers: parking_lot::Mutex<Vec<std::thread::JoinHandle<()>>>,
-    failed: Arc<AtomicBool>,
     /// The last failed commit found the lease's epoch moved on: another node holds the record.
     fenced: Arc<AtomicBool>,
     /// Set by `recover` for the writer to open a fresh connection before its next group.
@@ -336,10 +325,6 @@ fn key(v: u64) -> i64 {
     v as i64
 }
 
-fn stopped() -> StoreError {
-    StoreError("the store refuses changes after a failed commit, until it recovers".into())
-}
-
 fn closed() -> StoreError {
     StoreError("the store is closed".into())
 }
@@ -381,23 +366,23 @@ impl PgStore {
             schema::migrate(&mut connect(url)?, schema)?;
             Writer::open(url, schema)
         })?;
-        let (jobs, rx) = mpsc::channel::<Job>();
-        let failed = Arc::new(AtomicBool::new(false));
+        let (submissions, rx) = Submissions::new();
         let fenced = Arc::new(AtomicBool::new(false));
         let reconnect = Arc::new(AtomicBool::new(false));
-        let pending = Pending::default();
         let context = WriterContext {
             url: url.to_string(),
             schema: schema.to_string(),
             epoch,
-            failed: failed.clone(),
             fenced: fenced.clone(),
             reconnect: reconnect.clone(),
-            pending: pending.clone(),
         };
+        let (failed, pending) = (submissions.failed.clone(), submissions.pending.clone());
         let writer = std::thread::Builder::new()
             .name("redrive-pg-writer".into())
-            .spawn(move || context.run(Some(writer), &rx))
+            .spawn(move || {
+                let mut conn = Some(writer);
+                group::write(&rx, &failed, &pending, |jobs| context.commit(&mut conn, jobs));
+            })
             .map_err(err)?;
         let (reads, read_rx) = mpsc::channel::<Read>();
         let read_rx = Arc::new(parking_lot::Mutex::new(read_rx));
@@ -414,12 +399,10 @@ impl PgStore {
             url: url.to_string(),
             schema: schema.to_string(),
             epoch,
-            pending,
-            jobs: parking_lot::Mutex::new(Some(jobs)),
+            submissions,
             writer: parking_lot::Mutex::new(Some(writer)),
             reads: parking_lot::Mutex::new(Some(reads)),
             readers: parking_lot::Mutex::new(readers),
-            failed,
             fenced,
             reconnect,
         })
@@ -474,48 +457,14 @@ struct WriterContext {
     url: String,
     schema: String,
     epoch: i64,
-    failed: Arc<AtomicBool>,
     fenced: Arc<AtomicBool>,
     reconnect: Arc<AtomicBool>,
-    pending: Pending,
 }
 
 impl WriterContext {
-    fn run(&self, mut conn: Option<Writer>, rx: &mpsc::Receiver<Job>) {
-        while let Ok(first) = rx.recv() {
-            let mut group = vec![first];
-            while group.len() < MAX_GROUP {
-                match rx.try_recv() {
-                    Ok(job) => group.push(job),
-                    Err(_) => break,
-                }
-            }
-            let result = if self.failed.load(Ordering::SeqCst) {
-                Err(stopped())
-            } else {
-                self.fenced.store(false, Ordering::SeqCst);
-                self.commit(&mut conn, &group)
-            };
-            if let Err(e) = &result {
-                // Failed first: nothing may leave the store accepting changes after a lost commit.
-                self.failed.store(true, Ordering::SeqCst);
-                tracing::error!(error = %e, "store commit failed; refusing further changes until it recovers");
-            }
-            {
-                let mut p = self.pending.lock();
-                for change in group.iter().flat_map(|j| j.changes.iter()) {
-                    if let Change::PutMessage { queue, seq, .. } = change {
-                        p.remove(&(*queue, *seq));
-                    }
-                }
-            }
-            for job in group {
-                let _ = job.done.send(result.clone());
-            }
-        }
-    }
-
+    /// Commit `group` in one transaction, fenced by this store's epoch.
     fn commit(&self, conn: &mut Option<Writer>, group: &[Job]) -> Result<(), StoreError> {
+        self.fenced.store(false, Ordering::SeqCst);
         if self.reconnect.swap(false, Ordering::SeqCst) || conn.as_ref().is_none_or(|w| w.client.is_closed()) {
             *conn = None;
             *conn = Some(Writer::open(&self.url, &self.schema)?);
@@ -735,20 +684,7 @@ impl Drop for PgStore {
 
 impl Store for PgStore {
     fn submit(&self, changes: Vec<Change>) -> Commit {
-        let (done, wait) = tokio::sync::oneshot::channel();
-        if !self.failed.load(Ordering::SeqCst) {
-            let mut p = self.pending.lock();
-            for change in &changes {
-                if let Change::PutMessage { queue, seq, content, .. } = change {
-                    p.insert((*queue, *seq), content.clone());
-                }
-            }
-        }
-        let sent = self.jobs.lock().as_ref().is_some_and(|j| j.send(Job { changes, done }).is_ok());
-        if self.failed.load(Ordering::SeqCst) || !sent {
-            return Box::pin(std::future::ready(Err(stopped())));
-        }
-        Box::pin(async move { wait.await.unwrap_or_else(|_| Err(StoreError("the store writer stopped".into()))) })
+        self.submissions.submit(changes)
     }
 
     fn load(&self) -> Result<Stored, StoreError> {
@@ -758,10 +694,7 @@ impl Store for PgStore {
     /// Bodies not committed yet come from the pending map; the others from one query, sent
     /// after the pending map was read: a body missing from it had been committed already.
     fn contents(&self, queue: u64, seqs: &[u64]) -> Result<Vec<Option<SharedContent>>, StoreError> {
-        let mut out: Vec<Option<SharedContent>> = {
-            let pending = self.pending.lock();
-            seqs.iter().map(|seq| pending.get(&(queue, *seq)).cloned()).collect()
-        };
+        let mut out = self.submissions.pending(queue, seqs);
         let unread: Vec<i64> =
             out.iter().zip(seqs).filter(|(slot, _)| slot.is_none()).map(|(_, &seq)| key(seq)).collect();
         if unread.is_empty() {
@@ -786,7 +719,7 @@ impl Store for PgStore {
     }
 
     fn health(&self) -> Health {
-        Health::of(&self.failed)
+        Health::of(&self.submissions.failed)
     }
 
     /// The lease must still be at this store's epoch (no other node took the record) before
@@ -805,15 +738,15 @@ impl Store for PgStore {
         }
         self.fenced.store(false, Ordering::SeqCst);
         rebuild(self.load()?)?;
-        self.pending.lock().clear();
+        self.submissions.pending.lock().clear();
         self.reconnect.store(true, Ordering::SeqCst);
-        self.failed.store(false, Ordering::SeqCst);
+        self.submissions.failed.store(false, Ordering::SeqCst);
         tracing::info!("store accepts changes again");
         Ok(())
     }
 
     fn close(&self) {
-        self.jobs.lock().take();
+        self.submissions.close();
         if let Some(w) = self.writer.lock().take() {
             let _ = w.join();
         }
