@@ -38,3 +38,13 @@ pub use queue::{Counts, Queue, Received};
 pub use queue_id::{Call, Caller, QueueId};
 pub use store::{MemoryStore, Store};
 pub use triage::{Imported, MessageFix, MAX_IMPORT};
+
+/// The parsers of untrusted text the fuzz targets (`fuzz/`, docs/fuzzing.md) drive directly;
+/// not an API: the engine itself is their only other caller.
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use crate::access::{permits, verdict, Request as AccessRequest, Verdict};
+    pub use crate::dlq::{RedriveAllowPolicy, RedrivePolicy};
+    pub use crate::policy::{add_statement, remove_statement, validate};
+    pub use crate::receipt::ReceiptHandle;
+}
