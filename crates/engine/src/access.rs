@@ -247,9 +247,10 @@ fn parse_time(text: &str) -> Option<Millis> {
         return u64::try_from(t.unix_timestamp_nanos() / 1_000_000).ok();
     }
     if let Ok(d) = time::Date::parse(text, time::macros::format_description!("[year]-[month]-[day]")) {
-        return u64::try_from(d.midnight().assume_utc().unix_timestamp()).ok().map(|s| s * 1000);
+        return u64::try_from(d.midnight().assume_utc().unix_timestamp()).ok().and_then(|s| s.checked_mul(1000));
     }
-    text.parse::<u64>().ok().map(|s| s * 1000)
+    // Seconds past what milliseconds can hold are no time a request has (found by fuzzing).
+    text.parse::<u64>().ok().and_then(|s| s.checked_mul(1000))
 }
 
 /// The request's value for a condition key (case-insensitive), if it has one.
@@ -362,6 +363,18 @@ mod tests {
         );
         assert!(permits(Some(&account), &request("SendMessage", "222222222222")));
         assert!(!permits(Some(&account), &request("SendMessage", "333333333333")));
+    }
+
+    #[test]
+    fn a_date_condition_of_more_epoch_seconds_than_milliseconds_hold_does_not_hold() {
+        let p = policy(
+            r#"{"Effect":"Allow","Principal":"*","Action":"sqs:SendMessage","Condition":{"DateLessThan":{"aws:CurrentTime":"18446744073709551615"}}}"#,
+        );
+        assert!(!permits(Some(&p), &request("SendMessage", "222222222222")));
+        let ok = policy(
+            r#"{"Effect":"Allow","Principal":"*","Action":"sqs:SendMessage","Condition":{"DateLessThan":{"aws:CurrentTime":"18446744073709551"}}}"#,
+        );
+        assert!(permits(Some(&ok), &request("SendMessage", "222222222222")), "the largest that fits is a time");
     }
 
     #[test]
