@@ -320,9 +320,9 @@ def test_a_full_stdout_and_stderr_do_not_stop_the_server(tmp_path):
         full.close()
 
 
-def test_a_message_whose_body_is_damaged_on_disk_is_skipped_and_named_in_the_log(tmp_path):
-    # A damaged database: one message's body row holds bytes that do not decode. Receives skip
-    # it, as a missing one, instead of failing for every message behind it; the log names it.
+def receive_after_damaging_the_first_body(tmp_path, damage: str) -> tuple[list[str], int, str]:
+    """Three messages stored, the first one's body row changed by `damage` (SQL on its seq) while
+    the server is down, then received after a restart: the bodies received, that seq, the log."""
     import sqlite3
 
     data = tmp_path / "data"
@@ -336,43 +336,30 @@ def test_a_message_whose_body_is_damaged_on_disk_is_skipped_and_named_in_the_log
         assert server.stop() == 0
     db = sqlite3.connect(data / "redrive.sqlite")
     first = db.execute("SELECT min(seq) FROM contents").fetchone()[0]
-    db.execute("UPDATE contents SET content = ? WHERE seq = ?", (b"\xff\xff\xff\xff\xff", first))
+    db.execute(damage, (first,))
     db.commit()
     db.close()
     server = ServerProcess(args=["--data-dir", str(data)], in_memory=False, log_dir=tmp_path).start()
     try:
-        sqs = client_for(server.endpoint)
-        got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
-        assert sorted(m["Body"] for m in got) == ["second", "third"]
+        got = client_for(server.endpoint).receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
     finally:
         assert server.stop() == 0
-    log = server.log_path.read_text(errors="replace")
-    assert "a stored message body is damaged" in log and f"seq={first}" in log.replace("\x1b[3m", "").replace("\x1b[0m", "").replace("\x1b[2m", "")
+    return sorted(m["Body"] for m in got), first, server.log_path.read_text(errors="replace")
+
+
+def test_a_message_whose_body_is_damaged_on_disk_is_skipped_and_named_in_the_log(tmp_path):
+    # One message's body row holds bytes that do not decode. Receives skip it, as a missing one,
+    # instead of failing for every message behind it; the log names it.
+    bodies, first, log = receive_after_damaging_the_first_body(
+        tmp_path, "UPDATE contents SET content = x'ffffffffff' WHERE seq = ?"
+    )
+    assert bodies == ["second", "third"]
+    plain = log.replace("\x1b[3m", "").replace("\x1b[0m", "").replace("\x1b[2m", "")
+    assert "a stored message body is damaged" in log and f"seq={first}" in plain
 
 
 def test_a_message_whose_body_is_missing_on_disk_does_not_block_its_queue(tmp_path):
-    # A damaged database: one message's body row is gone. Receives skip it (it can never be
-    # delivered) instead of failing for every message behind it.
-    import sqlite3
-
-    data = tmp_path / "data"
-    server = ServerProcess(args=["--data-dir", str(data)], in_memory=False, log_dir=tmp_path).start()
-    try:
-        sqs = client_for(server.endpoint)
-        url = sqs.create_queue(QueueName="damaged")["QueueUrl"]
-        for body in ["first", "second", "third"]:
-            sqs.send_message(QueueUrl=url, MessageBody=body)
-    finally:
-        assert server.stop() == 0
-    db = sqlite3.connect(data / "redrive.sqlite")
-    first = db.execute("SELECT min(seq) FROM contents").fetchone()[0]
-    db.execute("DELETE FROM contents WHERE seq = ?", (first,))
-    db.commit()
-    db.close()
-    server = ServerProcess(args=["--data-dir", str(data)], in_memory=False, log_dir=tmp_path).start()
-    try:
-        sqs = client_for(server.endpoint)
-        got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
-        assert sorted(m["Body"] for m in got) == ["second", "third"]
-    finally:
-        assert server.stop() == 0
+    # One message's body row is gone. Receives skip it (it can never be delivered) instead of
+    # failing for every message behind it.
+    bodies, _, _ = receive_after_damaging_the_first_body(tmp_path, "DELETE FROM contents WHERE seq = ?")
+    assert bodies == ["second", "third"]

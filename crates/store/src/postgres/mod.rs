@@ -359,13 +359,8 @@ impl PgStore {
 
     /// `open`, in the schema `schema` (tests give each store its own).
     pub fn open_in(url: &str, schema: &str, epoch: i64) -> Result<PgStore, StoreError> {
-        if !schema::valid_schema(schema) {
-            return Err(StoreError(format!("{schema:?} is not a schema name the store can use")));
-        }
-        let writer = off_runtime(|| {
-            schema::migrate(&mut connect(url)?, schema)?;
-            Writer::open(url, schema)
-        })?;
+        PgStore::migrate_in(url, schema)?;
+        let writer = off_runtime(|| Writer::open(url, schema))?;
         let (submissions, rx) = Submissions::new();
         let fenced = Arc::new(AtomicBool::new(false));
         let reconnect = Arc::new(AtomicBool::new(false));
