@@ -7,7 +7,7 @@
 //! kept as states change, so the approximate counts are O(1). Every change that must
 //! survive a restart is also pushed as a `Change` for the store.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -37,6 +37,19 @@ enum State {
     Delayed,
     Visible,
     InFlight,
+}
+
+impl State {
+    /// The state of a stored message at `now`.
+    fn of(m: &MessageState, now: Millis) -> State {
+        if m.visible_at <= now {
+            State::Visible
+        } else if m.receive_count == 0 {
+            State::Delayed
+        } else {
+            State::InFlight
+        }
+    }
 }
 
 /// One message in the index: 48 bytes, so that a million stored messages cost little
@@ -282,6 +295,12 @@ impl Queue {
 
     /// Rebuild a queue and its index from what a store kept. A FIFO queue reads its
     /// messages' contents for their groups and deduplication ids.
+    ///
+    /// The index is built in bulk rather than message by message: the map sized once and filled
+    /// in its buckets' order (`in_bucket_order`), each
+    /// ordered set sorted and built from its whole contents (which also packs its nodes full,
+    /// where inserting in order leaves them half empty), each FIFO group refreshed once. With
+    /// millions of messages this is most of a restart's time.
     pub(crate) fn restore(
         id: QueueId,
         arn: String,
@@ -293,7 +312,16 @@ impl Queue {
         let queue = Queue::new(id, arn, loaded.record, seqs.clone());
         {
             let mut state = queue.state.lock();
+            let state = &mut *state;
+            let n = loaded.messages.len();
+            let mut slots = Vec::with_capacity(n);
+            let mut ready = Vec::with_capacity(n);
+            let mut pending = Vec::new();
+            let mut by_age = Vec::with_capacity(n);
+            let mut groups = HashSet::new();
             let fifo = state.fifo.is_some();
+            // In seq order (the store's): a FIFO queue's bodies are read in key order, and
+            // the sets' contents come out nearly sorted.
             for chunk in loaded.messages.chunks(RESTORE_CHUNK) {
                 let contents = if fifo {
                     let seqs: Vec<u64> = chunk.iter().map(|&(seq, _)| seq).collect();
@@ -302,11 +330,40 @@ impl Queue {
                     Vec::new()
                 };
                 for (i, &(seq, m)) in chunk.iter().enumerate() {
-                    let content = contents.get(i).and_then(Option::as_ref);
-                    let group = content.and_then(|c| c.group_id.as_deref()).map(GroupId::from);
-                    state.place(seq, group, m, now);
-                    seqs.at_least(seq + 1);
+                    let slot_state = State::of(&m, now);
+                    match slot_state {
+                        State::Visible => ready.push(seq),
+                        State::Delayed => {
+                            state.delayed += 1;
+                            pending.push((m.visible_at, seq));
+                        }
+                        State::InFlight => {
+                            state.in_flight += 1;
+                            pending.push((m.visible_at, seq));
+                        }
+                    }
+                    by_age.push((m.enqueued_at, seq));
+                    let group = contents.get(i).and_then(Option::as_ref).and_then(|c| c.group_id.as_deref());
+                    if let (Some(g), Some(f)) = (group, state.fifo.as_mut()) {
+                        let g = GroupId::from(g);
+                        f.add(&g, seq);
+                        groups.insert(g);
+                    }
+                    slots.push((seq, Slot { state: slot_state, m }));
                 }
+            }
+            state.messages.reserve(n);
+            for (seq, slot) in in_bucket_order(slots, &state.messages) {
+                state.messages.insert(seq, slot);
+            }
+            if let Some(max) = loaded.messages.iter().map(|&(seq, _)| seq).max() {
+                seqs.at_least(max + 1);
+            }
+            state.ready = ready.into_iter().collect();
+            state.pending = pending.into_iter().collect();
+            state.by_age = by_age.into_iter().collect();
+            for g in groups {
+                state.refresh_group(&Some(g));
             }
             if let Some(f) = state.fifo.as_mut() {
                 // In expiry order, which the window's lapsing relies on (stored by key).
@@ -367,6 +424,19 @@ impl Queue {
             last_purge: state.last_purge,
         }
     }
+}
+
+/// `messages` in the order of the hash-table buckets `slots` will put them in once sized for
+/// them, so that inserting them walks the table from one end to the other instead of touching
+/// a random cache line per message (a third of a restart's time with a million messages).
+fn in_bucket_order(mut messages: Vec<(u64, Slot)>, slots: &Slots) -> Vec<(u64, Slot)> {
+    use std::hash::BuildHasher;
+    // hashbrown's bucket count for this capacity (a power of two); only the order matters,
+    // so a guess off by a factor of two still walks the table in two sweeps.
+    let buckets = (slots.capacity().saturating_mul(8) / 7).next_power_of_two() as u64;
+    let hasher = slots.hasher();
+    messages.sort_by_cached_key(|&(seq, _)| hasher.hash_one(seq) & (buckets - 1));
+    messages
 }
 
 impl QueueState {
@@ -447,13 +517,7 @@ impl QueueState {
 
     /// Index a message under the state its record implies at `now`.
     fn place(&mut self, seq: u64, group: Option<GroupId>, m: MessageState, now: Millis) {
-        let state = if m.visible_at <= now {
-            State::Visible
-        } else if m.receive_count == 0 {
-            State::Delayed
-        } else {
-            State::InFlight
-        };
+        let state = State::of(&m, now);
         match state {
             State::Visible => {
                 self.ready.insert(seq);
