@@ -70,6 +70,10 @@ type Slots = IndexMap<u64, Slot, foldhash::fast::FixedState>;
 /// How many bodies a restore reads from the store at once (a FIFO queue's, for their groups).
 const RESTORE_CHUNK: usize = 1024;
 
+/// From how many messages a restore builds its index on two threads (a thread costs more
+/// than a small queue's whole index).
+const PARALLEL_RESTORE: usize = 50_000;
+
 /// How many seqs a durable reservation covers (see `SeqCounter`).
 pub(crate) const SEQ_BLOCK: u64 = 1 << 20;
 
@@ -296,11 +300,11 @@ impl Queue {
     /// Rebuild a queue and its index from what a store kept. A FIFO queue reads its
     /// messages' contents for their groups and deduplication ids.
     ///
-    /// The index is built in bulk rather than message by message: the map sized once and filled
-    /// in its buckets' order (`in_bucket_order`), each
-    /// ordered set sorted and built from its whole contents (which also packs its nodes full,
-    /// where inserting in order leaves them half empty), each FIFO group refreshed once. With
-    /// millions of messages this is most of a restart's time.
+    /// With millions of messages this is most of a restart's time, so the index is built in
+    /// bulk rather than message by message, in two halves at once on two threads: the map
+    /// (`fill_slots`) and the ordered sets, each built from its whole sorted contents (which
+    /// also packs their nodes full, where inserting in order leaves them half empty); each
+    /// FIFO group is refreshed once, at the end.
     pub(crate) fn restore(
         id: QueueId,
         arn: String,
@@ -313,57 +317,47 @@ impl Queue {
         {
             let mut state = queue.state.lock();
             let state = &mut *state;
-            let n = loaded.messages.len();
-            let mut slots = Vec::with_capacity(n);
-            let mut ready = Vec::with_capacity(n);
-            let mut pending = Vec::new();
-            let mut by_age = Vec::with_capacity(n);
-            let mut groups = HashSet::new();
-            let fifo = state.fifo.is_some();
-            // In seq order (the store's): a FIFO queue's bodies are read in key order, and
-            // the sets' contents come out nearly sorted.
-            for chunk in loaded.messages.chunks(RESTORE_CHUNK) {
-                let contents = if fifo {
-                    let seqs: Vec<u64> = chunk.iter().map(|&(seq, _)| seq).collect();
-                    store.contents(queue.uid, &seqs).unwrap_or_default()
-                } else {
-                    Vec::new()
-                };
-                for (i, &(seq, m)) in chunk.iter().enumerate() {
-                    let slot_state = State::of(&m, now);
-                    match slot_state {
-                        State::Visible => ready.push(seq),
-                        State::Delayed => {
-                            state.delayed += 1;
-                            pending.push((m.visible_at, seq));
-                        }
-                        State::InFlight => {
-                            state.in_flight += 1;
-                            pending.push((m.visible_at, seq));
-                        }
-                    }
-                    by_age.push((m.enqueued_at, seq));
-                    let group = contents.get(i).and_then(Option::as_ref).and_then(|c| c.group_id.as_deref());
-                    if let (Some(g), Some(f)) = (group, state.fifo.as_mut()) {
-                        let g = GroupId::from(g);
-                        f.add(&g, seq);
-                        groups.insert(g);
-                    }
-                    slots.push((seq, Slot { state: slot_state, m }));
+            let messages = &loaded.messages;
+            let sets = if messages.len() < PARALLEL_RESTORE {
+                fill_slots(&mut state.messages, messages, now);
+                OrderedSets::of(messages, now)
+            } else {
+                let sets = std::thread::scope(|scope| {
+                    let sets = scope.spawn(|| OrderedSets::of(messages, now));
+                    fill_slots(&mut state.messages, messages, now);
+                    sets.join()
+                });
+                match sets {
+                    Ok(sets) => sets,
+                    Err(panic) => std::panic::resume_unwind(panic),
                 }
-            }
-            state.messages.reserve(n);
-            for (seq, slot) in in_bucket_order(slots, &state.messages) {
-                state.messages.insert(seq, slot);
-            }
-            if let Some(max) = loaded.messages.iter().map(|&(seq, _)| seq).max() {
+            };
+            state.ready = sets.ready;
+            state.pending = sets.pending;
+            state.by_age = sets.by_age;
+            state.delayed = sets.delayed;
+            state.in_flight = sets.in_flight;
+            if let Some(max) = messages.iter().map(|&(seq, _)| seq).max() {
                 seqs.at_least(max + 1);
             }
-            state.ready = ready.into_iter().collect();
-            state.pending = pending.into_iter().collect();
-            state.by_age = by_age.into_iter().collect();
-            for g in groups {
-                state.refresh_group(&Some(g));
+            if state.fifo.is_some() {
+                let mut groups = HashSet::new();
+                // In seq order, so the bodies are read in the store's key order.
+                for chunk in messages.chunks(RESTORE_CHUNK) {
+                    let seqs: Vec<u64> = chunk.iter().map(|&(seq, _)| seq).collect();
+                    let contents = store.contents(queue.uid, &seqs).unwrap_or_default();
+                    for (&seq, content) in seqs.iter().zip(contents) {
+                        let Some(g) = content.as_ref().and_then(|c| c.group_id.as_deref()) else { continue };
+                        let g = GroupId::from(g);
+                        if let Some(f) = state.fifo.as_mut() {
+                            f.add(&g, seq);
+                        }
+                        groups.insert(g);
+                    }
+                }
+                for g in groups {
+                    state.refresh_group(&Some(g));
+                }
             }
             if let Some(f) = state.fifo.as_mut() {
                 // In expiry order, which the window's lapsing relies on (stored by key).
@@ -426,17 +420,76 @@ impl Queue {
     }
 }
 
-/// `messages` in the order of the hash-table buckets `slots` will put them in once sized for
-/// them, so that inserting them walks the table from one end to the other instead of touching
-/// a random cache line per message (a third of a restart's time with a million messages).
-fn in_bucket_order(mut messages: Vec<(u64, Slot)>, slots: &Slots) -> Vec<(u64, Slot)> {
+/// The ordered sets of a restored queue's index, and its counts.
+struct OrderedSets {
+    ready: BTreeSet<u64>,
+    pending: BTreeSet<(Millis, u64)>,
+    by_age: BTreeSet<(Millis, u64)>,
+    delayed: usize,
+    in_flight: usize,
+}
+
+impl OrderedSets {
+    fn of(messages: &[(u64, MessageState)], now: Millis) -> OrderedSets {
+        let mut ready = Vec::with_capacity(messages.len());
+        let mut pending = Vec::new();
+        let (mut delayed, mut in_flight) = (0, 0);
+        for &(seq, m) in messages {
+            match State::of(&m, now) {
+                State::Visible => ready.push(seq),
+                State::Delayed => {
+                    delayed += 1;
+                    pending.push((m.visible_at, seq));
+                }
+                State::InFlight => {
+                    in_flight += 1;
+                    pending.push((m.visible_at, seq));
+                }
+            }
+        }
+        // Stores hand messages over in seq order, and enqueue times mostly follow it: these
+        // sorts (inside `collect`) find long runs already in order.
+        let ready = ready.into_iter().collect();
+        let pending = pending.into_iter().collect();
+        let by_age = messages.iter().map(|&(seq, m)| (m.enqueued_at, seq)).collect();
+        OrderedSets { ready, pending, by_age, delayed, in_flight }
+    }
+}
+
+/// Put `messages` into the empty map `slots`. Inserted in seq order, each would land in a
+/// random bucket of a table far larger than the CPU's caches (a third of a restart's time
+/// with a million messages); so they are first split by the part of the table they land in,
+/// and each part inserted in turn, its slice of the table staying in cache.
+fn fill_slots(slots: &mut Slots, messages: &[(u64, MessageState)], now: Millis) {
     use std::hash::BuildHasher;
-    // hashbrown's bucket count for this capacity (a power of two); only the order matters,
-    // so a guess off by a factor of two still walks the table in two sweeps.
+    slots.reserve(messages.len());
+    // hashbrown's bucket count for this capacity (a power of two); a guess off by a factor
+    // of two only makes each part span twice or half the table it should.
     let buckets = (slots.capacity().saturating_mul(8) / 7).next_power_of_two() as u64;
-    let hasher = slots.hasher();
-    messages.sort_by_cached_key(|&(seq, _)| hasher.hash_one(seq) & (buckets - 1));
-    messages
+    let bits = buckets.trailing_zeros();
+    // Parts of about 16,384 buckets (~150 KiB of table), at most 1,024 of them.
+    let part_bits = bits.saturating_sub(14).min(10);
+    let shift = bits - part_bits;
+    let hasher = slots.hasher().clone();
+    let part_of = |seq: u64| ((hasher.hash_one(seq) & (buckets - 1)) >> shift) as usize;
+    let mut parts: Vec<Vec<(u64, MessageState)>> = vec![Vec::new(); 1 << part_bits];
+    if part_bits > 0 {
+        let mut sizes = vec![0usize; parts.len()];
+        for &(seq, _) in messages {
+            sizes[part_of(seq)] += 1;
+        }
+        for (part, size) in parts.iter_mut().zip(sizes) {
+            part.reserve_exact(size);
+        }
+    }
+    for &(seq, m) in messages {
+        parts[part_of(seq)].push((seq, m));
+    }
+    for part in parts {
+        for (seq, m) in part {
+            slots.insert(seq, Slot { state: State::of(&m, now), m });
+        }
+    }
 }
 
 impl QueueState {

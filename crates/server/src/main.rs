@@ -10,6 +10,12 @@ use redrive::config::Args;
 static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 fn main() -> std::process::ExitCode {
+    // jemalloc's own thread returns freed memory to the system as it ages, also while the
+    // server is idle (otherwise only an allocation triggers it): a restart's transient index
+    // building (hundreds of MiB with millions of messages) does not stay in RSS.
+    if let Err(e) = tikv_jemalloc_ctl::background_thread::write(true) {
+        eprintln!("redrive: jemalloc's background thread: {e}");
+    }
     let mut args = Args::parse();
     if let Some(command) = args.command.take() {
         return redrive::cli::run(command);
