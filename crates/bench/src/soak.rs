@@ -194,6 +194,10 @@ impl Meter {
         u64::try_from(t.saturating_duration_since(self.started).as_millis()).unwrap_or(u64::MAX)
     }
 
+    fn ms32(&self, t: Instant) -> u32 {
+        u32::try_from(self.ms(t)).unwrap_or(u32::MAX)
+    }
+
     fn ok(&self, op: &'static str, t0: Instant, t1: Instant) {
         let took = t1 - t0;
         let in_all = op != "receive_wait";
@@ -246,6 +250,7 @@ impl Meter {
 
 // ---- accounting -------------------------------------------------------------------------------
 
+/// What became of a message's latest receive. Times are milliseconds since the start.
 #[derive(Clone, Copy)]
 enum Last {
     /// Received; no delete answered yet.
@@ -253,13 +258,14 @@ enum Last {
     /// Left undeleted on purpose (released, or left for the DLQ).
     Intended,
     DeleteFailed,
-    DeleteAcked(Instant),
+    DeleteAcked(u32),
 }
 
+/// Kept small: a 30-minute soak at 2,000 messages/s books 3.6 million of them.
 struct Msg {
     acked: bool,
     uncertain_send: bool,
-    receives: u32,
+    receives: u16,
     last: Last,
 }
 
@@ -283,13 +289,13 @@ impl Book {
         ids
     }
 
-    /// A receive sent at `t0` returned `id`; Some(true) when this is its first receive.
-    fn received(&mut self, id: u64, t0: Instant) -> Option<bool> {
+    /// A receive sent at `t0` (ms) returned `id`; Some(true) when this is its first receive.
+    fn received(&mut self, id: u64, t0: u32) -> Option<bool> {
         let Some(m) = self.msgs.get_mut(&id) else {
             self.foreign += 1;
             return None;
         };
-        m.receives += 1;
+        m.receives = m.receives.saturating_add(1);
         if m.receives == 1 {
             m.last = Last::Pending;
             return Some(true);
@@ -542,7 +548,7 @@ impl Soak {
                     b.foreign += 1;
                     continue;
                 };
-                let Some(first) = b.received(id, t0) else { continue };
+                let Some(first) = b.received(id, self.meter.ms32(t0)) else { continue };
                 if drain || q.kind == Kind::Fifo {
                     delete.push((id, receipt));
                 } else if first && q.kind == Kind::Source && id % 5 == 0 {
@@ -576,7 +582,8 @@ impl Soak {
             for (id, receipt) in &delete {
                 let req = self.sdk.delete_message().queue_url(&q.url).receipt_handle(receipt);
                 let r = self.meter.time("delete", async { req.send().await.map_err(sdk_err) }).await;
-                let last = if r.is_ok() { Last::DeleteAcked(Instant::now()) } else { Last::DeleteFailed };
+                let last =
+                    if r.is_ok() { Last::DeleteAcked(self.meter.ms32(Instant::now())) } else { Last::DeleteFailed };
                 if let Ok(mut b) = self.book.lock() {
                     b.set(*id, last);
                 }
@@ -603,7 +610,10 @@ impl Soak {
             }
             if let Ok(mut b) = self.book.lock() {
                 for (id, _) in &delete {
-                    b.set(*id, if ok.contains(id) { Last::DeleteAcked(now) } else { Last::DeleteFailed });
+                    b.set(
+                        *id,
+                        if ok.contains(id) { Last::DeleteAcked(self.meter.ms32(now)) } else { Last::DeleteFailed },
+                    );
                 }
             }
         }
@@ -967,7 +977,8 @@ async fn run(args: Args) -> Result<bool, String> {
     let mut restarts = 0u32;
     let mut fds_max: Option<u64> = None;
     let mut last_sample = started;
-    while Instant::now() < load_end {
+    // Until the load's end, and its last sample if one falls due then.
+    while Instant::now() < load_end || next_sample <= load_end + Duration::from_millis(500) {
         tokio::time::sleep(Duration::from_secs(1)).await;
         let pid = soak.server_pid.load(Ordering::Relaxed);
         if let Some(r) = rss_mib(pid) {
@@ -1136,7 +1147,8 @@ async fn run(args: Args) -> Result<bool, String> {
     // p99 drift over steady requests.
     let merged = |from: f64, to: f64| {
         let mut s = Stats::default();
-        for x in samples.iter().filter(|x| x.t > from && x.t <= to + 0.5) {
+        // A sample covers the report_every seconds before its time.
+        for x in samples.iter().filter(|x| x.t - a.report_every >= from - 0.5 && x.t <= to + 0.5) {
             s.merge_ref(&x.steady);
         }
         s
