@@ -253,7 +253,8 @@ fn check(args: &Args) -> Result<(), String> {
         if args.server.is_none() {
             return Err("soak: --server PATH (the redrive binary) is required".into());
         }
-        if !(args.minutes > 0.0 && args.minutes <= 24.0 * 60.0) || !(0.0..=24.0 * 60.0).contains(&args.kill_every) {
+        let day = 24.0 * 60.0;
+        if !(args.minutes > 0.0 && args.minutes <= day && (0.0..=day).contains(&args.kill_every)) {
             return Err("soak: --minutes must be in (0, 1440], --kill-every in [0, 1440]".into());
         }
         if !(args.report_every >= 1.0 && args.report_every <= 3600.0) {

@@ -502,13 +502,13 @@ impl Soak {
         while !self.stopped() {
             tick.tick().await;
             n += 1;
-            self.produce(&self.queues[qi], if n % 4 == 0 { 1 } else { 10 }).await;
+            self.produce(&self.queues[qi], if n.is_multiple_of(4) { 1 } else { 10 }).await;
         }
     }
 
     /// A consumer of `q` while the load runs; `drain` deletes everything it receives.
     async fn consume_once(&self, q: &Queue, call: u64, drain: bool) -> Result<usize, String> {
-        let long = drain || call % 2 == 0;
+        let long = drain || call.is_multiple_of(2);
         let visibility = if drain {
             30
         } else if q.kind == Kind::Source {
