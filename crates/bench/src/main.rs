@@ -10,6 +10,7 @@
 mod client;
 mod fake;
 mod scenarios;
+mod soak;
 mod stats;
 
 use std::path::PathBuf;
@@ -44,6 +45,10 @@ pub enum Scenario {
     /// Store --count messages, then time Redrive's CountMessages with a body filter that
     /// matches none of them (every body read), five times.
     Count,
+    /// Mixed load at --rate for --minutes against a server the bench starts itself (--server),
+    /// SIGKILLed and restarted every --kill-every minutes; samples RSS, fds, disk and latency
+    /// every --report-every seconds, then drains and checks every message (docs/soak.md).
+    Soak,
 }
 
 impl Scenario {
@@ -58,6 +63,7 @@ impl Scenario {
             Scenario::Ceiling => "ceiling",
             Scenario::Fill => "fill",
             Scenario::Count => "count",
+            Scenario::Soak => "soak",
         }
     }
 
@@ -128,18 +134,20 @@ pub struct Args {
     /// FIFO message groups.
     #[arg(long, default_value_t = 10)]
     pub groups: u64,
-    /// Seconds of unmeasured load before the measured window.
-    #[arg(long, default_value_t = 1.0)]
-    pub warmup: f64,
+    /// Seconds of unmeasured load before the measured window [default: 1; soak: a fifth of
+    /// --minutes, at most 120].
+    #[arg(long)]
+    pub warmup: Option<f64>,
     /// long-poll: each consumer's first poll waits 1–20 s (consumer k: 1 + k mod 20), so the
     /// polls that expire empty and are made again spread evenly over every 20 s, as in a
     /// fleet that has been running; without it every consumer starts together and they all
     /// expire and poll again within the same second or two, every 20 s.
     #[arg(long)]
     pub spread_polls: bool,
-    /// long-poll: producer messages per second (0 = back to back).
-    #[arg(long, default_value_t = 100.0)]
-    pub rate: f64,
+    /// long-poll: producer messages per second (0 = back to back) [default: 100];
+    /// soak: messages sent per second over all its queues [default: 2000].
+    #[arg(long)]
+    pub rate: Option<f64>,
     /// Threads of the bench's own runtime. Default: 1 for the raw client (on one thread its
     /// connections need no cross-thread wake-ups: about a quarter less CPU per call than on
     /// two), all cores for the SDK client (its signing and parsing need more than one).
@@ -163,6 +171,25 @@ pub struct Args {
     /// Leave the queues behind.
     #[arg(long)]
     pub keep_queues: bool,
+    /// soak: the redrive binary the soak starts, kills and restarts.
+    #[arg(long)]
+    pub server: Option<PathBuf>,
+    /// soak: the server's data dir [default: a fresh one under target/bench, removed after a
+    /// run that passes].
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// soak: minutes of load, after which the load stops and every queue is drained and checked.
+    #[arg(long, default_value_t = 30.0)]
+    pub minutes: f64,
+    /// soak: SIGKILL the server and restart it every this many minutes (0: never).
+    #[arg(long, default_value_t = 5.0)]
+    pub kill_every: f64,
+    /// soak: seconds between samples.
+    #[arg(long, default_value_t = 30.0)]
+    pub report_every: f64,
+    /// soak: the samples' JSON lines [default: --out with the extension .soak-samples.jsonl].
+    #[arg(long)]
+    pub samples: Option<PathBuf>,
 }
 
 impl Args {
@@ -178,7 +205,17 @@ impl Args {
     }
 
     pub fn warmup(&self) -> Duration {
-        secs(self.warmup)
+        secs(self.warmup.unwrap_or(match self.scenario {
+            Scenario::Soak => (self.minutes * 60.0 / 5.0).min(120.0),
+            _ => 1.0,
+        }))
+    }
+
+    pub fn rate(&self) -> f64 {
+        self.rate.unwrap_or(match self.scenario {
+            Scenario::Soak => 2000.0,
+            _ => 100.0,
+        })
     }
 }
 
@@ -212,6 +249,21 @@ fn check(args: &Args) -> Result<(), String> {
     if args.max_backlog.is_some_and(|m| m < 10) {
         return Err("--max-backlog must be at least 10 (one batch)".into());
     }
+    if args.scenario == Scenario::Soak {
+        if args.server.is_none() {
+            return Err("soak: --server PATH (the redrive binary) is required".into());
+        }
+        let day = 24.0 * 60.0;
+        if !(args.minutes > 0.0 && args.minutes <= day && (0.0..=day).contains(&args.kill_every)) {
+            return Err("soak: --minutes must be in (0, 1440], --kill-every in [0, 1440]".into());
+        }
+        if !(args.report_every >= 1.0 && args.report_every <= 3600.0) {
+            return Err("soak: --report-every must be 1..=3600 seconds".into());
+        }
+        if !(args.rate() >= 10.0 && args.rate() <= 100_000.0) {
+            return Err("soak: --rate must be 10..=100000 messages per second".into());
+        }
+    }
     if !args.queue.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') || args.queue.len() > 30 {
         return Err("--queue: up to 30 of [A-Za-z0-9_-]".into());
     }
@@ -236,6 +288,9 @@ fn main() -> ExitCode {
 }
 
 async fn run(args: Args) -> ExitCode {
+    if args.scenario == Scenario::Soak {
+        return soak::main(args).await;
+    }
     let endpoint = match Endpoint::resolve(&args.endpoint).await {
         Ok(e) => Arc::new(e),
         Err(e) => {

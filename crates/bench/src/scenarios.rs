@@ -75,7 +75,7 @@ impl Ctx {
         m.insert("concurrency".into(), a.concurrency.into());
         m.insert("client_threads".into(), a.client_threads().into());
         m.insert("body_size".into(), a.body_size.into());
-        m.insert("warmup_s".into(), a.warmup.into());
+        m.insert("warmup_s".into(), a.warmup().as_secs_f64().into());
         let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
         m.insert("unix_time".into(), now.as_secs().into());
         m
@@ -119,6 +119,7 @@ pub async fn run(ctx: &Ctx) -> Result<(), String> {
         Scenario::Redrive => redrive(ctx).await,
         Scenario::Fifo => fifo(ctx).await,
         Scenario::Ceiling => ceiling(ctx).await,
+        Scenario::Soak => Err("the soak runs from main, with its own server".into()),
     }
 }
 
@@ -582,15 +583,15 @@ async fn long_poll(ctx: &Ctx) -> Result<(), String> {
     let started = shared.started.load(Ordering::Relaxed);
     note(format!(
         "long-poll: {started} consumers polling (settled in {settle_s:.1}s, {probes} probes); producing at {} msg/s",
-        a.rate
+        a.rate()
     ));
 
     let window = Window::new(Duration::ZERO, a.duration(), a.count);
     let mon = Monitor::start(a.server_pid);
     let mut pstats = Stats::default();
     let mut sent = 0u64;
-    let mut tick = (a.rate > 0.0).then(|| {
-        let mut t = tokio::time::interval(Duration::from_secs_f64(1.0 / a.rate.min(1e6)));
+    let mut tick = (a.rate() > 0.0).then(|| {
+        let mut t = tokio::time::interval(Duration::from_secs_f64(1.0 / a.rate().min(1e6)));
         t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         t
     });
@@ -642,7 +643,7 @@ async fn long_poll(ctx: &Ctx) -> Result<(), String> {
     line.insert("spread_polls".into(), a.spread_polls.into());
     line.insert("settle_s".into(), round(settle_s, 2).into());
     line.insert("settle_probes".into(), probes.into());
-    line.insert("rate".into(), a.rate.into());
+    line.insert("rate".into(), a.rate().into());
     measured(&mut line, &stats, produced_until.saturating_duration_since(window.from), &out, "e2e");
     line.insert("sent".into(), sent.into());
     line.insert("received".into(), received.into());

@@ -80,6 +80,20 @@ impl Stats {
         }
     }
 
+    /// Adds `other` without consuming it.
+    pub fn merge_ref(&mut self, other: &Stats) {
+        for (op, h) in &other.hists {
+            let mine = self.hists.entry(op).or_insert_with(new_histogram);
+            let _ = mine.add(h);
+        }
+        self.ops += other.ops;
+        self.messages += other.messages;
+        self.errors += other.errors;
+        if self.first_error.is_none() {
+            self.first_error.clone_from(&other.first_error);
+        }
+    }
+
     /// `{op: {count, p50, p90, p99, max}}` in milliseconds.
     pub fn latency_json(&self) -> Value {
         let ms = |us: u64| us as f64 / 1000.0;
