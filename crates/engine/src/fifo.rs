@@ -55,6 +55,8 @@ pub(crate) struct FifoIndex {
     attempt_order: VecDeque<(Millis, String)>,
     /// Deduplication keys that lapsed, for the store to forget.
     pub lapsed: Vec<String>,
+    /// Receive attempts that lapsed or were ruled out, for the store to forget.
+    pub lapsed_attempts: Vec<String>,
 }
 
 impl FifoIndex {
@@ -142,6 +144,7 @@ impl FifoIndex {
             }
             if self.attempts.get(key).is_some_and(|(exp, _)| *exp <= now) {
                 self.attempts.remove(key);
+                self.lapsed_attempts.push(key.clone());
             }
             self.attempt_order.pop_front();
         }
@@ -171,11 +174,19 @@ impl FifoIndex {
 
     /// Drop a receive attempt whose messages changed since (its expiry entry lapses unused).
     pub fn forget_attempt(&mut self, id: &str) {
-        self.attempts.remove(id);
+        if self.attempts.remove(id).is_some() {
+            self.lapsed_attempts.push(id.to_string());
+        }
     }
 
-    pub fn remember_attempt(&mut self, id: String, received: Vec<Received>, now: Millis) {
+    /// Remember a receive made at `now` under attempt `id`; answers when it expires.
+    pub fn remember_attempt(&mut self, id: String, received: Vec<Received>, now: Millis) -> Millis {
         let expires = now + DEDUP_WINDOW_MS;
+        self.remember_attempt_until(id, received, expires);
+        expires
+    }
+
+    pub fn remember_attempt_until(&mut self, id: String, received: Vec<Received>, expires: Millis) {
         self.attempt_order.push_back((expires, id.clone()));
         self.attempts.insert(id, (expires, received));
     }

@@ -370,6 +370,18 @@ impl Queue {
                     f.remember_until(d.key, accepted, d.expires_at);
                 }
             }
+            let mut attempts = loaded.attempts;
+            attempts.sort_by_key(|a| a.expires_at);
+            for a in attempts {
+                let received = (a.expires_at > now).then(|| state.replay(queue.uid, &a.receipts, store)).flatten();
+                if let Some(f) = state.fifo.as_mut() {
+                    match received {
+                        Some(received) => f.remember_attempt_until(a.id, received, a.expires_at),
+                        // Lapsed, or a message of it changed: the store forgets it at the next receive.
+                        None => f.lapsed_attempts.push(a.id),
+                    }
+                }
+            }
         }
         queue
     }
@@ -888,6 +900,26 @@ impl QueueState {
         changes.push(Change::DeleteMessage { queue: uid, seq });
         self.stats.deleted += 1;
         true
+    }
+
+    /// A stored receive attempt's answer, rebuilt from its messages' states and bodies as the
+    /// receive gave it: `None` if one of them is gone or was received again since.
+    fn replay(&self, uid: u64, receipts: &[(u64, u64)], store: &dyn Store) -> Option<Vec<Received>> {
+        let seqs: Vec<u64> = receipts.iter().map(|&(seq, _)| seq).collect();
+        let contents = store.contents(uid, &seqs).ok()?;
+        let mut out = Vec::with_capacity(receipts.len());
+        for (&(seq, nonce), content) in receipts.iter().zip(contents) {
+            let handle = ReceiptHandle { queue_uid: uid, seq, nonce };
+            let m = self.messages.get(&seq).filter(|_| self.holds_receive(&handle))?.m;
+            out.push(Received {
+                content: content?,
+                sequence_number: self.fifo.as_ref().map(|_| sequence_number(seq)),
+                receipt_handle: handle.encode(),
+                receive_count: m.receive_count,
+                first_receive_at: m.first_receive_at,
+            });
+        }
+        Some(out)
     }
 
     /// Whether the message a receipt handle names is still there and not received again since.

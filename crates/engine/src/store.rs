@@ -126,6 +126,16 @@ pub enum Change {
         queue: u64,
         key: String,
     },
+    /// A FIFO receive made under a ReceiveRequestAttemptId, replayed to a retry until it
+    /// expires: written in the same submission as the receive's states.
+    PutAttempt {
+        queue: u64,
+        record: AttemptRecord,
+    },
+    DeleteAttempt {
+        queue: u64,
+        id: String,
+    },
     /// Seqs below `below` may be in use: a restarted engine hands out none of them again.
     /// A store keeps the highest limit it was given.
     ReserveSeqs {
@@ -143,6 +153,8 @@ pub struct LoadedQueue {
     pub messages: Vec<(u64, MessageState)>,
     /// FIFO deduplication entries: (key, message id, seq, expires at).
     pub dedup: Vec<DedupRecord>,
+    /// FIFO receive attempts, by id.
+    pub attempts: Vec<AttemptRecord>,
 }
 
 /// A remembered FIFO deduplication id, as stored.
@@ -152,6 +164,18 @@ pub struct DedupRecord {
     pub message_id: String,
     pub seq: u64,
     pub expires_at: Millis,
+}
+
+/// A FIFO receive made under a ReceiveRequestAttemptId, as stored: which receive of which
+/// messages it was — enough, with their states and bodies, to rebuild its answer, receipt
+/// handles included. Kept apart from the states: a message's state has no room for it in the
+/// engine's index, and is rewritten by visibility changes that leave the attempt standing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttemptRecord {
+    pub id: String,
+    pub expires_at: Millis,
+    /// (seq, nonce) of each receipt handle delivered, in the order delivered.
+    pub receipts: Vec<(u64, u64)>,
 }
 
 /// A deleted queue's stored name and when it was deleted (AWS refuses to create it again for
@@ -242,6 +266,7 @@ struct Record {
     queues: BTreeMap<u64, QueueRecord>,
     messages: ByNumber<Messages>,
     dedup: ByNumber<BTreeMap<String, DedupRecord>>,
+    attempts: ByNumber<BTreeMap<String, AttemptRecord>>,
     tasks: BTreeMap<(Millis, String), TaskRecord>,
     seq_limit: u64,
     tombstones: BTreeMap<String, Millis>,
@@ -293,6 +318,14 @@ impl Record {
                     d.remove(&key);
                 }
             }
+            Change::PutAttempt { queue, record } => {
+                self.attempts.entry(queue).or_default().insert(record.id.clone(), record);
+            }
+            Change::DeleteAttempt { queue, id } => {
+                if let Some(a) = self.attempts.get_mut(&queue) {
+                    a.remove(&id);
+                }
+            }
             Change::ReserveSeqs { below } => self.seq_limit = self.seq_limit.max(below),
         }
     }
@@ -300,6 +333,7 @@ impl Record {
     fn purge(&mut self, queue: u64) {
         self.messages.remove(&queue);
         self.dedup.remove(&queue);
+        self.attempts.remove(&queue);
     }
 
     fn stored(&self) -> Stored {
@@ -314,7 +348,9 @@ impl Record {
                     .unwrap_or_default();
                 messages.sort_unstable_by_key(|&(seq, _)| seq);
                 let dedup = self.dedup.get(&record.uid).map(|d| d.values().cloned().collect()).unwrap_or_default();
-                LoadedQueue { record: record.clone(), messages, dedup }
+                let attempts =
+                    self.attempts.get(&record.uid).map(|a| a.values().cloned().collect()).unwrap_or_default();
+                LoadedQueue { record: record.clone(), messages, dedup, attempts }
             })
             .collect();
         let tombstones =

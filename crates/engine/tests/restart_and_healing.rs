@@ -226,3 +226,69 @@ async fn a_queue_restored_with_more_messages_than_one_thread_indexes_keeps_every
     let c = e.counts(&me(), &qid("big")).unwrap();
     assert_eq!((c.visible, c.in_flight, c.delayed), (N - 10 + 1, 0, 0));
 }
+
+fn attempt(id: &str, visibility: i64) -> ReceiveOptions {
+    ReceiveOptions { attempt_id: Some(id.into()), ..recv(10, Some(visibility)) }
+}
+
+/// What a retry must give back unchanged: body, receipt handle, receive count, first receive.
+fn answer(got: &[engine::Received]) -> Vec<(String, String, u32, u64)> {
+    got.iter()
+        .map(|r| (r.content.body.clone(), r.receipt_handle.clone(), r.receive_count, r.first_receive_at))
+        .collect()
+}
+
+/// One run over a store that `open` opens again on each call (a restart).
+async fn a_receive_attempt_outlives_a_restart(open: impl Fn() -> Arc<Engine>, clock: &ManualClock) {
+    let e = open();
+    e.create_queue(&me(), "f.fifo", &fifo(), &BTreeMap::new()).await.unwrap();
+    for (text, group) in [("a1", "a"), ("a2", "a"), ("b1", "b")] {
+        let m = NewMessage { group_id: Some(group.into()), deduplication_id: Some(text.into()), ..body(text) };
+        e.send_message(&me(), &qid("f.fifo"), m).await.unwrap();
+    }
+    let first = e.receive_message(&me(), &qid("f.fifo"), attempt("x", 3600)).await.unwrap();
+    assert_eq!(first.len(), 3);
+    // Attempt y's message is received again (its handle changes) before the restart.
+    let c1 = NewMessage { group_id: Some("c".into()), deduplication_id: Some("c1".into()), ..body("c1") };
+    e.send_message(&me(), &qid("f.fifo"), c1).await.unwrap();
+    let y = e.receive_message(&me(), &qid("f.fifo"), attempt("y", 5)).await.unwrap();
+    assert_eq!(answer(&y)[0].0, "c1");
+    clock.advance(Duration::from_secs(6));
+    let again = e.receive_message(&me(), &qid("f.fifo"), recv(10, Some(3600))).await.unwrap();
+    assert_eq!(answer(&again)[0].0, "c1");
+    e.stop().await;
+    drop(e);
+
+    let e = open();
+    let retry = e.receive_message(&me(), &qid("f.fifo"), attempt("x", 60)).await.unwrap();
+    assert_eq!(answer(&retry), answer(&first), "the same messages, in the same order, with the same handles");
+    assert!(
+        e.receive_message(&me(), &qid("f.fifo"), attempt("y", 60)).await.unwrap().is_empty(),
+        "y's message was received again: a new receive, and every message is in flight"
+    );
+    // x was made 6 s before the retry, which hid its messages for 60 s: 301 s on, x has
+    // lapsed and its messages are visible again — a new receive.
+    clock.advance(Duration::from_secs(301));
+    let later = e.receive_message(&me(), &qid("f.fifo"), attempt("x", 3600)).await.unwrap();
+    let mut got: Vec<String> = later.iter().map(|r| r.content.body.clone()).collect();
+    got.sort();
+    assert_eq!(got, ["a1", "a2", "b1"]);
+    for r in &later {
+        assert_eq!(r.receive_count, 2);
+        assert!(first.iter().all(|f| f.receipt_handle != r.receipt_handle), "a new handle");
+    }
+}
+
+#[tokio::test]
+async fn a_receive_attempt_replays_after_a_restart_until_a_message_of_it_is_received_again_or_it_lapses() {
+    let store = Arc::new(MemoryStore::default());
+    let clock = ManualClock::new(START);
+    a_receive_attempt_outlives_a_restart(|| open(&store, &clock), &clock).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receive_attempt_replays_after_a_restart_of_a_sqlite_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(START);
+    a_receive_attempt_outlives_a_restart(|| open_durable(dir.path(), &clock), &clock).await;
+}

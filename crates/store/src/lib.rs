@@ -16,6 +16,8 @@
 //!   deleted there until none is left, and the empty table is dropped at the next open;
 //! - `tasks`: (started at, id) → `TaskRecord`, scanned in start order;
 //! - `dedup`: (queue, key) → `DedupRecord` of a FIFO queue;
+//! - `attempts`: (queue, id) → `AttemptRecord`, a FIFO receive made under a
+//!   ReceiveRequestAttemptId (created at open: a store written before has none);
 //! - `meta`: name → integer: `seq_limit`, below which seqs may have been used; `format`, the
 //!   layout of the blobs (`format.rs`, which upgrades older ones at open).
 //!
@@ -42,8 +44,8 @@ use std::time::Duration;
 
 use engine::message::{Content, SharedContent};
 use engine::store::{
-    Change, Commit, DedupRecord, Health, LoadedQueue, MessageState, QueueRecord, Rebuild, Store, StoreError, Stored,
-    TaskRecord, Tombstone,
+    AttemptRecord, Change, Commit, DedupRecord, Health, LoadedQueue, MessageState, QueueRecord, Rebuild, Store,
+    StoreError, Stored, TaskRecord, Tombstone,
 };
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 
@@ -68,6 +70,9 @@ const SCHEMA: &str = "
     CREATE TABLE IF NOT EXISTS dedup (
         queue INTEGER NOT NULL, key TEXT NOT NULL, record BLOB NOT NULL,
         PRIMARY KEY (queue, key)) WITHOUT ROWID;
+    CREATE TABLE IF NOT EXISTS attempts (
+        queue INTEGER NOT NULL, id TEXT NOT NULL, record BLOB NOT NULL,
+        PRIMARY KEY (queue, id)) WITHOUT ROWID;
     -- Single values by name: `seq_limit`, the highest ReserveSeqs limit.
     CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
     -- Deleted queues' stored names, while CreateQueue of them is refused (QueueDeletedRecently).
@@ -448,6 +453,16 @@ fn apply_in_transaction(conn: &mut Connection, group: &[Job], legacy: bool) -> R
             Change::DeleteDedup { queue, key: dedup_key } => {
                 run(&tx, "DELETE FROM dedup WHERE queue = ?1 AND key = ?2", params![key(*queue), dedup_key])?;
             }
+            Change::PutAttempt { queue, record } => {
+                run(
+                    &tx,
+                    "INSERT OR REPLACE INTO attempts (queue, id, record) VALUES (?1, ?2, ?3)",
+                    params![key(*queue), record.id, encode(record)?],
+                )?;
+            }
+            Change::DeleteAttempt { queue, id } => {
+                run(&tx, "DELETE FROM attempts WHERE queue = ?1 AND id = ?2", params![key(*queue), id])?;
+            }
             Change::ReserveSeqs { below } => {
                 run(
                     &tx,
@@ -481,11 +496,12 @@ fn apply_in_transaction(conn: &mut Connection, group: &[Job], legacy: bool) -> R
     tx.commit().map_err(err)
 }
 
-/// Remove every message of a queue and its deduplication records.
+/// Remove every message of a queue, its deduplication records and its receive attempts.
 fn purge(conn: &Connection, queue: u64, legacy: bool) -> Result<(), StoreError> {
     let legacy_bodies = legacy.then_some("DELETE FROM bodies WHERE queue = ?1");
     for sql in [
         "DELETE FROM dedup WHERE queue = ?1",
+        "DELETE FROM attempts WHERE queue = ?1",
         // Before the states, which say which seqs are the queue's.
         "DELETE FROM contents WHERE seq IN (SELECT seq FROM states WHERE queue = ?1)",
         "DELETE FROM states WHERE queue = ?1",
@@ -551,6 +567,8 @@ impl Store for SqliteStore {
         let mut states =
             txn.prepare_cached("SELECT seq, state FROM states WHERE queue = ?1 ORDER BY seq").map_err(err)?;
         let mut dedups = txn.prepare_cached("SELECT record FROM dedup WHERE queue = ?1 ORDER BY key").map_err(err)?;
+        let mut attempt_rows =
+            txn.prepare_cached("SELECT record FROM attempts WHERE queue = ?1 ORDER BY id").map_err(err)?;
         for record in records {
             let mut messages = Vec::new();
             let mut rows = states.query([key(record.uid)]).map_err(err)?;
@@ -566,9 +584,15 @@ impl Store for SqliteStore {
                 dedup.push(blob::<DedupRecord>(row, 0)?);
             }
             drop(rows);
-            out.push(LoadedQueue { record, messages, dedup });
+            let mut attempts = Vec::new();
+            let mut rows = attempt_rows.query([key(record.uid)]).map_err(err)?;
+            while let Some(row) = rows.next().map_err(err)? {
+                attempts.push(blob::<AttemptRecord>(row, 0)?);
+            }
+            drop(rows);
+            out.push(LoadedQueue { record, messages, dedup, attempts });
         }
-        drop((states, dedups));
+        drop((states, dedups, attempt_rows));
         let mut tombstones = Vec::new();
         {
             let mut stmt = txn.prepare_cached("SELECT name, deleted_at FROM tombstones ORDER BY name").map_err(err)?;

@@ -282,6 +282,29 @@ async fn a_store_of_format_1_is_upgraded_at_open_and_its_messages_and_tasks_read
     assert_eq!(store.load().unwrap().tasks[0].id, "t-old");
 }
 
+/// Receive attempts got a table of their own after format 3: a store from before has none, and
+/// opens with its messages, no attempt, and a table for them from then on.
+#[tokio::test]
+async fn a_store_from_before_receive_attempts_were_stored_opens_without_any_and_keeps_them_from_then_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path()).unwrap();
+    store.submit(vec![Change::PutQueue(queue(1, "f.fifo")), put(1, 7, "kept")]).await.unwrap();
+    store.close();
+    drop(store);
+    let conn = rusqlite::Connection::open(dir.path().join(crate::FILE_NAME)).unwrap();
+    conn.execute_batch("DROP TABLE attempts").unwrap();
+    drop(conn);
+    assert!(!has_table(dir.path(), "attempts"));
+
+    let store = SqliteStore::open(dir.path()).unwrap();
+    let stored = store.load().unwrap();
+    assert_eq!(stored.queues[0].messages, [(7, state(10, 0))]);
+    assert!(stored.queues[0].attempts.is_empty());
+    let record = engine::store::conformance::attempt("a", &[(7, 1)]);
+    store.submit(vec![Change::PutAttempt { queue: 1, record: record.clone() }]).await.unwrap();
+    assert_eq!(store.load().unwrap().queues[0].attempts, [record]);
+}
+
 #[test]
 fn a_store_written_by_a_newer_version_is_refused_not_misread() {
     let dir = tempfile::tempdir().unwrap();

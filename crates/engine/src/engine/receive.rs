@@ -6,10 +6,11 @@ use std::sync::Arc;
 use crate::clock::Millis;
 use crate::dlq::HandOff;
 use crate::error::{Error, Result};
+use crate::fifo::FifoIndex;
 use crate::queue::{DeadLetter, Queue, Received, MAX_WAKE};
 use crate::queue_id::{Caller, QueueId};
 use crate::receipt::ReceiptHandle;
-use crate::store::Change;
+use crate::store::{AttemptRecord, Change};
 
 use super::validation::is_printable_id;
 use super::Engine;
@@ -74,18 +75,20 @@ impl Engine {
             // then it is a new receive.
             let retried = self
                 .change(&queue, |state, changes| {
-                    let Some(earlier) = state.fifo.as_mut().and_then(|f| f.attempt(id, start)) else {
-                        return Ok(None);
-                    };
-                    let unchanged = earlier
-                        .iter()
-                        .all(|r| ReceiptHandle::decode(&r.receipt_handle).is_some_and(|h| state.holds_receive(&h)));
-                    if !unchanged {
-                        if let Some(f) = state.fifo.as_mut() {
+                    let uid = queue.uid;
+                    let earlier = state.fifo.as_mut().and_then(|f| f.attempt(id, start));
+                    let unchanged = earlier.as_ref().is_some_and(|earlier| {
+                        earlier
+                            .iter()
+                            .all(|r| ReceiptHandle::decode(&r.receipt_handle).is_some_and(|h| state.holds_receive(&h)))
+                    });
+                    if let Some(f) = state.fifo.as_mut() {
+                        if earlier.is_some() && !unchanged {
                             f.forget_attempt(id);
                         }
-                        return Ok(None);
+                        forget_lapsed_attempts(f, uid, changes);
                     }
+                    let Some(earlier) = earlier.filter(|_| unchanged) else { return Ok(None) };
                     for r in &earlier {
                         if let Some(h) = ReceiptHandle::decode(&r.receipt_handle) {
                             let _ = state.change_visibility(
@@ -112,17 +115,12 @@ impl Engine {
             arrivals.as_mut().enable();
             let now = self.clock.now();
             let stopping = self.stopping.load(Ordering::SeqCst);
-            let got = self.receive_once(&queue, max, visibility_ms, now).await?;
+            let got = self.receive_once(&queue, max, visibility_ms, now, options.attempt_id.as_deref()).await?;
             if !got.is_empty() && queue.state.lock().counts().visible > 0 {
                 // Wake-ups are one per message: pass one on if this receive left some behind.
                 queue.wake(1);
             }
             if !got.is_empty() || now >= deadline || stopping {
-                if let (Some(id), false) = (&options.attempt_id, got.is_empty()) {
-                    if let Some(f) = queue.state.lock().fifo.as_mut() {
-                        f.remember_attempt(id.clone(), got.clone(), now);
-                    }
-                }
                 return Ok(got);
             }
             // A message that becomes visible later (a visibility timeout or a delay ending)
@@ -137,13 +135,15 @@ impl Engine {
 
     /// One receive attempt, with the dead-letter hand-off. Source and DLQ are locked
     /// together (in uid order) so a moved message is in exactly one of them, in memory
-    /// and — one submission, one transaction — on disk.
+    /// and — one submission, one transaction — on disk. A FIFO receive that delivers under
+    /// `attempt_id` is remembered for retries, and stored with the states it changed.
     pub(super) async fn receive_once(
         &self,
         queue: &Arc<Queue>,
         max: usize,
         visibility_ms: u64,
         now: Millis,
+        attempt_id: Option<&str>,
     ) -> Result<Vec<Received>> {
         let policy = queue.state.lock().attrs.redrive().cloned();
         // A deleted DLQ leaves messages in the source, as on AWS.
@@ -166,6 +166,22 @@ impl Engine {
                 _ => None,
             };
             let result = src.receive(queue.uid, max, visibility_ms, now, &*self.store, dead_letter, &mut changes);
+            if let Some(f) = src.fifo.as_mut() {
+                // Forgotten before this attempt is stored: an id may lapse and be used again.
+                forget_lapsed_attempts(f, queue.uid, &mut changes);
+                if let (Some(id), Ok(got)) = (attempt_id, &result) {
+                    if !got.is_empty() {
+                        let expires_at = f.remember_attempt(id.to_string(), got.clone(), now);
+                        let receipts = got
+                            .iter()
+                            .filter_map(|r| ReceiptHandle::decode(&r.receipt_handle))
+                            .map(|h| (h.seq, h.nonce))
+                            .collect();
+                        let record = AttemptRecord { id: id.to_string(), expires_at, receipts };
+                        changes.push(Change::PutAttempt { queue: queue.uid, record });
+                    }
+                }
+            }
             let moved = changes.iter().any(|c| matches!(c, Change::PutMessage { .. }));
             // Messages a move task returned that came back: the task counts them, in the
             // same submission.
@@ -203,4 +219,9 @@ impl Engine {
         }
         result
     }
+}
+
+/// Tell the store to forget the receive attempts of `f` that lapsed or were ruled out.
+fn forget_lapsed_attempts(f: &mut FifoIndex, queue: u64, changes: &mut Vec<Change>) {
+    changes.extend(f.lapsed_attempts.drain(..).map(|id| Change::DeleteAttempt { queue, id }));
 }

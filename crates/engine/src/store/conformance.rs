@@ -11,8 +11,8 @@ use std::sync::Arc;
 use crate::attributes::QueueAttributes;
 use crate::message::{Content, SharedContent};
 use crate::store::{
-    Change, DedupRecord, Health, MemoryStore, MessageState, QueueRecord, Store, StoreError, Stored, TaskRecord,
-    TaskStatus,
+    AttemptRecord, Change, DedupRecord, Health, MemoryStore, MessageState, QueueRecord, Store, StoreError, Stored,
+    TaskRecord, TaskStatus,
 };
 
 /// How the suite opens, restarts and breaks one backend.
@@ -67,6 +67,7 @@ macro_rules! store_conformance {
             contents_are_read_in_one_go_with_none_for_a_missing_message,
             a_deleted_task_is_forgotten_and_the_others_kept,
             tombstones_are_kept_replaced_and_forgotten,
+            receive_attempts_are_kept_by_id_replaced_forgotten_and_purged_with_their_queue,
         );
     };
     (@cases $backend:expr; $($case:ident),* $(,)?) => {
@@ -228,6 +229,46 @@ pub async fn every_change_comes_back_after_a_reopen(backend: &mut dyn Backend) {
     assert_eq!(body(&*store, BIG_UID, 4).as_deref(), Some("fifo-one"));
     assert_eq!(body(&*store, 7, 1), None, "a deleted message keeps no body");
     assert_eq!(body(&*store, 8, 9), None);
+}
+
+pub fn attempt(id: &str, receipts: &[(u64, u64)]) -> AttemptRecord {
+    AttemptRecord { id: id.into(), expires_at: 300_000, receipts: receipts.to_vec() }
+}
+
+pub async fn receive_attempts_are_kept_by_id_replaced_forgotten_and_purged_with_their_queue(backend: &mut dyn Backend) {
+    let store = backend.open();
+    let (a, b) = (BIG_UID, 7);
+    let mut changes = vec![Change::PutQueue(queue(a, "a.fifo")), Change::PutQueue(queue(b, "b.fifo"))];
+    changes.extend([put(a, 1, "one"), put(a, 2, "two"), put(b, 3, "three")]);
+    // An id of any punctuation, and receipts in delivery order (not seq order).
+    let odd = "x!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~";
+    changes.extend([
+        Change::PutAttempt { queue: a, record: attempt("first", &[(2, 1), (1, 1)]) },
+        Change::PutAttempt { queue: a, record: attempt(odd, &[(1, 1)]) },
+        Change::PutAttempt { queue: a, record: attempt("gone", &[(1, 1)]) },
+        Change::PutAttempt { queue: b, record: attempt("first", &[(3, 1)]) },
+    ]);
+    store.submit(changes).await.unwrap();
+    store
+        .submit(vec![
+            Change::PutAttempt { queue: a, record: attempt(odd, &[(1, 2)]) },
+            Change::DeleteAttempt { queue: a, id: "gone".into() },
+        ])
+        .await
+        .unwrap();
+    let store = backend.reopen(store);
+
+    let stored = store.load().unwrap();
+    assert_eq!(stored.queues[0].record.uid, b);
+    assert_eq!(stored.queues[0].attempts, [attempt("first", &[(3, 1)])]);
+    let mut kept = stored.queues[1].attempts.clone();
+    kept.sort_by(|x, y| x.id.cmp(&y.id));
+    assert_eq!(kept, [attempt("first", &[(2, 1), (1, 1)]), attempt(odd, &[(1, 2)])]);
+    store.submit(vec![Change::Purge { queue: a }, Change::DeleteQueue { uid: b }]).await.unwrap();
+    let store = backend.reopen(store);
+    let stored = store.load().unwrap();
+    assert_eq!(names(&stored), ["a.fifo"]);
+    assert!(stored.queues[0].attempts.is_empty(), "a purge forgets the queue's attempts");
 }
 
 pub async fn purge_and_delete_queue_remove_messages_and_dedup_of_that_queue_only(backend: &mut dyn Backend) {

@@ -1154,6 +1154,58 @@ async fn group_locks_receipt_handles_and_the_deduplication_window_survive_a_rest
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A receive made under a ReceiveRequestAttemptId is stored with it: after a restart a retry
+/// still gets the same messages, in the same order, with the same handles — unless a message
+/// of it was deleted since, or its 5 minutes are over.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receive_attempt_survives_a_restart_until_a_message_of_it_goes_or_five_minutes_pass() {
+    let dir = fresh_dir("fifo");
+    let h = Harness::start_with(on_disk(&dir)).await;
+    let url = fifo_queue(&h, "attempts.fifo", &[]).await;
+    for (body, group) in [("m1", "g"), ("m2", "g"), ("o1", "other")] {
+        send_unique(&h, &url, body, group).await;
+    }
+    let first = receive(&h, &url, 10, Some(3600), Some("attempt-x")).await;
+    assert_eq!(first.len(), 3);
+    send_unique(&h, &url, "p1", "p").await;
+    let deleted = receive(&h, &url, 10, Some(3600), Some("attempt-y")).await;
+    assert_eq!(bodies(&deleted), ["p1"]);
+    h.delete(&url, &deleted[0]).await;
+    // No clock advance: the next server's manual clock starts at the real time again.
+    let Harness { server, client } = h;
+    drop(client);
+    server.shutdown().await;
+
+    let h = restart(&dir).await;
+    let retry = receive(&h, &url, 10, Some(60), Some("attempt-x")).await;
+    let ids = |got: &[Message]| got.iter().map(|m| m.message_id().expect("id").to_string()).collect::<Vec<_>>();
+    let handles = |got: &[Message]| got.iter().map(|m| handle(m).to_string()).collect::<Vec<_>>();
+    assert_eq!(ids(&retry), ids(&first), "the same messages, in the same order");
+    assert_eq!(handles(&retry), handles(&first), "the same receipt handles");
+    for m in &retry {
+        assert_eq!(receive_count(m), 1, "a retry is not another receive");
+    }
+    assert_eq!(h.counts(&url).await, (0, 3, 0));
+    // p1 was deleted: attempt-y's retry is a new receive, and every message is in flight.
+    assert!(receive(&h, &url, 10, None, Some("attempt-y")).await.is_empty());
+    // The retry hid the messages for 60 s; 301 s on, attempt-x has lapsed: a new receive.
+    h.advance(301);
+    let later = receive(&h, &url, 10, Some(3600), Some("attempt-x")).await;
+    let mut again = ids(&later);
+    again.sort();
+    let mut expected = ids(&first);
+    expected.sort();
+    assert_eq!(again, expected);
+    for m in &later {
+        assert_eq!(receive_count(m), 2);
+        assert!(!handles(&first).contains(&handle(m).to_string()), "a new handle");
+    }
+    delete_all(&h, &url, &later).await;
+    let Harness { server, .. } = h;
+    server.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// Deduplication ids are stored by key; after a restart each still lapses at its own time,
 /// not once every id sorting before it has lapsed too.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -22,8 +22,8 @@ use std::time::Duration;
 
 use engine::message::{Content, SharedContent};
 use engine::store::{
-    Change, Commit, DedupRecord, Health, LoadedQueue, MessageState, QueueRecord, Rebuild, Store, StoreError, Stored,
-    TaskRecord, Tombstone,
+    AttemptRecord, Change, Commit, DedupRecord, Health, LoadedQueue, MessageState, QueueRecord, Rebuild, Store,
+    StoreError, Stored, TaskRecord, Tombstone,
 };
 use postgres::{Client, NoTls, Statement};
 
@@ -237,7 +237,7 @@ struct Statements {
     fence: Statement,
     put_queue: Statement,
     delete_queue: Statement,
-    purge: [Statement; 3],
+    purge: [Statement; 4],
     put_contents: Statement,
     put_states: Statement,
     set_states: Statement,
@@ -245,6 +245,8 @@ struct Statements {
     delete_contents: Statement,
     put_dedup: Statement,
     delete_dedup: Statement,
+    put_attempt: Statement,
+    delete_attempt: Statement,
     put_task: Statement,
     delete_task: Statement,
     put_tombstone: Statement,
@@ -265,6 +267,7 @@ impl Statements {
             delete_queue: p(format!("DELETE FROM {s}.queues WHERE uid = $1")).await?,
             purge: [
                 p(format!("DELETE FROM {s}.dedup WHERE queue = $1")).await?,
+                p(format!("DELETE FROM {s}.attempts WHERE queue = $1")).await?,
                 // Before the states, which say which seqs are the queue's.
                 p(format!("DELETE FROM {s}.contents WHERE seq IN (SELECT seq FROM {s}.states WHERE queue = $1)"))
                     .await?,
@@ -299,6 +302,12 @@ impl Statements {
                  WHERE t.queue = d.queue AND t.key = d.key"
             ))
             .await?,
+            put_attempt: p(format!(
+                "INSERT INTO {s}.attempts (queue, id, record) VALUES ($1, $2, $3) \
+                 ON CONFLICT (queue, id) DO UPDATE SET record = excluded.record"
+            ))
+            .await?,
+            delete_attempt: p(format!("DELETE FROM {s}.attempts WHERE queue = $1 AND id = $2")).await?,
             put_task: p(format!(
                 "INSERT INTO {s}.tasks (started_at, id, record) VALUES ($1, $2, $3) \
                  ON CONFLICT (started_at, id) DO UPDATE SET record = excluded.record"
@@ -556,6 +565,16 @@ impl Fold {
                 batch.push(&sql.put_tombstone, vec![Box::new(t.name.clone()), Box::new(key(t.deleted_at))]);
             }
             Change::DeleteTombstone { name } => batch.push(&sql.delete_tombstone, vec![Box::new(name.clone())]),
+            // Rows of their own, which no folded change touches: written in submission order
+            // with the purges around them.
+            Change::PutAttempt { queue, record } => {
+                let params: Vec<Param> =
+                    vec![Box::new(key(*queue)), Box::new(record.id.clone()), Box::new(encode(record)?)];
+                batch.push(&sql.put_attempt, params);
+            }
+            Change::DeleteAttempt { queue, id } => {
+                batch.push(&sql.delete_attempt, vec![Box::new(key(*queue)), Box::new(id.clone())]);
+            }
             Change::ReserveSeqs { below } => batch.push(&sql.reserve, vec![Box::new(key(*below))]),
         }
         Ok(())
@@ -652,6 +671,11 @@ fn load(client: &mut Client, s: &str) -> Result<Stored, StoreError> {
         let queue: i64 = row.get(0);
         dedups.entry(queue as u64).or_default().push(decode(row.get(1))?);
     }
+    let mut attempts: HashMap<u64, Vec<AttemptRecord>> = HashMap::new();
+    for row in tx.query(&format!("SELECT queue, record FROM {s}.attempts ORDER BY queue, id"), &[]).map_err(err)? {
+        let queue: i64 = row.get(0);
+        attempts.entry(queue as u64).or_default().push(decode(row.get(1))?);
+    }
     let tombstones = tx
         .query(&format!("SELECT name, deleted_at FROM {s}.tombstones ORDER BY name"), &[])
         .map_err(err)?
@@ -664,6 +688,7 @@ fn load(client: &mut Client, s: &str) -> Result<Stored, StoreError> {
         .map(|record| LoadedQueue {
             messages: states.remove(&record.uid).unwrap_or_default(),
             dedup: dedups.remove(&record.uid).unwrap_or_default(),
+            attempts: attempts.remove(&record.uid).unwrap_or_default(),
             record,
         })
         .collect();

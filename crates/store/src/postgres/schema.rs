@@ -53,6 +53,10 @@ const MIGRATIONS: &[&str] = &[
      INSERT INTO lease (id, holder, url, epoch, expires_at, token)
          VALUES (1, NULL, NULL, 0, now(),
                  replace(gen_random_uuid()::text || gen_random_uuid()::text, '-', ''));",
+    // 2: FIFO receives made under a ReceiveRequestAttemptId, replayed to retries across a
+    // restart or a takeover. An id is printable ASCII, so text holds it.
+    "CREATE TABLE attempts (queue bigint NOT NULL, id text NOT NULL, record bytea NOT NULL,
+                           PRIMARY KEY (queue, id));",
 ];
 
 /// Create the schema `schema` if needed and apply the migrations it has not had.

@@ -74,6 +74,28 @@ async fn a_store_opened_twice_migrates_once_and_a_newer_schema_is_refused() {
     assert!(refused.0.contains("newer redrive"), "{refused}");
 }
 
+/// A schema migrated before receive attempts were stored (step 1 only) gets their table at
+/// open, and its messages come back with no attempt.
+#[tokio::test]
+async fn a_schema_from_before_receive_attempts_were_stored_is_migrated_and_keeps_its_messages() {
+    let Some(mut pg) = postgres() else { return };
+    let store = pg.open();
+    store.submit(vec![Change::PutQueue(queue(1, "f.fifo")), put(1, 7, "kept")]).await.expect("commit");
+    store.close();
+    drop(store);
+    pg.sql("DROP TABLE {s}.attempts; DELETE FROM {s}.schema_migrations WHERE version = 2;");
+
+    let store = pg.open();
+    let stored = store.load().expect("load");
+    assert_eq!(stored.queues[0].messages.iter().map(|&(seq, _)| seq).collect::<Vec<_>>(), [7]);
+    assert!(stored.queues[0].attempts.is_empty());
+    assert_eq!(body(&*store, 1, 7).as_deref(), Some("kept"));
+    let record = engine::store::conformance::attempt("a", &[(7, 1)]);
+    store.submit(vec![Change::PutAttempt { queue: 1, record: record.clone() }]).await.expect("commit");
+    assert_eq!(store.load().expect("load").queues[0].attempts, [record]);
+    store.close();
+}
+
 #[tokio::test]
 async fn a_taken_lease_fences_the_old_holders_commits_and_its_recovery() {
     let Some(pg) = postgres() else { return };
