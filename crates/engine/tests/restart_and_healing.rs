@@ -292,3 +292,20 @@ async fn a_receive_attempt_replays_after_a_restart_of_a_sqlite_store() {
     let clock = ManualClock::new(START);
     a_receive_attempt_outlives_a_restart(|| open_durable(dir.path(), &clock), &clock).await;
 }
+
+/// Over the PostgreSQL that `REDRIVE_TEST_POSTGRES` names, in a schema of its own; skipped
+/// (with a line saying so) without one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receive_attempt_replays_after_a_restart_of_a_postgresql_store() {
+    let Some(url) = std::env::var("REDRIVE_TEST_POSTGRES").ok().filter(|u| !u.is_empty()) else {
+        eprintln!("skipped: set REDRIVE_TEST_POSTGRES to a PostgreSQL URL to run this test");
+        return;
+    };
+    let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
+    let clock = ManualClock::new(START);
+    let open = || {
+        let pg = store::PgStore::open_in(&url, &schema, 0).unwrap();
+        Arc::new(Engine::open(config(), Arc::new(clock.clone()), Arc::new(pg)).unwrap())
+    };
+    a_receive_attempt_outlives_a_restart(open, &clock).await;
+}
