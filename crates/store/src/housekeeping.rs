@@ -15,7 +15,8 @@
 //!   WAL's usual size (the automatic checkpoint lets it reach ~4 MiB);
 //! - once started, a pass goes on, `STEP_PAGES` per step (each one transaction, one fsync),
 //!   until no page is free, then truncates the WAL (`wal_checkpoint(TRUNCATE)`), which the
-//!   moved pages went through, so both files shrink;
+//!   moved pages went through, so both files shrink (waiting `CHECKPOINT_WAIT` at most for
+//!   readers on an older snapshot; if one holds on, the next idle time tries again);
 //! - every step is a committed transaction: a crash between or inside steps leaves a database
 //!   SQLite recovers like any other, with every message (a vacuum moves pages, not rows).
 //!

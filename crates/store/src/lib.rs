@@ -50,11 +50,13 @@ use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBeha
 
 use group::{Job, Submissions};
 
+mod body_check;
 mod format;
 mod group;
 mod housekeeping;
 pub mod postgres;
 
+pub use body_check::{BodyCheck, BodyProblem};
 pub use postgres::PgStore;
 
 const SCHEMA: &str = "

@@ -430,3 +430,43 @@ async fn a_crash_in_the_middle_of_returning_free_space_loses_no_message() {
     drop(store);
     assert_eq!(pragma(dir.path(), "freelist_count"), 0);
 }
+
+#[tokio::test]
+async fn the_body_check_names_each_damaged_or_missing_body_and_counts_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path()).unwrap();
+    store.submit(vec![Change::PutQueue(queue(1, "orders"))]).await.unwrap();
+    fill(&store, 1, 2_500, "fine").await;
+    drop(store);
+    let conn = rusqlite::Connection::open(dir.path().join(crate::FILE_NAME)).unwrap();
+    conn.execute("UPDATE contents SET content = x'ffffffffff' WHERE seq = 7", []).unwrap();
+    conn.execute("DELETE FROM contents WHERE seq = 2001", []).unwrap();
+    drop(conn);
+
+    let store = SqliteStore::open(dir.path()).unwrap();
+    let check = store.check_bodies().unwrap();
+    assert_eq!((check.checked, check.damaged, check.missing), (2_500, 1, 1));
+    let named: Vec<_> = check.problems.iter().map(|p| (p.queue.as_str(), p.seq, p.what.split(' ').next())).collect();
+    assert_eq!(named, [("orders", 7, Some("damaged")), ("orders", 2001, Some("missing"))]);
+    assert_eq!(body_of(&store, 8).as_deref(), Some("fine"), "the check leaves the others readable");
+}
+
+#[tokio::test]
+async fn a_small_store_made_without_auto_vacuum_adopts_it_at_open_with_its_messages() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path()).unwrap();
+    store.submit(vec![Change::PutQueue(queue(1, "q"))]).await.unwrap();
+    fill(&store, 1, 50, "old").await;
+    drop(store);
+    // As an earlier version made it.
+    let conn = rusqlite::Connection::open(dir.path().join(crate::FILE_NAME)).unwrap();
+    conn.execute_batch("PRAGMA auto_vacuum=NONE; VACUUM;").unwrap();
+    drop(conn);
+    assert_eq!(pragma(dir.path(), "auto_vacuum"), 0);
+
+    let store = SqliteStore::open(dir.path()).unwrap();
+    assert_eq!(store.load().unwrap().queues[0].messages.len(), 50);
+    assert_eq!(body_of(&store, 50).as_deref(), Some("old"));
+    drop(store);
+    assert_eq!(pragma(dir.path(), "auto_vacuum"), 2);
+}
