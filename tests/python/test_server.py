@@ -363,3 +363,44 @@ def test_a_message_whose_body_is_missing_on_disk_does_not_block_its_queue(tmp_pa
     # failing for every message behind it.
     bodies, _, _ = receive_after_damaging_the_first_body(tmp_path, "DELETE FROM contents WHERE seq = ?")
     assert bodies == ["second", "third"]
+
+def test_a_damaged_or_missing_body_is_found_at_start_up_before_any_receive(tmp_path):
+    # Issue 21: the start-up body check names each message whose body is damaged or missing and
+    # counts them, in the log and in /metrics, without waiting for a receive to stumble on it.
+    import sqlite3
+    import time
+
+    data = tmp_path / "data"
+    server = ServerProcess(args=["--data-dir", str(data)], in_memory=False, log_dir=tmp_path).start()
+    try:
+        sqs = client_for(server.endpoint)
+        url = sqs.create_queue(QueueName="checked")["QueueUrl"]
+        for body in ["first", "second", "third"]:
+            sqs.send_message(QueueUrl=url, MessageBody=body)
+    finally:
+        assert server.stop() == 0
+    db = sqlite3.connect(data / "redrive.sqlite")
+    first = db.execute("SELECT min(seq) FROM contents").fetchone()[0]
+    second = db.execute("SELECT min(seq) FROM contents WHERE seq > ?", (first,)).fetchone()[0]
+    db.execute("UPDATE contents SET content = x'ffffffffff' WHERE seq = ?", (first,))
+    db.execute("DELETE FROM contents WHERE seq = ?", (second,))
+    db.commit()
+    db.close()
+    server = ServerProcess(args=["--data-dir", str(data)], in_memory=False, log_dir=tmp_path).start()
+    try:
+        deadline = time.monotonic() + 30
+        while "body check: " not in server.log_path.read_text(errors="replace") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        status, _, metrics = http_request("GET", server.endpoint + "/metrics")
+    finally:
+        assert server.stop() == 0
+    plain = server.log_path.read_text(errors="replace")
+    for code in ["\x1b[3m", "\x1b[0m", "\x1b[2m"]:
+        plain = plain.replace(code, "")
+    damaged = [line for line in plain.splitlines() if "body is damaged" in line]
+    missing = [line for line in plain.splitlines() if "body is missing" in line]
+    assert len(damaged) == 1 and "queue=checked" in damaged[0] and f"seq={first}" in damaged[0], plain
+    assert len(missing) == 1 and "queue=checked" in missing[0] and f"seq={second}" in missing[0], plain
+    assert "body check: 3 bodies checked, 1 damaged, 1 missing" in plain
+    assert status == 200
+    assert b"redrive_store_bodies_damaged 1\n" in metrics and b"redrive_store_bodies_missing 1\n" in metrics

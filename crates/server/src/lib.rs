@@ -211,11 +211,13 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
     let front = match config.store.clone() {
         Some(database) => Front::Node(cluster::Node::start(config, database, addr, manual_clock, clock).await?),
         None => {
+            let mut sqlite = None;
             let engine = Arc::new(if config.in_memory {
                 Engine::in_memory(engine_config(&config), clock)
             } else {
-                let store = store::SqliteStore::open_with_vfs(&config.data_dir, config.store_vfs.as_deref())?;
-                Engine::open(engine_config(&config), clock, Arc::new(store))?
+                let store = Arc::new(store::SqliteStore::open_with_vfs(&config.data_dir, config.store_vfs.as_deref())?);
+                sqlite = Some(store.clone());
+                Engine::open(engine_config(&config), clock, store)?
             });
             if let Err(refused) = declare::declare(&engine, &config.queues).await {
                 engine.stop().await;
@@ -224,13 +226,31 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
             engine.resume_tasks();
             engine.spawn_healer();
             engine.spawn_sweeper();
-            Front::Single(app(engine, config, manual_clock, addr, tls)?)
+            let app = app(engine, config, manual_clock, addr, tls)?;
+            if let Some(store) = sqlite {
+                spawn_body_check(store, &app);
+            }
+            Front::Single(app)
         }
     };
     let (stop, stopped) = watch::channel(false);
     let limits = Limits::of(&config_limits);
     let task = tokio::spawn(accept_loop(listener, front.clone(), limits, stopped));
     Ok(Server { addr, front, stop, task })
+}
+
+/// The start-up check of stored bodies (issue 21), in the background so that it does not
+/// hold up the restart; it ends early if the store closes. Its counts go to /metrics.
+fn spawn_body_check(store: Arc<store::SqliteStore>, app: &Arc<http::App>) {
+    let app = Arc::downgrade(app);
+    tokio::task::spawn_blocking(move || match store.check_bodies() {
+        Ok(check) => {
+            if let Some(app) = app.upgrade() {
+                let _ = app.metrics.body_check.set(check);
+            }
+        }
+        Err(e) => tracing::info!(error = %e, "the start-up check of stored message bodies stopped"),
+    });
 }
 
 /// What a connection may hold and take (docs/security.md, "Limits").

@@ -68,6 +68,8 @@ struct ActionStats {
 pub struct Metrics {
     /// One slot per `Action::ALL` entry, then one for requests without an action.
     actions: Box<[ActionStats]>,
+    /// What the start-up check of stored bodies found, once it has run (SQLite store only).
+    pub body_check: std::sync::OnceLock<store::BodyCheck>,
 }
 
 impl Default for Metrics {
@@ -95,7 +97,10 @@ impl Timer {
 
 impl Metrics {
     pub fn new() -> Metrics {
-        Metrics { actions: (0..=Action::ALL.len()).map(|_| ActionStats::default()).collect() }
+        Metrics {
+            actions: (0..=Action::ALL.len()).map(|_| ActionStats::default()).collect(),
+            body_check: std::sync::OnceLock::new(),
+        }
     }
 
     fn slot(action: Option<Action>) -> usize {
@@ -124,8 +129,22 @@ impl Metrics {
         let mut out = String::with_capacity(16 * 1024);
         render_queues(&mut out, engine);
         render_tasks(&mut out, engine);
+        self.render_body_check(&mut out);
         self.render_requests(&mut out);
         out
+    }
+
+    /// The start-up body check's counts; absent until it has finished.
+    fn render_body_check(&self, out: &mut String) {
+        let Some(check) = self.body_check.get() else { return };
+        for (name, help, value) in [
+            ("redrive_store_bodies_checked", "Stored messages whose body the start-up check read.", check.checked),
+            ("redrive_store_bodies_damaged", "Stored bodies the start-up check found damaged.", check.damaged),
+            ("redrive_store_bodies_missing", "Stored messages the start-up check found without a body.", check.missing),
+        ] {
+            header(out, name, "gauge", help);
+            sample(out, name, &[], value);
+        }
     }
 
     fn named(&self) -> impl Iterator<Item = (&'static str, &ActionStats)> {

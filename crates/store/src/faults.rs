@@ -31,6 +31,8 @@ use sqlite_plugin::vfs::{register_static, RegisterOpts, Vfs, VfsHandle, VfsResul
 pub struct Faults {
     full: AtomicBool,
     fsync_fails: AtomicBool,
+    /// Non-zero: syncs to let succeed before every one fails (a crash at a chosen point).
+    syncs_before_failing: AtomicU64,
 }
 
 impl Faults {
@@ -41,7 +43,24 @@ impl Faults {
 
     /// Every fsync fails (`true`), or succeeds again.
     pub fn set_fsync_fails(&self, fails: bool) {
+        self.syncs_before_failing.store(0, Ordering::SeqCst);
         self.fsync_fails.store(fails, Ordering::SeqCst);
+    }
+
+    /// The next `n` fsyncs succeed (`n` > 0), then every one fails.
+    pub fn set_fsync_fails_after(&self, n: u64) {
+        self.fsync_fails.store(false, Ordering::SeqCst);
+        self.syncs_before_failing.store(n, Ordering::SeqCst);
+    }
+
+    /// Whether this sync fails, counting it against `set_fsync_fails_after`.
+    fn sync_fails(&self) -> bool {
+        let counted = self.syncs_before_failing.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
+        if counted == Ok(1) {
+            self.fsync_fails.store(true, Ordering::SeqCst);
+            return false;
+        }
+        self.fsync_fails.load(Ordering::SeqCst)
     }
 }
 
@@ -328,7 +347,7 @@ impl Vfs for FaultyVfs {
     }
 
     fn sync(&self, handle: &mut Handle) -> VfsResult<()> {
-        if self.faults.fsync_fails.load(Ordering::SeqCst) {
+        if self.faults.sync_fails() {
             return Err(vars::SQLITE_IOERR_FSYNC);
         }
         handle.file.sync_all().map_err(io(vars::SQLITE_IOERR_FSYNC))

@@ -83,13 +83,25 @@ impl Submissions {
 /// The writer thread's loop: each turn takes every submission waiting (up to `MAX_GROUP`),
 /// commits them with `commit` in one transaction — or refuses them while the store is failed —
 /// then drops their pending bodies and answers each. Ends when the submitting side closes.
+/// While no submission waits (and the store is not failed), `idle` does one bounded step of
+/// housekeeping and says whether it has more to do; a submission arriving ends the idle time,
+/// so it waits for one step at most.
 pub(crate) fn write(
     rx: &mpsc::Receiver<Job>,
     failed: &AtomicBool,
     pending: &Pending,
     mut commit: impl FnMut(&[Job]) -> Result<(), StoreError>,
+    mut idle: impl FnMut() -> bool,
 ) {
-    while let Ok(first) = rx.recv() {
+    let mut next = None;
+    loop {
+        let first = match next.take() {
+            Some(job) => job,
+            None => match rx.recv() {
+                Ok(job) => job,
+                Err(_) => return,
+            },
+        };
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
             match rx.try_recv() {
@@ -115,6 +127,17 @@ pub(crate) fn write(
         }
         for job in group {
             let _ = job.done.send(result.clone());
+        }
+        loop {
+            match rx.try_recv() {
+                Ok(job) => {
+                    next = Some(job);
+                    break;
+                }
+                Err(mpsc::TryRecvError::Disconnected) => return,
+                Err(mpsc::TryRecvError::Empty) if failed.load(Ordering::SeqCst) || !idle() => break,
+                Err(mpsc::TryRecvError::Empty) => {}
+            }
         }
     }
 }

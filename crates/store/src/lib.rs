@@ -30,7 +30,8 @@
 //! (a receive of ten, a move-task batch) are read in one read transaction. The WAL is kept
 //! short by SQLite's automatic checkpoint (once a commit leaves 1000 pages, ~4 MiB, in it, on
 //! the writer's thread, as benchmarked); `journal_size_limit` truncates a WAL that one large
-//! transaction grew.
+//! transaction grew. New databases have incremental auto-vacuum: in its idle time the writer
+//! gives a drained store's free pages back to the disk (`housekeeping.rs`).
 //! If a commit fails (disk full, I/O error) the transaction is rolled back and the store
 //! refuses further changes until `recover`: a small write transaction commits again, the
 //! engine rebuilds from what is on disk, and only then are changes accepted — so the durable
@@ -51,10 +52,13 @@ use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBeha
 
 use group::{Job, Submissions};
 
+mod body_check;
 mod format;
 mod group;
+mod housekeeping;
 pub mod postgres;
 
+pub use body_check::{BodyCheck, BodyProblem};
 pub use postgres::PgStore;
 
 const SCHEMA: &str = "
@@ -117,6 +121,8 @@ pub struct SqliteStore {
     path: PathBuf,
     /// The SQLite VFS the files go through, if not the default.
     vfs: Option<String>,
+    /// Passes of the writer's housekeeping asked for and done (`housekeeping.rs`).
+    housekeeping: Arc<housekeeping::Shared>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -155,10 +161,12 @@ fn key(v: u64) -> i64 {
     v as i64
 }
 
-/// The writer's connection: WAL, `synchronous=FULL`, a bounded cache.
+/// The writer's connection: WAL, `synchronous=FULL`, a bounded cache. A new database is made
+/// with incremental auto-vacuum, so housekeeping can shrink it (a no-op on one that holds tables).
 fn open_writer(path: &Path, vfs: Option<&str>) -> Result<Connection, StoreError> {
     let conn = open_connection(path, OpenFlags::default(), vfs)?;
     conn.busy_timeout(BUSY_TIMEOUT).map_err(err)?;
+    conn.execute_batch("PRAGMA auto_vacuum=INCREMENTAL").map_err(err)?;
     let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |row| row.get(0)).map_err(err)?;
     if !mode.eq_ignore_ascii_case("wal") {
         return Err(StoreError(format!("SQLite refused WAL mode (journal_mode={mode})")));
@@ -235,6 +243,7 @@ impl SqliteStore {
         refuse_foreign(&conn).map_err(database)?;
         conn.execute_batch(SCHEMA).map_err(err).map_err(database)?;
         format::upgrade(&mut conn).map_err(database)?;
+        adopt_auto_vacuum(&conn).map_err(database)?;
         let legacy = open_legacy_bodies(&conn).map_err(database)?;
         let cores = std::thread::available_parallelism().map_or(*READERS.start(), std::num::NonZeroUsize::get);
         let readers = (0..cores.clamp(*READERS.start(), *READERS.end()))
@@ -244,13 +253,21 @@ impl SqliteStore {
         let conn: SharedConn = Arc::new(parking_lot::Mutex::new(Some(conn)));
         let (submissions, rx) = Submissions::new();
         let (wconn, failed, pending) = (conn.clone(), submissions.failed.clone(), submissions.pending.clone());
+        let housekeeping = Arc::new(housekeeping::Shared::default());
+        let mut housekeeper = housekeeping::Housekeeper::new(housekeeping.clone());
         let writer = std::thread::Builder::new()
             .name("redrive-store".into())
             .spawn(move || {
-                group::write(&rx, &failed, &pending, |jobs| match wconn.lock().as_mut() {
-                    Some(c) => apply(c, jobs, legacy),
-                    None => Err(closed()),
-                })
+                group::write(
+                    &rx,
+                    &failed,
+                    &pending,
+                    |jobs| match wconn.lock().as_mut() {
+                        Some(c) => apply(c, jobs, legacy),
+                        None => Err(closed()),
+                    },
+                    || wconn.lock().as_ref().is_some_and(|c| housekeeper.step(c)),
+                )
             })
             .map_err(|e| OpenError::Io(dir.into(), e))?;
         Ok(SqliteStore {
@@ -262,11 +279,27 @@ impl SqliteStore {
             lock: parking_lot::Mutex::new(Some(lock)),
             path,
             vfs: vfs.map(str::to_string),
+            housekeeping,
         })
     }
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Wait until a housekeeping pass that began after this call has finished (returned the
+    /// free space, or found too little to be worth it); an error if the store refuses changes.
+    pub async fn housekeeping_pass(&self) -> Result<(), StoreError> {
+        let (ticket, mut done) = self.housekeeping.request();
+        // An empty submission wakes the writer; its idle time after it runs the pass.
+        self.submit(Vec::new()).await?;
+        done.wait_for(|d| *d >= ticket).await.map(|_| ()).map_err(|_| closed())
+    }
+
+    /// Housekeeping only when `housekeeping_pass` asks (tests, to place a pass exactly).
+    #[cfg(test)]
+    fn pause_housekeeping(&self, paused: bool) {
+        self.housekeeping.set_paused(paused);
     }
 
     /// A free reader's connection, or the first one when all are busy.
@@ -303,6 +336,32 @@ fn refuse_foreign(conn: &Connection) -> Result<(), StoreError> {
             tables.join(", ")
         )));
     }
+    Ok(())
+}
+
+/// Files up to this size made without auto-vacuum are vacuumed at open to adopt it (about a
+/// second here); larger ones are left as they are, with a warning, not to hold up a restart.
+const ADOPT_AT_OPEN_BYTES: u64 = 64 << 20;
+
+/// A store made before databases had incremental auto-vacuum cannot shrink until a full
+/// VACUUM rebuilds it with the pointer maps that needs. A small one is rebuilt here, at open;
+/// a larger one says once how to compact it offline.
+fn adopt_auto_vacuum(conn: &Connection) -> Result<(), StoreError> {
+    let pragma = |name: &str| conn.pragma_query_value(None, name, |r| r.get::<_, i64>(0)).map_err(err);
+    if pragma("auto_vacuum")? == 2 {
+        return Ok(());
+    }
+    let bytes = (pragma("page_count")? * pragma("page_size")?) as u64;
+    if bytes <= ADOPT_AT_OPEN_BYTES {
+        tracing::info!(mib = bytes >> 20, "rebuilding the store once so that it can return free space (VACUUM)");
+        return conn.execute_batch("PRAGMA auto_vacuum=INCREMENTAL; VACUUM;").map_err(err);
+    }
+    tracing::warn!(
+        mib = bytes >> 20,
+        "this store was made before redrive returned free disk space: its file keeps its largest size. \
+         To compact it, stop the server and run: sqlite3 DATA_DIR/{FILE_NAME} 'PRAGMA auto_vacuum=INCREMENTAL; VACUUM;' \
+         (needs free disk space of about the file's size)"
+    );
     Ok(())
 }
 

@@ -355,3 +355,141 @@ fn a_truncated_or_foreign_database_file_is_refused_and_left_as_it_was() {
     SqliteStore::open(dir.path()).expect("a new store opens").close();
     SqliteStore::open(dir.path()).expect("and opens again").close();
 }
+
+/// Bytes of the database and its WAL in `dir`: what the store takes on disk.
+fn store_bytes(dir: &std::path::Path) -> u64 {
+    let len = |name: &str| std::fs::metadata(dir.join(name)).map_or(0, |m| m.len());
+    len(crate::FILE_NAME) + len(&format!("{}-wal", crate::FILE_NAME))
+}
+
+/// `n` messages of `body` in queue 1 from seq `first`, 100 to a commit.
+async fn fill(store: &SqliteStore, first: u64, n: u64, body: &str) {
+    for start in (first..first + n).step_by(100) {
+        let changes = (start..(start + 100).min(first + n)).map(|seq| put(1, seq, body)).collect();
+        store.submit(changes).await.unwrap();
+    }
+}
+
+/// Delete the messages of queue 1 in `seqs`, 100 to a commit.
+async fn delete(store: &SqliteStore, seqs: impl Iterator<Item = u64>) {
+    let seqs: Vec<u64> = seqs.collect();
+    for chunk in seqs.chunks(100) {
+        store.submit(chunk.iter().map(|&seq| Change::DeleteMessage { queue: 1, seq }).collect()).await.unwrap();
+    }
+}
+
+/// The value of `PRAGMA name` of the database in `dir`, opened afresh (after the store closed).
+fn pragma(dir: &std::path::Path, name: &str) -> i64 {
+    let conn = rusqlite::Connection::open(dir.join(crate::FILE_NAME)).unwrap();
+    conn.pragma_query_value(None, name, |r| r.get(0)).unwrap()
+}
+
+#[tokio::test]
+async fn a_drained_store_gives_its_disk_space_back_and_keeps_what_was_not_deleted() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path()).unwrap();
+    store.submit(vec![Change::PutQueue(queue(1, "q"))]).await.unwrap();
+    fill(&store, 1, 10, "kept").await;
+    store.housekeeping_pass().await.unwrap();
+    let before = store_bytes(dir.path());
+    let body = "b".repeat(4 * 1024);
+    fill(&store, 11, 10_000, &body).await;
+    let full = store_bytes(dir.path());
+    assert!(full > before + (40 << 20), "{full} bytes after 40 MiB of bodies, {before} before");
+    delete(&store, 11..10_011).await;
+    store.housekeeping_pass().await.unwrap();
+    let after = store_bytes(dir.path());
+    assert!(after <= before + before / 10 + (64 << 10), "{after} bytes once drained, {before} before the fill");
+    let loaded = store.load().unwrap().queues;
+    assert_eq!(loaded[0].messages.iter().map(|(seq, _)| *seq).collect::<Vec<_>>(), (1..=10).collect::<Vec<_>>());
+    assert_eq!(body_of(&store, 10).as_deref(), Some("kept"));
+    drop(store);
+    assert_eq!(pragma(dir.path(), "auto_vacuum"), 2, "a new store is made with incremental auto-vacuum");
+}
+
+fn body_of(store: &SqliteStore, seq: u64) -> Option<String> {
+    engine::store::conformance::body(store, 1, seq)
+}
+
+#[tokio::test]
+async fn a_crash_in_the_middle_of_returning_free_space_loses_no_message() {
+    let files = FaultyFiles::register().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open_with_vfs(dir.path(), Some(&files.name)).unwrap();
+    store.pause_housekeeping(true);
+    store.submit(vec![Change::PutQueue(queue(1, "q"))]).await.unwrap();
+    let body = "b".repeat(4 * 1024);
+    fill(&store, 1, 4_000, &body).await;
+    let kept = |seq: &u64| seq.is_multiple_of(10);
+    delete(&store, (1..=4_000).filter(|seq| !kept(seq))).await;
+    // A few steps of the pass commit (each one fsync), then every fsync fails: the pass ends
+    // there, part-way, and the files are taken as they are — a crash after the last good sync.
+    files.faults.set_fsync_fails_after(3);
+    store.housekeeping_pass().await.unwrap();
+    let image = tempfile::tempdir().unwrap();
+    for name in [crate::FILE_NAME.to_string(), format!("{}-wal", crate::FILE_NAME)] {
+        std::fs::copy(dir.path().join(&name), image.path().join(&name)).unwrap();
+    }
+    files.faults.set_fsync_fails(false);
+
+    let recovered = SqliteStore::open(image.path()).unwrap();
+    let seqs: Vec<u64> = recovered.load().unwrap().queues[0].messages.iter().map(|(seq, _)| *seq).collect();
+    assert_eq!(seqs, (1..=4_000).filter(kept).collect::<Vec<_>>());
+    for seq in seqs {
+        assert_eq!(body_of(&recovered, seq).as_deref(), Some(body.as_str()), "message {seq}");
+    }
+    drop(recovered);
+    let conn = rusqlite::Connection::open(image.path().join(crate::FILE_NAME)).unwrap();
+    let check: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
+    assert_eq!(check, "ok");
+    drop(conn);
+    let free = pragma(image.path(), "freelist_count");
+    assert!(free > 1_000, "the crash came part-way through the pass ({free} pages still free)");
+
+    // The store itself goes on: the next pass finishes the work.
+    assert_eq!(store.health(), Health::Healthy, "housekeeping that failed changes no record");
+    store.housekeeping_pass().await.unwrap();
+    assert_eq!(body_of(&store, 4_000).as_deref(), Some(body.as_str()));
+    drop(store);
+    assert_eq!(pragma(dir.path(), "freelist_count"), 0);
+}
+
+#[tokio::test]
+async fn the_body_check_names_each_damaged_or_missing_body_and_counts_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path()).unwrap();
+    store.submit(vec![Change::PutQueue(queue(1, "orders"))]).await.unwrap();
+    fill(&store, 1, 2_500, "fine").await;
+    drop(store);
+    let conn = rusqlite::Connection::open(dir.path().join(crate::FILE_NAME)).unwrap();
+    conn.execute("UPDATE contents SET content = x'ffffffffff' WHERE seq = 7", []).unwrap();
+    conn.execute("DELETE FROM contents WHERE seq = 2001", []).unwrap();
+    drop(conn);
+
+    let store = SqliteStore::open(dir.path()).unwrap();
+    let check = store.check_bodies().unwrap();
+    assert_eq!((check.checked, check.damaged, check.missing), (2_500, 1, 1));
+    let named: Vec<_> = check.problems.iter().map(|p| (p.queue.as_str(), p.seq, p.what.split(' ').next())).collect();
+    assert_eq!(named, [("orders", 7, Some("damaged")), ("orders", 2001, Some("missing"))]);
+    assert_eq!(body_of(&store, 8).as_deref(), Some("fine"), "the check leaves the others readable");
+}
+
+#[tokio::test]
+async fn a_small_store_made_without_auto_vacuum_adopts_it_at_open_with_its_messages() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path()).unwrap();
+    store.submit(vec![Change::PutQueue(queue(1, "q"))]).await.unwrap();
+    fill(&store, 1, 50, "old").await;
+    drop(store);
+    // As an earlier version made it.
+    let conn = rusqlite::Connection::open(dir.path().join(crate::FILE_NAME)).unwrap();
+    conn.execute_batch("PRAGMA auto_vacuum=NONE; VACUUM;").unwrap();
+    drop(conn);
+    assert_eq!(pragma(dir.path(), "auto_vacuum"), 0);
+
+    let store = SqliteStore::open(dir.path()).unwrap();
+    assert_eq!(store.load().unwrap().queues[0].messages.len(), 50);
+    assert_eq!(body_of(&store, 50).as_deref(), Some("old"));
+    drop(store);
+    assert_eq!(pragma(dir.path(), "auto_vacuum"), 2);
+}

@@ -385,7 +385,8 @@ impl PgStore {
             .name("redrive-pg-writer".into())
             .spawn(move || {
                 let mut conn = Some(writer);
-                group::write(&rx, &failed, &pending, |jobs| context.commit(&mut conn, jobs));
+                // PostgreSQL's autovacuum makes free space reusable by itself; no housekeeping here.
+                group::write(&rx, &failed, &pending, |jobs| context.commit(&mut conn, jobs), || false);
             })
             .map_err(err)?;
         let (reads, read_rx) = mpsc::channel::<Read>();
