@@ -80,18 +80,28 @@ impl Submissions {
     }
 }
 
+/// What an idle writer's housekeeping step leaves to do.
+pub(crate) enum Idle {
+    /// Nothing until the next submission.
+    Done,
+    /// Another step, unless a submission arrived meanwhile.
+    More,
+    /// Nothing now; look again after this long if no submission arrives first.
+    LookAgainIn(std::time::Duration),
+}
+
 /// The writer thread's loop: each turn takes every submission waiting (up to `MAX_GROUP`),
 /// commits them with `commit` in one transaction — or refuses them while the store is failed —
 /// then drops their pending bodies and answers each. Ends when the submitting side closes.
 /// While no submission waits (and the store is not failed), `idle` does one bounded step of
-/// housekeeping and says whether it has more to do; a submission arriving ends the idle time,
+/// housekeeping and says what is left (`Idle`); a submission arriving ends the idle time,
 /// so it waits for one step at most.
 pub(crate) fn write(
     rx: &mpsc::Receiver<Job>,
     failed: &AtomicBool,
     pending: &Pending,
     mut commit: impl FnMut(&[Job]) -> Result<(), StoreError>,
-    mut idle: impl FnMut() -> bool,
+    mut idle: impl FnMut() -> Idle,
 ) {
     let mut next = None;
     loop {
@@ -135,8 +145,19 @@ pub(crate) fn write(
                     break;
                 }
                 Err(mpsc::TryRecvError::Disconnected) => return,
-                Err(mpsc::TryRecvError::Empty) if failed.load(Ordering::SeqCst) || !idle() => break,
-                Err(mpsc::TryRecvError::Empty) => {}
+                Err(mpsc::TryRecvError::Empty) if failed.load(Ordering::SeqCst) => break,
+                Err(mpsc::TryRecvError::Empty) => match idle() {
+                    Idle::Done => break,
+                    Idle::More => {}
+                    Idle::LookAgainIn(wait) => match rx.recv_timeout(wait) {
+                        Ok(job) => {
+                            next = Some(job);
+                            break;
+                        }
+                        Err(mpsc::RecvTimeoutError::Timeout) => {}
+                        Err(mpsc::RecvTimeoutError::Disconnected) => return,
+                    },
+                },
             }
         }
     }

@@ -7,7 +7,9 @@
 //! `PRAGMA incremental_vacuum(N)` move the last N pages into free slots and cut the file.
 //!
 //! The writer runs it in its idle time (`group::write`: no submission waiting), one bounded
-//! step at a time, so a burst of sends waits for one step at most:
+//! step at a time, so a burst of sends waits for one step at most; outside a pass it looks at
+//! the freelist once a second at most (`LOOK_EVERY`), since under load it is idle between
+//! most commits:
 //! - a pass starts only when the freelist is both over `MIN_FREE_BYTES` and over a quarter of
 //!   the file. Free pages are what the next fill reuses first; vacuuming a small or
 //!   proportionally small freelist would only move pages that the next burst extends the file
@@ -26,9 +28,11 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
+
+use crate::group::Idle;
 
 /// Pages one step moves at most (with 4 KiB pages, 1 MiB): a step costs about one fsync and
 /// the writes of that many pages, the longest a submission arriving mid-step waits.
@@ -40,6 +44,16 @@ const FREE_SHARE_DIVISOR: u64 = 4;
 /// How long the closing checkpoint waits for readers on an older snapshot; the WAL is left for
 /// the next pass rather than hold up submissions for the store's full busy timeout.
 const CHECKPOINT_WAIT: Duration = Duration::from_millis(50);
+/// How often, at most, an idle writer looks at the freelist (three pragma reads) when no pass
+/// is under way or asked for.
+const LOOK_EVERY: Duration = Duration::from_secs(1);
+
+/// Real time, for pacing the looks: housekeeping is not part of the engine's behaviour, which
+/// the engine's clock (driven by hand in tests) governs.
+#[allow(clippy::disallowed_methods)]
+fn now() -> Instant {
+    Instant::now()
+}
 
 /// What the store and its writer share: passes asked for and passes done.
 #[derive(Default)]
@@ -75,21 +89,29 @@ pub(crate) struct Housekeeper {
     /// The WAL still holds the pass's moved pages: a reader kept the last checkpoint from
     /// truncating it.
     wal_left: bool,
+    /// When the freelist was last looked at outside a pass.
+    last_look: Option<Instant>,
 }
 
 impl Housekeeper {
     pub fn new(shared: Arc<Shared>) -> Housekeeper {
-        Housekeeper { shared, vacuuming: false, ticket: 0, wal_left: false }
+        Housekeeper { shared, vacuuming: false, ticket: 0, wal_left: false, last_look: None }
     }
 
-    /// One bounded step on the writer's connection; whether there is more to do.
-    pub fn step(&mut self, conn: &Connection) -> bool {
+    /// One bounded step on the writer's connection; what is left to do.
+    pub fn step(&mut self, conn: &Connection) -> Idle {
         let requested = self.shared.requested.load(Ordering::SeqCst);
         let asked = requested > *self.shared.done.borrow();
         if !self.vacuuming {
             if self.shared.paused.load(Ordering::SeqCst) && !asked {
-                return false;
+                return Idle::Done;
             }
+            // Under load the writer is idle between most commits: it looks at the freelist
+            // once a second at most, and comes back for the look it skipped if it stays idle.
+            if let Some(since) = self.last_look.map(|t| t.elapsed()).filter(|&e| e < LOOK_EVERY && !asked) {
+                return Idle::LookAgainIn(LOOK_EVERY - since);
+            }
+            self.last_look = Some(now());
             self.ticket = requested;
         }
         let more = match self.try_step(conn) {
@@ -101,7 +123,7 @@ impl Housekeeper {
             }
         };
         if more {
-            return true;
+            return Idle::More;
         }
         self.shared.done.send_if_modified(|done| {
             let newer = self.ticket > *done;
@@ -109,7 +131,11 @@ impl Housekeeper {
             newer
         });
         // A pass asked for while this one ran must begin after the ask: one more step.
-        self.shared.requested.load(Ordering::SeqCst) > self.ticket
+        if self.shared.requested.load(Ordering::SeqCst) > self.ticket {
+            Idle::More
+        } else {
+            Idle::Done
+        }
     }
 
     fn try_step(&mut self, conn: &Connection) -> rusqlite::Result<bool> {

@@ -266,7 +266,7 @@ impl SqliteStore {
                         Some(c) => apply(c, jobs, legacy),
                         None => Err(closed()),
                     },
-                    || wconn.lock().as_ref().is_some_and(|c| housekeeper.step(c)),
+                    || wconn.lock().as_ref().map_or(group::Idle::Done, |c| housekeeper.step(c)),
                 )
             })
             .map_err(|e| OpenError::Io(dir.into(), e))?;

@@ -386,7 +386,7 @@ impl PgStore {
             .spawn(move || {
                 let mut conn = Some(writer);
                 // PostgreSQL's autovacuum makes free space reusable by itself; no housekeeping here.
-                group::write(&rx, &failed, &pending, |jobs| context.commit(&mut conn, jobs), || false);
+                group::write(&rx, &failed, &pending, |jobs| context.commit(&mut conn, jobs), || group::Idle::Done);
             })
             .map_err(err)?;
         let (reads, read_rx) = mpsc::channel::<Read>();
