@@ -407,6 +407,29 @@ async fn a_drained_store_gives_its_disk_space_back_and_keeps_what_was_not_delete
     assert_eq!(pragma(dir.path(), "auto_vacuum"), 2, "a new store is made with incremental auto-vacuum");
 }
 
+/// Housekeeping is the store's own business, paced by real time (a look at the freelist once
+/// a second at most), so this test waits in real time: a few seconds at most.
+#[tokio::test]
+#[allow(clippy::disallowed_methods)]
+async fn a_store_left_idle_after_a_drain_gives_its_space_back_unasked() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path()).unwrap();
+    store.submit(vec![Change::PutQueue(queue(1, "q"))]).await.unwrap();
+    store.housekeeping_pass().await.unwrap();
+    let before = store_bytes(dir.path());
+    fill(&store, 1, 5_000, &"b".repeat(4 * 1024)).await;
+    // The deletes come in many commits, so the writer's looks in between are paced out and the
+    // last commit's look is most likely one it must come back for.
+    delete(&store, 1..5_001).await;
+    let started = std::time::Instant::now();
+    let mut after = store_bytes(dir.path());
+    while after > before + before / 10 + (64 << 10) && started.elapsed() < std::time::Duration::from_secs(20) {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        after = store_bytes(dir.path());
+    }
+    assert!(after <= before + before / 10 + (64 << 10), "{after} bytes 20 s after the drain, {before} before the fill");
+}
+
 fn body_of(store: &SqliteStore, seq: u64) -> Option<String> {
     engine::store::conformance::body(store, 1, seq)
 }
