@@ -320,25 +320,34 @@ def test_a_full_stdout_and_stderr_do_not_stop_the_server(tmp_path):
         full.close()
 
 
-def receive_after_damaging_the_first_body(tmp_path, damage: str) -> tuple[list[str], int, str]:
-    """Three messages stored, the first one's body row changed by `damage` (SQL on its seq) while
-    the server is down, then received after a restart: the bodies received, that seq, the log."""
+def three_stored_then_damaged(tmp_path, queue: str, *damage: str):
+    """Three messages stored in `queue`, then, while the server is down, the body rows of the
+    first ones changed by `damage` (SQL on one seq each, in seq order). Answers the data dir,
+    the queue URL and the seqs damaged."""
     import sqlite3
 
     data = tmp_path / "data"
     server = ServerProcess(args=["--data-dir", str(data)], in_memory=False, log_dir=tmp_path).start()
     try:
         sqs = client_for(server.endpoint)
-        url = sqs.create_queue(QueueName="damaged")["QueueUrl"]
+        url = sqs.create_queue(QueueName=queue)["QueueUrl"]
         for body in ["first", "second", "third"]:
             sqs.send_message(QueueUrl=url, MessageBody=body)
     finally:
         assert server.stop() == 0
     db = sqlite3.connect(data / "redrive.sqlite")
-    first = db.execute("SELECT min(seq) FROM contents").fetchone()[0]
-    db.execute(damage, (first,))
+    seqs = [row[0] for row in db.execute("SELECT seq FROM contents ORDER BY seq LIMIT ?", (len(damage),))]
+    for statement, seq in zip(damage, seqs):
+        db.execute(statement, (seq,))
     db.commit()
     db.close()
+    return data, url, seqs
+
+
+def receive_after_damaging_the_first_body(tmp_path, damage: str) -> tuple[list[str], int, str]:
+    """Three messages stored, the first one's body row changed by `damage` (SQL on its seq) while
+    the server is down, then received after a restart: the bodies received, that seq, the log."""
+    data, url, [first] = three_stored_then_damaged(tmp_path, "damaged", damage)
     server = ServerProcess(args=["--data-dir", str(data)], in_memory=False, log_dir=tmp_path).start()
     try:
         got = client_for(server.endpoint).receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
@@ -367,25 +376,11 @@ def test_a_message_whose_body_is_missing_on_disk_does_not_block_its_queue(tmp_pa
 def test_a_damaged_or_missing_body_is_found_at_start_up_before_any_receive(tmp_path):
     # Issue 21: the start-up body check names each message whose body is damaged or missing and
     # counts them, in the log and in /metrics, without waiting for a receive to stumble on it.
-    import sqlite3
     import time
 
-    data = tmp_path / "data"
-    server = ServerProcess(args=["--data-dir", str(data)], in_memory=False, log_dir=tmp_path).start()
-    try:
-        sqs = client_for(server.endpoint)
-        url = sqs.create_queue(QueueName="checked")["QueueUrl"]
-        for body in ["first", "second", "third"]:
-            sqs.send_message(QueueUrl=url, MessageBody=body)
-    finally:
-        assert server.stop() == 0
-    db = sqlite3.connect(data / "redrive.sqlite")
-    first = db.execute("SELECT min(seq) FROM contents").fetchone()[0]
-    second = db.execute("SELECT min(seq) FROM contents WHERE seq > ?", (first,)).fetchone()[0]
-    db.execute("UPDATE contents SET content = x'ffffffffff' WHERE seq = ?", (first,))
-    db.execute("DELETE FROM contents WHERE seq = ?", (second,))
-    db.commit()
-    db.close()
+    data, _, [first, second] = three_stored_then_damaged(
+        tmp_path, "checked", "UPDATE contents SET content = x'ffffffffff' WHERE seq = ?", "DELETE FROM contents WHERE seq = ?"
+    )
     server = ServerProcess(args=["--data-dir", str(data)], in_memory=False, log_dir=tmp_path).start()
     try:
         deadline = time.monotonic() + 30

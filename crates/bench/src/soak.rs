@@ -74,20 +74,6 @@ const STANDARD_QUEUES: usize = 3;
 const FIFO_GROUPS: u64 = 10;
 const PRODUCERS_PER_QUEUE: usize = 2;
 
-/// Environment the server reads; the soak sets everything by flags.
-const SCRUBBED_ENV: &[&str] = &[
-    "REDRIVE_CONFIG",
-    "REDRIVE_BIND",
-    "REDRIVE_DATA_DIR",
-    "REDRIVE_IN_MEMORY",
-    "REDRIVE_PUBLIC_URL",
-    "REDRIVE_MANUAL_CLOCK",
-    "REDRIVE_STORE",
-    "REDRIVE_NODE_ID",
-    "REDRIVE_NODE_URL",
-    "REDRIVE_LEASE_TTL",
-];
-
 fn note(text: impl AsRef<str>) {
     eprintln!("redrive-bench: soak: {}", text.as_ref());
 }
@@ -120,9 +106,11 @@ async fn start_server(bin: &Path, data_dir: &Path, bind: &str, log: &Path) -> Re
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::from(log_file));
-    for var in SCRUBBED_ENV {
-        cmd.env_remove(var);
-    }
+    // Its settings come from these flags alone: no `REDRIVE_*` variable but the log filter.
+    cmd.env_clear().envs(
+        std::env::vars_os()
+            .filter(|(k, _)| k.to_str().is_none_or(|k| !k.starts_with("REDRIVE_") || k == "REDRIVE_LOG")),
+    );
     let mut server = Server(cmd.spawn().map_err(|e| format!("cannot start {}: {e}", bin.display()))?);
     let stdout = server.0.stdout.take().ok_or("no stdout pipe")?;
     let (tx, rx) = oneshot::channel();

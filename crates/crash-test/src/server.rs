@@ -30,20 +30,6 @@ impl Drop for Proc {
     }
 }
 
-/// Environment the server reads that could change what we test; the harness sets all by flags.
-const SCRUBBED_ENV: &[&str] = &[
-    "REDRIVE_CONFIG",
-    "REDRIVE_BIND",
-    "REDRIVE_DATA_DIR",
-    "REDRIVE_IN_MEMORY",
-    "REDRIVE_PUBLIC_URL",
-    "REDRIVE_MANUAL_CLOCK",
-    "REDRIVE_STORE",
-    "REDRIVE_NODE_ID",
-    "REDRIVE_NODE_URL",
-    "REDRIVE_LEASE_TTL",
-];
-
 /// The arguments of a server on `data_dir`.
 fn data_dir_args(data_dir: &Path) -> Vec<OsString> {
     let mut args = vec![OsString::from("--data-dir"), data_dir.as_os_str().to_owned()];
@@ -61,9 +47,11 @@ fn spawn(
     let log_file = open_log(log)?;
     let mut cmd = Command::new(bin);
     cmd.args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::from(log_file));
-    for var in SCRUBBED_ENV {
-        cmd.env_remove(var);
-    }
+    // Its settings come from these flags alone: no `REDRIVE_*` variable but the log filter.
+    cmd.env_clear().envs(
+        std::env::vars_os()
+            .filter(|(k, _)| k.to_str().is_none_or(|k| !k.starts_with("REDRIVE_") || k == "REDRIVE_LOG")),
+    );
     cmd.envs(env.iter().copied());
     let mut child = Proc(cmd.spawn().map_err(|e| format!("cannot start {}: {e}", bin.display()))?);
     let stdout = child.0.stdout.take().ok_or("no stdout pipe")?;
