@@ -392,6 +392,19 @@ impl Soak {
         tokio::time::sleep(d).await;
     }
 
+    /// A periodic task's next turn: waits until `next` (a stop is seen within 250 ms), then sets
+    /// the turn after it `period` on; false once the load stops.
+    async fn turn(&self, next: &mut Instant, period: Duration) -> bool {
+        while !self.stopped() {
+            if Instant::now() >= *next {
+                *next = Instant::now() + period;
+                return true;
+            }
+            self.pause(Duration::from_millis(250)).await;
+        }
+        false
+    }
+
     /// Sends `n` new messages to `q` (a batch, or one SendMessage when `n` is 1), retried
     /// until acknowledged; after the load stops, retries give up after 30 s.
     async fn produce(&self, q: &Queue, n: usize) {
@@ -642,12 +655,7 @@ impl Soak {
 
     async fn mover(self: Arc<Self>) {
         let mut next = Instant::now() + MOVE_EVERY / 2;
-        while !self.stopped() {
-            if Instant::now() < next {
-                self.pause(Duration::from_millis(250)).await;
-                continue;
-            }
-            next = Instant::now() + MOVE_EVERY;
+        while self.turn(&mut next, MOVE_EVERY).await {
             let done = self.move_back().await;
             if let Ok(mut m) = self.moves.lock() {
                 match done.as_deref() {
@@ -704,12 +712,7 @@ impl Soak {
         let mut leftovers = Vec::new();
         let mut n = 0;
         let mut next = Instant::now() + SCRATCH_EVERY / 4;
-        while !self.stopped() {
-            if Instant::now() < next {
-                self.pause(Duration::from_millis(250)).await;
-                continue;
-            }
-            next = Instant::now() + SCRATCH_EVERY;
+        while self.turn(&mut next, SCRATCH_EVERY).await {
             n += 1;
             self.scratch_cycle(n, &mut leftovers).await;
         }
