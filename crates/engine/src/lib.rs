@@ -2,6 +2,7 @@
 //! retention, long polling and the clock. Knows nothing of HTTP or wire formats.
 
 mod access;
+mod age;
 mod attributes;
 pub mod clock;
 mod dlq;

@@ -15,6 +15,7 @@ use indexmap::IndexMap;
 use parking_lot::{Mutex, MutexGuard};
 use tokio::sync::Notify;
 
+use crate::age::AgeIndex;
 use crate::attributes::QueueAttributes;
 use crate::clock::{Clock, Millis};
 use crate::dlq::HandOff;
@@ -52,16 +53,73 @@ impl State {
     }
 }
 
-/// One message in the index: 48 bytes, so that a million stored messages cost little
+/// One message in the index: 32 bytes, so that a million stored messages cost little
 /// memory (a FIFO message's group is kept in the `FifoIndex`; its body in the store, read at
-/// each delivery).
-#[derive(Debug)]
+/// each delivery). Its times are kept as offsets from its enqueue time: a message stays at
+/// most 14 days (the longest retention) and a 12-hour visibility timeout past it, well inside
+/// the ±24 days of an `i32` of milliseconds. An offset beyond that is clamped, which only a
+/// message already past its retention, about to be dropped, could reach.
+#[derive(Debug, Clone, Copy)]
 struct Slot {
+    enqueued_at: Millis,
+    visible: i32,
+    received: i32,
+    /// `NEVER` until the first receive.
+    first_receive: i32,
+    receive_count: u32,
+    nonce: u32,
     state: State,
-    m: MessageState,
 }
 
-/// The index's slots by seq. An `IndexMap` keeps them in one dense vector (64 bytes each) with
+impl Slot {
+    const NEVER: i32 = i32::MIN;
+
+    fn new(state: State, m: MessageState) -> Slot {
+        let mut slot = Slot {
+            enqueued_at: m.enqueued_at,
+            visible: 0,
+            received: 0,
+            first_receive: Slot::NEVER,
+            receive_count: 0,
+            nonce: 0,
+            state,
+        };
+        slot.set(m);
+        slot
+    }
+
+    /// The message's record, as the store keeps it.
+    fn m(&self) -> MessageState {
+        let at = |offset: i32| self.enqueued_at.saturating_add_signed(i64::from(offset));
+        MessageState {
+            enqueued_at: self.enqueued_at,
+            visible_at: at(self.visible),
+            receive_count: self.receive_count,
+            first_receive_at: if self.first_receive == Slot::NEVER { 0 } else { at(self.first_receive) },
+            received_at: at(self.received),
+            nonce: self.nonce,
+        }
+    }
+
+    fn set(&mut self, m: MessageState) {
+        let offset = |t: Millis| {
+            let d = i128::from(t) - i128::from(m.enqueued_at);
+            d.clamp(i128::from(Slot::NEVER + 1), i128::from(i32::MAX)) as i32
+        };
+        self.enqueued_at = m.enqueued_at;
+        self.visible = offset(m.visible_at);
+        self.received = offset(m.received_at);
+        self.first_receive = if m.first_receive_at == 0 { Slot::NEVER } else { offset(m.first_receive_at) };
+        self.receive_count = m.receive_count;
+        self.nonce = m.nonce;
+    }
+
+    fn visible_at(&self) -> Millis {
+        self.enqueued_at.saturating_add_signed(i64::from(self.visible))
+    }
+}
+
+/// The index's slots by seq. An `IndexMap` keeps them in one dense vector (48 bytes each) with
 /// a table of 9-byte indices, where a hash map's buckets of whole slots sit half empty after
 /// it doubles. Seqs are the server's own
 /// numbers, so a fast unkeyed hash is safe.
@@ -211,7 +269,7 @@ pub(crate) struct QueueState {
     messages: Slots,
     ready: BTreeSet<u64>,
     pending: BTreeSet<(Millis, u64)>,
-    by_age: BTreeSet<(Millis, u64)>,
+    by_age: AgeIndex,
     delayed: usize,
     in_flight: usize,
     seqs: Seqs,
@@ -239,7 +297,7 @@ impl Queue {
                 messages: Slots::default(),
                 ready: BTreeSet::new(),
                 pending: BTreeSet::new(),
-                by_age: BTreeSet::new(),
+                by_age: AgeIndex::default(),
                 delayed: 0,
                 in_flight: 0,
                 seqs,
@@ -436,7 +494,7 @@ impl Queue {
 struct OrderedSets {
     ready: BTreeSet<u64>,
     pending: BTreeSet<(Millis, u64)>,
-    by_age: BTreeSet<(Millis, u64)>,
+    by_age: AgeIndex,
     delayed: usize,
     in_flight: usize,
 }
@@ -463,7 +521,7 @@ impl OrderedSets {
         // sorts (inside `collect`) find long runs already in order.
         let ready = ready.into_iter().collect();
         let pending = pending.into_iter().collect();
-        let by_age = messages.iter().map(|&(seq, m)| (m.enqueued_at, seq)).collect();
+        let by_age = AgeIndex::of(messages.iter().map(|&(seq, m)| (m.enqueued_at, seq)));
         OrderedSets { ready, pending, by_age, delayed, in_flight }
     }
 }
@@ -499,7 +557,7 @@ fn fill_slots(slots: &mut Slots, messages: &[(u64, MessageState)], now: Millis) 
     }
     for part in parts {
         for (seq, m) in part {
-            slots.insert(seq, Slot { state: State::of(&m, now), m });
+            slots.insert(seq, Slot::new(State::of(&m, now), m));
         }
     }
 }
@@ -520,7 +578,7 @@ impl QueueState {
     /// Drop the messages past retention at `now`.
     pub fn expire(&mut self, uid: u64, now: Millis, changes: &mut Vec<Change>) {
         let retention = u64::from(self.attrs.message_retention_period) * 1000;
-        while let Some(&(enqueued_at, seq)) = self.by_age.first() {
+        while let Some((enqueued_at, seq)) = self.by_age.first() {
             if enqueued_at.saturating_add(retention) > now {
                 break;
             }
@@ -573,7 +631,7 @@ impl QueueState {
 
     /// When the oldest message still in the queue was enqueued.
     pub fn oldest_enqueued_at(&self) -> Option<Millis> {
-        self.by_age.first().map(|&(t, _)| t)
+        self.by_age.first().map(|(t, _)| t)
     }
 
     pub fn counts(&self) -> Counts {
@@ -600,7 +658,7 @@ impl QueueState {
         if let (Some(g), Some(f)) = (&group, self.fifo.as_mut()) {
             f.add(g, seq);
         }
-        self.messages.insert(seq, Slot { state, m });
+        self.messages.insert(seq, Slot::new(state, m));
         self.refresh_group(&group);
     }
 
@@ -609,7 +667,7 @@ impl QueueState {
         let (Some(g), Some(f)) = (group, self.fifo.as_mut()) else { return };
         let messages = &self.messages;
         f.refresh(g, |head| {
-            messages.get(&head).filter(|s| s.state == State::Visible).map(|s| (s.m.visible_at, s.m.receive_count > 0))
+            messages.get(&head).filter(|s| s.state == State::Visible).map(|s| (s.visible_at(), s.receive_count > 0))
         });
     }
 
@@ -816,8 +874,8 @@ impl QueueState {
                 Err(_) if !out.is_empty() => break,
                 Err(e) => return Err(Error::ServiceUnavailable(e.to_string())),
             };
-            if let Some(d) = dlq.as_mut().filter(|d| d.rule.applies_to(&slot.m)) {
-                let (moved, m) = d.rule.arrival(&content, slot.m, now);
+            if let Some(d) = dlq.as_mut().filter(|d| d.rule.applies_to(&slot.m())) {
+                let (moved, m) = d.rule.arrival(&content, slot.m(), now);
                 self.remove(seq);
                 changes.push(Change::DeleteMessage { queue: uid, seq });
                 d.state.insert_with_state(d.uid, Arc::new(moved), m, now, changes);
@@ -827,7 +885,7 @@ impl QueueState {
                 continue;
             }
             self.ready.remove(&seq);
-            let m = &mut slot.m;
+            let mut m = slot.m();
             m.receive_count += 1;
             // Wraps after 4 billion receives of one message; an equal nonce needs as many again.
             m.nonce = m.nonce.wrapping_add(1);
@@ -837,12 +895,12 @@ impl QueueState {
             }
             let first = m.first_receive_at;
             m.visible_at = now + visibility_ms;
+            slot.set(m);
             slot.state = State::InFlight;
             self.pending.insert((m.visible_at, seq));
             self.in_flight += 1;
-            changes.push(Change::SetState { queue: uid, seq, state: *m });
+            changes.push(Change::SetState { queue: uid, seq, state: m });
             self.stats.received += 1;
-            let m = *m;
             let group = self.group_of_message(seq);
             self.refresh_group(&group);
             out.push(Received {
@@ -868,7 +926,7 @@ impl QueueState {
         changes: &mut Vec<Change>,
     ) -> Result<()> {
         if let (Some(_), Some(slot)) = (&self.fifo, self.messages.get(&handle.seq)) {
-            if u64::from(slot.m.nonce) != handle.nonce || slot.state != State::InFlight || slot.m.visible_at <= now {
+            if u64::from(slot.nonce) != handle.nonce || slot.state != State::InFlight || slot.visible_at() <= now {
                 return Err(Error::invalid_parameter(handle_text, "ReceiptHandle", "The receipt handle has expired."));
             }
         }
@@ -887,7 +945,7 @@ impl QueueState {
 
     /// The message at `seq`, if the queue holds it: its state, and whether it is in flight.
     pub fn message_at(&self, seq: u64) -> Option<(MessageState, bool)> {
-        self.messages.get(&seq).map(|s| (s.m, s.state == State::InFlight))
+        self.messages.get(&seq).map(|s| (s.m(), s.state == State::InFlight))
     }
 
     /// Remove the message at `seq` whatever its state (an operator's delete); whether it was
@@ -910,7 +968,7 @@ impl QueueState {
         let mut out = Vec::with_capacity(receipts.len());
         for (&(seq, nonce), content) in receipts.iter().zip(contents) {
             let handle = ReceiptHandle { queue_uid: uid, seq, nonce };
-            let m = self.messages.get(&seq).filter(|_| self.holds_receive(&handle))?.m;
+            let m = self.messages.get(&seq).filter(|_| self.holds_receive(&handle))?.m();
             out.push(Received {
                 content: content?,
                 sequence_number: self.fifo.as_ref().map(|_| sequence_number(seq)),
@@ -924,7 +982,7 @@ impl QueueState {
 
     /// Whether the message a receipt handle names is still there and not received again since.
     pub fn holds_receive(&self, handle: &ReceiptHandle) -> bool {
-        self.messages.get(&handle.seq).is_some_and(|slot| u64::from(slot.m.nonce) == handle.nonce)
+        self.messages.get(&handle.seq).is_some_and(|slot| u64::from(slot.nonce) == handle.nonce)
     }
 
     /// Change the visibility of a received message. As recorded against AWS, a message whose
@@ -953,10 +1011,11 @@ impl QueueState {
         if slot.state == State::Delayed {
             return Err(gone());
         }
-        if self.fifo.is_some() && u64::from(slot.m.nonce) != handle.nonce {
+        if self.fifo.is_some() && u64::from(slot.nonce) != handle.nonce {
             return Err(Error::invalid_parameter(handle_text, "ReceiptHandle", "The receipt handle has expired."));
         }
-        if now + timeout_ms > slot.m.received_at + MAX_VISIBILITY_MS {
+        let mut m = slot.m();
+        if now + timeout_ms > m.received_at + MAX_VISIBILITY_MS {
             return Err(Error::invalid_parameter(
                 timeout_ms / 1000,
                 "VisibilityTimeout",
@@ -965,7 +1024,7 @@ impl QueueState {
         }
         match slot.state {
             State::InFlight => {
-                self.pending.remove(&(slot.m.visible_at, handle.seq));
+                self.pending.remove(&(m.visible_at, handle.seq));
                 self.in_flight -= 1;
             }
             State::Visible => {
@@ -973,8 +1032,9 @@ impl QueueState {
             }
             State::Delayed => {}
         }
-        slot.m.visible_at = now + timeout_ms;
-        changes.push(Change::SetState { queue: uid, seq: handle.seq, state: slot.m });
+        m.visible_at = now + timeout_ms;
+        slot.set(m);
+        changes.push(Change::SetState { queue: uid, seq: handle.seq, state: m });
         let visible_now = timeout_ms == 0;
         if visible_now {
             slot.state = State::Visible;
@@ -982,7 +1042,7 @@ impl QueueState {
         } else {
             slot.state = State::InFlight;
             self.in_flight += 1;
-            self.pending.insert((slot.m.visible_at, handle.seq));
+            self.pending.insert((m.visible_at, handle.seq));
         }
         let group = self.group_of_message(handle.seq);
         self.refresh_group(&group);
@@ -993,12 +1053,13 @@ impl QueueState {
     /// enqueued: visible if that has passed, delayed until then otherwise.
     pub fn redelay_unreceived(&mut self, uid: u64, delay_ms: u64, now: Millis, changes: &mut Vec<Change>) {
         let unreceived: Vec<u64> =
-            self.messages.iter().filter(|(_, slot)| slot.m.receive_count == 0).map(|(&seq, _)| seq).collect();
+            self.messages.iter().filter(|(_, slot)| slot.receive_count == 0).map(|(&seq, _)| seq).collect();
         let mut groups = Vec::new();
         for seq in unreceived {
             let Some(slot) = self.messages.get_mut(&seq) else { continue };
-            let visible_at = slot.m.enqueued_at + delay_ms;
-            if visible_at == slot.m.visible_at {
+            let mut m = slot.m();
+            let visible_at = m.enqueued_at + delay_ms;
+            if visible_at == m.visible_at {
                 continue;
             }
             match slot.state {
@@ -1006,12 +1067,13 @@ impl QueueState {
                     self.ready.remove(&seq);
                 }
                 State::Delayed => {
-                    self.pending.remove(&(slot.m.visible_at, seq));
+                    self.pending.remove(&(m.visible_at, seq));
                     self.delayed -= 1;
                 }
                 State::InFlight => continue, // not reached: an in-flight message was received
             }
-            slot.m.visible_at = visible_at;
+            m.visible_at = visible_at;
+            slot.set(m);
             if visible_at <= now {
                 slot.state = State::Visible;
                 self.ready.insert(seq);
@@ -1020,7 +1082,7 @@ impl QueueState {
                 self.delayed += 1;
                 self.pending.insert((visible_at, seq));
             }
-            changes.push(Change::SetState { queue: uid, seq, state: slot.m });
+            changes.push(Change::SetState { queue: uid, seq, state: m });
             groups.push(self.group_of_message(seq));
         }
         for group in groups {
@@ -1049,18 +1111,19 @@ impl QueueState {
         if self.messages.capacity() > 4096 && self.messages.len() * 4 < self.messages.capacity() {
             self.messages.shrink_to(self.messages.len() * 2);
         }
-        self.by_age.remove(&(slot.m.enqueued_at, seq));
+        let messages = &self.messages;
+        self.by_age.remove((slot.enqueued_at, seq), |seq| messages.contains_key(&seq));
         match slot.state {
             State::Visible => {
                 self.ready.remove(&seq);
             }
             State::Delayed => {
                 self.delayed -= 1;
-                self.pending.remove(&(slot.m.visible_at, seq));
+                self.pending.remove(&(slot.visible_at(), seq));
             }
             State::InFlight => {
                 self.in_flight -= 1;
-                self.pending.remove(&(slot.m.visible_at, seq));
+                self.pending.remove(&(slot.visible_at(), seq));
             }
         }
         let group = self.fifo.as_mut().and_then(|f| f.remove(seq));
@@ -1073,12 +1136,8 @@ impl QueueState {
     /// Up to `limit` messages after `after` in enqueue order, oldest first: seq and record (the
     /// caller reads the bodies from the store).
     pub(crate) fn by_age_after(&self, after: Option<(Millis, u64)>, limit: usize) -> Vec<(u64, MessageState)> {
-        use std::ops::Bound::{Excluded, Unbounded};
-        let range = match after {
-            Some(key) => self.by_age.range((Excluded(key), Unbounded)),
-            None => self.by_age.range(..),
-        };
-        range.take(limit).filter_map(|&(_, seq)| self.messages.get(&seq).map(|s| (seq, s.m))).collect()
+        let keys = self.by_age.after(after, limit, |seq| self.messages.contains_key(&seq));
+        keys.into_iter().filter_map(|(_, seq)| self.messages.get(&seq).map(|s| (seq, s.m()))).collect()
     }
 }
 
@@ -1088,9 +1147,9 @@ mod tests {
     use crate::message::Content;
 
     #[test]
-    fn a_message_costs_at_most_48_bytes_of_index_slot() {
-        // With its key and hash an index entry is 64 bytes: 1 M messages ≈ 64 MB.
-        assert!(std::mem::size_of::<Slot>() <= 48, "Slot is {} bytes", std::mem::size_of::<Slot>());
+    fn a_message_costs_at_most_32_bytes_of_index_slot() {
+        // With its key and hash an index entry is 48 bytes: 1 M messages ≈ 48 MB.
+        assert!(std::mem::size_of::<Slot>() <= 32, "Slot is {} bytes", std::mem::size_of::<Slot>());
     }
 
     #[test]
