@@ -2,7 +2,7 @@
 //! retention, long polling and the clock. Knows nothing of HTTP or wire formats.
 
 mod access;
-mod age;
+mod ascending;
 mod attributes;
 pub mod clock;
 mod dlq;
@@ -17,6 +17,7 @@ mod policy;
 mod queue;
 mod queue_id;
 mod receipt;
+mod seq_map;
 pub mod store;
 mod sweep;
 mod triage;

@@ -11,11 +11,10 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use indexmap::IndexMap;
 use parking_lot::{Mutex, MutexGuard};
 use tokio::sync::Notify;
 
-use crate::age::AgeIndex;
+use crate::ascending::AscendingSet;
 use crate::attributes::QueueAttributes;
 use crate::clock::{Clock, Millis};
 use crate::dlq::HandOff;
@@ -24,6 +23,7 @@ use crate::fifo::{sequence_number, Accepted, FifoIndex, GroupId};
 use crate::message::SharedContent;
 use crate::queue_id::QueueId;
 use crate::receipt::ReceiptHandle;
+use crate::seq_map::SeqMap;
 use crate::store::{Change, LoadedQueue, MessageState, QueueRecord, Store};
 
 /// AWS's cap on in-flight messages of a standard queue.
@@ -119,11 +119,19 @@ impl Slot {
     }
 }
 
-/// The index's slots by seq. An `IndexMap` keeps them in one dense vector (48 bytes each) with
-/// a table of 9-byte indices, where a hash map's buckets of whole slots sit half empty after
-/// it doubles. Seqs are the server's own
-/// numbers, so a fast unkeyed hash is safe.
-type Slots = IndexMap<u64, Slot, foldhash::fast::FixedState>;
+/// Take `seq` out of `ready`, whatever its slot says of it now.
+fn unready(ready: &mut AscendingSet<u64>, messages: &Slots, seq: u64) {
+    ready.remove(seq, |s| visible(messages, s));
+}
+
+/// Whether the message at `seq` is visible: is in `ready`.
+fn visible(messages: &Slots, seq: u64) -> bool {
+    messages.get(&seq).is_some_and(|s| s.state == State::Visible)
+}
+
+/// The index's slots by seq (`SeqMap`: 40 bytes a message in a dense vector, and a table of
+/// 4-byte positions, where a hash map's buckets of whole slots sit half empty after it doubles).
+type Slots = SeqMap<Slot>;
 
 /// How many bodies a restore reads from the store at once (a FIFO queue's, for their groups).
 const RESTORE_CHUNK: usize = 1024;
@@ -267,9 +275,9 @@ pub(crate) struct QueueState {
     pub last_purge: Option<Millis>,
     pub deleted: bool,
     messages: Slots,
-    ready: BTreeSet<u64>,
+    ready: AscendingSet<u64>,
     pending: BTreeSet<(Millis, u64)>,
-    by_age: AgeIndex,
+    by_age: AscendingSet<(Millis, u64)>,
     delayed: usize,
     in_flight: usize,
     seqs: Seqs,
@@ -295,9 +303,9 @@ impl Queue {
                 last_purge: record.last_purge,
                 deleted: false,
                 messages: Slots::default(),
-                ready: BTreeSet::new(),
+                ready: AscendingSet::default(),
                 pending: BTreeSet::new(),
-                by_age: AgeIndex::default(),
+                by_age: AscendingSet::default(),
                 delayed: 0,
                 in_flight: 0,
                 seqs,
@@ -492,9 +500,9 @@ impl Queue {
 
 /// The ordered sets of a restored queue's index, and its counts.
 struct OrderedSets {
-    ready: BTreeSet<u64>,
+    ready: AscendingSet<u64>,
     pending: BTreeSet<(Millis, u64)>,
-    by_age: AgeIndex,
+    by_age: AscendingSet<(Millis, u64)>,
     delayed: usize,
     in_flight: usize,
 }
@@ -519,9 +527,9 @@ impl OrderedSets {
         }
         // Stores hand messages over in seq order, and enqueue times mostly follow it: these
         // sorts (inside `collect`) find long runs already in order.
-        let ready = ready.into_iter().collect();
+        let ready = AscendingSet::of(ready.into_iter());
         let pending = pending.into_iter().collect();
-        let by_age = AgeIndex::of(messages.iter().map(|&(seq, m)| (m.enqueued_at, seq)));
+        let by_age = AscendingSet::of(messages.iter().map(|&(seq, m)| (m.enqueued_at, seq)));
         OrderedSets { ready, pending, by_age, delayed, in_flight }
     }
 }
@@ -531,7 +539,6 @@ impl OrderedSets {
 /// with a million messages); so they are first split by the part of the table they land in,
 /// and each part inserted in turn, its slice of the table staying in cache.
 fn fill_slots(slots: &mut Slots, messages: &[(u64, MessageState)], now: Millis) {
-    use std::hash::BuildHasher;
     slots.reserve(messages.len());
     // hashbrown's bucket count for this capacity (a power of two); a guess off by a factor
     // of two only makes each part span twice or half the table it should.
@@ -540,8 +547,7 @@ fn fill_slots(slots: &mut Slots, messages: &[(u64, MessageState)], now: Millis) 
     // Parts of about 16,384 buckets (~150 KiB of table), at most 1,024 of them.
     let part_bits = bits.saturating_sub(14).min(10);
     let shift = bits - part_bits;
-    let hasher = slots.hasher().clone();
-    let part_of = |seq: u64| ((hasher.hash_one(seq) & (buckets - 1)) >> shift) as usize;
+    let part_of = |seq: u64| ((slots.hash(seq) & (buckets - 1)) >> shift) as usize;
     let mut parts: Vec<Vec<(u64, MessageState)>> = vec![Vec::new(); 1 << part_bits];
     if part_bits > 0 {
         let mut sizes = vec![0usize; parts.len()];
@@ -674,7 +680,7 @@ impl QueueState {
     /// The next message a receive should consider: the oldest visible one, or for a FIFO
     /// queue the next of the group being served, else the head of the oldest available group.
     fn next_candidate(&self, current: &mut Option<(GroupId, u64)>) -> Option<u64> {
-        let Some(f) = &self.fifo else { return self.ready.first().copied() };
+        let Some(f) = &self.fifo else { return self.ready.first() };
         if let Some((g, last)) = current.as_ref() {
             let next =
                 f.next_in_group(g, *last).filter(|s| self.messages.get(s).is_some_and(|m| m.state == State::Visible));
@@ -691,7 +697,9 @@ impl QueueState {
     /// `next_candidate` would give them if none is dead-lettered): the oldest visible
     /// messages, or for a FIFO queue the available groups' visible runs, oldest group first.
     fn likely_candidates(&self, max: usize) -> Vec<u64> {
-        let Some(f) = &self.fifo else { return self.ready.iter().take(max).copied().collect() };
+        let Some(f) = &self.fifo else {
+            return self.ready.range(.., |s| visible(&self.messages, s)).take(max).collect();
+        };
         let visible = |s: &u64| self.messages.get(s).is_some_and(|m| m.state == State::Visible);
         let mut out = Vec::with_capacity(max);
         for ((_, _, _, head), group) in &f.available {
@@ -728,7 +736,7 @@ impl QueueState {
         // FIFO: a message moves only after every earlier one of its group (group order holds
         // in the destination too); `open` is the last movable seq seen of each group.
         let mut open: HashMap<GroupId, u64> = HashMap::new();
-        for &seq in self.ready.range(from..boundary.max(from)) {
+        for seq in self.ready.range(from..boundary.max(from), |s| visible(&self.messages, s)) {
             if seqs.len() >= limit {
                 break;
             }
@@ -854,7 +862,7 @@ impl QueueState {
                 *last = seq;
             }
             let Some(slot) = self.messages.get_mut(&seq) else {
-                self.ready.remove(&seq);
+                unready(&mut self.ready, &self.messages, seq);
                 continue;
             };
             let read = match likely.iter().position(|&s| s == seq) {
@@ -884,7 +892,6 @@ impl QueueState {
                 self.stats.dead_lettered += 1;
                 continue;
             }
-            self.ready.remove(&seq);
             let mut m = slot.m();
             m.receive_count += 1;
             // Wraps after 4 billion receives of one message; an equal nonce needs as many again.
@@ -897,6 +904,7 @@ impl QueueState {
             m.visible_at = now + visibility_ms;
             slot.set(m);
             slot.state = State::InFlight;
+            unready(&mut self.ready, &self.messages, seq);
             self.pending.insert((m.visible_at, seq));
             self.in_flight += 1;
             changes.push(Change::SetState { queue: uid, seq, state: m });
@@ -1022,25 +1030,22 @@ impl QueueState {
                 "Total VisibilityTimeout for the message is beyond the limit [43200 seconds]",
             ));
         }
-        match slot.state {
-            State::InFlight => {
-                self.pending.remove(&(m.visible_at, handle.seq));
-                self.in_flight -= 1;
-            }
-            State::Visible => {
-                self.ready.remove(&handle.seq);
-            }
-            State::Delayed => {}
+        let was = slot.state;
+        if was == State::InFlight {
+            self.pending.remove(&(m.visible_at, handle.seq));
+            self.in_flight -= 1;
         }
         m.visible_at = now + timeout_ms;
         slot.set(m);
         changes.push(Change::SetState { queue: uid, seq: handle.seq, state: m });
         let visible_now = timeout_ms == 0;
+        slot.state = if visible_now { State::Visible } else { State::InFlight };
+        if was == State::Visible {
+            unready(&mut self.ready, &self.messages, handle.seq);
+        }
         if visible_now {
-            slot.state = State::Visible;
             self.ready.insert(handle.seq);
         } else {
-            slot.state = State::InFlight;
             self.in_flight += 1;
             self.pending.insert((m.visible_at, handle.seq));
         }
@@ -1062,10 +1067,9 @@ impl QueueState {
             if visible_at == m.visible_at {
                 continue;
             }
-            match slot.state {
-                State::Visible => {
-                    self.ready.remove(&seq);
-                }
+            let was = slot.state;
+            match was {
+                State::Visible => {}
                 State::Delayed => {
                     self.pending.remove(&(m.visible_at, seq));
                     self.delayed -= 1;
@@ -1074,11 +1078,14 @@ impl QueueState {
             }
             m.visible_at = visible_at;
             slot.set(m);
-            if visible_at <= now {
-                slot.state = State::Visible;
-                self.ready.insert(seq);
-            } else {
-                slot.state = State::Delayed;
+            slot.state = if visible_at <= now { State::Visible } else { State::Delayed };
+            match (was, slot.state) {
+                (State::Visible, State::Visible) => {}
+                (State::Visible, _) => unready(&mut self.ready, &self.messages, seq),
+                (_, State::Visible) => self.ready.insert(seq),
+                _ => {}
+            }
+            if visible_at > now {
                 self.delayed += 1;
                 self.pending.insert((visible_at, seq));
             }
@@ -1112,11 +1119,9 @@ impl QueueState {
             self.messages.shrink_to(self.messages.len() * 2);
         }
         let messages = &self.messages;
-        self.by_age.remove((slot.enqueued_at, seq), |seq| messages.contains_key(&seq));
+        self.by_age.remove((slot.enqueued_at, seq), |(_, seq)| messages.contains_key(&seq));
         match slot.state {
-            State::Visible => {
-                self.ready.remove(&seq);
-            }
+            State::Visible => unready(&mut self.ready, &self.messages, seq),
             State::Delayed => {
                 self.delayed -= 1;
                 self.pending.remove(&(slot.visible_at(), seq));
@@ -1136,8 +1141,10 @@ impl QueueState {
     /// Up to `limit` messages after `after` in enqueue order, oldest first: seq and record (the
     /// caller reads the bodies from the store).
     pub(crate) fn by_age_after(&self, after: Option<(Millis, u64)>, limit: usize) -> Vec<(u64, MessageState)> {
-        let keys = self.by_age.after(after, limit, |seq| self.messages.contains_key(&seq));
-        keys.into_iter().filter_map(|(_, seq)| self.messages.get(&seq).map(|s| (seq, s.m()))).collect()
+        use std::ops::Bound::{Excluded, Unbounded};
+        let from = after.map_or(Unbounded, Excluded);
+        let keys = self.by_age.range((from, Unbounded), |(_, seq)| self.messages.contains_key(&seq));
+        keys.take(limit).filter_map(|(_, seq)| self.messages.get(&seq).map(|s| (seq, s.m()))).collect()
     }
 }
 
