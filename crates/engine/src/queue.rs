@@ -563,7 +563,7 @@ fn fill_slots(slots: &mut Slots, messages: &[(u64, MessageState)], now: Millis) 
     }
     for part in parts {
         for (seq, m) in part {
-            slots.insert(seq, Slot::new(State::of(&m, now), m));
+            slots.insert_new(seq, Slot::new(State::of(&m, now), m));
         }
     }
 }

@@ -62,12 +62,18 @@ impl<V> SeqMap<V> {
         if let Some(i) = self.position(seq) {
             return Some(std::mem::replace(&mut self.entries[i].1, value));
         }
+        self.insert_new(seq, value);
+        None
+    }
+
+    /// Put `value` at `seq`, which the map does not hold (a restore's seqs are unique): no
+    /// lookup first.
+    pub fn insert_new(&mut self, seq: u64, value: V) {
         let hash = self.hash(seq);
         let SeqMap { entries, table, hasher } = self;
         let position = u32::try_from(entries.len()).expect("fewer than 4 billion messages in a queue");
         entries.push((seq, value));
         table.insert_unique(hash, position, |&i| hasher.hash_one(entries[i as usize].0));
-        None
     }
 
     /// Remove `seq`'s entry, moving the last one into its place.
