@@ -602,11 +602,11 @@ impl QueueState {
             }
             self.pending.remove(&(visible_at, seq));
             if let Some(slot) = self.messages.get_mut(&seq) {
-                let was = slot.state;
-                match was {
+                match slot.state {
                     State::Delayed => self.delayed -= 1,
                     State::InFlight => self.in_flight -= 1,
-                    State::Visible => {}
+                    // Already in `ready`, which must not hold a key twice.
+                    State::Visible => continue,
                 }
                 slot.state = State::Visible;
                 self.ready.insert(seq);
