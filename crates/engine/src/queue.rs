@@ -1160,6 +1160,24 @@ mod tests {
     }
 
     #[test]
+    fn a_slot_gives_back_the_record_it_was_given() {
+        const DAY: u64 = 86_400_000;
+        let m = MessageState {
+            enqueued_at: 1_796_000_000_000,
+            visible_at: 1_796_000_000_000 + 14 * DAY + MAX_VISIBILITY_MS,
+            receive_count: 7,
+            first_receive_at: 0,
+            received_at: 1_796_000_000_000 + 14 * DAY,
+            nonce: 9,
+        };
+        assert_eq!(Slot::new(State::InFlight, m).m(), m, "the longest life a message can have");
+        let at_enqueue = MessageState { first_receive_at: m.enqueued_at, ..m };
+        assert_eq!(Slot::new(State::InFlight, at_enqueue).m(), at_enqueue, "received the moment it came");
+        let stepped_back = MessageState { visible_at: m.enqueued_at - 1_000, ..m };
+        assert_eq!(Slot::new(State::Visible, stepped_back).m(), stepped_back, "a clock stepped back");
+    }
+
+    #[test]
     fn seqs_are_reserved_half_a_block_ahead_of_use() {
         let seqs = SeqCounter::new();
         let mut changes = Vec::new();
