@@ -150,6 +150,8 @@ impl<K: Ord, A: Iterator<Item = K>, B: Iterator<Item = K>> Iterator for Merge<A,
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
     use std::ops::Bound::{Excluded, Unbounded};
 
     /// Against a B-tree of every key: new keys mostly ascending, removals of the first and
@@ -159,13 +161,8 @@ mod tests {
         let mut set = AscendingSet::default();
         let mut model = BTreeSet::new();
         let mut gone = Vec::new();
-        let mut state = 0x9E37_79B9_7F4A_7C15u64;
-        let mut rand = move |n: u64| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state % n
-        };
+        let mut rng = StdRng::seed_from_u64(0x9E37_79B9_7F4A_7C15);
+        let mut rand = move |n: u64| rng.gen_range(0..n);
         let mut next = 1_000u64;
         for round in 0..100_000 {
             match rand(20) {

@@ -525,8 +525,9 @@ impl OrderedSets {
                 }
             }
         }
-        // Stores hand messages over in seq order, and enqueue times mostly follow it: these
-        // sorts (inside `collect`) find long runs already in order.
+        // Stores hand messages over in seq order, and enqueue times mostly follow it: the
+        // ascending sets take nearly every key at the end of their deques, and the sort of
+        // `pending` (inside `collect`) finds long runs already in order.
         let ready = AscendingSet::of(ready.into_iter());
         let pending = pending.into_iter().collect();
         let by_age = AscendingSet::of(messages.iter().map(|&(seq, m)| (m.enqueued_at, seq)));
@@ -682,8 +683,7 @@ impl QueueState {
     fn next_candidate(&self, current: &mut Option<(GroupId, u64)>) -> Option<u64> {
         let Some(f) = &self.fifo else { return self.ready.first() };
         if let Some((g, last)) = current.as_ref() {
-            let next =
-                f.next_in_group(g, *last).filter(|s| self.messages.get(s).is_some_and(|m| m.state == State::Visible));
+            let next = f.next_in_group(g, *last).filter(|&s| visible(&self.messages, s));
             if let Some(seq) = next {
                 return Some(seq);
             }
@@ -700,13 +700,12 @@ impl QueueState {
         let Some(f) = &self.fifo else {
             return self.ready.range(.., |s| visible(&self.messages, s)).take(max).collect();
         };
-        let visible = |s: &u64| self.messages.get(s).is_some_and(|m| m.state == State::Visible);
         let mut out = Vec::with_capacity(max);
         for ((_, _, _, head), group) in &f.available {
             let mut seq = *head;
             while out.len() < max {
                 out.push(seq);
-                match f.next_in_group(group, seq).filter(visible) {
+                match f.next_in_group(group, seq).filter(|&s| visible(&self.messages, s)) {
                     Some(next) => seq = next,
                     None => break,
                 }
@@ -749,9 +748,7 @@ impl QueueState {
                     open.insert(g.clone(), seq);
                 }
             }
-            if self.messages.contains_key(&seq) {
-                seqs.push(seq);
-            }
+            seqs.push(seq);
         }
         let contents = store.contents(uid, &seqs).map_err(|e| Error::ServiceUnavailable(e.to_string()))?;
         Ok(seqs.into_iter().zip(contents).filter_map(|(seq, c)| Some((seq, c?))).collect())
@@ -760,7 +757,7 @@ impl QueueState {
     /// Remove a message if it is visible right now and, in a FIFO queue, the head of its group
     /// (its content, which never changes, the caller read with `movable`); whether it was.
     pub fn take_visible(&mut self, uid: u64, seq: u64, changes: &mut Vec<Change>) -> bool {
-        if !self.messages.get(&seq).is_some_and(|s| s.state == State::Visible) {
+        if !visible(&self.messages, seq) {
             return false;
         }
         if let Some(f) = &self.fifo {

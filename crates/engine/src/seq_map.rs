@@ -112,19 +112,16 @@ impl<V> SeqMap<V> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
     use std::collections::HashMap;
 
     #[test]
     fn holds_what_a_hash_map_holds_through_inserts_removals_and_shrinks() {
         let mut map = SeqMap::default();
         let mut model = HashMap::new();
-        let mut state = 0x2545_F491_4F6C_DD1Du64;
-        let mut rand = move |n: u64| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state % n
-        };
+        let mut rng = StdRng::seed_from_u64(0x2545_F491_4F6C_DD1D);
+        let mut rand = move |n: u64| rng.gen_range(0..n);
         for round in 0..50_000u64 {
             let seq = rand(3_000);
             match rand(4) {

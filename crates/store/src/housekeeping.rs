@@ -108,7 +108,9 @@ impl Housekeeper {
             }
             // Under load the writer is idle between most commits: it looks at the freelist
             // once a second at most, and comes back for the look it skipped if it stays idle.
-            if let Some(since) = self.last_look.map(|t| t.elapsed()).filter(|&e| e < LOOK_EVERY && !asked) {
+            if let Some(since) =
+                self.last_look.map(|t| now().saturating_duration_since(t)).filter(|&e| e < LOOK_EVERY && !asked)
+            {
                 return Idle::LookAgainIn(LOOK_EVERY - since);
             }
             self.last_look = Some(now());
