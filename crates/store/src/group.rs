@@ -48,8 +48,11 @@ impl Submissions {
 
     /// Queue `changes` for the writer; the future resolves with their commit.
     pub fn submit(&self, changes: Vec<Change>) -> Commit {
+        if self.failed.load(Ordering::SeqCst) {
+            return Box::pin(std::future::ready(Err(refusing())));
+        }
         let (done, wait) = tokio::sync::oneshot::channel();
-        if !self.failed.load(Ordering::SeqCst) {
+        {
             let mut p = self.pending.lock();
             for change in &changes {
                 if let Change::PutMessage { queue, seq, content, .. } = change {
@@ -57,9 +60,12 @@ impl Submissions {
                 }
             }
         }
+        // Once sent, the writer answers — with the commit's own error if this very job fails it
+        // (checking `failed` again here would race the writer and hide that error); it refuses
+        // the job itself if the store failed meanwhile, and drops its pending bodies either way.
         let sent = self.jobs.lock().as_ref().is_some_and(|j| j.send(Job { changes, done }).is_ok());
-        if self.failed.load(Ordering::SeqCst) || !sent {
-            return Box::pin(std::future::ready(Err(refusing())));
+        if !sent {
+            return Box::pin(std::future::ready(Err(crate::closed())));
         }
         Box::pin(async move { wait.await.unwrap_or_else(|_| Err(StoreError("the store writer stopped".into()))) })
     }
@@ -159,6 +165,31 @@ pub(crate) fn write(
                     },
                 },
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The submission whose commit fails hears that commit's own error, not the refusal that
+    /// follows it. Many rounds, since the writer has to win a race against the submitter for
+    /// a wrong answer to show.
+    #[tokio::test]
+    async fn a_failed_commit_answers_with_its_own_error() {
+        for round in 0..500 {
+            let (submissions, rx) = Submissions::new();
+            let (failed, pending) = (submissions.failed.clone(), submissions.pending.clone());
+            let writer = std::thread::spawn(move || {
+                write(&rx, &failed, &pending, |_| Err(StoreError("disk full".into())), || Idle::Done)
+            });
+            let first = submissions.submit(Vec::new()).await.expect_err("the commit fails");
+            assert_eq!(first.0, "disk full", "round {round}");
+            let next = submissions.submit(Vec::new()).await.expect_err("refused");
+            assert_eq!(next.0, refusing().0);
+            submissions.close();
+            writer.join().expect("the writer ends");
         }
     }
 }

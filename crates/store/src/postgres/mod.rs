@@ -28,7 +28,7 @@ use engine::store::{
 use postgres::{Client, NoTls, Statement};
 
 use crate::group::{self, Job, Submissions};
-use crate::{decode, encode};
+use crate::{closed, decode, encode};
 
 /// A PostgreSQL error with what the server said (its Display alone is "db error").
 pub(crate) fn err(e: impl Into<PgError>) -> StoreError {
@@ -332,10 +332,6 @@ impl Statements {
 /// A u64 key as the bigint with the same bits (as the SQLite store keeps them).
 fn key(v: u64) -> i64 {
     v as i64
-}
-
-fn closed() -> StoreError {
-    StoreError("the store is closed".into())
 }
 
 /// The fence's refusal, as `recover` finds it.
