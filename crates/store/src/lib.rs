@@ -27,7 +27,9 @@
 //! the contract asks (both in `group.rs`, shared with the PostgreSQL store). Reads (`load`, `contents`) go through read-only connections (about one
 //! per core), which in WAL mode never wait for the writer's fsync. SQLite drops a reader's page
 //! cache whenever the writer has changed the file, so the bodies one `contents` call asks for
-//! (a receive of ten, a move-task batch) are read in one read transaction. The WAL is kept
+//! (a receive of ten, a move-task batch) are read in one read transaction. At startup, `load`'s scan of a
+//! large queue's states has helper connections reading ahead of it when the disk is cold
+//! (`read_ahead.rs`). The WAL is kept
 //! short by SQLite's automatic checkpoint (once a commit leaves 1000 pages, ~4 MiB, in it, on
 //! the writer's thread, as benchmarked); `journal_size_limit` truncates a WAL that one large
 //! transaction grew. New databases have incremental auto-vacuum: in its idle time the writer
@@ -57,6 +59,7 @@ mod format;
 mod group;
 mod housekeeping;
 pub mod postgres;
+mod read_ahead;
 
 pub use body_check::{BodyCheck, BodyProblem};
 pub use postgres::PgStore;
@@ -630,13 +633,34 @@ impl Store for SqliteStore {
             txn.prepare_cached("SELECT record FROM attempts WHERE queue = ?1 ORDER BY id").map_err(err)?;
         for record in records {
             let mut messages = Vec::new();
+            let mut ahead: Option<read_ahead::ReadAhead> = None;
             let mut rows = states.query([key(record.uid)]).map_err(err)?;
             while let Some(row) = rows.next().map_err(err)? {
-                let seq: i64 = row.get(0).map_err(err)?;
+                let seq = row.get::<_, i64>(0).map_err(err)? as u64;
                 let state: MessageState = blob(row, 1)?;
-                messages.push((seq as u64, state));
+                messages.push((seq, state));
+                if messages.len() % 4096 == 0 {
+                    match &ahead {
+                        Some(ahead) => ahead.reached(seq),
+                        None if messages.len() >= read_ahead::START_AFTER => {
+                            let last: i64 = txn
+                                .query_row("SELECT max(seq) FROM states WHERE queue = ?1", [key(record.uid)], |r| {
+                                    r.get(0)
+                                })
+                                .map_err(err)?;
+                            ahead = Some(read_ahead::ReadAhead::start(
+                                &self.path,
+                                self.vfs.as_deref(),
+                                key(record.uid),
+                                seq,
+                                last as u64,
+                            ));
+                        }
+                        None => {}
+                    }
+                }
             }
-            drop(rows);
+            drop((rows, ahead));
             let mut dedup = Vec::new();
             let mut rows = dedups.query([key(record.uid)]).map_err(err)?;
             while let Some(row) = rows.next().map_err(err)? {

@@ -516,3 +516,34 @@ async fn a_small_store_made_without_auto_vacuum_adopts_it_at_open_with_its_messa
     drop(store);
     assert_eq!(pragma(dir.path(), "auto_vacuum"), 2);
 }
+
+/// A queue large enough for the restore's scan to start readers ahead of it comes back whole:
+/// every message once, in seq order, with its own state — across the seqs deleted among them
+/// and the queue after it.
+#[tokio::test]
+async fn a_large_queue_read_with_readers_ahead_loads_every_message_once_in_order() {
+    let mut backend = sqlite();
+    let store = backend.open();
+    let n = 3 * crate::read_ahead::START_AFTER as u64;
+    let kept = |seq: u64| !seq.is_multiple_of(7) && !(60_000..62_000).contains(&seq);
+    store.submit(vec![Change::PutQueue(queue(1, "big")), Change::PutQueue(queue(2, "after"))]).await.unwrap();
+    for start in (1..=n).step_by(10_000) {
+        let changes = (start..(start + 10_000).min(n + 1))
+            .filter(|&seq| kept(seq))
+            .map(|seq| Change::PutMessage { queue: 1, seq, content: content("b"), state: state(seq, (seq % 5) as u32) })
+            .collect();
+        store.submit(changes).await.unwrap();
+    }
+    store.submit(vec![put(2, n + 1, "x"), put(2, n + 2, "y")]).await.unwrap();
+    let store = backend.reopen(store);
+
+    let before = crate::read_ahead::RANGES_READ.load(std::sync::atomic::Ordering::Relaxed);
+    let stored = store.load().unwrap();
+    assert!(crate::read_ahead::RANGES_READ.load(std::sync::atomic::Ordering::Relaxed) > before, "helpers read ahead");
+    let big = &stored.queues[0].messages;
+    let expected: Vec<u64> = (1..=n).filter(|&seq| kept(seq)).collect();
+    assert_eq!(big.iter().map(|&(seq, _)| seq).collect::<Vec<_>>(), expected);
+    assert!(big.iter().all(|(seq, s)| s.visible_at == *seq && s.receive_count == (seq % 5) as u32));
+    assert_eq!(stored.queues[1].messages.iter().map(|&(seq, _)| seq).collect::<Vec<_>>(), [n + 1, n + 2]);
+    store.close();
+}
