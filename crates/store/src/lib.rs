@@ -258,6 +258,7 @@ impl SqliteStore {
         let (wconn, failed, pending) = (conn.clone(), submissions.failed.clone(), submissions.pending.clone());
         let housekeeping = Arc::new(housekeeping::Shared::default());
         let mut housekeeper = housekeeping::Housekeeper::new(housekeeping.clone());
+        let housekeeping_commits = housekeeping.clone();
         let writer = std::thread::Builder::new()
             .name("redrive-store".into())
             .spawn(move || {
@@ -266,7 +267,10 @@ impl SqliteStore {
                     &failed,
                     &pending,
                     |jobs| match wconn.lock().as_mut() {
-                        Some(c) => apply(c, jobs, legacy),
+                        Some(c) => {
+                            housekeeping_commits.committed();
+                            apply(c, jobs, legacy)
+                        }
                         None => Err(closed()),
                     },
                     || wconn.lock().as_ref().map_or(group::Idle::Done, |c| housekeeper.step(c)),

@@ -547,3 +547,37 @@ async fn a_large_queue_read_with_readers_ahead_loads_every_message_once_in_order
     assert_eq!(stored.queues[1].messages.iter().map(|&(seq, _)| seq).collect::<Vec<_>>(), [n + 1, n + 2]);
     store.close();
 }
+
+/// A pass gives way to a stream of commits (a step in every pause between them made each
+/// commit wait for one), and finishes once the stream stops. Real time, as above.
+#[tokio::test]
+#[allow(clippy::disallowed_methods)]
+async fn a_pass_gives_way_to_a_stream_of_commits_and_finishes_after_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path()).unwrap();
+    store.submit(vec![Change::PutQueue(queue(1, "q"))]).await.unwrap();
+    fill(&store, 1, 5_000, &"b".repeat(4 * 1024)).await;
+    delete(&store, 1..5_001).await;
+    let free = || pragma_live(&store, "freelist_count");
+    let at_start = free();
+    assert!(at_start > 4_000, "{at_start} pages free after the drain");
+    // Back-to-back commits for 1.5 s: the pauses between them are far under 20 ms.
+    let started = std::time::Instant::now();
+    let mut seq = 10_000;
+    while started.elapsed() < std::time::Duration::from_millis(1_500) {
+        store.submit(vec![put(1, seq, "x")]).await.unwrap();
+        seq += 1;
+    }
+    let during = at_start - free();
+    // One step a second at most (256 pages each), and the pass's first: a little slack for a
+    // machine that stalls more than 20 ms between two commits.
+    assert!(during <= 4 * 256, "{during} pages returned during the stream of commits");
+    store.housekeeping_pass().await.unwrap();
+    assert_eq!(free(), 0, "the pass finished once the commits stopped");
+}
+
+/// `PRAGMA name` read through the store's own reader.
+fn pragma_live(store: &SqliteStore, name: &str) -> i64 {
+    let guard = store.reader_conn();
+    guard.as_ref().unwrap().pragma_query_value(None, name, |r| r.get(0)).unwrap()
+}
