@@ -29,9 +29,9 @@ const HELPERS: usize = 8;
 /// counting what the scan reads anyway.
 const CACHED: Duration = Duration::from_millis(2);
 
-/// Ranges the helpers have read, for the test that the scan of a large queue starts them.
+/// Read-aheads started, for the test that the scan of a large queue starts one.
 #[cfg(test)]
-pub(crate) static RANGES_READ: AtomicU64 = AtomicU64::new(0);
+pub(crate) static STARTED: AtomicU64 = AtomicU64::new(0);
 
 /// Helpers reading ahead of the scan of one queue, stopped (and joined) when dropped.
 pub(crate) struct ReadAhead {
@@ -54,6 +54,8 @@ impl ReadAhead {
     /// Helpers for the seqs of `queue` after `from` up to `to`, the queue's last.
     pub fn start(path: &Path, vfs: Option<&str>, queue: i64, from: u64, to: u64) -> ReadAhead {
         // Range 0 is the one the scan is in: a helper would find it cached by the scan.
+        #[cfg(test)]
+        STARTED.fetch_add(1, Ordering::Relaxed);
         let shared = Arc::new(Shared { queue, from, to, next: AtomicU64::new(1), stop: AtomicBool::new(false) });
         let helpers = (0..HELPERS)
             .filter_map(|i| {
@@ -100,8 +102,6 @@ impl Shared {
                 tracing::debug!(error = %e, "read-ahead");
                 return;
             }
-            #[cfg(test)]
-            RANGES_READ.fetch_add(1, Ordering::Relaxed);
             if began.elapsed() < CACHED {
                 self.stop.store(true, Ordering::Relaxed);
             }

@@ -537,9 +537,9 @@ async fn a_large_queue_read_with_readers_ahead_loads_every_message_once_in_order
     store.submit(vec![put(2, n + 1, "x"), put(2, n + 2, "y")]).await.unwrap();
     let store = backend.reopen(store);
 
-    let before = crate::read_ahead::RANGES_READ.load(std::sync::atomic::Ordering::Relaxed);
+    let before = crate::read_ahead::STARTED.load(std::sync::atomic::Ordering::Relaxed);
     let stored = store.load().unwrap();
-    assert!(crate::read_ahead::RANGES_READ.load(std::sync::atomic::Ordering::Relaxed) > before, "helpers read ahead");
+    assert!(crate::read_ahead::STARTED.load(std::sync::atomic::Ordering::Relaxed) > before, "a read-ahead started");
     let big = &stored.queues[0].messages;
     let expected: Vec<u64> = (1..=n).filter(|&seq| kept(seq)).collect();
     assert_eq!(big.iter().map(|&(seq, _)| seq).collect::<Vec<_>>(), expected);
@@ -569,9 +569,10 @@ async fn a_pass_gives_way_to_a_stream_of_commits_and_finishes_after_it() {
         seq += 1;
     }
     let during = at_start - free();
-    // One step a second at most (256 pages each), and the pass's first: a little slack for a
-    // machine that stalls more than 20 ms between two commits.
-    assert!(during <= 4 * 256, "{during} pages returned during the stream of commits");
+    // The pass's first step and one a second (256 pages each), with slack for a loaded machine
+    // that stalls more than 20 ms between two commits now and then; without the wait for a
+    // pause, every page free went back during the stream.
+    assert!(during <= 8 * 256, "{during} pages returned during the stream of commits");
     store.housekeeping_pass().await.unwrap();
     assert_eq!(free(), 0, "the pass finished once the commits stopped");
 }
