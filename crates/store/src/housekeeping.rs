@@ -17,8 +17,8 @@
 //!   WAL's usual size (the automatic checkpoint lets it reach ~4 MiB);
 //! - once started, a pass goes on, `STEP_PAGES` per step (each one transaction, one fsync),
 //!   a step only once no commit has come for `QUIET` (or one `PACE` after the last, so that a
-//!   pass under unbroken load still ends), until no page is free, then truncates the WAL (`wal_checkpoint(TRUNCATE)`), which the
-//!   moved pages went through, so both files shrink (waiting `CHECKPOINT_WAIT` at most for
+//!   pass under unbroken load still ends), until no page is free, then truncates the WAL
+//!   (`wal_checkpoint(TRUNCATE)`), which the moved pages went through, so both files shrink (waiting `CHECKPOINT_WAIT` at most for
 //!   readers on an older snapshot; if one holds on, the next idle time tries again);
 //! - every step is a committed transaction: a crash between or inside steps leaves a database
 //!   SQLite recovers like any other, with every message (a vacuum moves pages, not rows).
@@ -107,8 +107,9 @@ pub(crate) struct Housekeeper {
     wal_left: bool,
     /// When the freelist was last looked at outside a pass.
     last_look: Option<Instant>,
-    /// The commits counted at the last step or wait, and when that count was first seen.
+    /// The commits counted at the last step or wait.
     commits_seen: u64,
+    /// When that count was first seen (`None`: not since it last changed).
     quiet_since: Option<Instant>,
     /// When the pass last took a step.
     last_step: Option<Instant>,
@@ -177,11 +178,11 @@ impl Housekeeper {
     fn wait_for_quiet(&mut self) -> Option<Duration> {
         let now = now();
         let commits = self.shared.commits.load(Ordering::Relaxed);
-        if commits != self.commits_seen || self.quiet_since.is_none() {
+        if commits != self.commits_seen {
             self.commits_seen = commits;
-            self.quiet_since = Some(now);
+            self.quiet_since = None;
         }
-        let quiet = self.quiet_since.map_or(QUIET, |t| now.saturating_duration_since(t));
+        let quiet = now.saturating_duration_since(*self.quiet_since.get_or_insert(now));
         let paced = self.last_step.is_none_or(|t| now.saturating_duration_since(t) >= PACE);
         if quiet >= QUIET || paced {
             self.last_step = Some(now);

@@ -310,6 +310,13 @@ impl SqliteStore {
     }
 
     /// A free reader's connection, or the first one when all are busy.
+    /// Helpers reading `queue`'s states ahead of a scan that has reached `seq`, up to its last.
+    fn read_ahead(&self, txn: &Connection, queue: u64, seq: u64) -> Result<read_ahead::ReadAhead, StoreError> {
+        let last: i64 =
+            txn.query_row("SELECT max(seq) FROM states WHERE queue = ?1", [key(queue)], |r| r.get(0)).map_err(err)?;
+        Ok(read_ahead::ReadAhead::start(&self.path, self.vfs.as_deref(), key(queue), seq, last as u64))
+    }
+
     fn reader_conn(&self) -> parking_lot::MutexGuard<'_, Option<Connection>> {
         self.readers.iter().find_map(|r| r.try_lock()).unwrap_or_else(|| self.readers[0].lock())
     }
@@ -647,18 +654,7 @@ impl Store for SqliteStore {
                     match &ahead {
                         Some(ahead) => ahead.reached(seq),
                         None if messages.len() >= read_ahead::START_AFTER => {
-                            let last: i64 = txn
-                                .query_row("SELECT max(seq) FROM states WHERE queue = ?1", [key(record.uid)], |r| {
-                                    r.get(0)
-                                })
-                                .map_err(err)?;
-                            ahead = Some(read_ahead::ReadAhead::start(
-                                &self.path,
-                                self.vfs.as_deref(),
-                                key(record.uid),
-                                seq,
-                                last as u64,
-                            ));
+                            ahead = Some(self.read_ahead(&txn, record.uid, seq)?);
                         }
                         None => {}
                     }

@@ -53,9 +53,9 @@ struct Shared {
 impl ReadAhead {
     /// Helpers for the seqs of `queue` after `from` up to `to`, the queue's last.
     pub fn start(path: &Path, vfs: Option<&str>, queue: i64, from: u64, to: u64) -> ReadAhead {
-        // Range 0 is the one the scan is in: a helper would find it cached by the scan.
         #[cfg(test)]
         STARTED.fetch_add(1, Ordering::Relaxed);
+        // Range 0 is the one the scan is in: a helper would find it cached by the scan.
         let shared = Arc::new(Shared { queue, from, to, next: AtomicU64::new(1), stop: AtomicBool::new(false) });
         let helpers = (0..HELPERS)
             .filter_map(|i| {
